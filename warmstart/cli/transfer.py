@@ -1,0 +1,62 @@
+"""``warmstart transfer``: evaluate one strategy from a source on a target task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from warmstart.cli._common import (
+    DEVICE_HELP,
+    EPOCHS_HELP,
+    JSON_HELP,
+    SEED_HELP,
+    cli_errors,
+    console,
+    emit_json,
+    parse_extra_options,
+)
+from warmstart.transfer import transfer as run_transfer
+
+
+@cli_errors
+def transfer(
+    ctx: typer.Context,
+    task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
+    strategy: str = typer.Option("finetune", "--strategy", "-s", help="Strategy name (warmstart strategies lists them)."),
+    source: Path = typer.Option(None, "--source", help="Source checkpoint folder."),
+    source_task: str = typer.Option(None, "--source-task", help="Source task (data for methods that train on it; pretrained first when no --source)."),
+    shots: int = typer.Option(None, "--shots", help="Labelled examples per class in total (few-shot protocol); default: all."),
+    epochs: int = typer.Option(None, "--epochs", help=EPOCHS_HELP + " Default: the strategy's."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP + " Also picks the few-shot support set."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    out: Path = typer.Option(None, "--out", "-o", help="Save the trained model as a checkpoint folder."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Transfer a source to a target task with one strategy; report test metrics.
+
+    Strategy hyperparameters are options too, e.g. --lr 0.001 --head new.
+
+    Example: warmstart transfer --source src/ --task digits --shots 5 --strategy finetune
+    """
+    params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
+    if epochs is not None:
+        params["epochs"] = epochs
+    result = run_transfer(task, strategy, source=source, source_task=source_task, shots=shots, seed=seed,
+                          device=device, params=params, out=out)
+    if json_out:
+        emit_json(result)
+        return
+    table = Table(title=f"{strategy} on {result['task']}" + (f" ({shots} shots/class)" if shots is not None else ""))
+    for col in ("metric", "value"):
+        table.add_column(col)
+    for k, v in result["test"].items():
+        table.add_row(f"test {k}", f"{v:.4f}")
+    table.add_row("head", str(result["info"].get("head", "-")))
+    table.add_row("seconds", f"{result['seconds']:.1f}")
+    console.print(table)
+    for note in result["info"].get("adapted", []):
+        console.print(f"adapted: {note}")
+    if out is not None:
+        console.print(f"saved {out}")

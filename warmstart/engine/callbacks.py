@@ -1,0 +1,64 @@
+"""Callbacks: hooks the training loop calls once per epoch.
+
+A callback may stop training (``StopTraining``) or raise anything else, e.g.
+``optuna.TrialPruned`` from a pruning callback, which propagates to the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import nn
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training early (the loop catches it)."""
+
+
+class Callback:
+    """No-op base: override the hooks you need."""
+
+    def on_train_begin(self, model: nn.Module, total_epochs: int) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
+        """Called after each epoch with its logs (train_loss, val metrics, lr, time)."""
+
+    def on_train_end(self, model: nn.Module, logs: dict[str, Any]) -> None:
+        """Called once after training (also after an early stop)."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs that report it.
+
+    The best weights are tracked by the trainer (it restores them when a
+    monitored value exists); this callback only decides when to stop.
+    """
+
+    def __init__(self, monitor: str = "val_accuracy", patience: int = 5, mode: str = "max") -> None:
+        self.monitor, self.patience, self.mode = monitor, patience, mode
+        self.best = -math.inf if mode == "max" else math.inf
+        self.bad = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        better = value > self.best if self.mode == "max" else value < self.best
+        if better:
+            self.best, self.bad = value, 0
+        else:
+            self.bad += 1
+            if self.bad >= self.patience:
+                raise StopTraining(f"{self.monitor} did not improve for {self.patience} epochs")
+
+
+class LambdaCallback(Callback):
+    """Call ``fn(epoch, logs, model)`` at the end of every epoch (e.g. pruning reports)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
+        self.fn(epoch, logs, model)

@@ -1,0 +1,286 @@
+"""The training loop every strategy and search trial goes through.
+
+In-memory data (tensors, lists of strings) is batched by index with a seeded
+permutation, with no DataLoader workers; streaming datasets (large image
+folders) go through a DataLoader. AdamW or SGD, warm-up then cosine schedule
+per step, label smoothing, tensor augmentations, gradient clipping, a
+divergence check, per-epoch callbacks (early stopping, pruning), best-weights
+restore on the monitored validation metric, and a rich progress bar.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from warmstart.engine.augment import augment_images
+from warmstart.engine.callbacks import Callback, EarlyStopping, StopTraining
+from warmstart.engine.config import TrainConfig
+from warmstart.engine.device import configure_threads, resolve_device
+from warmstart.engine.evaluate import classification_metrics, predict_proba
+from warmstart.engine.progress import progress_bar
+from warmstart.errors import TrainingDivergedError
+from warmstart.tasks._task import n_items, take
+
+
+@dataclass
+class StepInfo:
+    """Where a training step is: epoch, global step, and progress in [0, 1]."""
+
+    epoch: int
+    step: int
+    total_steps: int
+    generator: torch.Generator
+    device: torch.device
+
+    @property
+    def progress(self) -> float:
+        """Fraction of all training steps done before this one."""
+        return self.step / max(1, self.total_steps)
+
+
+StepFn = Callable[[nn.Module, Any, Tensor, StepInfo], Tensor]
+ValFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class History:
+    """What happened during training."""
+
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    stopped_early: str | None = None
+    seconds: float = 0.0
+    steps: int = 0
+
+    def curve(self, key: str) -> list[float]:
+        """Values of one logged quantity, epoch by epoch (missing epochs skipped)."""
+        return [e[key] for e in self.epochs if key in e]
+
+
+def cross_entropy_step(label_smoothing: float = 0.0) -> StepFn:
+    """The default step: cross-entropy of the model's logits."""
+
+    def step(model: nn.Module, xb: Any, yb: Tensor, info: StepInfo) -> Tensor:
+        return F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
+
+    return step
+
+
+def make_optimizer(groups: Sequence[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW or SGD over parameter groups (each may carry its own ``lr``)."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(list(groups), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, nesterov=True)
+    return torch.optim.AdamW(list(groups), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def lr_lambda(total_steps: int, warmup: int, schedule: str) -> Callable[[int], float]:
+    """Multiplier of each group's base learning rate at a step: warm-up, then cosine or constant."""
+
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        t = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+class Trainer:
+    """Trains a model on (x, y) with a :class:`TrainConfig`.
+
+    Args:
+        model: Module mapping a batch of inputs to logits (or whatever ``step_fn`` uses).
+        config: Training settings.
+        param_groups: Optimizer groups (``{"params": [...], "lr": ...}``); default all
+            trainable parameters at ``config.lr``.
+        step_fn: Computes the loss of one batch; default cross-entropy with label smoothing.
+        callbacks: Per-epoch hooks; ``EarlyStopping`` is added when ``config.patience`` is set.
+        monitor: Logged metric that selects the best epoch (weights restored at the end).
+        mode: ``max`` or ``min`` for ``monitor``.
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig, *,
+                 param_groups: Sequence[dict[str, Any]] | None = None, step_fn: StepFn | None = None,
+                 callbacks: Sequence[Callback] = (), monitor: str = "val_accuracy",
+                 mode: str = "max") -> None:
+        configure_threads()
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
+        self.optimizer = make_optimizer(groups, config)
+        self.step_fn = step_fn or cross_entropy_step(config.label_smoothing)
+        self.callbacks = list(callbacks)
+        if config.patience:
+            self.callbacks.append(EarlyStopping(monitor, config.patience, mode))
+        self.monitor, self.mode = monitor, mode
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.aug_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.start_epoch = 0
+        self.global_step = 0
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+
+    # ----------------------------------------------------------------- batching
+    def _batches(self, x: Any, y: Tensor | None) -> Iterator[tuple[Any, Tensor]]:
+        bs = self.config.batch_size
+        n = n_items(x)
+        if not isinstance(x, (Tensor, list)):  # streaming dataset
+            loader = torch.utils.data.DataLoader(x, batch_size=bs, shuffle=True, generator=self.generator,
+                                                 num_workers=0, drop_last=n > bs and n % bs == 1)
+            for xb, yb in loader:
+                yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            return
+        assert y is not None
+        perm = torch.randperm(n, generator=self.generator)
+        stop = n - 1 if (n > bs and n % bs == 1) else n  # no batch of one (batch norm)
+        for start in range(0, stop, bs):
+            idx = perm[start:start + bs]
+            xb = take(x, idx)
+            if isinstance(xb, Tensor):
+                xb = xb.to(self.device, non_blocking=True)
+            yield xb, y[idx].to(self.device, non_blocking=True)
+
+    def steps_per_epoch(self, n: int) -> int:
+        """Optimizer steps in one epoch over ``n`` examples."""
+        bs = self.config.batch_size
+        stop = n - 1 if (n > bs and n % bs == 1) else n
+        return max(1, math.ceil(stop / bs))
+
+    # ----------------------------------------------------------------- loop
+    def fit(self, x: Any, y: Tensor | None, *, val: tuple[Any, Tensor] | ValFn | None = None,
+            eval_every: int | None = None, description: str = "train") -> History:
+        """Train; return the :class:`History`.
+
+        Args:
+            x, y: Training inputs and labels (``y`` None for a streaming dataset).
+            val: Labelled validation data or a function returning label-free scores.
+            eval_every: Evaluate every this many epochs (default: about 25 evaluations in all;
+                the last epoch is always evaluated).
+            description: Progress bar label.
+
+        Raises:
+            TrainingDivergedError: the loss became NaN or infinite.
+        """
+        cfg = self.config
+        n = n_items(x)
+        spe = self.steps_per_epoch(n)
+        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / spe)) if cfg.min_steps else cfg.epochs
+        total = epochs * spe
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(total, cfg.warmup_steps, cfg.schedule), last_epoch=-1)
+        for _ in range(self.global_step):  # resuming: replay the schedule
+            self.scheduler.step()
+        every = eval_every or max(1, epochs // 25)
+        hist = History()
+        best_state: dict[str, Tensor] | None = None
+        best = -math.inf if self.mode == "max" else math.inf
+        is_image = isinstance(x, Tensor) and x.dim() == 4
+        for cb in self.callbacks:
+            cb.on_train_begin(self.model, epochs)
+        t0 = time.perf_counter()
+        with progress_bar(description, total - self.start_epoch * spe, cfg.progress) as bar:
+            try:
+                for epoch in range(self.start_epoch, epochs):
+                    self.model.train()
+                    te = time.perf_counter()
+                    running = torch.zeros((), device=self.device)
+                    for i, (xb, yb) in enumerate(self._batches(x, y)):
+                        if is_image and cfg.augment != "none":
+                            xb = augment_images(xb, cfg.augment, self.aug_generator)
+                        info = StepInfo(epoch, self.global_step, total, self.aug_generator, self.device)
+                        loss = self.step_fn(self.model, xb, yb, info)
+                        self.optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        if cfg.grad_clip:
+                            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                        self.optimizer.step()
+                        self.scheduler.step()
+                        self.global_step += 1
+                        running += loss.detach()
+                        if i % 10 == 0 and not bool(torch.isfinite(running)):
+                            raise TrainingDivergedError(
+                                f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, "
+                                f"step {self.global_step}; lower the learning rate")
+                        bar.update(advance=1)
+                    train_loss = float(running) / spe
+                    if not math.isfinite(train_loss):
+                        raise TrainingDivergedError(
+                            f"training diverged: mean loss is {train_loss} at epoch {epoch + 1}; "
+                            "lower the learning rate")
+                    logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss,
+                                            "lr": self.optimizer.param_groups[0]["lr"],
+                                            "seconds": time.perf_counter() - te}
+                    if val is not None and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
+                        logs.update(self._validate(val))
+                    hist.epochs.append(logs)
+                    bar.update(info=_short(logs))
+                    value = logs.get(self.monitor)
+                    if value is not None and (value > best if self.mode == "max" else value < best):
+                        best, hist.best_epoch, hist.best_value = value, epoch + 1, value
+                        best_state = copy.deepcopy(self.model.state_dict())
+                    self.start_epoch = epoch + 1
+                    for cb in self.callbacks:
+                        cb.on_epoch_end(epoch + 1, logs, self.model)
+            except StopTraining as stop:
+                hist.stopped_early = str(stop)
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        hist.seconds = time.perf_counter() - t0
+        hist.steps = self.global_step
+        for cb in self.callbacks:
+            cb.on_train_end(self.model, hist.epochs[-1] if hist.epochs else {})
+        return hist
+
+    def _validate(self, val: tuple[Any, Tensor] | ValFn) -> dict[str, float]:
+        if callable(val):
+            return {k: float(v) for k, v in val(self.model).items()}
+        xv, yv = val
+        m = classification_metrics(predict_proba(self.model, xv, device=self.device), yv)
+        return {"val_accuracy": m["accuracy"], "val_loss": m["nll"], "val_macro_f1": m["macro_f1"]}
+
+    # ----------------------------------------------------------------- resume
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer, progress and generator states (for resuming)."""
+        return {"optimizer": self.optimizer.state_dict(), "start_epoch": self.start_epoch,
+                "global_step": self.global_step, "generator": self.generator.get_state(),
+                "aug_generator": self.aug_generator.get_state().cpu()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output so :meth:`fit` continues where it stopped."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = int(state["start_epoch"])
+        self.global_step = int(state["global_step"])
+        self.generator.set_state(state["generator"])
+        self.aug_generator.set_state(state["aug_generator"].to(self.aug_generator.device)
+                                     if self.device.type != "cpu" else state["aug_generator"])
+
+
+def _short(logs: dict[str, Any]) -> str:
+    parts = [f"loss {logs['train_loss']:.3f}"]
+    if "val_accuracy" in logs:
+        parts.append(f"val acc {logs['val_accuracy']:.3f}")
+    return " ".join(parts)
+
+
+def fit(model: nn.Module, x: Any, y: Tensor | None, config: TrainConfig, **kwargs: Any) -> History:
+    """Convenience: ``Trainer(model, config, **trainer_kwargs).fit(x, y, val=..., ...)``.
+
+    Keyword arguments ``val``, ``eval_every`` and ``description`` go to :meth:`Trainer.fit`,
+    the rest to :class:`Trainer`.
+    """
+    fit_keys = {"val", "eval_every", "description"}
+    fit_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in fit_keys}
+    return Trainer(model, config, **kwargs).fit(x, y, **fit_kw)

@@ -1,0 +1,144 @@
+"""The Strategy contract (scikit-learn's estimator contract, adapted to tasks).
+
+* The constructor takes keyword-only hyperparameters, validates them against the
+  declared :class:`~warmstart.strategies._params.Param` table, and only stores them.
+* ``fit(task, source=None)`` does the work and returns ``self``; learned state
+  ends in ``_`` (``model_``, ``history_``, ``info_``).
+* ``predict_proba``, ``predict``, ``score``; ``get_params``/``set_params`` expose
+  the hyperparameters so one generic search can tune any strategy.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from warmstart.engine.config import TrainConfig
+from warmstart.engine.evaluate import classification_metrics, predict_proba
+from warmstart.errors import ConfigError
+from warmstart.strategies._params import COMMON_PARAMS, Param
+from warmstart.tasks._task import Task
+
+
+class Strategy(abc.ABC):
+    """Base class of every transfer strategy.
+
+    Subclasses set ``name``, ``paper`` (citation), ``params`` (their own
+    :class:`Param` table, merged over :data:`COMMON_PARAMS`) and implement
+    :meth:`_fit`, which must set ``self.model_`` (a module returning logits) and
+    may set ``self.history_`` and add to ``self.info_``.
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    needs_source: ClassVar[bool] = False  # a pretrained checkpoint
+    needs_source_task: ClassVar[bool] = False  # source data
+    needs_unlabeled: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        table = self.param_table()
+        unknown = sorted(set(params) - set(table))
+        if unknown:
+            raise ConfigError(
+                f"strategy {self.name!r} has no option {unknown[0]!r}; valid options: {', '.join(sorted(table))}"
+            )
+        values = {k: p.default for k, p in table.items()}
+        values.update({k: table[k].check(k, v) for k, v in params.items()})
+        self._params = values
+
+    @classmethod
+    def param_table(cls) -> dict[str, Param]:
+        """All declared hyperparameters: the common ones overridden by the strategy's."""
+        return {**COMMON_PARAMS, **cls.params}
+
+    def get_params(self) -> dict[str, Any]:
+        """Current hyperparameter values."""
+        return dict(self._params)
+
+    def set_params(self, **params: Any) -> Strategy:
+        """Set hyperparameters (validated); return self."""
+        table = self.param_table()
+        for k, v in params.items():
+            if k not in table:
+                raise ConfigError(f"strategy {self.name!r} has no option {k!r}; valid: {', '.join(sorted(table))}")
+            self._params[k] = table[k].check(k, v)
+        return self
+
+    def __getattr__(self, item: str) -> Any:
+        params = self.__dict__.get("_params", {})
+        if item in params:
+            return params[item]
+        raise AttributeError(item)
+
+    def __repr__(self) -> str:
+        table = self.param_table()
+        changed = {k: v for k, v in self._params.items() if v != table[k].default}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def train_config(self, **overrides: Any) -> TrainConfig:
+        """A :class:`TrainConfig` from the common hyperparameters (plus overrides)."""
+        p = self._params
+        kw = {k: p[k] for k in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing",
+                                 "augment", "min_steps", "seed", "device", "progress")}
+        kw.update(overrides)
+        return TrainConfig(**kw)
+
+    # ------------------------------------------------------------------ contract
+    def fit(self, task: Task, source: Any = None) -> Strategy:
+        """Train on ``task`` (its labelled train split and, if any, unlabelled pool).
+
+        Args:
+            task: The target task. Under the few-shot protocol it carries only the
+                support labels; its test labels are never read here.
+            source: A :class:`warmstart.source.Source` (checkpoint and/or source task), or None.
+
+        Returns:
+            self, with ``model_``, ``history_``, ``info_`` and ``fit_seconds_`` set.
+        """
+        self.info_: dict[str, Any] = {"strategy": self.name}
+        self.history_: Any = None
+        self.task_classes_ = list(task.classes)
+        t0 = time.perf_counter()
+        self._fit(task, source)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    @abc.abstractmethod
+    def _fit(self, task: Task, source: Any) -> None:
+        """Do the training; set ``self.model_``."""
+
+    def predict_proba(self, x: Any) -> Tensor:
+        """Class probabilities (N×K) for inputs ``x``."""
+        self._check_fitted()
+        return predict_proba(self.model_, x, device=self._device())
+
+    def predict(self, x: Any) -> Tensor:
+        """Predicted class indices for inputs ``x``."""
+        return self.predict_proba(x).argmax(1)
+
+    def score(self, x: Any, y: Tensor) -> float:
+        """Accuracy on (x, y)."""
+        return float((self.predict(x) == y.cpu()).float().mean())
+
+    def evaluate(self, task: Task, split: str = "test") -> dict[str, float]:
+        """Metrics on one of the task's labelled splits (``test`` by default; reporting only)."""
+        x, y = getattr(task, f"x_{split}"), getattr(task, f"y_{split}")
+        if x is None or y is None:
+            raise ConfigError(f"task {task.name!r} has no labelled {split} split")
+        return classification_metrics(self.predict_proba(x), y)
+
+    def _device(self) -> torch.device:
+        try:
+            return next(self.model_.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ConfigError(f"strategy {self.name!r} is not fitted; call fit(task, source) first")

@@ -1,0 +1,47 @@
+"""Strategy registry: ``get_strategy(name, **params)`` and ``list_strategies()``.
+
+A strategy is registered by adding its class to ``_CLASSES`` below (one import
+line per file); the conformance test runs over this registry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warmstart.errors import UnknownNameError
+from warmstart.strategies._base import Strategy
+from warmstart.strategies.finetune import Finetune
+from warmstart.strategies.scratch import Scratch
+
+_CLASSES: list[type[Strategy]] = [
+    Scratch,
+    Finetune,
+]
+_REGISTRY: dict[str, type[Strategy]] = {c.name: c for c in _CLASSES}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Register a strategy class (usable as a decorator)."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def list_strategies() -> list[str]:
+    """Registered strategy names."""
+    return list(_REGISTRY)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered under ``name``.
+
+    Raises:
+        UnknownNameError: no such strategy (the message lists the valid ones).
+    """
+    if name not in _REGISTRY:
+        raise UnknownNameError("strategy", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """Instantiate a registered strategy with hyperparameters (validated)."""
+    return strategy_class(name)(**params)
