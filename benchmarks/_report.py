@@ -1,0 +1,89 @@
+"""Shared benchmark reporting: provenance header, markdown + CSV tables, paired confidence intervals."""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from warmstart._atomic import write_text_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def provenance(command: str, seeds: Sequence[int], notes: str = "") -> str:
+    """Markdown lines: command, seeds, machine, threads, versions, date."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [
+        f"- command: `{command}`",
+        f"- seeds: {list(seeds)}",
+        f"- machine: {platform.system()} {platform.machine()} {cpu}, {cores} cores, torch threads "
+        f"{torch.get_num_threads()}, CUDA {'yes' if torch.cuda.is_available() else 'no'}",
+        f"- versions: Python {sys.version.split()[0]}, torch {torch.__version__}",
+        f"- date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+    ]
+    if notes:
+        lines.append(f"- notes: {notes}")
+    return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """Rows of dicts as a markdown table (floats to 4 significant decimals)."""
+    if not rows:
+        return "(no rows)\n"
+    cols = list(columns or rows[0].keys())
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write rows atomically as CSV (union of keys as columns)."""
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def paired_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of a−b over paired seeds and its t confidence interval (lo, hi)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    m = float(d.mean())
+    if len(d) < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return m, m - half, m + half
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its normal-approximation confidence interval."""
+    a = np.asarray(values, dtype=float)
+    if len(a) < 2:
+        return float(a.mean()), float("nan")
+    return float(a.mean()), float(stats.norm.ppf(0.5 + level / 2) * a.std(ddof=1) / np.sqrt(len(a)))
