@@ -124,7 +124,8 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"checkpoint {meta_file}: unreadable JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise CheckpointError(f"checkpoint {meta_file}: unreadable JSON ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {meta_file}: not a warmstart checkpoint")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:

@@ -25,9 +25,11 @@ METHODS = ("supervised",)
 
 @cli_errors
 def pretrain(
-    task: list[str] = typer.Option(..., "--task", "-t", help="Source task name or data path (repeatable for self-supervised methods)."),
+    task: list[str] = typer.Option(
+        ..., "--task", "-t", help="Source task name or data path (repeatable for self-supervised methods)."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint folder to write."),
-    backbone: str = typer.Option(None, "--backbone", "-b", help="Backbone name (default: smallcnn for images, mlp for tabular)."),
+    backbone: str = typer.Option(
+        None, "--backbone", "-b", help="Backbone name (default: smallcnn for images, mlp for tabular)."),
     method: str = typer.Option("supervised", "--method", help="Pretraining method: " + ", ".join(METHODS) + "."),
     epochs: int = typer.Option(10, "--epochs", help=EPOCHS_HELP),
     lr: float = typer.Option(3e-3, "--lr", help="Learning rate."),

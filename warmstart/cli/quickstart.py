@@ -34,7 +34,8 @@ STRATEGIES = ("scratch", "finetune")
 def quickstart(
     shots: int = typer.Option(5, "--shots", help="Labelled target images per class."),
     epochs: int = typer.Option(5, "--epochs", help="Pretraining epochs on mnist5k."),
-    out: Path = typer.Option(None, "--out", "-o", help="Keep the source checkpoint here (default: a temporary folder)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Keep the source checkpoint here (default: a temporary folder)."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),

@@ -24,10 +24,14 @@ from warmstart.transfer import transfer as run_transfer
 def transfer(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
-    strategy: str = typer.Option("finetune", "--strategy", "-s", help="Strategy name (warmstart strategies lists them)."),
+    strategy: str = typer.Option(
+        "finetune", "--strategy", "-s", help="Strategy name (warmstart strategies lists them)."),
     source: Path = typer.Option(None, "--source", help="Source checkpoint folder."),
-    source_task: str = typer.Option(None, "--source-task", help="Source task (data for methods that train on it; pretrained first when no --source)."),
-    shots: int = typer.Option(None, "--shots", help="Labelled examples per class in total (few-shot protocol); default: all."),
+    source_task: str = typer.Option(
+        None, "--source-task",
+        help="Source task (data for methods that train on it; pretrained first when no --source)."),
+    shots: int = typer.Option(
+        None, "--shots", help="Labelled examples per class in total (few-shot protocol); default: all."),
     epochs: int = typer.Option(None, "--epochs", help=EPOCHS_HELP + " Default: the strategy's."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP + " Also picks the few-shot support set."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),

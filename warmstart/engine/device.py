@@ -22,7 +22,12 @@ def configure_threads(n: int | None = None) -> int:
         return torch.get_num_threads()
     if n is None:
         env = os.environ.get("WARMSTART_THREADS")
-        n = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if env:
+            n = int(env)
+        elif hasattr(os, "sched_getaffinity"):
+            n = len(os.sched_getaffinity(0))
+        else:
+            n = os.cpu_count() or 1
     n = max(1, int(n))
     torch.set_num_threads(n)
     _THREADS_SET = True

@@ -7,6 +7,7 @@ negative log-likelihood.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ def expected_calibration_error(probs: Tensor, y: Tensor, n_bins: int = 15) -> fl
     correct = (pred == y).float()
     edges = torch.linspace(0, 1, n_bins + 1)
     ece = torch.zeros(())
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             ece += m.float().mean() * (conf[m].mean() - correct[m].mean()).abs()
