@@ -111,6 +111,9 @@ class Classifier(nn.Module):
             blocks here); ``neck_spec`` is its JSON recipe, kept in checkpoints.
     """
 
+    in_mean: Tensor | None
+    in_std: Tensor | None
+
     def __init__(self, backbone: Backbone, n_classes: int, head_spec: HeadSpec | None = None,
                  depth: int | None = None, input_spec: InputSpec | None = None,
                  neck: nn.Module | None = None, neck_spec: dict[str, Any] | None = None,

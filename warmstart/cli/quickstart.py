@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -52,7 +53,7 @@ def quickstart(
         err_console.print(f"[bold]2/2[/] transferring to digits with {shots} labels per class")
         src = Source.from_checkpoint(ckpt)
         rows = [transfer("digits", s, source=src, shots=shots, seed=seed, device=device) for s in STRATEGIES]
-    result = {"source": {"task": "mnist5k", "test_accuracy": ckpt.meta["metrics"]["test"]["accuracy"],
+    result: dict[str, Any] = {"source": {"task": "mnist5k", "test_accuracy": ckpt.meta["metrics"]["test"]["accuracy"],
                          "checkpoint": str(out) if out else None},
               "target": "digits", "shots": shots, "seed": seed,
               "results": [{"strategy": r["strategy"], "head": r["info"].get("head"), **r["test"],

@@ -41,8 +41,9 @@ class Bar:
         self._p, self._id = progress, task_id
 
     def update(self, advance: float = 0, info: str | None = None, **kw: Any) -> None:
-        fields = {"info": info} if info is not None else {}
-        self._p.update(self._id, advance=advance, **fields, **kw)
+        if info is not None:
+            kw["info"] = info
+        self._p.update(self._id, advance=advance, **kw)
 
     def advance(self, n: float = 1) -> None:
         self._p.advance(self._id, n)
