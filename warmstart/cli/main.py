@@ -7,6 +7,8 @@ import sys
 import typer
 
 from warmstart.cli.backbones_cmd import backbones
+from warmstart.cli.export import export
+from warmstart.cli.predict import predict
 from warmstart.cli.pretrain import pretrain
 from warmstart.cli.quickstart import quickstart
 from warmstart.cli.strategies_cmd import strategies
@@ -28,6 +30,8 @@ app.command("backbones")(backbones)
 app.command("strategies")(strategies)
 app.command("pretrain")(pretrain)
 app.command("transfer", context_settings=EXTRA)(transfer)
+app.command("export")(export)
+app.command("predict")(predict)
 
 
 def main(argv: list[str] | None = None) -> int:

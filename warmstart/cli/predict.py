@@ -1,0 +1,36 @@
+"""``warmstart predict``: class and probability for each input, as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import typer
+
+from warmstart._atomic import write_text_atomic
+from warmstart.cli._common import cli_errors, err_console
+from warmstart.export import predict_files
+
+
+@cli_errors
+def predict(
+    model: Path = typer.Argument(..., help="Model checkpoint folder."),
+    inputs: Path = typer.Argument(..., help="Image folder, single image, .npz (array X) or .csv."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the CSV here instead of stdout."),
+) -> None:
+    """Predict classes; writes CSV rows input,class,probability.
+
+    Example: warmstart predict runs/best images/ -o predictions.csv
+    """
+    rows = predict_files(model, inputs)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["input", "class", "probability"])
+    writer.writeheader()
+    writer.writerows(rows)
+    if out is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        write_text_atomic(out, buf.getvalue())
+        err_console.print(f"wrote {len(rows)} predictions to {out}")
