@@ -11,6 +11,7 @@ from warmstart.cli.export import export
 from warmstart.cli.predict import predict
 from warmstart.cli.pretrain import pretrain
 from warmstart.cli.quickstart import quickstart
+from warmstart.cli.report import report
 from warmstart.cli.strategies_cmd import strategies
 from warmstart.cli.tasks_cmd import tasks
 from warmstart.cli.transfer import transfer
@@ -32,6 +33,7 @@ app.command("pretrain")(pretrain)
 app.command("transfer", context_settings=EXTRA)(transfer)
 app.command("export")(export)
 app.command("predict")(predict)
+app.command("report")(report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,117 @@
+"""A self-contained HTML report of a run (plots embedded, no scripts, no network).
+
+Sections: summary, source ranking, strategies tried, search progress
+(best-so-far against trials and time), learning curves of the winner, Pareto
+front (when there are several objectives), confusion matrix, and the exact
+command and versions to reproduce. Every section is present; a section without
+data says so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from warmstart._atomic import write_text_atomic
+from warmstart._version import __version__
+from warmstart.errors import DataError
+from warmstart.report import plots
+
+SECTIONS = ("summary", "sources", "strategies", "progress", "curves", "pareto", "confusion", "reproduce")
+RUN_FILE = "run.json"
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}section{margin-bottom:2em}code,pre{background:#f6f6f6;padding:2px 4px}
+pre{padding:8px;overflow-x:auto}.muted{color:#777}"""
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str] | None = None) -> str:
+    if not rows:
+        return '<p class="muted">nothing recorded</p>'
+    cols = cols or list(rows[0])
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        if isinstance(v, dict):
+            return html.escape(", ".join(f"{k}={_short(x)}" for k, x in v.items()))
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _img(uri: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="{uri}">'
+
+
+def render(run: dict[str, Any]) -> str:
+    """The report as an HTML string."""
+    winner = run.get("winner") or {}
+    trials = run.get("trials") or []
+    parts: dict[str, str] = {}
+    summary = {k: run[k] for k in ("task", "budget", "seed", "shots") if k in run}
+    if winner:
+        summary["winner"] = winner.get("label", winner.get("strategy", "?"))
+        for k, v in (winner.get("test") or {}).items():
+            summary[f"test {k}"] = v
+    parts["summary"] = _table([{"item": k, "value": v} for k, v in summary.items()])
+    for note in run.get("notes", []):
+        parts["summary"] += f"<p>{html.escape(str(note))}</p>"
+    src = run.get("sources") or []
+    parts["sources"] = _table(src)
+    if src and all(s.get("logme") is not None for s in src):
+        parts["sources"] += _img(plots.bars([s["source"] for s in src], [s["logme"] for s in src], "LogME"),
+                                 "source ranking")
+    strat = run.get("strategies") or []
+    parts["strategies"] = _table(strat)
+    parts["progress"] = _img(plots.best_so_far(trials), "best so far") if trials else _table([])
+    hist = winner.get("history") or []
+    parts["curves"] = _img(plots.learning_curves(hist), "learning curves") if hist else _table([])
+    par = run.get("pareto") or {}
+    if par.get("points"):
+        parts["pareto"] = _img(plots.pareto(par["points"], par["x"], par["y"]), "pareto front") + _table(
+            [p for p in par["points"] if p.get("pareto")])
+    else:
+        parts["pareto"] = '<p class="muted">single objective: no Pareto front</p>'
+    conf = winner.get("confusion")
+    parts["confusion"] = (_img(plots.confusion(conf, winner.get("classes") or [str(i) for i in range(len(conf))]),
+                               "confusion matrix") if conf else _table([]))
+    versions = {"warmstart": __version__, "python": platform.python_version(), **(run.get("versions") or {})}
+    parts["reproduce"] = (f"<pre>{html.escape(str(run.get('command', '')))}</pre>"
+                          + _table([{"package": k, "version": v} for k, v in versions.items()]))
+    titles = {"summary": "Summary", "sources": "Source ranking (transferability, no training)",
+              "strategies": "Strategies tried", "progress": "Search progress", "curves": "Learning curves of the winner",
+              "pareto": "Pareto front", "confusion": "Confusion matrix (test split)", "reproduce": "Reproduce"}
+    body = "".join(f'<section id="{s}"><h2>{titles[s]}</h2>{parts[s]}</section>' for s in SECTIONS)
+    title = html.escape(str(run.get("title", "warmstart run")))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{CSS}</style></head><body><h1>{title}</h1>{body}</body></html>")
+
+
+def write_report(run: dict[str, Any] | str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of ``run`` (a run dict, a run folder or its run.json) atomically; return its path."""
+    if not isinstance(run, dict):
+        path = Path(run)
+        file = path / RUN_FILE if path.is_dir() else path
+        if not file.is_file():
+            raise DataError(f"{path}: no {RUN_FILE} found; give a run folder written by warmstart")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{file}: unreadable run record ({exc})") from None
+        out = out or file.parent / "report.html"
+        run = data
+    if out is None:
+        raise DataError("write_report needs an output path for an in-memory run")
+    write_text_atomic(out, render(run))
+    return Path(out)
