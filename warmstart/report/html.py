@@ -90,7 +90,8 @@ def render(run: dict[str, Any]) -> str:
     parts["reproduce"] = (f"<pre>{html.escape(str(run.get('command', '')))}</pre>"
                           + _table([{"package": k, "version": v} for k, v in versions.items()]))
     titles = {"summary": "Summary", "sources": "Source ranking (transferability, no training)",
-              "strategies": "Strategies tried", "progress": "Search progress", "curves": "Learning curves of the winner",
+              "strategies": "Strategies tried", "progress": "Search progress",
+              "curves": "Learning curves of the winner",
               "pareto": "Pareto front", "confusion": "Confusion matrix (test split)", "reproduce": "Reproduce"}
     body = "".join(f'<section id="{s}"><h2>{titles[s]}</h2>{parts[s]}</section>' for s in SECTIONS)
     title = html.escape(str(run.get("title", "warmstart run")))
