@@ -80,7 +80,7 @@ def make_optimizer(groups: Sequence[dict[str, Any]], config: TrainConfig) -> tor
     """AdamW or SGD over parameter groups (each may carry its own ``lr``)."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(list(groups), lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, nesterov=True)
+                               weight_decay=config.weight_decay, nesterov=config.momentum > 0)
     return torch.optim.AdamW(list(groups), lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -212,7 +212,7 @@ class Trainer:
                         running += loss.detach()
                         if i % 10 == 0 and not bool(torch.isfinite(running)):
                             raise TrainingDivergedError(
-                                f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, "
+                                f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, "
                                 f"step {self.global_step}; lower the learning rate")
                         bar.update(advance=1)
                     train_loss = float(running) / spe
