@@ -209,7 +209,8 @@ def validate_task(task: Task) -> None:
                 f"[0, {k - 1}]"
             )
         if isinstance(x, Tensor) and x.is_floating_point():
-            finite = torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
+            flat = x.reshape(len(x), -1) if x.numel() else x.reshape(len(x), 0)  # empty splits too
+            finite = torch.isfinite(flat).all(dim=1)
             if not bool(finite.all()):
                 row = int(torch.nonzero(~finite).flatten()[0])
                 raise DataError(f"task {task.name!r}: {split} row {row} contains NaN or inf")
