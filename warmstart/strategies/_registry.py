@@ -10,12 +10,24 @@ from typing import Any
 
 from warmstart.errors import UnknownNameError
 from warmstart.strategies._base import Strategy
+from warmstart.strategies.bss import BSS
 from warmstart.strategies.finetune import Finetune
+from warmstart.strategies.gradual_unfreeze import GradualUnfreeze
+from warmstart.strategies.l2sp import L2SP
+from warmstart.strategies.linear_probe import LinearProbe
+from warmstart.strategies.llrd import LLRD
+from warmstart.strategies.multitask import Multitask
 from warmstart.strategies.scratch import Scratch
 
 _CLASSES: list[type[Strategy]] = [
     Scratch,
     Finetune,
+    LinearProbe,
+    GradualUnfreeze,
+    L2SP,
+    LLRD,
+    BSS,
+    Multitask,
 ]
 _REGISTRY: dict[str, type[Strategy]] = {c.name: c for c in _CLASSES}
 
