@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from warmstart.errors import ConfigError, UnknownNameError
+from warmstart.errors import ConfigError, DataError, UnknownNameError
 from warmstart.tasks import get_task, list_tasks
 from warmstart.tasks._shifts import SHIFTS
 from warmstart.tasks._splits import stratified_three_way
@@ -124,3 +124,15 @@ def test_few_shot_protocol() -> None:
         task.few_shot(1000)
     with pytest.raises(ConfigError):
         task.few_shot(-1)
+
+
+def test_validate_finds_nan_row_and_accepts_empty_splits() -> None:
+    task = get_task("iris")
+    x = task.x_test.clone()
+    x[3, 1] = float("nan")
+    with pytest.raises(DataError, match="test row 3 contains NaN or inf"):
+        task.replace(x_test=x).validate()
+    x[3, 1], x[5, 0] = 0.0, float("inf")
+    with pytest.raises(DataError, match="test row 5 contains NaN or inf"):
+        task.replace(x_test=x).validate()
+    task.replace(x_val=task.x_val[:0], y_val=task.y_val[:0]).validate()

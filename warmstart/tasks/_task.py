@@ -210,6 +210,8 @@ def validate_task(task: Task) -> None:
             )
         if isinstance(x, Tensor) and x.is_floating_point():
             flat = x.reshape(len(x), -1) if x.numel() else x.reshape(len(x), 0)  # empty splits too
+            if bool(torch.isfinite(flat.sum())):  # fast path: a NaN or inf makes the sum non-finite
+                continue
             finite = torch.isfinite(flat).all(dim=1)
             if not bool(finite.all()):
                 row = int(torch.nonzero(~finite).flatten()[0])

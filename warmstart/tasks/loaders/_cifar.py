@@ -126,6 +126,7 @@ def load_cifar(path: Path, seed: int = 0) -> Task:
     batches = [read(f, len(classes)) for f in files]
     x = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)
     y = np.concatenate([b[1] for b in batches])
+    del batches  # the concatenated copy is all that is needed from here
     test_file = path / ("test_batch.bin" if binary else "test_batch")
     x_test = y_test = None
     if test_file.is_file():
