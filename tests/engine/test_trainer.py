@@ -325,3 +325,50 @@ def test_grad_clip_bounds_the_update(data) -> None:
                                weight_decay=0.0, grad_clip=1e-3, schedule="constant"))
     # one SGD step (nesterov without momentum = plain) of a gradient clipped to norm 1e-3
     assert float((model.weight.detach() - before).norm()) <= 1e-3 + 1e-7
+
+
+def test_state_dict_resume_continues_exactly(data, tmp_path) -> None:
+    """Interrupt after epoch 1, save the state to disk, resume in a new Trainer: same weights,
+    same history and the same best epoch (restored from the saved state) as an uninterrupted run."""
+    from warmstart.pretraining._resume import load_state, save_state
+
+    x, y = data
+
+    def scores() -> object:
+        it = iter([0.9, 0.1, 0.2])  # the best epoch is the one before the interruption
+        return lambda m: {"val_accuracy": next(it)}
+
+    config = cfg(epochs=3, augment="none", patience=5)
+    seed_everything(0)
+    full_model = mlp()
+    full = Trainer(full_model, config)
+    full_hist = full.fit(x, y, val=scores())
+
+    class Interrupt(Callback):
+        def __init__(self, trainer: Trainer) -> None:
+            self.trainer = trainer
+
+        def on_epoch_end(self, epoch: int, logs: dict, model: nn.Module) -> None:
+            save_state(tmp_path, {"model": model.state_dict(), "trainer": self.trainer.state_dict()})
+            raise KeyboardInterrupt
+
+    seed_everything(0)
+    model = mlp()
+    first = Trainer(model, config)
+    first.callbacks.append(Interrupt(first))
+    val = scores()
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(x, y, val=val)
+    torch.manual_seed(123)  # the resumed process starts with another global RNG state
+    state = load_state(tmp_path)
+    model2 = mlp(seed=99)
+    model2.load_state_dict(state["model"])
+    second = Trainer(model2, config)
+    second.load_state_dict(state["trainer"])
+    hist = second.fit(x, y, val=val)
+    assert hist.best_epoch == full_hist.best_epoch == 1
+    assert [e["train_loss"] for e in hist.epochs] == full_hist.curve("train_loss")
+    assert hist.steps == full_hist.steps
+    full_state = full_model.state_dict()
+    assert all(torch.equal(v, full_state[k]) for k, v in model2.state_dict().items())
+    assert second.callbacks[0].state_dict() == full.callbacks[0].state_dict()  # early-stopping counters

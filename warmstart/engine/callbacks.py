@@ -41,6 +41,14 @@ class EarlyStopping(Callback):
         self.best = -math.inf if mode == "max" else math.inf
         self.bad = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """Counters to save with a resumable run."""
+        return {"best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.best, self.bad = float(state["best"]), int(state["bad"])
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
         value = logs.get(self.monitor)
         if value is None:

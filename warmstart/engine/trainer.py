@@ -132,6 +132,9 @@ class Trainer:
         self.start_epoch = 0
         self.global_step = 0
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        # progress of the current run; kept on the trainer so state_dict() can save it mid-run
+        self.history = History()
+        self.best_state: dict[str, Tensor] | None = None
 
     # ----------------------------------------------------------------- batching
     def _batches(self, x: Any, y: Tensor | None) -> Iterator[tuple[Any, Tensor]]:
@@ -179,14 +182,15 @@ class Trainer:
         spe = self.steps_per_epoch(n)
         epochs = max(cfg.epochs, math.ceil(cfg.min_steps / spe)) if cfg.min_steps else cfg.epochs
         total = epochs * spe
+        # resuming (global_step > 0): the loaded optimizer groups carry ``initial_lr``; the
+        # schedule continues at the saved step
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(total, cfg.warmup_steps, cfg.schedule), last_epoch=-1)
-        for _ in range(self.global_step):  # resuming: replay the schedule
-            self.scheduler.step()
+            self.optimizer, lr_lambda(total, cfg.warmup_steps, cfg.schedule), last_epoch=self.global_step - 1)
         every = eval_every or max(1, epochs // 25)
-        hist = History()
-        best_state: dict[str, Tensor] | None = None
-        best = -math.inf if self.mode == "max" else math.inf
+        if self.start_epoch == 0:
+            self.history, self.best_state = History(), None
+        hist = self.history
+        best = hist.best_value if hist.best_value is not None else -math.inf if self.mode == "max" else math.inf
         is_image = isinstance(x, Tensor) and x.dim() == 4
         for cb in self.callbacks:
             cb.on_train_begin(self.model, epochs)
@@ -230,14 +234,14 @@ class Trainer:
                     value = logs.get(self.monitor)
                     if value is not None and (value > best if self.mode == "max" else value < best):
                         best, hist.best_epoch, hist.best_value = value, epoch + 1, value
-                        best_state = copy.deepcopy(self.model.state_dict())
+                        self.best_state = copy.deepcopy(self.model.state_dict())
                     self.start_epoch = epoch + 1
                     for cb in self.callbacks:
                         cb.on_epoch_end(epoch + 1, logs, self.model)
             except StopTraining as stop:
                 hist.stopped_early = str(stop)
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
         hist.seconds = time.perf_counter() - t0
         hist.steps = self.global_step
         for cb in self.callbacks:
@@ -253,10 +257,24 @@ class Trainer:
 
     # ----------------------------------------------------------------- resume
     def state_dict(self) -> dict[str, Any]:
-        """Optimizer, progress and generator states (for resuming)."""
-        return {"optimizer": self.optimizer.state_dict(), "start_epoch": self.start_epoch,
-                "global_step": self.global_step, "generator": self.generator.get_state(),
-                "aug_generator": self.aug_generator.get_state().cpu()}
+        """Everything :meth:`fit` needs to continue exactly where it stopped (the model's weights aside).
+
+        Optimizer, step and epoch counters, the batching and augmentation generators, torch's
+        global RNG (dropout), the epochs logged so far, the best epoch with its weights, and
+        early-stopping counters. Tensors, numbers, strings, lists and dicts only.
+        """
+        hist = self.history
+        state: dict[str, Any] = {
+            "optimizer": self.optimizer.state_dict(), "start_epoch": self.start_epoch,
+            "global_step": self.global_step, "generator": self.generator.get_state(),
+            "aug_generator": self.aug_generator.get_state().cpu(), "torch_rng": torch.get_rng_state(),
+            "history": list(hist.epochs), "best_epoch": hist.best_epoch, "best_value": hist.best_value,
+            "best_state": self.best_state,
+            "early_stopping": [cb.state_dict() for cb in self.callbacks if isinstance(cb, EarlyStopping)],
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output so :meth:`fit` continues where it stopped."""
@@ -266,6 +284,17 @@ class Trainer:
         self.generator.set_state(state["generator"])
         self.aug_generator.set_state(state["aug_generator"].to(self.aug_generator.device)
                                      if self.device.type != "cpu" else state["aug_generator"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.history = History(epochs=list(state.get("history", [])), best_epoch=state.get("best_epoch"),
+                               best_value=state.get("best_value"))
+        best = state.get("best_state")
+        self.best_state = {k: v.to(self.device) for k, v in best.items()} if best else None
+        stoppers = [cb for cb in self.callbacks if isinstance(cb, EarlyStopping)]
+        for cb, cb_state in zip(stoppers, state.get("early_stopping", []), strict=False):
+            cb.load_state_dict(cb_state)
 
 
 def _short(logs: dict[str, Any]) -> str:

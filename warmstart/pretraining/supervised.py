@@ -10,6 +10,7 @@ is removed once the checkpoint is written.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ class _SaveResume(Callback):
 
 def pretrain_supervised(task: Task, out: str | Path, *, backbone: str | None = None,
                         config: TrainConfig | None = None, resume: bool = False,
-                        weights: str | None = None, **backbone_kwargs: Any) -> Checkpoint:
+                        weights: str | None = None, callbacks: Sequence[Callback] = (),
+                        **backbone_kwargs: Any) -> Checkpoint:
     """Pretrain on ``task`` and save a checkpoint folder at ``out``.
 
     Args:
@@ -83,6 +85,8 @@ def pretrain_supervised(task: Task, out: str | Path, *, backbone: str | None = N
         config: Training settings (default: 10 epochs, AdamW 3e-3, light augmentation).
         resume: Continue from ``out/.resume`` if an interrupted run left it there.
         weights: Local pretrained weights for adapter backbones (``timm:``).
+        callbacks: Extra per-epoch callbacks (e.g. pruning); they run after the resumable
+            state of the epoch is saved, so an interruption there loses nothing.
 
     Returns:
         The saved checkpoint, loaded back (hash verified).
@@ -98,9 +102,16 @@ def pretrain_supervised(task: Task, out: str | Path, *, backbone: str | None = N
         if not (resume_dir / "state.json").exists():
             raise CheckpointError(f"--resume: no interrupted run to resume in {out} (no {RESUME_DIR}/ state)")
         state = load_state(resume_dir)
-        model.load_state_dict(state["model"])
-        trainer.load_state_dict(state["trainer"])
+        try:
+            model.load_state_dict(state["model"])
+            trainer.load_state_dict(state["trainer"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(
+                f"--resume: the interrupted run in {resume_dir} does not fit this one (other backbone, "
+                f"task or options?): {first}") from None
     trainer.callbacks.append(_SaveResume(trainer, resume_dir))
+    trainer.callbacks.extend(callbacks)
     val = (task.x_val, task.y_val) if task.x_val is not None and task.y_val is not None else None
     hist = trainer.fit(task.x_train, task.y_train, val=val, eval_every=1,
                        description=f"pretrain {task.name}")
