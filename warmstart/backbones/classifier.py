@@ -180,7 +180,11 @@ class Classifier(nn.Module):
         return last
 
     def backbone_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the stages in use and the neck (everything but the head)."""
+        """Parameters of the stages in use, the neck and the pool (everything but the head).
+
+        The pool has parameters only for adapter backbones whose own head normalizes or
+        projects before the logits (a timm ConvNeXt's final norm, MobileNetV3's head conv).
+        """
         cut = self.backbone.num_stages if self.depth is None else self.depth
         params = [p for s in self.backbone.stages[:cut] for p in s.parameters()]
-        return params + list(self.neck.parameters())
+        return params + list(self.neck.parameters()) + list(self.backbone.pool.parameters())
