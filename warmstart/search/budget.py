@@ -1,0 +1,100 @@
+"""Search budgets: a number of trials (``50``) or wall time (``90s``, ``10m``, ``2h``).
+
+The same ``--budget`` syntax is used by every command that searches. A trial
+budget counts the study's COMPLETE and PRUNED trials across all workers
+(failed trials do not count), re-read from the storage, like Optuna's
+``MaxTrialsCallback``; a time budget is the wall time of this command (each
+worker stops starting new trials once it is spent).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from warmstart.errors import ConfigError
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A trial count or a number of seconds (exactly one is set)."""
+
+    trials: int | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | int | Budget) -> Budget:
+        """Parse ``"50"`` (trials), ``"90s"``, ``"10m"``, ``"2h"`` or ``"1.5h"`` (wall time).
+
+        Raises:
+            ConfigError: anything else, or a non-positive budget.
+        """
+        if isinstance(text, Budget):
+            return text
+        if isinstance(text, int) and not isinstance(text, bool):
+            if text < 1:
+                raise ConfigError(f"budget must be at least 1 trial, got {text}")
+            return cls(trials=text)
+        s = str(text).strip().lower()
+        if re.fullmatch(r"\d+", s):
+            n = int(s)
+            if n < 1:
+                raise ConfigError(f"budget must be at least 1 trial, got {s!r}")
+            return cls(trials=n)
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh])", s)
+        if not m or float(m.group(1)) <= 0:
+            raise ConfigError(f"budget {text!r} is not valid; give trials (50) or wall time (90s, 10m, 2h)")
+        return cls(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+    def __str__(self) -> str:
+        return f"{self.trials} trials" if self.trials is not None else f"{self.seconds:g} s"
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """COMPLETE + PRUNED trials of ``study`` (re-read from its storage)."""
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
+
+
+class BudgetTracker:
+    """Decides, worker by worker, whether to start another trial.
+
+    With a trial budget N it never lets the study count more than N trials:
+    a trial whose number has N or more non-failed trials before it is surplus
+    (:meth:`is_surplus`); trial numbers are handed out atomically by the storage,
+    so racing workers cannot overshoot.
+    """
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.deadline = time.monotonic() + budget.seconds if budget.seconds is not None else None
+
+    def exhausted(self, study: optuna.Study) -> bool:
+        """True when no further trial should start."""
+        if self.deadline is not None:
+            return time.monotonic() >= self.deadline
+        assert self.budget.trials is not None
+        return counted_trials(study) >= self.budget.trials
+
+    def pending(self, study: optuna.Study) -> int:
+        """Counted plus running/waiting trials (a trial budget only)."""
+        states = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)
+        return len(study.get_trials(deepcopy=False, states=states))
+
+    def is_surplus(self, study: optuna.Study, number: int) -> bool:
+        """Whether trial ``number`` would exceed the trial budget."""
+        if self.budget.trials is None:
+            return False
+        before = [t for t in study.get_trials(deepcopy=False)
+                  if t.number < number and t.state != TrialState.FAIL]
+        return len(before) >= self.budget.trials
+
+    def remaining_seconds(self) -> float | None:
+        """Seconds left of a time budget (None for a trial budget)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
