@@ -1,0 +1,110 @@
+"""The CLI commands, in-process: listings, pretrain, transfer, --json, --help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _cli_helpers import TINY, assert_user_error, cli
+
+from warmstart.backbones.checkpoint import load_checkpoint
+from warmstart.strategies import list_strategies
+
+COMMANDS = ["tasks", "backbones", "strategies", "pretrain", "transfer", "quickstart"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_an_example(command: str) -> None:
+    run = cli(command, "--help")
+    assert run.code == 0
+    assert "Example:" in run.stdout and f"warmstart {command}" in run.stdout
+
+
+def test_top_level_help_lists_commands() -> None:
+    run = cli("--help")
+    assert run.code == 0
+    for command in COMMANDS:
+        assert command in run.stdout
+
+
+def test_tasks_table_and_json() -> None:
+    run = cli("tasks")
+    assert run.code == 0 and "mnist5k" in run.stdout and "breast_cancer" in run.stdout
+    rows = cli("tasks", "--json").json()
+    names = {r["name"] for r in rows}
+    assert {"mnist5k", "digits", "iris", "wine", "breast_cancer"} <= names
+    assert all("-" not in n for n in names)
+    digits = next(r for r in rows if r["name"] == "digits")
+    assert digits["modality"] == "image" and digits["input_shape"] == [1, 28, 28] and len(digits["classes"]) == 10
+
+
+def test_tasks_all_lists_variants() -> None:
+    names = {r["name"] for r in cli("tasks", "--all", "--json").json()}
+    assert {"mnist5k-a", "mnist5k-b", "mnist5k-inverted", "mnist5k-b-inverted"} <= names
+
+
+def test_backbones_table_and_json() -> None:
+    run = cli("backbones")
+    assert run.code == 0 and "smallcnn" in run.stdout
+    names = cli("backbones", "--json").json()
+    assert {"smallcnn", "resnet", "mlp"} <= set(names)
+
+
+def test_strategies_table_json_and_one_strategy() -> None:
+    run = cli("strategies")
+    assert run.code == 0 and "finetune" in run.stdout and "scratch" in run.stdout
+    table = cli("strategies", "--json").json()
+    assert set(table) == set(list_strategies())
+    one = cli("strategies", "finetune")
+    assert one.code == 0 and "--lr" in one.stdout
+    params = cli("strategies", "finetune", "--json").json()["finetune"]["params"]
+    assert params["lr"]["low"] is not None and "epochs" in params
+    assert_user_error(cli("strategies", "nosuch"), "unknown strategy 'nosuch'", "finetune")
+
+
+def test_pretrain_then_transfer_from_it(tiny_task: str, tmp_path: Path) -> None:
+    out = tmp_path / "src"
+    run = cli("pretrain", "--task", tiny_task, "--epochs", "1", "--batch-size", "32", "-o", str(out),
+              "--device", "cpu", "--json")
+    assert run.code == 0, run.stderr
+    res = run.json()
+    assert res["task"] == TINY and res["backbone"] == "smallcnn" and 0 <= res["test"]["accuracy"] <= 1
+    ckpt = load_checkpoint(out)
+    assert ckpt.sha256 == res["sha256"] and ckpt.meta["source_task"] == TINY
+    # human output
+    again = cli("pretrain", "--task", tiny_task, "--epochs", "1", "-o", str(out), "--device", "cpu")
+    assert again.code == 0 and "saved" in again.stdout and "test accuracy" in again.stdout
+
+
+def test_pretrain_resume_without_state_is_a_user_error(tiny_task: str, tmp_path: Path) -> None:
+    line = assert_user_error(cli("pretrain", "--task", tiny_task, "-o", str(tmp_path / "x"), "--resume",
+                                 "--epochs", "1", "--device", "cpu"), "no interrupted run to resume")
+    assert str(tmp_path / "x") in line
+
+
+def test_transfer_json(pretrained_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    run = cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
+              "--strategy", "finetune", "--epochs", "1", "--min-steps", "5", "--device", "cpu",
+              "-o", str(out), "--json")
+    assert run.code == 0, run.stderr
+    res = run.json()
+    assert res["strategy"] == "finetune" and res["shots"] == 2 and res["task"] == "digits"
+    assert res["params"]["min_steps"] == 5 and res["params"]["epochs"] == 1
+    assert set(res["test"]) >= {"accuracy", "balanced_accuracy", "macro_f1", "ece", "nll"}
+    assert res["info"]["head"] == "reuse"  # digits classes match the mnist head
+    assert load_checkpoint(out).meta["extra"]["strategy"] == "finetune"
+
+
+def test_transfer_table_scratch_with_option(pretrained_source: Path) -> None:
+    run = cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
+              "--strategy", "scratch", "--epochs", "1", "--min-steps", "5", "--lr", "0.01", "--device", "cpu")
+    assert run.code == 0, run.stderr
+    assert "test accuracy" in run.stdout and "scratch on digits" in run.stdout
+
+
+def test_same_seed_same_transfer_result(pretrained_source: Path) -> None:
+    args = ("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2", "--epochs", "1",
+            "--min-steps", "5", "--device", "cpu", "--seed", "3", "--json")
+    a, b = cli(*args).json(), cli(*args).json()
+    assert a["test"] == b["test"]
