@@ -201,8 +201,11 @@ class HFTextBackbone(Backbone):
             self.stages = nn.ModuleList([_WholeEncoder(model, tokenizer, max_length)])
         try:
             with torch.no_grad():
-                self.stage_dims = [int(self.forward_features(probe, d).shape[1])
-                                   for d in range(1, len(self.stages) + 1)]
+                self.stage_dims = []
+                out = probe
+                for stage in self.stages:
+                    out = stage(out)
+                    self.stage_dims.append(int(self.pool(out).shape[1]))
         except Exception as exc:  # e.g. an encoder-decoder or a tokenizer without padding
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ConfigError(f"backbone {spec.name!r} is not a supported text encoder "
