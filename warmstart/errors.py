@@ -48,3 +48,7 @@ class TrainingDivergedError(WarmstartError, RuntimeError):
 
 class StorageError(WarmstartError, RuntimeError):
     """A knowledge-base storage is unreachable, malformed or from an incompatible version."""
+
+
+class TrialTimeoutError(WarmstartError, TimeoutError):
+    """A search trial ran longer than its time limit (``--trial-timeout``)."""

@@ -103,8 +103,13 @@ def _rdb(url: str) -> BaseStorage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                              grace_period=GRACE_PERIOD)
+            st = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
+                            grace_period=GRACE_PERIOD)
+        if url.startswith("sqlite:"):  # WAL, busy timeout: many workers on one file (issue 9)
+            from warmstart.knowledge._sqlite import tune_sqlite
+
+            tune_sqlite(st.engine)
+        return st
     except ImportError:
         extra = "postgres" if "postgres" in url else "mysql" if "mysql" in url else "db"
         raise StorageError(f"storage {_redact(url)} needs a database driver that is not installed: "
