@@ -11,15 +11,20 @@ from typing import Any
 from warmstart.errors import UnknownNameError
 from warmstart.strategies._base import Strategy
 from warmstart.strategies.bss import BSS
+from warmstart.strategies.cdan import CDAN
+from warmstart.strategies.coral import DeepCORAL
+from warmstart.strategies.dann import DANN
 from warmstart.strategies.finetune import Finetune
 from warmstart.strategies.gradual_unfreeze import GradualUnfreeze
 from warmstart.strategies.l2sp import L2SP
 from warmstart.strategies.linear_probe import LinearProbe
 from warmstart.strategies.llrd import LLRD
 from warmstart.strategies.maml import MAML
+from warmstart.strategies.mmd import MMD
 from warmstart.strategies.multitask import Multitask
 from warmstart.strategies.protonet import ProtoNet
 from warmstart.strategies.scratch import Scratch
+from warmstart.strategies.source_only import SourceOnly
 
 _CLASSES: list[type[Strategy]] = [
     Scratch,
@@ -30,6 +35,11 @@ _CLASSES: list[type[Strategy]] = [
     LLRD,
     BSS,
     Multitask,
+    SourceOnly,
+    DANN,
+    CDAN,
+    MMD,
+    DeepCORAL,
     ProtoNet,
     MAML,
 ]
