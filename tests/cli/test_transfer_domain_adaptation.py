@@ -1,0 +1,45 @@
+"""``warmstart transfer`` with domain-adaptation strategies: --source-task, --shots 0, --select-by, errors."""
+
+from __future__ import annotations
+
+from _cli_helpers import assert_user_error, cli
+
+from warmstart.tasks import get_task, register_task
+
+FAST = ["--epochs", "1", "--iters-per-epoch", "2", "--batch-size", "8", "--score-samples", "30",
+        "--device", "cpu"]
+
+
+def _small_digits(name: str, classes: list[int] | None = None) -> str:
+    task = get_task("digits")
+    if classes is not None:
+        task = task.subset_classes(classes)
+    small = task.replace(name=name, x_test=task.x_test[:60], y_test=task.y_test[:60],
+                         x_train=task.x_train[:300], y_train=task.y_train[:300])
+    register_task(name, lambda: small)
+    return name
+
+
+def test_dann_from_source_task_with_zero_shots() -> None:
+    target = _small_digits("digits-da-small")
+    run = cli("transfer", "--strategy", "dann", "--source-task", "mnist5k-a", "--task", target, "--shots", "0",
+              "--select-by", "infomax", "--json", *FAST)
+    assert run.code == 0, (run.stderr, run.result.exception)
+    out = run.json()
+    assert out["strategy"] == "dann" and out["shots"] == 0
+    assert out["info"]["select_by"] == "infomax" and out["info"]["target_labels_used"] == 0
+    assert out["info"]["source_task"] == "mnist5k-a"
+    assert 0.0 <= out["test"]["accuracy"] <= 1.0
+
+
+def test_bad_pairs_are_one_line_errors() -> None:
+    target = _small_digits("digits-da-small")
+    no_pool = cli("transfer", "--strategy", "cdan", "--source-task", "mnist5k-a", "--task", target, *FAST)
+    assert_user_error(no_pool, "unlabelled target pool", target)
+    other = _small_digits("digits-012", [0, 1, 2])
+    mismatch = cli("transfer", "--strategy", "mmd", "--source-task", "mnist5k-a", "--task", other,
+                   "--shots", "0", *FAST)
+    assert_user_error(mismatch, "same classes", "only in source", "'9'")
+    bad_select = cli("transfer", "--strategy", "coral", "--source-task", "mnist5k-a", "--task", target,
+                     "--shots", "0", "--select-by", "oracle", *FAST)
+    assert_user_error(bad_select, "select_by", "dev")
