@@ -8,6 +8,7 @@ import typer
 
 from warmstart.cli.backbones_cmd import backbones
 from warmstart.cli.export import export
+from warmstart.cli.kb import kb
 from warmstart.cli.predict import predict
 from warmstart.cli.pretrain import pretrain
 from warmstart.cli.quickstart import quickstart
@@ -15,6 +16,7 @@ from warmstart.cli.report import report
 from warmstart.cli.strategies_cmd import strategies
 from warmstart.cli.tasks_cmd import tasks
 from warmstart.cli.transfer import transfer
+from warmstart.cli.tune import tune
 
 app = typer.Typer(
     name="warmstart",
@@ -31,6 +33,8 @@ app.command("backbones")(backbones)
 app.command("strategies")(strategies)
 app.command("pretrain")(pretrain)
 app.command("transfer", context_settings=EXTRA)(transfer)
+app.command("tune", context_settings=EXTRA)(tune)
+app.add_typer(kb, name="kb")
 app.command("export")(export)
 app.command("predict")(predict)
 app.command("report")(report)

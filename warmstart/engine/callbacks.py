@@ -6,7 +6,10 @@ A callback may stop training (``StopTraining``) or raise anything else, e.g.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from torch import nn
@@ -70,3 +73,26 @@ class LambdaCallback(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
         self.fn(epoch, logs, model)
+
+
+_AMBIENT: contextvars.ContextVar[tuple[Callback, ...]] = contextvars.ContextVar("warmstart_callbacks",
+                                                                                 default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks: Callback) -> Iterator[None]:
+    """Add ``callbacks`` to every :class:`~warmstart.engine.trainer.Trainer` created inside the block.
+
+    This is how a search reaches the training loop of any strategy without the
+    strategy knowing: the study runner wraps a trial in ``extra_callbacks(pruning)``.
+    """
+    token = _AMBIENT.set(_AMBIENT.get() + tuple(callbacks))
+    try:
+        yield
+    finally:
+        _AMBIENT.reset(token)
+
+
+def ambient_callbacks() -> tuple[Callback, ...]:
+    """The callbacks added by the enclosing :func:`extra_callbacks` blocks."""
+    return _AMBIENT.get()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from warmstart.engine.augment import augment_images
-from warmstart.engine.callbacks import Callback, EarlyStopping, StopTraining
+from warmstart.engine.callbacks import Callback, EarlyStopping, StopTraining, ambient_callbacks
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.device import configure_threads, resolve_device
 from warmstart.engine.evaluate import classification_metrics, predict_proba
@@ -123,7 +123,7 @@ class Trainer:
         groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
         self.optimizer = make_optimizer(groups, config)
         self.step_fn = step_fn or cross_entropy_step(config.label_smoothing)
-        self.callbacks = list(callbacks)
+        self.callbacks = list(callbacks) + list(ambient_callbacks())
         if config.patience:
             self.callbacks.append(EarlyStopping(monitor, config.patience, mode))
         self.monitor, self.mode = monitor, mode

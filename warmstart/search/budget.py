@@ -71,14 +71,18 @@ class BudgetTracker:
     so racing workers cannot overshoot.
     """
 
-    def __init__(self, budget: Budget) -> None:
+    def __init__(self, budget: Budget, deadline: float | None = None) -> None:
+        """``deadline``: absolute ``time.time()`` shared by local workers (default: now + budget)."""
         self.budget = budget
-        self.deadline = time.monotonic() + budget.seconds if budget.seconds is not None else None
+        if budget.seconds is not None:
+            self.deadline: float | None = deadline if deadline is not None else time.time() + budget.seconds
+        else:
+            self.deadline = None
 
     def exhausted(self, study: optuna.Study) -> bool:
         """True when no further trial should start."""
         if self.deadline is not None:
-            return time.monotonic() >= self.deadline
+            return time.time() >= self.deadline
         assert self.budget.trials is not None
         return counted_trials(study) >= self.budget.trials
 
@@ -97,4 +101,4 @@ class BudgetTracker:
 
     def remaining_seconds(self) -> float | None:
         """Seconds left of a time budget (None for a trial budget)."""
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        return None if self.deadline is None else max(0.0, self.deadline - time.time())

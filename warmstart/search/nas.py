@@ -159,10 +159,10 @@ class _Run:
         return m
 
     def save_trial_model(self, trial: optuna.Trial, model: Classifier) -> None:
-        path = self.run_dir / f"trial-{trial.number}.safetensors"
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
-        art = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
-        path.unlink()
+        with tempfile.TemporaryDirectory(dir=self.run_dir) as tmp:  # no half-written file if killed (issue 9)
+            path = Path(tmp) / f"trial-{trial.number}.safetensors"
+            save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+            art = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
         trial.set_user_attr("artifact_id", art)
 
     # ---------------------------------------------------------------- scoring

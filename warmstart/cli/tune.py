@@ -1,0 +1,72 @@
+"""``warmstart tune``: warm-started hyperparameter search for one strategy on one task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from warmstart.cli._common import DEVICE_HELP, JSON_HELP, SEED_HELP, cli_errors, console, emit_json, parse_extra_options
+
+BUDGET_HELP = "Trials for the whole study (50) or wall time (90s, 10m, 2h); completed + pruned trials count."
+STORAGE_HELP = ("Knowledge base: sqlite:///FILE.db, postgresql://..., journal:FILE.log, a .db/.log path; "
+                "default $WARMSTART_STORAGE or <cache>/knowledge.db.")
+
+
+@cli_errors
+def tune(
+    ctx: typer.Context,
+    task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
+    strategy: str = typer.Option("finetune", "--strategy", "-s", help="Strategy whose hyperparameters to tune."),
+    budget: str = typer.Option("20", "--budget", "-b", help=BUDGET_HELP),
+    warm_start: str = typer.Option(
+        "auto", "--warm-start", "-w", help="none, topk, box, quantile, cmaes or auto (picks one and says why)."),
+    storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes on this machine (one torch thread each)."),
+    shots: int = typer.Option(None, "--shots", help="Few-shot protocol: labels per class (validation by CV)."),
+    source: Path = typer.Option(None, "--source", help="Source checkpoint folder."),
+    source_task: str = typer.Option(None, "--source-task", help="Source task (pretrained first if no --source)."),
+    metric: str = typer.Option("val_accuracy", "--metric", help="val_accuracy, val_macro_f1 or val_balanced_accuracy."),
+    pruner: str = typer.Option("hyperband", "--pruner", help="hyperband, sha (successive halving) or none."),
+    artifacts: str = typer.Option(None, "--artifacts", help="Save each trial's model to this folder or s3://bucket."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Tune a strategy's hyperparameters on a task, warm-started from similar past tasks.
+
+    The study lives in the knowledge base; running the same command again continues it, and the
+    same command on other machines with the same --storage joins it. Fixed hyperparameters are
+    options too (e.g. --epochs 5 keeps epochs out of the search).
+
+    Example: warmstart tune --task wine --strategy scratch --budget 30 --warm-start auto --epochs 10
+    """
+    import optuna
+
+    from warmstart.search.runner import tune as run_tune
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
+    result = run_tune(task, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
+                      shots=shots, seed=seed, params=params, source=source, source_task=source_task,
+                      metric=metric, pruner=pruner, device=device, artifacts=artifacts)
+    if json_out:
+        emit_json(result)
+        return
+    console.print(result["warm_start_reason"])
+    for note in result["notes"]:
+        console.print(f"warning: {note}")
+    tr = result["trials"]
+    table = Table(title=f"{result['study']} ({tr['counted']} trials: {tr['complete']} complete, "
+                        f"{tr['pruned']} pruned; {tr['failed']} failed)")
+    table.add_column("")
+    table.add_column("value")
+    table.add_row(f"best validation {metric}", "-" if result["best_value"] is None else f"{result['best_value']:.4f}")
+    for k, v in (result["best_params"] or {}).items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    for k, v in (result["test"] or {}).items():
+        table.add_row(f"test {k} (reporting only)", f"{v:.4f}")
+    console.print(table)
+    for reason in result["fail_reasons"]:
+        console.print(f"failed trial: {reason}")

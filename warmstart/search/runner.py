@@ -1,0 +1,285 @@
+"""The study runner behind ``warmstart tune``: one Optuna study per (task, strategy) in the knowledge base.
+
+* The objective (:mod:`warmstart.search._objective`) trains the strategy and
+  scores it on validation data; test metrics are user attributes only.
+* Pruning: Optuna's Hyperband (default) or successive halving over the
+  per-epoch validation scores.
+* Budget (:mod:`warmstart.search.budget`): trials (COMPLETE + PRUNED, all
+  workers) or wall time; no overshoot when workers race.
+* Resumable: the study is loaded if it exists, so the same command continues it.
+* Parallel: ``jobs`` worker processes (spawned, one torch thread each by
+  default) share the storage; other machines join by running the same command
+  with the same storage URL (Optuna's distributed model).
+* Failed trials (diverged, bad configuration) are recorded as FAIL with a
+  ``fail_reason`` user attribute; the search goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from warmstart.errors import ConfigError, StorageError, WarmstartError
+from warmstart.knowledge.metafeatures import meta_features, task_description
+from warmstart.knowledge.records import ATTR, make_record_attr, study_name, task_key
+from warmstart.knowledge.storage import open_storage, storage_url
+from warmstart.search._objective import METRICS, evaluate_config, save_model_artifact
+from warmstart.search.budget import Budget, BudgetTracker, counted_trials
+from warmstart.search.space import search_space, suggest
+from warmstart.search.warm import WARM_STARTS, make_warm_start, sources_from_kb
+from warmstart.source import Source
+from warmstart.strategies import strategy_class
+from warmstart.tasks import Task, load_task
+
+PRUNERS = ("hyperband", "sha", "none")
+
+
+class _Surplus(Exception):
+    """This trial would exceed the trial budget (other workers got there first)."""
+
+
+@dataclass
+class TuneSpec:
+    """Everything a worker needs (picklable: sent to spawned worker processes)."""
+
+    task: str | Task
+    strategy: str
+    budget: Budget
+    warm_start: str
+    storage: str | None
+    shots: int | None = None
+    seed: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    source_task: str | None = None
+    metric: str = "val_accuracy"
+    pruner: str = "hyperband"
+    device: str = "auto"
+    artifacts: str | None = None
+    threads: int | None = None
+    deadline: float | None = None
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """Optuna's Hyperband, successive halving, or no pruning."""
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1)
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ConfigError(f"unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}")
+
+
+def _target(spec: TuneSpec) -> Task:
+    task = load_task(spec.task) if not isinstance(spec.task, Task) else spec.task
+    return task.few_shot(spec.shots, seed=spec.seed) if spec.shots is not None else task
+
+
+def _names(spec: TuneSpec, task: Task) -> tuple[str, str]:
+    key = task_key(task.name, spec.shots)
+    return key, f"tune:{spec.strategy}"
+
+
+def _open(spec: TuneSpec, storage: BaseStorage | None) -> BaseStorage:
+    return storage if storage is not None else open_storage(spec.storage)
+
+
+def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> None:
+    """Run trials until the budget is spent (one worker)."""
+    if spec.threads is not None:
+        from warmstart.engine.device import configure_threads
+
+        configure_threads(spec.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = _open(spec, storage)
+    task = _target(spec)
+    key, kind = _names(spec, task)
+    space = search_space(spec.strategy, spec.params)
+    seed = spec.seed + index
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sources = sources_from_kb(st, kind, key, meta_features(task), space) if spec.warm_start != "none" else []
+        ws = make_warm_start(spec.warm_start, sources, space, seed=seed)
+    study = optuna.load_study(study_name=study_name(key, kind), storage=st, sampler=ws.sampler,
+                              pruner=make_pruner(spec.pruner))
+    src = Source.from_options(spec.source, spec.source_task, seed=spec.seed, device=spec.device)
+    tracker = BudgetTracker(spec.budget, deadline=spec.deadline)
+    store = None
+    if spec.artifacts is not None:
+        from warmstart.knowledge.artifacts import artifact_store
+
+        store = artifact_store(spec.artifacts)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        if tracker.is_surplus(study, trial.number):
+            trial.set_user_attr("fail_reason", "trial budget already reached by other workers")
+            raise _Surplus
+        params = suggest(trial, space)
+        try:
+            res = evaluate_config(task, spec.strategy, {**spec.params, **params}, src, trial=trial,
+                                  metric=spec.metric, seed=spec.seed, device=spec.device)
+        except optuna.TrialPruned:
+            raise
+        except (WarmstartError, RuntimeError, ValueError) as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            raise
+        trial.set_user_attr("test", res.test)
+        trial.set_user_attr("seconds", res.seconds)
+        trial.set_user_attr("folds", res.folds)
+        if store is not None and res.model is not None:
+            save_model_artifact(store, trial, res.model, task, {**spec.params, **params})
+        return res.value
+
+    while not tracker.exhausted(study):
+        if spec.budget.trials is not None and tracker.pending(study) >= spec.budget.trials:
+            optuna.storages.fail_stale_trials(study)  # a killed worker's trial, after its heartbeat's grace
+            time.sleep(0.5)
+            continue
+        remaining = tracker.remaining_seconds()
+        study.optimize(objective, n_trials=1, catch=(WarmstartError, RuntimeError, ValueError, _Surplus),
+                       timeout=remaining, gc_after_trial=False)
+
+
+def _spawned(spec: TuneSpec, index: int) -> None:  # pragma: no cover - runs in a child process
+    os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
+    _worker(spec, index)
+
+
+def prepare_study(spec: TuneSpec, storage: BaseStorage | None = None) -> tuple[optuna.Study, Any]:
+    """Create or load the study, record the task's meta-features, enqueue the warm start; return it."""
+    st = _open(spec, storage)
+    task = _target(spec)
+    key, kind = _names(spec, task)
+    space = search_space(spec.strategy, spec.params)
+    meta = meta_features(task)
+    name = study_name(key, kind)
+    study = optuna.create_study(study_name=name, storage=st, direction="maximize", load_if_exists=True)
+    if ATTR not in study.user_attrs:
+        study.set_user_attr(ATTR, make_record_attr(key, kind, meta, task_description(task), space,
+                                                   strategy=spec.strategy, shots=spec.shots))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        sources = sources_from_kb(st, kind, key, meta, space) if spec.warm_start != "none" else []
+    ws = make_warm_start(spec.warm_start, sources, space, seed=spec.seed)
+    if ws.enqueue and not study.user_attrs.get("warm_start_enqueued") and not study.get_trials(deepcopy=False):
+        for cfg in ws.enqueue:
+            study.enqueue_trial(cfg, skip_if_exists=True)
+        study.set_user_attr("warm_start_enqueued", ws.name)
+    return study, ws
+
+
+def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, warm_start: str = "auto",
+         storage: str | Path | BaseStorage | None = None, jobs: int = 1, shots: int | None = None,
+         seed: int = 0, params: dict[str, Any] | None = None, source: str | Path | None = None,
+         source_task: str | None = None, metric: str = "val_accuracy", pruner: str = "hyperband",
+         device: str = "auto", artifacts: str | Path | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Tune ``strategy``'s hyperparameters on ``task``, warm-started from the knowledge base.
+
+    Args:
+        task: Task name, data path or Task.
+        strategy: Registered strategy name.
+        budget: Trials (``50``) or wall time (``"10m"``) for the whole study, all workers together.
+        warm_start: One of ``none``, ``topk``, ``box``, ``quantile``, ``cmaes``, ``auto``.
+        storage: Knowledge base (see :func:`warmstart.knowledge.open_storage`).
+        jobs: Worker processes on this machine (need a storage URL, not an in-memory object).
+        shots: Few-shot protocol (validation by cross-validation on the support set).
+        seed: Seed of the support set, training and samplers (worker i uses seed + i).
+        params: Fixed hyperparameters (not tuned), e.g. ``{"epochs": 5}``.
+        source, source_task: The transfer source (see :class:`warmstart.source.Source`).
+        metric: Validation metric to maximize (``val_accuracy``, ``val_macro_f1``, ``val_balanced_accuracy``).
+        pruner: ``hyperband``, ``sha`` or ``none``.
+        device: Torch device.
+        artifacts: Artifact store (folder or ``s3://``) for every completed trial's model; None: none saved.
+        threads: Torch threads per worker (default 1 when ``jobs > 1``).
+
+    Returns:
+        A JSON-serializable summary: study, storage, warm start (and why), trial counts, best value,
+        best params, best trial's test metrics (reporting only), notes.
+
+    Raises:
+        ConfigError, UnknownNameError, StorageError: bad options, names or storage.
+    """
+    b = Budget.parse(budget)
+    if warm_start not in WARM_STARTS:
+        from warmstart.errors import UnknownNameError
+
+        raise UnknownNameError("warm start", warm_start, WARM_STARTS)
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    if metric not in METRICS:
+        raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    make_pruner(pruner)
+    cls = strategy_class(strategy)
+    fixed = dict(params or {})
+    for k, v in fixed.items():  # validate early, with the valid range in the message
+        if k not in cls.param_table():
+            raise ConfigError(f"strategy {strategy!r} has no option {k!r}; valid options: "
+                              f"{', '.join(sorted(cls.param_table()))}")
+        fixed[k] = cls.param_table()[k].check(k, v)
+    obj = storage if isinstance(storage, BaseStorage) else None
+    url = None if obj is not None else storage_url(storage)  # type: ignore[arg-type]
+    if jobs > 1 and obj is not None:
+        raise ConfigError("--jobs > 1 needs a storage URL or file that worker processes can open")
+    spec = TuneSpec(task=task, strategy=strategy, budget=b, warm_start=warm_start, storage=url, shots=shots,
+                    seed=seed, params=fixed, source=str(source) if source is not None else None,
+                    source_task=source_task, metric=metric, pruner=pruner, device=device,
+                    artifacts=str(artifacts) if artifacts is not None else None,
+                    threads=threads if threads is not None else (1 if jobs > 1 else None),
+                    deadline=time.time() + b.seconds if b.seconds is not None else None)
+    st = obj if obj is not None else open_storage(url)
+    study, ws = prepare_study(spec, st)
+    src = Source.from_options(spec.source, spec.source_task, seed=seed, device=device)
+    if src is not None and (cls.needs_source or src.path is None):
+        src.checkpoint()  # pretrain/cache once, before the workers start
+    before = counted_trials(study)
+    t0 = time.perf_counter()
+    if jobs == 1:
+        _worker(spec, 0, st)
+    else:
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_spawned, args=(spec, i), daemon=False) for i in range(jobs)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        bad = [p.exitcode for p in procs if p.exitcode != 0]
+        if bad:
+            raise StorageError(f"{len(bad)} of {jobs} workers exited with codes {bad}; finished trials are kept "
+                               "in the storage, run the same command again to continue")
+    return summarize(study, ws.name, ws.description, ws.notes, url, before, time.perf_counter() - t0)
+
+
+def summarize(study: optuna.Study, warm: str, why: str, notes: list[str], url: str | None, before: int,
+              seconds: float) -> dict[str, Any]:
+    """The result dict of :func:`tune`."""
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    out: dict[str, Any] = {
+        "study": study.study_name, "storage": url or "(object)", "warm_start": warm, "warm_start_reason": why,
+        "notes": notes, "trials": {"counted": sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                                              for t in trials),
+                                   "new": counted_trials(study) - before,
+                                   "complete": len(done),
+                                   "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+                                   "failed": sum(t.state == TrialState.FAIL for t in trials)},
+        "seconds": seconds, "best_value": None, "best_params": None, "best_trial": None, "test": None,
+        "fail_reasons": sorted({str(t.user_attrs.get("fail_reason")) for t in trials
+                                if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason")})[:5],
+    }
+    if done:
+        best = study.best_trial
+        out.update(best_value=best.value, best_params=best.params, best_trial=best.number,
+                   test=best.user_attrs.get("test"))
+    return out
