@@ -20,7 +20,7 @@ from warmstart.errors import ConfigError
 from warmstart.pretraining import pretrain_supervised
 from warmstart.tasks import load_task
 
-METHODS = ("supervised",)
+METHODS = ("supervised", "simclr")
 
 
 @cli_errors
@@ -33,7 +33,8 @@ def pretrain(
     method: str = typer.Option("supervised", "--method", help="Pretraining method: " + ", ".join(METHODS) + "."),
     epochs: int = typer.Option(10, "--epochs", help=EPOCHS_HELP),
     lr: float = typer.Option(3e-3, "--lr", help="Learning rate."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Batch size."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Batch size (default 64; simclr 256)."),
+    temperature: float = typer.Option(0.5, "--temperature", help="simclr: NT-Xent temperature."),
     weights: str = typer.Option(None, "--weights", help="Local pretrained weights for timm: backbones."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
@@ -42,14 +43,23 @@ def pretrain(
 ) -> None:
     """Pretrain a backbone on a source task and save a checkpoint folder.
 
+    With --method simclr, contrastive self-supervised pretraining on the tasks'
+    unlabelled images (train split + unlabelled pool, labels unused; repeat --task to
+    pool several); the checkpoint has no classifier head.
+
     Example: warmstart pretrain --task mnist5k --backbone smallcnn -o src/
+    Example: warmstart pretrain --method simclr --task mnist5k --task digits -o ssl/
     """
     if method not in METHODS:
         raise ConfigError(f"unknown pretraining method {method!r}; valid: {', '.join(METHODS)}")
+    if method == "simclr":
+        _pretrain_simclr(task, out, backbone, epochs, lr, batch_size or 256, temperature, resume, seed, device,
+                         json_out)
+        return
     if len(task) != 1:
         raise ConfigError("supervised pretraining takes exactly one --task")
     source_task = load_task(task[0])
-    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size or 64, seed=seed, device=device,
                       augment="light" if source_task.modality == "image" else "none", progress=True)
     ckpt = pretrain_supervised(source_task, out, backbone=backbone, config=cfg, resume=resume, weights=weights)
     test = ckpt.meta["metrics"]["test"]
@@ -60,3 +70,21 @@ def pretrain(
     else:
         console.print(f"saved [bold]{out}[/] ({result['backbone']} on {source_task.name}): "
                       f"test accuracy {test['accuracy']:.4f}")
+
+
+def _pretrain_simclr(task: list[str], out: Path, backbone: str | None, epochs: int, lr: float, batch_size: int,
+                     temperature: float, resume: bool, seed: int, device: str, json_out: bool) -> None:
+    from warmstart.pretraining.simclr import pretrain_simclr
+
+    tasks = [load_task(t) for t in task]
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=True)
+    ckpt = pretrain_simclr(tasks, out, backbone=backbone, config=cfg, temperature=temperature, resume=resume)
+    loss = ckpt.meta["metrics"]["train"]["nt_xent"]
+    result = {"checkpoint": str(out), "method": "simclr", "tasks": [t.name for t in tasks],
+              "backbone": ckpt.meta["backbone"]["name"], "n_images": ckpt.meta["extra"]["n_images"],
+              "final_nt_xent": loss, "sha256": ckpt.sha256}
+    if json_out:
+        emit_json(result)
+    else:
+        console.print(f"saved [bold]{out}[/] ({result['backbone']}, simclr on {'+'.join(result['tasks'])}, "
+                      f"{result['n_images']} unlabelled images): final NT-Xent {loss:.4f}")
