@@ -1,11 +1,14 @@
-"""Shared skeleton of strategies that fine-tune a source model with a custom loss or groups.
+"""Shared skeleton of strategies that fine-tune a source model with a custom loss or
+groups.
 
-:class:`SourceFinetune` builds the adapted source model (channels, resolution,
-head reuse or a new head, reported in ``info_``), trains it with the engine's
-:class:`~warmstart.engine.trainer.Trainer`, and lets a subclass change only
-what its method changes: the optimizer parameter groups (LLRD), an extra loss
-term on the features and logits of each batch (BSS, L2-SP), or setup before
-training. Also holds the small freezing helpers used by gradual unfreezing.
+:class:`SourceFinetune` builds the adapted source model (channels, resolution, head
+reuse or a new head, reported in ``info_``), trains it with the engine's
+:class:`~warmstart.engine.trainer.Trainer`, and lets a subclass change only what its
+method changes: the optimizer parameter groups (LLRD), an extra loss term on the
+features and logits of each batch (BSS, L2-SP), or setup before training. Every subclass
+also gets AdaBN on the unlabelled pool and the choice of frozen or updated batch-norm
+statistics (:mod:`warmstart.strategies._bn`). Also holds the small freezing helpers used
+by gradual unfreezing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from torch import Tensor, nn
 from warmstart.backbones.classifier import Classifier
 from warmstart.engine.trainer import StepInfo, Trainer
 from warmstart.strategies._base import Strategy
+from warmstart.strategies._bn import BN_PARAMS, maybe_adapt_bn
 from warmstart.strategies._params import Param
 from warmstart.strategies._transfer import source_model, validation_data
 from warmstart.tasks._task import Task
@@ -67,6 +71,7 @@ class SourceFinetune(Strategy):
         "head_lr_mult": Param(10.0, 0.01, 1000.0, log=True, search=(1.0, 100.0),
                               help="head learning rate / backbone learning rate"),
         "head": HEAD_PARAM,
+        **BN_PARAMS,
     }
 
     # ------------------------------------------------------------------ hooks
@@ -83,7 +88,17 @@ class SourceFinetune(Strategy):
         return None
 
     def train_modules_hook(self, model: Classifier) -> None:
-        """Called before each batch's forward pass, after the trainer set train mode."""
+        """Called before each batch's forward pass, after the trainer set train mode.
+
+        With ``bn_mode="frozen"`` every batch-norm layer is put back in eval mode.
+        """
+        if self.bn_mode == "frozen":
+            bn_eval([model])
+
+    def adapt_statistics(self, model: Classifier, task: Task) -> None:
+        """AdaBN on the unlabelled pool (``bn_adapt="pool"``); recorded in ``info_``."""
+        self.info_["bn_adapted_on"] = maybe_adapt_bn(model, task, self.bn_adapt, self.seed)
+        self.info_["bn_mode"] = self.bn_mode
 
     # ------------------------------------------------------------------ fit
     def build_model(self, task: Task, source: Any) -> Classifier:
@@ -95,6 +110,7 @@ class SourceFinetune(Strategy):
     def _fit(self, task: Task, source: Any) -> None:
         torch.manual_seed(self.seed)
         model = self.build_model(task, source)
+        self.adapt_statistics(model, task)
         self.setup(model, task)
         self.history_ = self.train(model, task, self.param_groups(model), description=self.name)
         self.model_ = model

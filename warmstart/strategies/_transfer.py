@@ -9,7 +9,7 @@ from warmstart.backbones.checkpoint import build_model
 from warmstart.backbones.classifier import Classifier
 from warmstart.backbones.input_stats import input_spec_for
 from warmstart.engine.seeding import seed_everything
-from warmstart.errors import ConfigError
+from warmstart.errors import ConfigError, IncompatibleError
 from warmstart.pretraining.supervised import new_model
 from warmstart.source import Source
 from warmstart.tasks._task import Task
@@ -25,7 +25,11 @@ def source_model(task: Task, source: Source | None, head: str = "auto", *,
     if source is None:
         raise ConfigError("this strategy transfers from a source: give --source PATH or --source-task NAME")
     ckpt = source.fresh_checkpoint(progress)
-    model, report = adapt_to_task(ckpt.model, task, ckpt.classes, head)
+    try:
+        model, report = adapt_to_task(ckpt.model, task, ckpt.classes, head)
+    except IncompatibleError as exc:  # name both sides
+        raise IncompatibleError(f"source {source.describe()} (trained on {ckpt.meta.get('source_task')!r}): "
+                                f"{exc}") from None
     report["source"] = source.describe()
     report["source_sha256"] = ckpt.sha256
     return model, report

@@ -50,6 +50,7 @@ class GradualUnfreeze(SourceFinetune):
 
     def _fit(self, task: Task, source: Any) -> None:
         model = self.build_model(task, source)
+        self.adapt_statistics(model, task)
         stages = stages_in_use(model)
         n = len(stages)
         phases = math.ceil(n / self.stages_per_phase) if self.phases < 0 else self.phases
@@ -78,4 +79,5 @@ class GradualUnfreeze(SourceFinetune):
         self.model_ = model
 
     def train_modules_hook(self, model: Classifier) -> None:
+        super().train_modules_hook(model)
         bn_eval(self._frozen)

@@ -1,24 +1,25 @@
 """``linear_probe``: a frozen source backbone and a multinomial logistic-regression head.
 
-Feature extraction as in Donahue et al., "DeCAF: A Deep Convolutional Activation
-Feature for Generic Visual Recognition", ICML 2014 (and the linear evaluation
-protocol of Kornblith, Shlens, Le, "Do Better ImageNet Models Transfer
-Better?", CVPR 2019, which also fits the head by L-BFGS).
+Feature extraction as in Donahue et al., "DeCAF: A Deep Convolutional Activation Feature
+for Generic Visual Recognition", ICML 2014 (and the linear evaluation protocol of
+Kornblith, Shlens, Le, "Do Better ImageNet Models Transfer Better?", CVPR 2019, which
+also fits the head by L-BFGS).
 
-The backbone runs once in eval mode under ``torch.no_grad()``; its features are
-cached (:mod:`warmstart.engine.feature_cache`, keyed by the source checkpoint's
-sha256, the adapted input channels, the cut depth and the data), so repeated
-fits cost only the head. The head is fitted by full-batch L-BFGS on
+The backbone runs once in eval mode under ``torch.no_grad()``; its features are cached
+(:mod:`warmstart.engine.feature_cache`, keyed by the source checkpoint's sha256, the
+adapted input channels, the cut depth and the data), so repeated fits cost only the
+head. The head is fitted by full-batch L-BFGS on
 
     mean cross-entropy + l2/2 · ‖W − W₀‖²
 
-with W₀ the source classifier's weights when the head is reused (the source head
-is a prior the few labels correct) and 0 for a new head; the bias is not
-penalized. When a reused head has hidden layers, they stay frozen and only its
-output layer is refitted.
+with W₀ the source classifier's weights when the head is reused (the source head is a
+prior the few labels correct) and 0 for a new head; the bias is not penalized. With
+``bn_adapt="pool"`` the batch-norm statistics are first re-estimated on the unlabelled
+target pool (AdaBN, Li et al. 2017). When a reused head has hidden layers, they stay
+frozen and only its output layer is refitted.
 
-Defaults: l2 = 1e-2, 200 L-BFGS iterations; chosen on mnist5k-a →
-mnist5k-b-noisy, not on the benchmark targets.
+Defaults: l2 = 1e-2, 200 L-BFGS iterations; chosen on mnist5k-a → mnist5k-b-noisy, not
+on the benchmark targets.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from warmstart.engine.device import configure_threads, resolve_device
 from warmstart.engine.feature_cache import cached_features, data_fingerprint
 from warmstart.engine.seeding import seed_everything
 from warmstart.strategies._base import Strategy
+from warmstart.strategies._bn import BN_PARAMS, maybe_adapt_bn
 from warmstart.strategies._params import Param
 from warmstart.strategies._source_finetune import HEAD_PARAM, freeze
 from warmstart.strategies._transfer import source_model
@@ -84,6 +86,7 @@ class LinearProbe(Strategy):
                     help="L2 strength towards the prior head (the source head when reused, else 0)"),
         "max_iter": Param(200, 1, 100_000, help="L-BFGS iterations"),
         "head": HEAD_PARAM,
+        "bn_adapt": BN_PARAMS["bn_adapt"],
     }
 
     def _fit(self, task: Task, source: Any) -> None:
@@ -92,11 +95,15 @@ class LinearProbe(Strategy):
         model, report = source_model(task, source, self.head, progress=self.progress)
         self.info_.update(report)
         model = model.to(resolve_device(self.device)).eval()
+        n_bn = maybe_adapt_bn(model, task, self.bn_adapt, self.seed)
+        self.info_["bn_adapted_on"] = n_bn
         freeze([model], True)
         reused = report["head"] == "reuse"
         if not reused and (model.head is None or len(model.head) > 1):
             model.replace_head(task.n_classes, HeadSpec())  # a linear head
         key = f"{report.get('source_sha256', 'unknown')}|in_chans={model.backbone.spec.in_chans}"
+        if n_bn:  # statistics re-estimated on the pool: part of the weights' identity
+            key += f"|adabn={data_fingerprint(task.x_unlabeled)}|n={n_bn}|seed={self.seed}"
         feats = cached_features(model, task.x_train, depth=None, key=key,
                                 data_key=data_fingerprint(task.x_train))
         assert model.head is not None
