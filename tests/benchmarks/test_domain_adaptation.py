@@ -1,0 +1,21 @@
+"""The domain-adaptation benchmark's --quick mode runs and writes its table, CSVs and plot."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from benchmarks.domain_adaptation import main
+
+
+def test_quick(tmp_path: Path) -> None:
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    for name in ("README.md", "runs.csv", "summary.csv", "domain_adaptation.png"):
+        assert (tmp_path / name).exists(), name
+    rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
+    assert {r["method"] for r in rows} == {"source_only", "dann"}
+    for r in rows:
+        assert r["select_by"] == "dev"
+        assert float(r["oracle_accuracy"]) >= float(r["accuracy"]) - 1e-9  # the oracle is the best candidate
+    text = (tmp_path / "README.md").read_text()
+    assert "oracle" in text and "selected by" in text and "seeds" in text
