@@ -48,7 +48,11 @@ def test_stage_layout_follows_the_model() -> None:
     layout = [list(dict(s.named_children())) for s in b.stages]
     assert layout == [["conv1", "bn1", "act1"], ["maxpool", "layer1"], ["layer2"], ["layer3"], ["layer4"]]
     assert b.stage_dims == [f["num_chs"] for f in b.timm_model.feature_info]
+    assert b.stage_channels == b.stage_dims and b.stage_layout == "NCHW"
+    mobile = create_backbone("timm:mobilenetv3_small_050", in_chans=1, input_size=(32, 32))
+    assert mobile.stage_dims[-1] == 1024 and mobile.stage_channels[-1] == 288  # head conv in pool
     vit = create_backbone("timm:test_vit", in_chans=1, input_size=(32, 32))
+    assert vit.stage_layout == "NLC"
     assert vit.num_stages == 1 + len(vit.timm_model.blocks)  # stem (+cls/pos embedding) + one per block
     assert "cls_token" in dict(vit.stages[0].named_parameters())
 

@@ -249,6 +249,9 @@ class TimmBackbone(Backbone):
 
     Attributes:
         split: ``"stages"`` when ``forward_features`` was split, ``"single"`` for the fallback.
+        stage_channels: Channels of each stage's unpooled output (``stage_dims`` are after
+            ``pool``, which may project: MobileNetV3's head conv).
+        stage_layout: Layout of the unpooled outputs: ``NCHW``, ``NHWC`` (Swin) or ``NLC`` (ViT tokens).
         load_report: Keys timm reported ``missing`` from / ``unexpected`` in the weights file.
         default_mean, default_std: The pretrained normalization from timm's config, per channel.
     """
@@ -302,14 +305,16 @@ class TimmBackbone(Backbone):
         self.pool.final_ndim = feats.dim()
         self.eval()  # also sets the timm model's own flag for the head (dropout in forward_head)
         with torch.no_grad():
-            self.stage_dims = []
+            self.stage_dims, self.stage_channels = [], []
             out = x
             for stage in self.stages:
                 out = stage(out)
                 self.stage_dims.append(int(self.pool(out).shape[1]))
+                self.stage_channels.append(self.pool._width(out))
             if not torch.allclose(self.pool(out), ref, rtol=1e-4, atol=1e-5):
                 raise ConfigError(f"backbone {spec.name!r}: pooled features differ from timm's "
                                   f"forward_head(pre_logits=True); this model is not supported")
+        self.stage_layout = "NLC" if out.dim() == 3 else ("NHWC" if channels_last else "NCHW")
         self.train(was_training)
 
     @property
