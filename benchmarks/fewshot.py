@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a few seconds: tiny source, 1 shot, 1 seed")
     ap.add_argument("--out", type=Path, default=RESULTS / "fewshot")
     ap.add_argument("--seeds", type=int, default=5, help="seeds for mnist5k→digits")
-    ap.add_argument("--reverse-seeds", type=int, default=3, help="seeds for digits→mnist5k")
+    ap.add_argument("--reverse-seeds", type=int, default=2, help="seeds for digits→mnist5k")
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 5, 10])
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES)
     ap.add_argument("--pretrain-epochs", type=int, default=12)

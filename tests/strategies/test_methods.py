@@ -122,7 +122,7 @@ def test_adabn_sets_statistics_of_the_pool(pretrained_source) -> None:  # type: 
 
 
 def test_frozen_bn_mode_keeps_adapted_statistics(make_source, tiny_target) -> None:  # type: ignore[no-untyped-def]
-    s = get_strategy("l2sp", bn_mode="frozen", **FAST)
+    s = get_strategy("l2sp", bn_mode="frozen", bn_adapt="pool", **FAST)
     s.fit(tiny_target, make_source())
     assert s.info_["bn_adapted_on"] == len(tiny_target.x_unlabeled) and s.info_["bn_mode"] == "frozen"
     ref = load_checkpoint(make_source().path).model

@@ -20,12 +20,14 @@ from warmstart.strategies._params import Param
 from warmstart.tasks._task import Task, n_items, take
 
 BN_PARAMS: dict[str, Param] = {
-    "bn_adapt": Param("pool", choices=("pool", "none"),
+    "bn_adapt": Param("none", choices=("pool", "none"),
                       help="re-estimate batch-norm statistics on the unlabelled target pool (AdaBN) or not"),
-    "bn_mode": Param("frozen", choices=("frozen", "train"),
+    "bn_mode": Param("train", choices=("frozen", "train"),
                      help="batch-norm statistics fixed during fine-tuning (frozen) or updated (train)"),
 }
-
+"""Defaults for fine-tuning: statistics updated during training (so AdaBN first makes no
+difference and is off). On mnist5k-a → mnist5k-b-noisy (1 and 5 shots, 2 seeds) frozen
+statistics after AdaBN fine-tuned worse (l2sp 1 shot: 0.29/0.21 vs 0.31/0.36 updated)."""
 
 def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """The batch-norm layers of ``model``."""
