@@ -56,8 +56,8 @@ def check_study(url: str, log: Path, n: int = N, name: str = "reliability") -> N
             assert t.params.keys() == {"x"}
 
 
-def test_four_workers_sqlite(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kb.db'}"
+def test_four_workers_sqlite(sqlite_url: str, tmp_path: Path) -> None:
+    url = sqlite_url
     codes = run_workers(url, tmp_path / "log")
     assert codes == [0] * JOBS
     check_study(url, tmp_path / "log")

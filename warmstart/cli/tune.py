@@ -30,6 +30,8 @@ def tune(
     metric: str = typer.Option("val_accuracy", "--metric", help="val_accuracy, val_macro_f1 or val_balanced_accuracy."),
     pruner: str = typer.Option("hyperband", "--pruner", help="hyperband, sha (successive halving) or none."),
     artifacts: str = typer.Option(None, "--artifacts", help="Save each trial's model to this folder or s3://bucket."),
+    trial_timeout: float = typer.Option(
+        None, "--trial-timeout", help="Seconds a trial may run; a longer one is recorded as failed, search goes on."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -50,7 +52,7 @@ def tune(
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
     result = run_tune(task, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
                       shots=shots, seed=seed, params=params, source=source, source_task=source_task,
-                      metric=metric, pruner=pruner, device=device, artifacts=artifacts)
+                      metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout)
     if json_out:
         emit_json(result)
         return

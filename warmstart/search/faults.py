@@ -64,7 +64,8 @@ TIMEOUT = "trial_timeout"
 HEARTBEAT_INTERVAL = 30.0
 GRACE_PERIOD = 120.0
 SUPERVISOR_KILLED = -9
-_STORAGE_FRAMES = (f"{os.sep}optuna{os.sep}storages{os.sep}", f"{os.sep}sqlalchemy{os.sep}",
+_STORAGE_FRAMES = (f"{os.sep}optuna{os.sep}storages{os.sep}", f"{os.sep}optuna{os.sep}artifacts{os.sep}",
+                   f"{os.sep}sqlalchemy{os.sep}",
                    f"{os.sep}psycopg2{os.sep}", f"{os.sep}sqlite3{os.sep}")
 
 
@@ -363,7 +364,8 @@ def guarded(objective: Callable[[optuna.Trial], Any], study: optuna.Study, *, n_
 def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *, n_trials: int | None = None,
                deadline: float | None = None, catch: tuple[type[Exception], ...] = (Exception,),
                trial_timeout: float | None = None, grace: float = GRACE_PERIOD,
-               heartbeat_interval: float = HEARTBEAT_INTERVAL, poll: float = 0.25) -> int:
+               heartbeat_interval: float = HEARTBEAT_INTERVAL, poll: float = 0.25,
+               max_failures: int | None = None) -> int:
     """One worker's loop: run trials until the study has ``n_trials`` counted trials or ``deadline`` passes.
 
     Args:
@@ -376,6 +378,8 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *,
         grace: Heartbeat age after which another machine's trial counts as lost.
         heartbeat_interval: Seconds between heartbeat stamps (storages without Optuna's heartbeat).
         poll: Seconds to wait while the remaining budget is held by other workers' running trials.
+        max_failures: Stop after this many failed trials in a row by this worker (a search where
+            every configuration fails would otherwise never end); default ``max(10, n_trials)``.
 
     Returns:
         The number of trials this worker started.
@@ -386,6 +390,13 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *,
                  heartbeat_interval=heartbeat_interval)
     started = 0
     catch = (*catch, SurplusTrial, TrialTimeoutError)
+    limit = max_failures if max_failures is not None else max(10, n_trials or 0)
+    streak = [0]
+
+    def count(_study: optuna.Study, frozen: FrozenTrial) -> None:
+        surplus = str(frozen.user_attrs.get(FAIL_REASON, "")).startswith("surplus")
+        streak[0] = streak[0] + 1 if frozen.state == TrialState.FAIL and not surplus else 0
+
     while deadline is None or time.time() < deadline:
         trials = study.get_trials(deepcopy=False)
         running = [t for t in trials if t.state == TrialState.RUNNING]
@@ -400,8 +411,12 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *,
         timeout = None if deadline is None else max(0.0, deadline - time.time())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.optimize(fn, n_trials=1, catch=catch, timeout=timeout, gc_after_trial=False)
+            study.optimize(fn, n_trials=1, catch=catch, timeout=timeout, gc_after_trial=False, callbacks=[count])
         started += 1
+        if streak[0] >= limit:
+            optuna.logging.get_logger("warmstart").warning(
+                "stopping this worker: %d trials in a row failed (see their fail_reason)", streak[0])
+            break
     return started
 
 

@@ -35,6 +35,7 @@ from warmstart.knowledge.records import ATTR, make_record_attr, study_name, task
 from warmstart.knowledge.storage import open_storage, storage_url
 from warmstart.search._objective import METRICS, evaluate_config, save_model_artifact
 from warmstart.search.budget import Budget, BudgetTracker, counted_trials
+from warmstart.search.faults import run_trials, supervise
 from warmstart.search.space import search_space, suggest
 from warmstart.search.warm import WARM_STARTS, make_warm_start, sources_from_kb
 from warmstart.source import Source
@@ -68,6 +69,7 @@ class TuneSpec:
     artifacts: str | None = None
     threads: int | None = None
     deadline: float | None = None
+    trial_timeout: float | None = None
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -142,14 +144,9 @@ def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> N
             save_model_artifact(store, trial, res.model, task, {**spec.params, **params})
         return res.value
 
-    while not tracker.exhausted(study):
-        if spec.budget.trials is not None and tracker.pending(study) >= spec.budget.trials:
-            optuna.storages.fail_stale_trials(study)  # a killed worker's trial, after its heartbeat's grace
-            time.sleep(0.5)
-            continue
-        remaining = tracker.remaining_seconds()
-        study.optimize(objective, n_trials=1, catch=(WarmstartError, RuntimeError, ValueError, _Surplus),
-                       timeout=remaining, gc_after_trial=False)
+    # killed workers' trials failed at once, heartbeats, --trial-timeout, no budget overshoot (faults.py)
+    run_trials(study, objective, n_trials=spec.budget.trials, deadline=tracker.deadline,
+               catch=(WarmstartError, RuntimeError, ValueError, _Surplus), trial_timeout=spec.trial_timeout)
 
 
 def _spawned(spec: TuneSpec, index: int) -> None:  # pragma: no cover - runs in a child process
@@ -184,7 +181,8 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
          storage: str | Path | BaseStorage | None = None, jobs: int = 1, shots: int | None = None,
          seed: int = 0, params: dict[str, Any] | None = None, source: str | Path | None = None,
          source_task: str | None = None, metric: str = "val_accuracy", pruner: str = "hyperband",
-         device: str = "auto", artifacts: str | Path | None = None, threads: int | None = None) -> dict[str, Any]:
+         device: str = "auto", artifacts: str | Path | None = None, threads: int | None = None,
+         trial_timeout: float | None = None) -> dict[str, Any]:
     """Tune ``strategy``'s hyperparameters on ``task``, warm-started from the knowledge base.
 
     Args:
@@ -203,6 +201,8 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         device: Torch device.
         artifacts: Artifact store (folder or ``s3://``) for every completed trial's model; None: none saved.
         threads: Torch threads per worker (default 1 when ``jobs > 1``).
+        trial_timeout: Seconds one trial may run; a longer one is stopped and recorded as failed
+            with the reason (see :mod:`warmstart.search.faults`).
 
     Returns:
         A JSON-serializable summary: study, storage, warm start (and why), trial counts, best value,
@@ -218,6 +218,8 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         raise UnknownNameError("warm start", warm_start, WARM_STARTS)
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    if trial_timeout is not None and not (0 < trial_timeout < float("inf")):
+        raise ConfigError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout}")
     if metric not in METRICS:
         raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
     make_pruner(pruner)
@@ -237,7 +239,8 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
                     source_task=source_task, metric=metric, pruner=pruner, device=device,
                     artifacts=str(artifacts) if artifacts is not None else None,
                     threads=threads if threads is not None else (1 if jobs > 1 else None),
-                    deadline=time.time() + b.seconds if b.seconds is not None else None)
+                    deadline=time.time() + b.seconds if b.seconds is not None else None,
+                    trial_timeout=trial_timeout)
     st = obj if obj is not None else open_storage(url)
     study, ws = prepare_study(spec, st)
     src = Source.from_options(spec.source, spec.source_task, seed=seed, device=device)
@@ -249,12 +252,15 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         _worker(spec, 0, st)
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_spawned, args=(spec, i), daemon=False) for i in range(jobs)]
-        for p in procs:
+
+        def start(i: int) -> Any:
+            p = ctx.Process(target=_spawned, args=(spec, i), daemon=False)
             p.start()
-        for p in procs:
-            p.join()
-        bad = [p.exitcode for p in procs if p.exitcode != 0]
+            return p
+
+        # watches the workers: one stuck past --trial-timeout is killed, its trial failed, a new one started
+        bad = supervise(start, jobs, study, trial_timeout=trial_timeout,
+                        finished=lambda: BudgetTracker(b, deadline=spec.deadline).exhausted(study))
         if bad:
             raise StorageError(f"{len(bad)} of {jobs} workers exited with codes {bad}; finished trials are kept "
                                "in the storage, run the same command again to continue")
