@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,18 +35,39 @@ class _NullBar:
 
 
 class Bar:
-    """One task of a rich Progress; ``update(advance=1, info="...")``."""
+    """One task of a rich Progress; ``update(advance=1, info="...")``.
 
-    def __init__(self, progress: Progress, task_id: Any) -> None:
+    Cheap enough to call every training step: advances are summed and handed to
+    rich, and the bar redrawn, at most every ``min_interval`` seconds (and on
+    every ``info`` change), from the calling thread. There is no background
+    refresh thread competing with the training loop for the GIL.
+    """
+
+    def __init__(self, progress: Progress, task_id: Any, min_interval: float = 0.25) -> None:
         self._p, self._id = progress, task_id
+        self._interval = min_interval
+        self._pending = 0.0
+        self._last = time.monotonic()
 
     def update(self, advance: float = 0, info: str | None = None, **kw: Any) -> None:
-        if info is not None:
-            kw["info"] = info
-        self._p.update(self._id, advance=advance, **kw)
+        self._pending += advance
+        now = time.monotonic()
+        if info is None and not kw and now - self._last < self._interval:
+            return
+        fields = {"info": info} if info is not None else {}
+        self._p.update(self._id, advance=self._pending, **fields, **kw)
+        self._pending = 0.0
+        self._last = now
+        self._p.refresh()
 
     def advance(self, n: float = 1) -> None:
-        self._p.advance(self._id, n)
+        self.update(advance=n)
+
+    def flush(self) -> None:
+        """Hand pending advances to rich (called before the bar closes)."""
+        if self._pending:
+            self._p.update(self._id, advance=self._pending)
+            self._pending = 0.0
 
 
 @contextlib.contextmanager
@@ -58,7 +79,11 @@ def progress_bar(description: str, total: float | None, enabled: bool = True) ->
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-        console=_console, transient=not sys.stderr.isatty() and False, refresh_per_second=5,
+        console=_console, transient=False, auto_refresh=False,
     )
     with progress:
-        yield Bar(progress, progress.add_task(description, total=total, info=""))
+        bar = Bar(progress, progress.add_task(description, total=total, info=""))
+        try:
+            yield bar
+        finally:
+            bar.flush()
