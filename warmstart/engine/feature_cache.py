@@ -71,7 +71,8 @@ def compute_features(model: nn.Module, x: Any, depth: int | None = None, *, pool
     Returns:
         A float32 CPU tensor with one row per input.
     """
-    backbone = getattr(model, "backbone", model)
+    backbone: Any = getattr(model, "backbone", model)
+    mdl: Any = model
     if device is None:
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else torch.device("cpu")
@@ -85,12 +86,12 @@ def compute_features(model: nn.Module, x: Any, depth: int | None = None, *, pool
                 xb = take(x, torch.arange(start, min(start + batch_size, n)))
                 if isinstance(xb, Tensor):
                     xb = xb.to(device)
-                if hasattr(model, "prepare"):
-                    xb = model.prepare(xb)
+                if hasattr(mdl, "prepare"):
+                    xb = mdl.prepare(xb)
                 own_cut = depth is None or depth == getattr(model, "depth", None)
                 h = backbone.forward_stages(xb, 0, getattr(model, "depth", None) if depth is None else depth)
-                if own_cut and hasattr(model, "neck"):
-                    h = model.neck(h)
+                if own_cut and hasattr(mdl, "neck"):
+                    h = mdl.neck(h)
                 if pooled:
                     h = backbone.pool(h)
                 out.append(h.float().cpu())

@@ -64,7 +64,7 @@ def adapt_bn_statistics(model: nn.Module, x: Any, *, max_items: int = 2000, batc
             if len(part) < 2:
                 continue
             xb = take(x, part)
-            forward = model.features if hasattr(model, "features") else model
+            forward: Any = getattr(model, "features", model)
             forward(xb.to(device) if isinstance(xb, torch.Tensor) else xb)
     finally:
         for bn, momentum in saved:
