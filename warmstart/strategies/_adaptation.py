@@ -36,6 +36,7 @@ from warmstart.engine.trainer import StepInfo, Trainer
 from warmstart.errors import ConfigError, IncompatibleError
 from warmstart.pretraining.supervised import new_model
 from warmstart.strategies._base import Strategy
+from warmstart.strategies._bn import adapt_bn_statistics
 from warmstart.strategies._params import Param
 from warmstart.strategies._selection import SELECTORS, SelectionScores
 from warmstart.strategies._transfer import source_model
@@ -50,10 +51,17 @@ ADAPTATION_PARAMS: dict[str, Param] = {
     "lr_schedule": Param("dann", choices=("dann", "cosine", "constant"),
                          help="dann: lr / (1 + 10 p)^0.75 (Ganin et al. 2016)"),
     "trade_off": Param(1.0, 0.0, 1000.0, search=(0.1, 10.0), log=True, help="weight of the adaptation loss"),
+    "backbone_lr_mult": Param(0.1, 0.0, 100.0, help="backbone lr / lr (head and discriminator train at lr; "
+                              "0.1 as in TLlib's DANN/CDAN recipes)"),
+    "target_entropy": Param(0.0, 0.0, 100.0, help="weight of entropy minimization on target predictions "
+                            "(Grandvalet & Bengio 2005); 0: off"),
     "target_label_weight": Param(1.0, 0.0, 100.0, help="weight of the target support labels' loss (shots > 0)"),
     "select_by": Param("dev", choices=tuple(SELECTORS),
                        help="label-free score that picks the epoch: source_accuracy, entropy, infomax, dev, last"),
     "score_samples": Param(500, 20, 1_000_000, help="examples per set used by the selection scores"),
+    "bn_adapt": Param("none", choices=("pool", "none"),
+                      help="pool: re-estimate batch-norm statistics of the picked model on the target pool "
+                           "(AdaBN, Li et al. 2017) after selection"),
     "keep_candidates": Param(False, help="keep every evaluated epoch's weights in candidates_ (for analysis)"),
 }
 
@@ -190,7 +198,10 @@ class AdaptationStrategy(Strategy):
         cfg = self.train_config(epochs=self.epochs, min_steps=0, augment="none",
                                 schedule="cosine" if self.lr_schedule == "cosine" else "constant")
         device = resolve_device(cfg.device)
-        params = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": self.lr}]
+        head = {id(p) for p in model.head.parameters()} if model.head is not None else set()
+        params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in head],
+                   "lr": self.lr * self.backbone_lr_mult},
+                  {"params": [p for p in model.parameters() if p.requires_grad and id(p) in head], "lr": self.lr}]
         if self.criterion_ is not None:
             self.criterion_.to(device)
             crit = [p for p in self.criterion_.parameters() if p.requires_grad]
@@ -202,11 +213,13 @@ class AdaptationStrategy(Strategy):
         scores = SelectionScores(xs, xs_val, ys_val, task.x_unlabeled, samples=self.score_samples,
                                  seed=self.seed, device=trainer.device)
         self.candidates_: list[dict[str, Any]] = []
+        self._target_pool = task.x_unlabeled
         trainer.callbacks.append(_KeepCandidates(self, self.keep_candidates))
         n = self.iters_per_epoch * self.batch_size
         dummy = torch.zeros(n, dtype=torch.long)
         self.history_ = trainer.fit(dummy, dummy, val=scores, eval_every=1, description=self.name)
         self.model_ = model
+        self.info_["bn_adapt"] = self._adabn(model, task)
         self.info_.update({
             "select_by": self.select_by,
             "selected_epoch": self.history_.best_epoch,
@@ -256,9 +269,18 @@ class AdaptationStrategy(Strategy):
             extra = self.adaptation_loss(f[:ns], f[ns:ns + nt], z[:ns], z[ns:ns + nt], info.progress)
             if extra is not None and self.trade_off > 0:
                 loss = loss + self.trade_off * extra
+            if self.target_entropy > 0:
+                p_t = torch.softmax(z[ns:ns + nt], 1)
+                loss = loss - self.target_entropy * (p_t * torch.log(p_t + 1e-8)).sum(1).mean()
             return loss
 
         return step
+
+    def _adabn(self, model: nn.Module, task: Task) -> str:
+        if self.bn_adapt != "pool":
+            return "none"
+        used = adapt_bn_statistics(model, task.x_unlabeled, max_items=2000, seed=self.seed)
+        return f"AdaBN on {used} target-pool inputs" if used else "none (no batch norm)"
 
     def candidate_model(self, index: int) -> nn.Module:
         """A copy of the model with the weights of evaluated epoch ``index`` (needs ``keep_candidates``).
@@ -271,4 +293,6 @@ class AdaptationStrategy(Strategy):
             raise ConfigError(f"{self.name}: fit with keep_candidates=True to inspect candidate epochs")
         model = copy.deepcopy(self.model_)
         model.load_state_dict(self.candidates_[index]["state"])
+        if self.bn_adapt == "pool":
+            adapt_bn_statistics(model, self._target_pool, max_items=2000, seed=self.seed)
         return model

@@ -1,0 +1,91 @@
+"""Domain-adaptation strategies: no target label read at shots=0, selection, few labels, bad pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from warmstart.errors import ConfigError, IncompatibleError
+from warmstart.source import Source
+from warmstart.strategies import get_strategy
+from warmstart.tasks import Task, get_task
+
+TINY: dict[str, Any] = {"epochs": 2, "iters_per_epoch": 2, "batch_size": 8, "score_samples": 40,
+                        "progress": False, "device": "cpu"}
+
+
+class _Poison:
+    """Stands in for labels that must not be read: any use fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"target labels were read (.{name})")
+
+    def __len__(self) -> int:
+        raise AssertionError("target labels were read (len)")
+
+    def __getitem__(self, item: Any) -> Any:
+        raise AssertionError("target labels were read ([])")
+
+
+@pytest.fixture(scope="module")
+def unlabeled_target() -> Task:
+    """digits under shots=0: no training labels at all, a 48-image pool."""
+    t = get_task("digits").few_shot(0, seed=0)
+    return t.replace(x_unlabeled=t.x_unlabeled[:48], x_test=t.x_test[:40], y_test=t.y_test[:40])
+
+
+@pytest.fixture(scope="module")
+def source_task_only() -> Source:
+    return Source(task_name="mnist5k-a")
+
+
+def test_shots_zero_reads_no_target_label(unlabeled_target: Task, source_task_only: Source) -> None:
+    assert unlabeled_target.x_val is None and unlabeled_target.y_val is None
+    assert len(unlabeled_target.y_train) == 0  # few_shot(0) removed every training label
+    poisoned = unlabeled_target.replace(y_test=_Poison(), y_val=None)
+    a = get_strategy("cdan", select_by="dev", **TINY).fit(poisoned, source_task_only)
+    b = get_strategy("cdan", select_by="dev", **TINY).fit(unlabeled_target, source_task_only)
+    # same seed: the real test labels made no difference to training or selection
+    assert torch.allclose(a.predict_proba(unlabeled_target.x_test), b.predict_proba(unlabeled_target.x_test))
+    assert a.info_["target_labels_used"] == 0
+    assert a.info_["select_by"] == "dev" and a.info_["selected_epoch"] in (1, 2)
+    assert "random" in a.info_["init"]  # no checkpoint: scratch-initialized default backbone
+    assert len(a.candidates_) == 2 and all("sel_dev" in c and "state" not in c for c in a.candidates_)
+
+
+@pytest.mark.parametrize("select_by", ["source_accuracy", "infomax", "last"])
+def test_select_by_picks_the_scored_epoch(unlabeled_target: Task, source_task_only: Source, select_by: str) -> None:
+    s = get_strategy("mmd", select_by=select_by, keep_candidates=True, **TINY).fit(unlabeled_target,
+                                                                                    source_task_only)
+    from warmstart.strategies._selection import pick
+
+    chosen = pick(s.candidates_, select_by)
+    assert s.info_["select_by"] == select_by
+    assert s.info_["selected_epoch"] == s.candidates_[chosen]["epoch"]
+    # the kept weights are the chosen candidate's
+    ref = s.candidate_model(chosen)
+    x = unlabeled_target.x_test[:8]
+    assert torch.allclose(s.predict_proba(x), torch.softmax(ref.eval()(x), 1), atol=1e-5)
+
+
+def test_few_target_labels_are_used(make_source, tiny_target: Task) -> None:  # type: ignore[no-untyped-def]
+    s = get_strategy("dann", bn_adapt="pool", **TINY).fit(tiny_target, make_source("mnist5k-a"))
+    assert s.info_["target_labels_used"] == 10
+    assert s.info_["bn_adapt"] == "AdaBN on 64 target-pool inputs"
+    assert s.info_["init"].startswith("source checkpoint")
+    assert s.info_["head"] == "reuse"
+
+
+def test_different_class_sets_refused(unlabeled_target: Task, source_task_only: Source) -> None:
+    target = get_task("digits").subset_classes([0, 1, 2]).few_shot(0)
+    with pytest.raises(IncompatibleError, match=r"same classes.*only in source: \['3', '4'"):
+        get_strategy("coral", **TINY).fit(target, source_task_only)
+
+
+def test_target_without_pool_refused(source_task_only: Source) -> None:
+    with pytest.raises(ConfigError, match="unlabelled target pool"):
+        get_strategy("source_only", **TINY).fit(get_task("digits"), source_task_only)
+    with pytest.raises(ConfigError, match="source-task"):
+        get_strategy("dann", **TINY).fit(get_task("digits").few_shot(0), None)
