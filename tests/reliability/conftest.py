@@ -30,3 +30,16 @@ def sqlite_url(_kb_template: Path, tmp_path: Path) -> str:
     dest = tmp_path / "kb.db"
     shutil.copy(_kb_template, dest)
     return f"sqlite:///{dest}"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    """One torch thread in these tests: tiny models, and worker processes forked from this one."""
+    import torch
+
+    from warmstart.engine.device import configure_threads
+
+    before = configure_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
