@@ -20,7 +20,8 @@ class UnknownNameError(WarmstartError, KeyError):
     def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         shown = ", ".join(self.valid)
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {shown}")
+        plural = kind[:-1] + "ies" if kind.endswith("y") and kind[-2:-1] not in "aeiou" else kind + "s"
+        super().__init__(f"unknown {kind} {name!r}; valid {plural}: {shown}")
 
     def __str__(self) -> str:  # KeyError would add quotes
         return str(self.args[0])

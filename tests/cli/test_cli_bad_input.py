@@ -161,7 +161,7 @@ CHECKPOINT_CASES: dict[str, tuple[Callable[[Path, Path], Path], tuple[str, ...]]
 OPTION_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "unknown task": (("--task", "nosuch"), ("unknown task 'nosuch'; valid tasks:", "mnist5k", "digits")),
     "unknown strategy": (("--task", "digits", "--strategy", "nosuch"),
-                         ("unknown strategy 'nosuch'; valid strategys:", "finetune", "scratch")),
+                         ("unknown strategy 'nosuch'; valid strategies:", "finetune", "scratch")),
     "negative learning rate": (("--task", "digits", "--lr", "-0.1"),
                                ("lr=-0.1 is out of range; valid range [1e-07, 10.0]",)),
     "zero epochs": (("--task", "digits", "--epochs", "0"), ("epochs=0 is out of range; valid range [1",)),
