@@ -59,7 +59,7 @@ def test_maml_meta_trains_and_adapts(pretrained_source: Path, episode_task, firs
     s.fit(episode_task, src)
     info = s.info_["meta_trained"]
     assert info["first_order"] is first_order and info["iterations"] == 2
-    assert s.info_["head"] == "meta-learned"
+    assert s.info_["head"] == "new" and s.info_["head_init"] == "meta-learned"
     assert any(isinstance(m, BatchStatNorm2d) for m in s.model_.modules())
     assert s.score(episode_task.x_test, episode_task.y_test) > 0.4  # chance is 0.2
 

@@ -202,13 +202,14 @@ class MAML(MetaLearner):
         model, report = adapt_to_task(model, task, None, "new")
         if head is not None and model.output_layer.out_features == head[-1].out_features:
             model.head = head
-            self.info_["head"] = "meta-learned"
+            self.info_["head_init"] = "meta-learned"
         else:
             with torch.no_grad():
                 model.output_layer.weight.zero_()
                 model.output_layer.bias.zero_()
-            self.info_["head"] = "zero-initialized (target has another number of classes)"
+            self.info_["head_init"] = "zero (the target's class count differs from meta_ways)"
         self.info_["adapted"] = report["adapted"]
+        self.info_["head"] = "new"  # a head for the target's classes (initialized as head_init says)
         model = use_batch_statistics(model.to(device))  # type: ignore[assignment]
         model.train()
         xs, ys = task.x_train.to(device), task.y_train.to(device)

@@ -100,7 +100,7 @@ class ProtoNet(MetaLearner):
             raise ConfigError(f"protonet needs a labelled support example of every class; "
                               f"class {missing!r} of task {task.name!r} has none")
         model, report = adapt_to_task(model, task, None, "new")
-        self.info_.update({"adapted": report["adapted"], "head": "prototypes"})
+        self.info_.update({"adapted": report["adapted"], "head": "new", "head_init": "prototypes"})
         model.replace_head(task.n_classes, HeadSpec())
         model.to(device).eval()
         n = len(task.y_train)
