@@ -145,10 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters-per-epoch", type=int, default=25)
     ap.add_argument("--batch-size", type=int, default=32, help="source and target examples per step (each)")
     ap.add_argument("--pretrain-epochs", type=int, default=6)
+    ap.add_argument("--score-samples", type=int, default=500, help="examples per set for the selection scores")
+    ap.add_argument("--merge", type=Path, nargs="+", help="combine the runs.csv of earlier partial runs "
+                    "(e.g. one process per pair) into --out instead of running")
     args = ap.parse_args(argv)
+    if args.merge:
+        return _merge(args, argv)
     pairs = [tuple(p.split(":", 1)) for p in args.pairs]
     params: dict[str, Any] = {"epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
-                              "batch_size": args.batch_size, "select_by": args.select_by, "device": "cpu"}
+                              "batch_size": args.batch_size, "select_by": args.select_by, "device": "cpu",
+                              "score_samples": args.score_samples}
     if args.quick:
         pairs, methods, seeds = [("mnist5k-a", "mnist5k-b-inverted")], ["source_only", "dann"], [0]
         params.update(epochs=2, iters_per_epoch=2, batch_size=8, score_samples=30)
@@ -179,19 +185,50 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row['pair']:32s} {method:12s} seed {seed}  acc {row['accuracy']:.3f} "
                       f"(oracle {row['oracle_accuracy']:.3f})  {row['seconds']:.0f}s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
+    budget = (f"each run: {params['epochs']} epochs x {params['iters_per_epoch']} steps, {params['batch_size']} "
+              f"source + {params['batch_size']} target images per step, default strategy hyperparameters, "
+              f"selection scores on {params['score_samples']} examples per set after every epoch; "
+              f"wall time {wall / 60:.1f} min with WARMSTART_THREADS={os.environ.get('WARMSTART_THREADS', 'auto')}")
+    command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_outputs(args.out, rows, seeds, command, [budget, *notes])
+    return 0
+
+
+def _merge(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import csv
+
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for d in args.merge:
+        for r in csv.DictReader(open(d / "runs.csv")):
+            rows.append({k: _num(v) for k, v in r.items()})
+        readme = (d / "README.md").read_text() if (d / "README.md").exists() else ""
+        notes += [f"part {d.name}: " + line.split("notes: ", 1)[1] for line in readme.splitlines()
+                  if line.startswith("- notes: ")]
+    seeds = sorted({int(r["seed"]) for r in rows})
+    command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_outputs(args.out, rows, seeds, command, notes)
+    return 0
+
+
+def _num(v: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def write_outputs(out: Path, rows: list[dict[str, Any]], seeds: list[int], command: str, notes: list[str]) -> None:
+    """Write runs.csv, summary.csv, the plot and README.md (table, target check, provenance)."""
     summary = summarize(rows)
-    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "runs.csv", rows)
     write_csv(out / "summary.csv", [{k: v for k, v in r.items() if not k.startswith("_")} for r in summary])
     _plot(summary, out / "domain_adaptation.png")
     cols = [c for c in summary[0] if not c.startswith("_")]
     verdict = _verdict(summary)
-    command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
-    budget = (f"each run: {params['epochs']} epochs x {params['iters_per_epoch']} steps, {params['batch_size']} "
-              f"source + {params['batch_size']} target images per step, AdamW lr 1e-3 with DANN annealing, "
-              f"selection scores on {params.get('score_samples', 500)} examples per set after every epoch; "
-              f"wall time {wall / 60:.1f} min with WARMSTART_THREADS={os.environ.get('WARMSTART_THREADS', 'auto')}")
     text = "\n".join([
         "# Domain adaptation: label-free checkpoint selection",
         "",
@@ -204,13 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         verdict,
         "",
         "## Provenance",
-        provenance(command, seeds, notes="; ".join([budget, *notes])),
+        provenance(command, seeds, notes="; ".join(notes)),
         "",
     ])
     write_text_atomic(out / "README.md", text)
     print(markdown_table(summary, cols))
     print(verdict)
-    return 0
 
 
 def _verdict(summary: list[dict[str, Any]]) -> str:

@@ -19,3 +19,8 @@ def test_quick(tmp_path: Path) -> None:
         assert float(r["oracle_accuracy"]) >= float(r["accuracy"]) - 1e-9  # the oracle is the best candidate
     text = (tmp_path / "README.md").read_text()
     assert "oracle" in text and "selected by" in text and "seeds" in text
+    # partial runs (one process per pair) merge into one report
+    assert main(["--merge", str(tmp_path), "--out", str(tmp_path / "merged")]) == 0
+    merged = list(csv.DictReader(open(tmp_path / "merged" / "runs.csv")))
+    assert merged == rows
+    assert "source mnist5k-a" in (tmp_path / "merged" / "README.md").read_text()
