@@ -156,7 +156,7 @@ class MAML(MetaLearner):
                     device: torch.device) -> dict[str, Any]:
         use_batch_statistics(model)
         model.train()
-        params = {n: p for n, p in model.named_parameters()}
+        params: Params = {n: p for n, p in model.named_parameters()}
         opt = torch.optim.Adam(params.values(), lr=self.lr)
         gen = torch.Generator(device=device).manual_seed(self.seed + 1)
         is_image = model.input_spec.modality == "image"

@@ -112,8 +112,8 @@ class EpisodeSampler:
             ConfigError: the split has no labels, an unknown class, or a request the data cannot meet.
         """
         if split == "all":
-            parts = [(task.x_train, task.y_train), (task.x_val, task.y_val), (task.x_test, task.y_test)]
-            parts = [(x, y) for x, y in parts if x is not None and y is not None]
+            candidates = [(task.x_train, task.y_train), (task.x_val, task.y_val), (task.x_test, task.y_test)]
+            parts: list[tuple[Any, Tensor]] = [(x, y) for x, y in candidates if x is not None and y is not None]
             x, y = parts[0]
             for xp, yp in parts[1:]:
                 x, y = concat(x, xp), torch.cat([y, yp])
