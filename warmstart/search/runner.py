@@ -33,7 +33,7 @@ from warmstart.errors import ConfigError, StorageError, WarmstartError
 from warmstart.knowledge.metafeatures import meta_features, task_description
 from warmstart.knowledge.records import ATTR, make_record_attr, study_name, task_key
 from warmstart.knowledge.storage import open_storage, storage_url
-from warmstart.search._objective import METRICS, evaluate_config, save_model_artifact
+from warmstart.search._objective import METRICS, evaluate_config, save_model_artifact, validation_tasks
 from warmstart.search.budget import Budget, BudgetTracker, counted_trials
 from warmstart.search.faults import run_trials, supervise
 from warmstart.search.space import search_space, suggest
@@ -158,6 +158,7 @@ def prepare_study(spec: TuneSpec, storage: BaseStorage | None = None) -> tuple[o
     """Create or load the study, record the task's meta-features, enqueue the warm start; return it."""
     st = _open(spec, storage)
     task = _target(spec)
+    validation_tasks(task, spec.seed)  # too few labels for validation: one clear error before any trial
     key, kind = _names(spec, task)
     space = search_space(spec.strategy, spec.params)
     meta = meta_features(task)

@@ -20,8 +20,10 @@ WARM_STARTS = ("none", "topk", "box", "quantile", "cmaes", "auto")
 
 
 def make_warm_start(name: str, sources: list[SourceTask], space: dict[str, BaseDistribution],
-                    seed: int | None = None) -> WarmStart:
+                    seed: int | None = None, direction: str = "maximize") -> WarmStart:
     """Build the warm start ``name`` from ``sources`` (nearest first) for ``space``.
+
+    ``direction`` is the target study's (sources' scores are always higher-is-better).
 
     Raises:
         UnknownNameError: ``name`` is not one of :data:`WARM_STARTS`.
@@ -36,7 +38,8 @@ def make_warm_start(name: str, sources: list[SourceTask], space: dict[str, BaseD
     elif name == "none":
         ws = WarmStart("none", tpe(seed), [], "none: cold TPE")
     else:
-        ws = {"topk": topk, "box": box, "quantile": quantile, "cmaes": cmaes}[name](sources, space, seed)
+        ws = (cmaes(sources, space, seed, direction) if name == "cmaes"
+              else {"topk": topk, "box": box, "quantile": quantile}[name](sources, space, seed))
     if reason:
         ws.description = f"{reason} -> {ws.description}"
     ws.notes = [n for s in sources for n in s.notes]

@@ -22,21 +22,28 @@ from warmstart.search.warm._base import WarmStart, tpe
 from warmstart.search.warm._sources import SourceTask
 
 
-def source_trials(sources: list[SourceTask], space: dict[str, BaseDistribution]) -> list[optuna.trial.FrozenTrial]:
-    """Source configurations as completed FrozenTrials over ``space`` (value = copula score, maximized)."""
+def source_trials(sources: list[SourceTask], space: dict[str, BaseDistribution],
+                  direction: str = "maximize") -> list[optuna.trial.FrozenTrial]:
+    """Source configurations as completed FrozenTrials over ``space``.
+
+    The value is the copula score, negated when the target study minimizes (CMA-ES reads
+    source values in the target study's direction).
+    """
+    sign = 1.0 if direction == "maximize" else -1.0
     num = {k: d for k, d in space.items() if not isinstance(d, CategoricalDistribution)}
     out = []
     for s in sources:
         z = s.copula_scores()
         for c, v in zip(s.configs, z, strict=True):
             params = decode(encode(c, num), num)
-            out.append(optuna.trial.create_trial(params=params, distributions=num, value=float(v)))
+            out.append(optuna.trial.create_trial(params=params, distributions=num, value=sign * float(v)))
     return out
 
 
-def cmaes(sources: list[SourceTask], space: dict[str, BaseDistribution], seed: int | None) -> WarmStart:
-    """Optuna's CMA-ES with ``source_trials`` from every source (WS-CMA-ES)."""
-    trials = source_trials(sources, space)
+def cmaes(sources: list[SourceTask], space: dict[str, BaseDistribution], seed: int | None,
+          direction: str = "maximize") -> WarmStart:
+    """Optuna's CMA-ES with ``source_trials`` from every source (WS-CMA-ES), for a study of ``direction``."""
+    trials = source_trials(sources, space, direction)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.CmaEsSampler(source_trials=trials or None, seed=seed, n_startup_trials=1,

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from warmstart.cli.main import app
+from warmstart.errors import ConfigError, StorageError
+from warmstart.knowledge import list_records, open_storage
+from warmstart.search.runner import tune
+
+FAST = {"epochs": 2, "min_steps": 0}
+
+
+def test_tune_resume_and_warm_start(tmp_path):
+    kb = f"sqlite:///{tmp_path}/kb.db"
+    r1 = tune("iris-a", "scratch", budget=3, warm_start="none", storage=kb, params=FAST, pruner="none")
+    assert r1["trials"]["counted"] == 3 and r1["best_value"] is not None
+    assert set(r1["best_params"]) == {"lr", "weight_decay"}
+    assert "accuracy" in r1["test"]  # reporting only
+    r2 = tune("iris-a", "scratch", budget=4, warm_start="none", storage=kb, params=FAST)
+    assert r2["study"] == r1["study"] and r2["trials"]["counted"] == 4 and r2["trials"]["new"] == 1
+    # a related task, warm-started: the source's best configuration is tried first
+    r3 = tune("iris-b", "scratch", budget=2, warm_start="topk", storage=kb, params=FAST, pruner="none")
+    assert r3["warm_start"] == "topk" and "iris-a" in r3["warm_start_reason"]
+    study = optuna.load_study(study_name=r3["study"], storage=open_storage(kb))
+    assert study.trials[0].params == r2["best_params"]
+    recs = {r.task: r for r in list_records(open_storage(kb))}
+    assert recs["iris-a"].n_complete + recs["iris-a"].n_pruned == 4 and "log_n_train" in recs["iris-b"].meta_features
+
+
+def test_few_shot_uses_cross_validation(tmp_path):
+    r = tune("wine", "scratch", budget=1, warm_start="auto", storage=f"{tmp_path}/kb.db", params=FAST, shots=3)
+    assert r["study"] == "wine@3shots|tune:scratch" and r["warm_start"] == "none"
+    study = optuna.load_study(study_name=r["study"], storage=open_storage(f"{tmp_path}/kb.db"))
+    assert study.trials[0].user_attrs["folds"] == 3
+    with pytest.raises(ConfigError, match="cross-validation"):
+        tune("wine", "scratch", budget=1, storage=f"{tmp_path}/kb.db", params=FAST, shots=1)
+
+
+def test_parallel_workers_hit_exact_budget(tmp_path):
+    r = tune("iris", "scratch", budget=3, warm_start="none", storage=f"journal:{tmp_path}/kb.log", jobs=2,
+             params=FAST, pruner="none")
+    assert r["trials"]["counted"] == 3
+    study = optuna.load_study(study_name=r["study"], storage=open_storage(f"journal:{tmp_path}/kb.log"))
+    workers = {t.user_attrs.get("worker") for t in study.trials if t.state.is_finished()}
+    assert len(workers) >= 1
+
+
+def test_bad_options(tmp_path):
+    kb = f"{tmp_path}/kb.db"
+    with pytest.raises(ConfigError, match="lr"):
+        tune("iris", "scratch", budget=1, storage=kb, params={"lr": -1})
+    with pytest.raises(ConfigError, match="jobs"):
+        tune("iris", "scratch", budget=1, storage=optuna.storages.InMemoryStorage(), jobs=2)
+    with pytest.raises(StorageError):
+        tune("iris", "scratch", budget=1, storage="nonsense")
+
+
+def test_cli_tune_and_kb(tmp_path):
+    kb = f"{tmp_path}/kb.db"
+    run = CliRunner().invoke
+    res = run(app, ["tune", "--task", "iris-a", "--strategy", "scratch", "--budget", "2", "--warm-start", "none",
+                    "--storage", kb, "--json", "--epochs", "2", "--min-steps", "0", "--pruner", "none"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["trials"]["counted"] == 2
+    res = run(app, ["kb", "list", "--storage", kb])
+    assert res.exit_code == 0 and "iris-a" in res.output
+    res = run(app, ["kb", "show", "iris-a", "--storage", kb])
+    assert res.exit_code == 0 and "log_n_train" in res.output
+    res = run(app, ["kb", "show", "nope", "--storage", kb])
+    assert res.exit_code == 2 and "iris-a" in res.output
+    res = run(app, ["kb", "similar", "iris-b", "--storage", kb, "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["task"] == "iris-a"
+    res = run(app, ["tune", "--task", "iris", "--strategy", "scratch", "--budget", "5x", "--storage", kb])
+    assert res.exit_code == 2 and "budget" in res.output
+    res = run(app, ["tune", "--task", "iris", "--strategy", "scratch", "--warm-start", "zz", "--storage", kb])
+    assert res.exit_code == 2 and "topk" in res.output
