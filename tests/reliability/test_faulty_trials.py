@@ -99,3 +99,25 @@ def test_supervisor_kills_a_stuck_worker_and_replaces_it(sqlite_url: str) -> Non
     assert trials[0].state == TrialState.FAIL
     assert "its worker process was killed and replaced" in trials[0].user_attrs["fail_reason"]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 2
+
+
+def test_new_trials_carry_their_owner_and_orphans_are_failed(tmp_path: Path) -> None:
+    import datetime
+    import os
+
+    from optuna.trial import FrozenTrial
+
+    from warmstart.search.faults import ORPHAN_GRACE, fail_dead_trials, own_new_trials
+
+    study = _study(f"journal:{tmp_path / 'kb.log'}")
+    own_new_trials(study)
+    trial = study.ask()  # owner recorded in the same write that creates the trial
+    assert study._storage.get_trial(trial._trial_id).user_attrs["worker"].endswith(f":{os.getpid()}")
+    # a trial whose worker was killed before it could mark it (e.g. popped from the queue): failed after a grace
+    start = datetime.datetime.now() - datetime.timedelta(seconds=ORPHAN_GRACE + 5)
+    orphan = study._storage.create_new_trial(study._study_id, FrozenTrial(
+        number=-1, state=TrialState.RUNNING, value=None, datetime_start=start, datetime_complete=None, params={},
+        distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=-1))
+    assert fail_dead_trials(study) == [study._storage.get_trial(orphan).number]
+    assert "no worker took the trial" in study._storage.get_trial(orphan).user_attrs["fail_reason"]
+    assert study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING  # ours, alive: untouched

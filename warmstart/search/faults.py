@@ -38,6 +38,7 @@ Optimization Framework").
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import signal
 import socket
@@ -63,6 +64,7 @@ DEADLINE = "deadline_at"
 TIMEOUT = "trial_timeout"
 HEARTBEAT_INTERVAL = 30.0
 GRACE_PERIOD = 120.0
+ORPHAN_GRACE = 60.0
 SUPERVISOR_KILLED = -9
 _STORAGE_FRAMES = (f"{os.sep}optuna{os.sep}storages{os.sep}", f"{os.sep}optuna{os.sep}artifacts{os.sep}",
                    f"{os.sep}sqlalchemy{os.sep}",
@@ -143,6 +145,32 @@ def owner_is_dead(attrs: dict[str, Any]) -> bool:
     return ticks not in ("-", "") and now != ticks  # the pid was reused by another process
 
 
+def own_new_trials(study: optuna.Study) -> None:
+    """Make ``study`` create each new trial with this worker's owner mark in the same storage write.
+
+    Without it a worker killed between the creation of a trial and its first
+    attribute write would leave a RUNNING trial nobody can judge. (Trials popped
+    from the WAITING queue are marked right after; :func:`fail_dead_trials` gives
+    an unmarked RUNNING trial :data:`ORPHAN_GRACE` seconds.)
+    """
+    st = study._storage
+    if getattr(st, "_warmstart_owned", False):
+        return
+    original = st.create_new_trial
+
+    def create_new_trial(study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            worker, proc = owner_id()
+            template_trial = FrozenTrial(
+                number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.datetime.now(),
+                datetime_complete=None, params={}, distributions={}, user_attrs={WORKER: worker, WORKER_PROC: proc},
+                system_attrs={}, intermediate_values={}, trial_id=-1)
+        return original(study_id, template_trial)
+
+    st.create_new_trial = create_new_trial  # type: ignore[method-assign]
+    st._warmstart_owned = True  # type: ignore[attr-defined]
+
+
 def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     """Mark a RUNNING trial of another worker FAIL with ``reason``; False if it had finished meanwhile."""
     storage = study._storage
@@ -158,11 +186,19 @@ def fail_dead_trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None =
     if trials is None:
         trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     failed = []
+    now = datetime.datetime.now()
     for t in trials:
-        if t.state == TrialState.RUNNING and owner_is_dead(t.user_attrs):
+        if t.state != TrialState.RUNNING:
+            continue
+        if owner_is_dead(t.user_attrs):
             why = f"worker {t.user_attrs.get(WORKER)} died during the trial (killed or crashed)"
-            if fail_trial(study, t, why):
-                failed.append(t.number)
+        elif WORKER not in t.user_attrs and t.datetime_start is not None and \
+                (now - t.datetime_start).total_seconds() > ORPHAN_GRACE:
+            why = f"no worker took the trial within {ORPHAN_GRACE:g} s of its start (killed while starting it)"
+        else:
+            continue
+        if fail_trial(study, t, why):
+            failed.append(t.number)
     return failed
 
 
@@ -386,6 +422,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *,
     """
     if n_trials is None and deadline is None:
         raise ValueError("run_trials needs n_trials or deadline")
+    own_new_trials(study)
     fn = guarded(objective, study, n_trials=n_trials, trial_timeout=trial_timeout,
                  heartbeat_interval=heartbeat_interval)
     started = 0
