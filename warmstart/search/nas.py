@@ -47,6 +47,7 @@ from warmstart.backbones.checkpoint import save_checkpoint
 from warmstart.backbones.classifier import Classifier, HeadSpec
 from warmstart.backbones.neck import build_neck, cut_dim
 from warmstart.engine.config import TrainConfig
+from warmstart.engine.device import configure_threads
 from warmstart.engine.feature_cache import FeatureCache
 from warmstart.errors import ConfigError, TrainingDivergedError
 from warmstart.search._candidate import OutOfBudget, SearchData, freeze_stages, train_candidate
@@ -265,7 +266,7 @@ def _too_small(budget: Budget) -> str:
 def search_architecture(task: str | Task, source: str | Path | Source, *, strategy: str = "evolution",
                         budget: str | int | Budget = 20, objective: str | list[str] = "accuracy",
                         lam: float = 0.01, inherit: bool = True, shots: int | None = None, seed: int = 0,
-                        space: Space | None = None, epochs: int = 30, lr: float = 3e-3, batch_size: int = 32,
+                        space: Space | None = None, epochs: int = 15, lr: float = 3e-3, batch_size: int = 32,
                         transfer_strategy: str | None = "finetune", transfer_params: dict[str, Any] | None = None,
                         out: str | Path | None = None, run_dir: str | Path | None = None,
                         progress: bool = False) -> dict[str, Any]:
@@ -305,6 +306,7 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
     if strategy == "nsga2" and len(objectives) < 2:
         objectives = [objectives[0], "latency"]
     bud = Budget.parse(budget)
+    configure_threads()
     target = load_task(task) if not isinstance(task, Task) else task
     if shots is not None:
         target = target.few_shot(shots, seed=seed)
@@ -331,15 +333,15 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
         study = optuna.create_study(directions=["minimize"] * n_obj, sampler=make_sampler(strategy, space, seed))
         tracker = BudgetTracker(bud)
         run.t0 = time.monotonic()
-        run.deadline = tracker.deadline
+        run.deadline = run.t0 + bud.seconds if bud.seconds is not None else None
         darts_info = None
         if strategy == "darts":
             darts_info = run.run_darts(study, bud)
         else:
             while not tracker.exhausted(study):
-                study.optimize(run.objective, n_trials=1, catch=(TrainingDivergedError,))
-                if tracker.deadline is not None and time.monotonic() >= tracker.deadline:
+                if run.deadline is not None and time.monotonic() >= run.deadline:
                     break
+                study.optimize(run.objective, n_trials=1, catch=(TrainingDivergedError,))
         search_seconds = time.monotonic() - run.t0
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not done:

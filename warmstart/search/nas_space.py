@@ -164,7 +164,7 @@ class NASSpace(Space):
         super().__init__()
         self.num_stages, self.modality = int(num_stages), modality
         cut = tuple(range(1, num_stages + 1)) if cut is None else tuple(int(c) for c in cut)
-        freeze = tuple(range(0, num_stages + 1)) if freeze is None else tuple(int(f) for f in freeze)
+        freeze = tuple(range(1, num_stages + 1)) if freeze is None else tuple(int(f) for f in freeze)
         bad = [c for c in cut if not 1 <= c <= num_stages]
         if bad:
             raise ConfigError(f"cut depth {bad[0]} is beyond the backbone: it has {num_stages} stages "

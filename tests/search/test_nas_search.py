@@ -1,0 +1,142 @@
+"""Architecture search end to end: every strategy, weight inheritance, DARTS, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from warmstart.backbones.checkpoint import load_checkpoint, read_meta
+from warmstart.engine.evaluate import predict_proba
+from warmstart.errors import ConfigError
+from warmstart.search.evolution import RegularizedEvolutionSampler
+from warmstart.search.nas import parse_objectives, search_architecture
+from warmstart.search.nas_space import NASSpace, Space
+from warmstart.search.reinforce import ReinforceSampler
+from warmstart.tasks import Task, get_task
+
+FAST = {"epochs": 2, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def few() -> Task:
+    """digits, 4 labelled examples per class (validation comes out of them)."""
+    return get_task("digits").few_shot(4, seed=0)
+
+
+SMALL = NASSpace(3, "image", cut=(2, 3), freeze=(2, 3), blocks=(0, 1), block_width=(16, 32), kernel=(1, 3),
+                 head_depth=(0, 1), head_width=(16,), activation=("relu",), dropout=(0.0,))
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe", "rl", "nsga2"])
+def test_strategies_run_and_report(strategy: str, few: Task, pretrained_source: Path) -> None:
+    r = search_architecture(few, pretrained_source, strategy=strategy, budget=2, objective="accuracy,latency",
+                            space=SMALL, transfer_strategy=None, **FAST)
+    assert r["n_trials"] == 2 and len(r["timeline"]) == 2
+    assert 0.0 <= r["test"]["accuracy"] <= 1.0 and r["latency_ms"] > 0
+    best = [row["best_val_accuracy"] for row in r["timeline"]]
+    assert best == sorted(best)
+    if strategy == "nsga2":
+        assert r["pareto_front"] and {"val_accuracy", "latency"} <= set(r["pareto_front"][0])
+
+
+def test_evolution_children_inherit_trained_parent_weights(few: Task, pretrained_source: Path,
+                                                           tmp_path: Path) -> None:
+    r = search_architecture(few, pretrained_source, strategy="evolution", budget=7, space=SMALL,
+                            transfer_strategy="finetune", transfer_params={"epochs": 1, "min_steps": 2},
+                            out=tmp_path / "best", run_dir=tmp_path / "run", **FAST)
+    assert r["n_trials"] == 7
+    assert list((tmp_path / "run" / "artifacts").iterdir())  # trained weights kept as trial artifacts
+    ckpt = load_checkpoint(tmp_path / "best")
+    assert ckpt.meta["extra"]["architecture"]["resolved"] == r["architecture"]["resolved"]
+    probs = predict_proba(ckpt.model, few.x_test[:20])
+    assert probs.shape == (20, 10)
+
+
+def test_evolution_sampler_ages_out_the_oldest_and_records_parents() -> None:
+    import optuna
+
+    space = Space({"a": [0, 1, 2, 3], "b": [0, 1, 2]})
+    sampler = RegularizedEvolutionSampler(space, population_size=4, sample_size=2, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: float(t.suggest_categorical("a", space.choices["a"])
+                                   + t.suggest_categorical("b", space.choices["b"])), n_trials=12)
+    pop = sampler.population(study)
+    assert [t.number for t in pop] == [8, 9, 10, 11]  # the most recent: oldest removed, not the worst
+    children = [t for t in study.trials if "nas:parent" in t.system_attrs]
+    assert len(children) == 8
+    for t in children:
+        parent = study.trials[t.system_attrs["nas:parent"]]
+        assert sum(t.params[k] != parent.params[k] for k in "ab") <= 1  # one mutation
+
+
+def test_reinforce_moves_towards_rewarded_choices() -> None:
+    space = Space({"op": ["a", "b", "c"]})
+    s = ReinforceSampler(space, lr=0.2, entropy_weight=0.0, seed=0)
+    for _ in range(40):
+        for op, reward in (("a", 1.0), ("b", 0.0), ("c", 0.0)):
+            s.update({"op": op}, reward)
+    p = s.probabilities()["op"]
+    assert p[0] > 0.6 and s.baseline is not None
+
+
+def test_darts_alpha_moves_and_derived_cell_is_retrained(few: Task, pretrained_source: Path,
+                                                         tmp_path: Path) -> None:
+    r = search_architecture(few, pretrained_source, strategy="darts", budget=1, transfer_strategy=None,
+                            out=tmp_path / "cell", **FAST)
+    assert r["darts"]["alpha_change"] > 1e-3  # the architecture weights moved
+    assert r["n_trials"] == 1 and r["timeline"][0]["val_accuracy"] >= 0  # the derived cell was retrained
+    spec = read_meta(tmp_path / "cell")["neck"]
+    assert spec["type"] == "cell" and spec["nodes"] >= 4 and len(spec["ops"]) == 10
+    assert "none" not in spec["ops"]
+    ckpt = load_checkpoint(tmp_path / "cell")
+    assert ckpt.model(few.x_test[:3]).shape == (3, 10)
+
+
+def test_scratch_baseline_uses_random_weights(few: Task, pretrained_source: Path) -> None:
+    kw = dict(strategy="random", budget=1, space=SMALL, transfer_strategy=None, seed=3, **FAST)
+    a = search_architecture(few, pretrained_source, inherit=True, **kw)
+    b = search_architecture(few, pretrained_source, inherit=False, **kw)
+    assert a["architecture"]["resolved"] == b["architecture"]["resolved"]
+    assert b["inherit"] is False and a["inherit"] is True
+
+
+def test_custom_space_declared_in_python(few: Task, pretrained_source: Path) -> None:
+    from warmstart.search.morphism import base_arch, morph
+
+    def build(arch: dict, base: torch.nn.Module) -> torch.nn.Module:
+        full = {**base_arch(base), "cut": arch["cut"], "freeze": arch["cut"], "head_depth": 1,
+                "head_width": arch["hidden"], "activation": arch["act"]}
+        return morph(base, base_arch(base), full)[0]
+
+    space = Space({"cut": [2, 3], "hidden": [8, 16], "act": ["relu", "tanh"]}, build=build,
+                  constraint=lambda a: not (a["cut"] == 2 and a["act"] == "tanh"))
+    r = search_architecture(few, pretrained_source, strategy="evolution", budget=3, space=space,
+                            transfer_strategy=None, **FAST)
+    assert r["n_trials"] == 3 and set(r["architecture"]["params"]) == {"cut", "hidden", "act"}
+
+
+def test_bad_input_gives_clear_errors(few: Task, pretrained_source: Path) -> None:
+    with pytest.raises(ConfigError, match="beyond the backbone"):
+        NASSpace(3, cut=(1, 4))
+    with pytest.raises(ConfigError, match="contradictory"):
+        NASSpace(3, cut=(1,), freeze=(2, 3))
+    with pytest.raises(ConfigError, match="no values"):
+        Space({"width": []})
+    with pytest.raises(ConfigError, match="empty"):
+        Space().validate()
+    with pytest.raises(ConfigError, match="contradictory"):
+        Space({"a": [1, 2]}, constraint=lambda a: a["a"] > 5).validate()
+    with pytest.raises(ConfigError, match="too small for one candidate"):
+        search_architecture(few, pretrained_source, strategy="random", budget="0.01s", space=SMALL,
+                            transfer_strategy=None, epochs=50)
+    with pytest.raises(ConfigError, match="unknown search strategy"):
+        search_architecture(few, pretrained_source, strategy="genetic", budget=1)
+    with pytest.raises(ConfigError, match="unknown objective"):
+        parse_objectives("accuracy,speed")
+    with pytest.raises(ConfigError, match="first"):
+        parse_objectives("latency,accuracy")
+    assert parse_objectives("accuracy,latency,params") == ["accuracy", "latency", "params"]
+    assert NASSpace(3).mutate({"cut": 3}, random.Random(0))

@@ -1,0 +1,72 @@
+"""``warmstart search``: architecture search that starts from a pretrained model and inherits its weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from warmstart.cli._common import JSON_HELP, SEED_HELP, cli_errors, console, emit_json, parse_extra_options
+from warmstart.search.nas import STRATEGIES
+
+
+@cli_errors
+def search(
+    ctx: typer.Context,
+    source: Path = typer.Option(..., "--source", help="Source checkpoint folder (its backbone defines the space)."),
+    task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
+    strategy: str = typer.Option("evolution", "--strategy", "-s", help="Search strategy: " + ", ".join(STRATEGIES)),
+    budget: str = typer.Option("20", "--budget", "-b", help="Trials (50) or wall time (90s, 10m, 2h); "
+                               "the final training is not counted."),
+    objective: str = typer.Option("accuracy", "--objective",
+                                  help="accuracy or loss, then optional costs: e.g. accuracy,latency,params."),
+    lam: float = typer.Option(0.01, "--lambda", help="Weight of the costs (per ms, per million params) in the "
+                              "single objective; nsga2 keeps objectives apart (Pareto front)."),
+    scratch: bool = typer.Option(False, "--scratch", help="Random initialization instead of inheriting the "
+                                 "source weights (the baseline)."),
+    shots: int = typer.Option(None, "--shots", help="Labelled examples per class in total (few-shot protocol)."),
+    epochs: int = typer.Option(15, "--epochs", help="Training epochs of each candidate."),
+    then: str = typer.Option("finetune", "--then", help="Transfer strategy that trains the best architecture "
+                             "afterwards ('none' keeps the searched weights)."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Keep the study's trial artifacts (weights) here."),
+    out: Path = typer.Option(None, "--out", "-o", help="Save the final model as a checkpoint folder."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Search an architecture around a pretrained backbone; train and save the best one.
+
+    Candidates keep some pretrained stages (cut depth), freeze some, append new blocks
+    (identity-initialized, Net2Net) and a new head. Options of the --then strategy can be
+    given as extra --name value pairs.
+
+    Example: warmstart search --source src/ --task digits --shots 10 --strategy evolution --budget 10m -o best/
+    """
+    from warmstart.search.nas import search_architecture
+
+    params = dict(parse_extra_options(list(ctx.args)))
+    result = search_architecture(task, source, strategy=strategy, budget=budget, objective=objective, lam=lam,
+                                 inherit=not scratch, shots=shots, seed=seed, epochs=epochs,
+                                 transfer_strategy=None if then == "none" else then, transfer_params=params,
+                                 out=out, run_dir=run_dir, progress=not json_out)
+    if json_out:
+        emit_json(result)
+        return
+    table = Table(title=f"{strategy} search on {result['task']} ({result['budget']}, "
+                        f"{'inherited' if not scratch else 'scratch'})")
+    table.add_column("")
+    table.add_column("value")
+    table.add_row("architecture", str(result["architecture"]["resolved"]))
+    table.add_row("trials", str(result["n_trials"]))
+    table.add_row("val accuracy", f"{result['val_accuracy']:.4f}")
+    table.add_row("latency (ms)", f"{result['latency_ms']:.2f}")
+    table.add_row("params (M)", f"{result['params_m']:.3f}")
+    table.add_row("test accuracy", f"{result['test']['accuracy']:.4f}")
+    table.add_row("search seconds", f"{result['search_seconds']:.1f}")
+    table.add_row("final training seconds", f"{result['final_seconds']:.1f}")
+    console.print(table)
+    for p in result["pareto_front"]:
+        console.print(f"pareto: trial {p['trial']} val acc {p['val_accuracy']:.3f} "
+                      + " ".join(f"{k} {v:.3g}" for k, v in p.items() if k in ("latency", "params")))
+    if out is not None:
+        console.print(f"saved {out}")
