@@ -27,7 +27,7 @@ _ws_pg_start() {
   "${as[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres warmstart_test
   WS_PG_BIN=$bindir
   WS_PG_AS="${as[*]}"
-  export WARMSTART_TEST_POSTGRES_URL="postgresql+psycopg2://postgres@127.0.0.1:$port/warmstart_test"
+  export WARMSTART_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$port/warmstart_test"
   echo "services: PostgreSQL on 127.0.0.1:$port ($WARMSTART_TEST_POSTGRES_URL)"
 }
 

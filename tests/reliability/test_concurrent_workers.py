@@ -19,6 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from warmstart.errors import StorageError
 from warmstart.knowledge.storage import open_storage
 from warmstart.search.faults import run_trials
 
@@ -121,12 +122,9 @@ def _postgres_url() -> str:
     if not url:
         pytest.skip("no PostgreSQL server: set WARMSTART_TEST_POSTGRES_URL (.ci/services.sh starts one under CI)")
     try:
-        import sqlalchemy as sa
-
-        with sa.create_engine(url, connect_args={"connect_timeout": 5}).connect() as c:
-            c.execute(sa.text("select 1"))
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"PostgreSQL at WARMSTART_TEST_POSTGRES_URL is not reachable: {str(exc).splitlines()[0]}")
+        open_storage(url)
+    except StorageError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"PostgreSQL at WARMSTART_TEST_POSTGRES_URL is not reachable: {exc}")
     return url
 
 

@@ -100,6 +100,12 @@ def _rdb(url: str) -> BaseStorage:
         engine_kwargs["connect_args"] = {"timeout": 60}
     elif url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    shown = url
+    if url.startswith("postgresql://"):  # SQLAlchemy 2.1 defaults to psycopg 3; the postgres extra has psycopg2
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+            url = "postgresql+psycopg2://" + url[len("postgresql://"):]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -116,7 +122,7 @@ def _rdb(url: str) -> BaseStorage:
                            f"pip install warmstart[{extra}]") from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open storage {_redact(url)}: {first}") from None
+        raise StorageError(f"cannot open storage {_redact(shown)}: {first}") from None
 
 
 def _redact(url: str) -> str:
