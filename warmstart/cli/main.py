@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from warmstart.cli.auto import auto
 from warmstart.cli.backbones_cmd import backbones
 from warmstart.cli.export import export
 from warmstart.cli.kb import kb
@@ -13,6 +14,7 @@ from warmstart.cli.predict import predict
 from warmstart.cli.pretrain import pretrain
 from warmstart.cli.quickstart import quickstart
 from warmstart.cli.report import report
+from warmstart.cli.search import search
 from warmstart.cli.strategies_cmd import strategies
 from warmstart.cli.tasks_cmd import tasks
 from warmstart.cli.transfer import transfer
@@ -34,7 +36,9 @@ app.command("strategies")(strategies)
 app.command("pretrain")(pretrain)
 app.command("transfer", context_settings=EXTRA)(transfer)
 app.command("tune", context_settings=EXTRA)(tune)
+app.command("search", context_settings=EXTRA)(search)
 app.add_typer(kb, name="kb")
+app.command("auto", context_settings=EXTRA)(auto)
 app.command("export")(export)
 app.command("predict")(predict)
 app.command("report")(report)

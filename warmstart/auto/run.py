@@ -1,0 +1,171 @@
+"""``warmstart.auto``: the best model warmstart can find for a task within a budget, explained.
+
+1. Candidate sources (given checkpoints, source tasks, and those recorded in the
+   knowledge base) are ranked without training (LogME, LEEP; see
+   :mod:`warmstart.auto.sources`); the best few enter the search.
+2. The situation (labels per class, unlabelled pool, measured domain gap) picks
+   the strategies worth trying (:mod:`warmstart.auto.situation`).
+3. One Optuna study searches source × strategy × hyperparameters, warm-started
+   from similar past tasks, with pruning, within the budget (:mod:`warmstart.auto.search`).
+4. The winner is retrained on all labelled data, saved as a checkpoint, and
+   evaluated on the test split (reporting only); everything is written to
+   ``OUT/run.json`` and ``OUT/report.html`` and recorded in the knowledge base.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from optuna.trial import TrialState
+from sklearn.metrics import confusion_matrix
+
+from warmstart._atomic import write_text_atomic
+from warmstart.auto.search import KIND, fixed_params, run_search
+from warmstart.auto.situation import choose_strategies
+from warmstart.auto.sources import kb_sources, rank_sources, record_sources
+from warmstart.backbones.checkpoint import save_checkpoint
+from warmstart.errors import ConfigError
+from warmstart.knowledge.metafeatures import meta_features
+from warmstart.knowledge.records import task_key
+from warmstart.knowledge.storage import open_storage
+from warmstart.report import write_report
+from warmstart.search.budget import Budget
+from warmstart.source import Source
+from warmstart.strategies import get_strategy, strategy_class
+from warmstart.tasks import Task, load_task
+
+MIN_SECONDS = 20.0
+TOP_SOURCES = 2
+
+
+def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[str | Path] | None = None,
+         source_tasks: list[str] | None = None, storage: Any = None, shots: int | None = None, seed: int = 0,
+         device: str = "auto", out: str | Path | None = None, strategies: list[str] | None = None,
+         progress: bool = True, command: str | None = None,
+         params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Find, retrain, save and explain the best transfer for ``task``.
+
+    Args:
+        task: Target task (name, data path or Task).
+        budget: Trials (``20``) or wall time (``"5m"``) of the search; the final retraining is extra.
+        sources: Source checkpoint folders.
+        source_tasks: Source tasks (pretrained once and cached when no checkpoint is given for them;
+            their data also enables domain adaptation and multi-task strategies).
+        storage: Knowledge base (see :func:`warmstart.knowledge.open_storage`).
+        shots: Few-shot protocol on the target (0: no labels, unlabelled pool only).
+        seed: Seed for the support set, sources, samplers and training.
+        device: Torch device.
+        out: Run folder (model/, run.json, report.html); default ``runs/<task>-auto``.
+        strategies: Restrict the strategies auto may consider.
+        progress: Show progress bars.
+        command: The command line to record for reproduction.
+        params: Hyperparameters fixed for every strategy that has them (e.g. ``{"epochs": 5}``).
+
+    Returns:
+        The result dict the CLI prints (also saved as ``OUT/run.json``).
+
+    Raises:
+        ConfigError: a budget too small, no usable source, unknown strategies.
+    """
+    t_start = time.perf_counter()
+    b = Budget.parse(budget)
+    if b.seconds is not None and b.seconds < MIN_SECONDS:
+        raise ConfigError(f"budget {budget!r} is too small for auto: one trial needs seconds to minutes; "
+                          f"give at least {MIN_SECONDS:g}s")
+    for s in strategies or []:
+        strategy_class(s)
+    target = load_task(task) if not isinstance(task, Task) else task
+    if shots is not None:
+        target = target.few_shot(shots, seed=seed)
+    st = open_storage(storage)
+    out = Path(out) if out is not None else Path("runs") / f"{target.name}-auto"
+    candidates: list[tuple[str, Source]] = [(str(p), Source(path=Path(p), seed=seed, device=device))
+                                            for p in sources or []]
+    candidates += [(f"task:{t}", Source(task_name=t, seed=seed, device=device)) for t in source_tasks or []]
+    known = {name for name, _ in candidates}
+    candidates += [(n, s) for n, s in kb_sources(st) if n not in known]
+    ranked = rank_sources(target, candidates)
+    top = ranked[:TOP_SOURCES]
+    src_tasks = [r for r in top if r.source.task_name is not None]
+    gap = top[0].gap
+    sit = choose_strategies(target, has_source_data=bool(src_tasks), gap=gap, allowed=strategies)
+    if not sit.strategies:
+        raise ConfigError(f"no strategy fits task {target.name!r}: {'; '.join(sit.reasons)}")
+    if not src_tasks:
+        sit.strategies = [s for s in sit.strategies if not strategy_class(s).needs_source_task] or ["finetune"]
+    key = task_key(target.name, shots)
+    meta = meta_features(target)
+    study, notes = run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
+                              progress=progress, overrides=params)
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not done:
+        reasons = sorted({str(t.user_attrs.get("fail_reason")) for t in study.trials if t.state == TrialState.FAIL})
+        raise ConfigError(f"budget {b} ended before any trial completed" + (f" (failures: {reasons[:2]})"
+                                                                             if reasons else "; give a larger budget"))
+    best = study.best_trial
+    win_strategy = str(best.params["strategy"])
+    win_params = {k.split(".", 1)[1]: v for k, v in best.params.items() if k.startswith(win_strategy + ".")}
+    win_params.update(fixed_params(win_strategy, params))
+    win_source = next(r for r in top if r.name == best.params["source"])
+    search_seconds = time.perf_counter() - t_start
+    final = get_strategy(win_strategy, seed=seed, device=device, progress=progress, **win_params)
+    final.fit(target, win_source.source)
+    test = final.evaluate(target, "test")  # reporting only
+    pred = final.predict(target.x_test)
+    cm = confusion_matrix(target.y_test.numpy(), pred.numpy(), labels=list(range(target.n_classes))).tolist()
+    model_dir = out / "model"
+    saved = None
+    if hasattr(final.model_, "backbone"):
+        save_checkpoint(final.model_, model_dir, classes=target.classes, source_task=target.name,
+                        metrics={"test": test}, extra={"strategy": win_strategy, "params": win_params,
+                                                       "source": win_source.name, "auto": True})
+        saved = str(model_dir)
+    record_sources(st, ranked)
+    result = _result(target, b, seed, shots, ranked, sit, study, notes, win_strategy, win_params, win_source.name,
+                     final, test, cm, saved, search_seconds, time.perf_counter() - t_start, command)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
+    result["report"] = str(write_report(result, out / "report.html"))
+    write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
+    return result
+
+
+def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: list[Any], sit: Any, study: Any,
+            notes: list[str], strategy: str, params: dict[str, Any], source: str, final: Any,
+            test: dict[str, float], cm: list[list[int]], saved: str | None, search_s: float, total_s: float,
+            command: str | None) -> dict[str, Any]:
+    trials = []
+    t0 = min((t.datetime_start.timestamp() for t in study.trials if t.datetime_start), default=0.0)
+    for t in study.trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            continue
+        end = t.datetime_complete.timestamp() if t.datetime_complete else t0
+        trials.append({"number": t.number, "state": t.state.name, "source": t.params.get("source"),
+                       "strategy": t.params.get("strategy"), "value": t.value, "elapsed": end - t0,
+                       "fail_reason": t.user_attrs.get("fail_reason")})
+    per: dict[str, dict[str, Any]] = {}
+    for t in trials:
+        s = per.setdefault(str(t["strategy"]), {"strategy": t["strategy"], "trials": 0, "best": None})
+        s["trials"] += 1
+        if t["value"] is not None and t["state"] == "COMPLETE":
+            s["best"] = t["value"] if s["best"] is None else max(s["best"], t["value"])
+    hist = final.history_.epochs if getattr(final, "history_", None) is not None else []
+    warm = [t for t in study.trials if t.system_attrs.get("fixed_params")]
+    return {
+        "title": f"warmstart auto on {task.name}", "task": task.name, "budget": str(budget), "seed": seed,
+        "shots": shots, "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "versions": {"torch": torch.__version__},
+        "sources": [r.to_json() for r in ranked], "situation": sit.to_json(),
+        "notes": sit.reasons + notes, "strategies": sorted(per.values(), key=lambda s: -(s["best"] or -1e9)),
+        "trials": trials, "warm_started_trials": len(warm),
+        "winner": {"label": f"{strategy} from {source}", "strategy": strategy, "source": source, "params": params,
+                   "validation": study.best_value, "test": test, "history": hist, "confusion": cm,
+                   "classes": task.classes, "info": getattr(final, "info_", {})},
+        "model": saved, "search_seconds": search_s, "total_seconds": total_s, "kind": KIND,
+    }

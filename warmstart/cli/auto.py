@@ -1,0 +1,63 @@
+"""``warmstart auto``: the best model for a task within a budget, with a report and a saved model."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from warmstart.cli._common import DEVICE_HELP, JSON_HELP, SEED_HELP, cli_errors, console, emit_json, parse_extra_options
+
+
+@cli_errors
+def auto(
+    ctx: typer.Context,
+    task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
+    budget: str = typer.Option("10m", "--budget", "-b", help="Trials (20) or wall time (90s, 10m, 2h) of the search."),
+    source: list[Path] = typer.Option([], "--source", help="Source checkpoint folder (repeatable)."),
+    source_task: list[str] = typer.Option([], "--source-task", help="Source task (repeatable)."),
+    storage: str = typer.Option(None, "--storage", help="Knowledge base: SQLite file, SQLAlchemy URL or journal file."),
+    shots: int = typer.Option(None, "--shots", help="Labels per class in total (0: unlabelled pool only)."),
+    strategy: list[str] = typer.Option([], "--strategy", "-s", help="Restrict to these strategies (repeatable)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<task>-auto)."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rank sources, pick strategies, search them jointly within the budget, retrain and save the winner.
+
+    Fixed hyperparameters for every strategy can be given as options, e.g. --epochs 5.
+
+    Example: warmstart auto --task digits --shots 5 --budget 10m --source-task mnist5k
+    """
+    from warmstart.auto import auto as run_auto
+
+    params = dict(parse_extra_options(list(ctx.args)))
+    result = run_auto(task, budget=budget, sources=list(source), source_tasks=list(source_task), storage=storage,
+                      shots=shots, seed=seed, device=device, out=out, strategies=list(strategy) or None,
+                      params=params, command="warmstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if json_out:
+        emit_json(result)
+        return
+    t = Table(title="sources (ranked without training)")
+    for col in ("source", "LogME", "LEEP", "domain gap"):
+        t.add_column(col)
+    for s in result["sources"]:
+        t.add_row(s["source"], *(f"{s[k]:.3f}" if s[k] is not None else "-" for k in ("logme", "leep", "domain_gap")))
+    console.print(t)
+    for note in result["notes"]:
+        console.print(f"- {note}")
+    t = Table(title="strategies tried (validation score)")
+    for col in ("strategy", "trials", "best"):
+        t.add_column(col)
+    for s in result["strategies"]:
+        t.add_row(str(s["strategy"]), str(s["trials"]), f"{s['best']:.4f}" if s["best"] is not None else "-")
+    console.print(t)
+    w = result["winner"]
+    console.print(f"winner: [bold]{w['label']}[/] — test accuracy {w['test']['accuracy']:.4f} "
+                  f"(search {result['search_seconds']:.0f}s, total {result['total_seconds']:.0f}s)")
+    if result.get("model"):
+        console.print(f"model saved in {result['model']}; report {result['report']}")
