@@ -95,7 +95,7 @@ def _label_free_value(strat: Any) -> float:
     from warmstart.strategies._selection import SELECTORS
 
     hist = strat.history_
-    key, mode = SELECTORS[strat.select_by]
+    _key, mode = SELECTORS[strat.select_by]
     value = hist.best_value if hist is not None and hist.best_value is not None else None
     if value is None:
         raise WarmstartError(f"{strat.name}: no label-free selection score was logged")
