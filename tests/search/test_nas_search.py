@@ -132,6 +132,8 @@ def test_bad_input_gives_clear_errors(few: Task, pretrained_source: Path) -> Non
     with pytest.raises(ConfigError, match="too small for one candidate"):
         search_architecture(few, pretrained_source, strategy="random", budget="0.01s", space=SMALL,
                             transfer_strategy=None, epochs=50)
+    with pytest.raises(ConfigError, match="too small for one candidate"):
+        search_architecture(few, pretrained_source, strategy="darts", budget="0.001s", transfer_strategy=None)
     with pytest.raises(ConfigError, match="unknown search strategy"):
         search_architecture(few, pretrained_source, strategy="genetic", budget=1)
     with pytest.raises(ConfigError, match="unknown objective"):

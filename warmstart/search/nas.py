@@ -92,13 +92,13 @@ def make_sampler(strategy: str, space: Space, seed: int) -> optuna.samplers.Base
     if strategy == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if strategy == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
     if strategy == "evolution":
-        return RegularizedEvolutionSampler(space, population_size=8, sample_size=3, seed=seed)
+        return RegularizedEvolutionSampler(space, population_size=4, sample_size=2, seed=seed)
     if strategy == "rl":
         return ReinforceSampler(space, seed=seed)
     if strategy == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=4)
     if strategy == "darts":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ConfigError(f"unknown search strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
@@ -225,13 +225,15 @@ class _Run:
         fva = self.cache.get(prefix, self.data.x_val, model_key=key, depth=cut,
                              data_key=self.data.key + "|val", pooled=False)
         modality = "image" if ftr.dim() == 4 else "tabular"
-        if budget.seconds is not None:
-            search_deadline = self.t0 + 0.6 * budget.seconds
+        if budget.seconds is not None:  # half the budget for the one-shot search, the rest to retrain
+            search_deadline = self.t0 + 0.5 * budget.seconds
             epochs = 200
         else:
             search_deadline, epochs = None, 10 * int(budget.trials or 1)
         res = darts_search(ftr, self.data.y_train, fva, self.data.y_val, self.task.n_classes, modality=modality,
                            epochs=epochs, deadline=search_deadline, seed=self.seed)
+        if budget.seconds is not None and time.monotonic() > self.t0 + budget.seconds:
+            raise ConfigError(_too_small(budget) + f" (one DARTS epoch took {res.seconds:.1f} s)")
         spec = cell_spec(cut_dim(model.backbone, cut), res, 4, 16, modality)
         derived = self.darts_model(spec, cut)
         dists = {"cut": optuna.distributions.CategoricalDistribution((cut,))}
@@ -242,6 +244,7 @@ class _Run:
         for k, v in {"darts": True, "neck_spec": spec, "cut": cut, "alpha_change": res.alpha_change,
                      "search_epochs": res.epochs, "search_seconds": res.seconds}.items():
             trial.set_user_attr(k, v)
+        self.deadline = None  # the derived cell is always retrained once, even if that overruns the budget
         try:
             values = self.score(trial, derived, cut)
         except OutOfBudget:
