@@ -1,12 +1,57 @@
-"""CLI fixtures: a tiny registered image task."""
+"""CLI fixtures: a tiny registered image task, an in-process runner, the bad-input contract.
+
+Tests get the helpers as fixtures (``run_cli``, ``user_error``): under pytest's importlib
+import mode a test module cannot import this file by name.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 import torch
-from _cli_helpers import TINY
+from typer.testing import CliRunner, Result
 
+from warmstart.cli.main import app
 from warmstart.tasks import Task, get_task, register_task
+
+TINY = "tinymnist"
+
+
+@dataclass
+class Run:
+    """Outcome of one in-process CLI call."""
+
+    code: int
+    stdout: str
+    stderr: str
+    result: Result
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def cli(*args: str) -> Run:
+    """Invoke ``warmstart ARGS`` in-process; stdout and stderr kept apart."""
+    res = CliRunner().invoke(app, list(args))
+    return Run(res.exit_code, res.stdout, res.stderr, res)
+
+
+def assert_user_error(run: Run, *fragments: str) -> str:
+    """Exit code 2, exactly one line on stderr starting ``error:``, no traceback; returns that line."""
+    assert run.code == 2, (run.code, run.stdout, run.stderr, run.result.exception)
+    assert run.result.exception is None or isinstance(run.result.exception, SystemExit), run.result.exception
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    assert "Traceback" not in run.stdout + run.stderr
+    for f in fragments:
+        assert f in line, (f, line)
+    return line
 
 
 def _tiny_mnist() -> Task:
@@ -27,3 +72,15 @@ def tiny_task() -> str:
     cached = _tiny_mnist()
     register_task(TINY, lambda: cached)
     return TINY
+
+
+@pytest.fixture()
+def run_cli() -> Callable[..., Run]:
+    """``run_cli(*args)``: invoke ``warmstart ARGS`` in-process (stdout and stderr apart)."""
+    return cli
+
+
+@pytest.fixture()
+def user_error() -> Callable[..., str]:
+    """``user_error(run, *fragments)``: check the bad-input contract; returns the error line."""
+    return assert_user_error

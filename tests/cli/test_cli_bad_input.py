@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _cli_helpers import assert_user_error, cli
 from PIL import Image
 
 # --------------------------------------------------------------------------- data on disk
@@ -184,59 +183,60 @@ def test_every_foundation_case_is_covered() -> None:
 
 
 @pytest.mark.parametrize("case", list(DATA_CASES))
-def test_bad_data_in_pretrain(case: str, tmp_path: Path) -> None:
+def test_bad_data_in_pretrain(case: str, tmp_path: Path, run_cli, user_error) -> None:
     make, fragments = DATA_CASES[case]
     data = make(tmp_path)
     out = tmp_path / "out"
-    run = cli("pretrain", "--task", str(data), "-o", str(out), "--epochs", "1", "--device", "cpu")
-    assert_user_error(run, *fragments)
+    run = run_cli("pretrain", "--task", str(data), "-o", str(out), "--epochs", "1", "--device", "cpu")
+    user_error(run, *fragments)
     assert not out.exists()
 
 
-def test_bad_data_in_transfer(pretrained_source: Path, tmp_path: Path) -> None:
+def test_bad_data_in_transfer(pretrained_source: Path, tmp_path: Path, run_cli, user_error) -> None:
     out = tmp_path / "out"
-    run = cli("transfer", "--source", str(pretrained_source), "--task", str(nan_npz(tmp_path)), "-o", str(out))
-    assert_user_error(run, "nan.npz: X row 7 contains NaN or inf")
+    run = run_cli("transfer", "--source", str(pretrained_source), "--task", str(nan_npz(tmp_path)), "-o", str(out))
+    user_error(run, "nan.npz: X row 7 contains NaN or inf")
     assert not out.exists()
 
 
 @pytest.mark.parametrize("case", list(CHECKPOINT_CASES))
-def test_bad_checkpoint_in_transfer(case: str, pretrained_source: Path, tmp_path: Path) -> None:
+def test_bad_checkpoint_in_transfer(case: str, pretrained_source: Path, tmp_path: Path, run_cli, user_error) -> None:
     make, fragments = CHECKPOINT_CASES[case]
     ckpt = make(pretrained_source, tmp_path)
     out = tmp_path / "out"
-    run = cli("transfer", "--source", str(ckpt), "--task", "digits", "--shots", "2", "--epochs", "1",
+    run = run_cli("transfer", "--source", str(ckpt), "--task", "digits", "--shots", "2", "--epochs", "1",
               "--device", "cpu", "-o", str(out))
-    line = assert_user_error(run, *fragments)
+    line = user_error(run, *fragments)
     assert str(ckpt) in line
     assert not out.exists()
 
 
 @pytest.mark.parametrize("case", list(OPTION_CASES))
-def test_bad_options_in_transfer(case: str, pretrained_source: Path, tmp_path: Path) -> None:
+def test_bad_options_in_transfer(case: str, pretrained_source: Path, tmp_path: Path, run_cli, user_error) -> None:
     args, fragments = OPTION_CASES[case]
     out = tmp_path / "out"
-    run = cli("transfer", "--source", str(pretrained_source), *args, "-o", str(out))
-    assert_user_error(run, *fragments)
+    run = run_cli("transfer", "--source", str(pretrained_source), *args, "-o", str(out))
+    user_error(run, *fragments)
     assert not out.exists()
 
 
-def test_unknown_names_in_pretrain(tiny_task: str, tmp_path: Path) -> None:
+def test_unknown_names_in_pretrain(tiny_task: str, tmp_path: Path, run_cli, user_error) -> None:
     out = tmp_path / "out"
-    assert_user_error(cli("pretrain", "--task", tiny_task, "--backbone", "nosuch", "-o", str(out)),
+    user_error(run_cli("pretrain", "--task", tiny_task, "--backbone", "nosuch", "-o", str(out)),
                       "unknown backbone 'nosuch'", "smallcnn", "resnet", "mlp")
-    assert_user_error(cli("pretrain", "--task", "nosuch", "-o", str(out)), "unknown task 'nosuch'", "mnist5k")
-    assert_user_error(cli("pretrain", "--task", tiny_task, "--method", "magic", "-o", str(out)),
+    user_error(run_cli("pretrain", "--task", "nosuch", "-o", str(out)), "unknown task 'nosuch'", "mnist5k")
+    user_error(run_cli("pretrain", "--task", tiny_task, "--method", "magic", "-o", str(out)),
                       "unknown pretraining method 'magic'")
-    assert_user_error(cli("pretrain", "--task", tiny_task, "--lr", "-1", "-o", str(out)), "lr must be > 0")
+    user_error(run_cli("pretrain", "--task", tiny_task, "--lr", "-1", "-o", str(out)), "lr must be > 0")
     assert not out.exists()
 
 
-def test_pretrain_refuses_a_folder_that_is_not_a_checkpoint(tiny_task: str, tmp_path: Path) -> None:
+def test_pretrain_refuses_a_folder_that_is_not_a_checkpoint(tiny_task: str, tmp_path: Path, run_cli,
+                                                            user_error) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
-    assert_user_error(cli("pretrain", "--task", tiny_task, "-o", str(out), "--epochs", "1", "--device", "cpu"),
+    user_error(run_cli("pretrain", "--task", tiny_task, "-o", str(out), "--epochs", "1", "--device", "cpu"),
                       "not empty and not a checkpoint; refusing to overwrite it")
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
 
@@ -244,6 +244,7 @@ def test_pretrain_refuses_a_folder_that_is_not_a_checkpoint(tiny_task: str, tmp_
 def _markdown() -> str:  # pragma: no cover - documentation helper
     """Run every case and print the docs/bad-input.md table from the live messages."""
     import os
+    import sys
     import tempfile
 
     from warmstart.engine import TrainConfig
@@ -251,6 +252,8 @@ def _markdown() -> str:  # pragma: no cover - documentation helper
     from warmstart.tasks import get_task
 
     os.environ["WARMSTART_NO_PROGRESS"] = "1"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import cli  # run as a script: no fixtures
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

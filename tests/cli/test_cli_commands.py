@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _cli_helpers import TINY, assert_user_error, cli
 
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.strategies import list_strategies
@@ -14,23 +13,23 @@ COMMANDS = ["tasks", "backbones", "strategies", "pretrain", "transfer", "quickst
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_help_shows_an_example(command: str) -> None:
-    run = cli(command, "--help")
+def test_help_shows_an_example(command: str, run_cli) -> None:
+    run = run_cli(command, "--help")
     assert run.code == 0
     assert "Example:" in run.stdout and f"warmstart {command}" in run.stdout
 
 
-def test_top_level_help_lists_commands() -> None:
-    run = cli("--help")
+def test_top_level_help_lists_commands(run_cli) -> None:
+    run = run_cli("--help")
     assert run.code == 0
     for command in COMMANDS:
         assert command in run.stdout
 
 
-def test_tasks_table_and_json() -> None:
-    run = cli("tasks")
+def test_tasks_table_and_json(run_cli) -> None:
+    run = run_cli("tasks")
     assert run.code == 0 and "mnist5k" in run.stdout and "breast_cancer" in run.stdout
-    rows = cli("tasks", "--json").json()
+    rows = run_cli("tasks", "--json").json()
     names = {r["name"] for r in rows}
     assert {"mnist5k", "digits", "iris", "wine", "breast_cancer"} <= names
     assert all("-" not in n for n in names)
@@ -38,53 +37,56 @@ def test_tasks_table_and_json() -> None:
     assert digits["modality"] == "image" and digits["input_shape"] == [1, 28, 28] and len(digits["classes"]) == 10
 
 
-def test_tasks_all_lists_variants() -> None:
-    names = {r["name"] for r in cli("tasks", "--all", "--json").json()}
+def test_tasks_all_lists_variants(run_cli) -> None:
+    names = {r["name"] for r in run_cli("tasks", "--all", "--json").json()}
     assert {"mnist5k-a", "mnist5k-b", "mnist5k-inverted", "mnist5k-b-inverted"} <= names
 
 
-def test_backbones_table_and_json() -> None:
-    run = cli("backbones")
+def test_backbones_table_and_json(run_cli) -> None:
+    run = run_cli("backbones")
     assert run.code == 0 and "smallcnn" in run.stdout
-    names = cli("backbones", "--json").json()
+    names = run_cli("backbones", "--json").json()
     assert {"smallcnn", "resnet", "mlp"} <= set(names)
 
 
-def test_strategies_table_json_and_one_strategy() -> None:
-    run = cli("strategies")
+def test_strategies_table_json_and_one_strategy(run_cli, user_error) -> None:
+    run = run_cli("strategies")
     assert run.code == 0 and "finetune" in run.stdout and "scratch" in run.stdout
-    table = cli("strategies", "--json").json()
+    table = run_cli("strategies", "--json").json()
     assert set(table) == set(list_strategies())
-    one = cli("strategies", "finetune")
+    one = run_cli("strategies", "finetune")
     assert one.code == 0 and "--lr" in one.stdout
-    params = cli("strategies", "finetune", "--json").json()["finetune"]["params"]
+    params = run_cli("strategies", "finetune", "--json").json()["finetune"]["params"]
     assert params["lr"]["low"] is not None and "epochs" in params
-    assert_user_error(cli("strategies", "nosuch"), "unknown strategy 'nosuch'", "finetune")
+    user_error(run_cli("strategies", "nosuch"), "unknown strategy 'nosuch'", "finetune")
 
 
-def test_pretrain_then_transfer_from_it(tiny_task: str, tmp_path: Path) -> None:
+def test_pretrain_then_transfer_from_it(tiny_task: str, tmp_path: Path, run_cli) -> None:
     out = tmp_path / "src"
-    run = cli("pretrain", "--task", tiny_task, "--epochs", "1", "--batch-size", "32", "-o", str(out),
+    run = run_cli("pretrain", "--task", tiny_task, "--epochs", "1", "--batch-size", "32", "-o", str(out),
               "--device", "cpu", "--json")
     assert run.code == 0, run.stderr
     res = run.json()
-    assert res["task"] == TINY and res["backbone"] == "smallcnn" and 0 <= res["test"]["accuracy"] <= 1
+    assert res["task"] == tiny_task and res["backbone"] == "smallcnn" and 0 <= res["test"]["accuracy"] <= 1
     ckpt = load_checkpoint(out)
-    assert ckpt.sha256 == res["sha256"] and ckpt.meta["source_task"] == TINY
-    # human output
-    again = cli("pretrain", "--task", tiny_task, "--epochs", "1", "-o", str(out), "--device", "cpu")
-    assert again.code == 0 and "saved" in again.stdout and "test accuracy" in again.stdout
+    assert ckpt.sha256 == res["sha256"] and ckpt.meta["source_task"] == tiny_task
+    # human output; a tabular task gets the mlp backbone; an existing checkpoint folder may be replaced
+    again = run_cli("pretrain", "--task", "iris", "--epochs", "1", "-o", str(out), "--device", "cpu")
+    assert again.code == 0, again.stderr
+    flat = " ".join(again.stdout.split())  # rich wraps long lines
+    assert "saved" in flat and "(mlp on iris)" in flat and "test accuracy" in flat
+    assert load_checkpoint(out).meta["source_task"] == "iris"
 
 
-def test_pretrain_resume_without_state_is_a_user_error(tiny_task: str, tmp_path: Path) -> None:
-    line = assert_user_error(cli("pretrain", "--task", tiny_task, "-o", str(tmp_path / "x"), "--resume",
+def test_pretrain_resume_without_state_is_a_user_error(tiny_task: str, tmp_path: Path, run_cli, user_error) -> None:
+    line = user_error(run_cli("pretrain", "--task", tiny_task, "-o", str(tmp_path / "x"), "--resume",
                                  "--epochs", "1", "--device", "cpu"), "no interrupted run to resume")
     assert str(tmp_path / "x") in line
 
 
-def test_transfer_json(pretrained_source: Path, tmp_path: Path) -> None:
+def test_transfer_json(pretrained_source: Path, tmp_path: Path, run_cli) -> None:
     out = tmp_path / "model"
-    run = cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
+    run = run_cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
               "--strategy", "finetune", "--epochs", "1", "--min-steps", "5", "--device", "cpu",
               "-o", str(out), "--json")
     assert run.code == 0, run.stderr
@@ -96,15 +98,15 @@ def test_transfer_json(pretrained_source: Path, tmp_path: Path) -> None:
     assert load_checkpoint(out).meta["extra"]["strategy"] == "finetune"
 
 
-def test_transfer_table_scratch_with_option(pretrained_source: Path) -> None:
-    run = cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
+def test_transfer_table_scratch_with_option(pretrained_source: Path, run_cli) -> None:
+    run = run_cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
               "--strategy", "scratch", "--epochs", "1", "--min-steps", "5", "--lr", "0.01", "--device", "cpu")
     assert run.code == 0, run.stderr
     assert "test accuracy" in run.stdout and "scratch on digits" in run.stdout
 
 
-def test_same_seed_same_transfer_result(pretrained_source: Path) -> None:
+def test_same_seed_same_transfer_result(pretrained_source: Path, run_cli) -> None:
     args = ("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2", "--epochs", "1",
             "--min-steps", "5", "--device", "cpu", "--seed", "3", "--json")
-    a, b = cli(*args).json(), cli(*args).json()
+    a, b = run_cli(*args).json(), run_cli(*args).json()
     assert a["test"] == b["test"]

@@ -19,12 +19,12 @@ WIDTHS = (8, 8, 16)
 
 @pytest.fixture(scope="module")
 def tiny_mnist() -> Task:
-    """A random 160/64/64 subset of mnist5k (all ten digits)."""
+    """A random 96/32/32 subset of mnist5k."""
     task = get_task("mnist5k")
     g = torch.Generator().manual_seed(0)
-    tr = torch.randperm(len(task.y_train), generator=g)[:160]
-    va = torch.randperm(len(task.y_val), generator=g)[:64]
-    te = torch.randperm(len(task.y_test), generator=g)[:64]
+    tr = torch.randperm(len(task.y_train), generator=g)[:96]
+    va = torch.randperm(len(task.y_val), generator=g)[:32]
+    te = torch.randperm(len(task.y_test), generator=g)[:32]
     return task.replace(x_train=task.x_train[tr], y_train=task.y_train[tr], x_val=task.x_val[va],
                         y_val=task.y_val[va], x_test=task.x_test[te], y_test=task.y_test[te])
 
