@@ -74,19 +74,37 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, 
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     fronts: list[dict[str, Any]] = []
-    transfer = {"epochs": 5, "min_steps": 30 if not args.quick else 2}
+    log = args.out / "runs.jsonl"  # one line per finished search: an interrupted run resumes from it
+    done: set[tuple[str, int, str, str]] = set()
+    if log.exists():
+        for line in log.read_text().splitlines():
+            rec = json.loads(line)
+            if rec["budget"] != str(args.budget) or rec["epochs"] != args.epochs:
+                continue
+            rows.append(rec["row"])
+            curves += rec["curves"]
+            fronts += rec["fronts"]
+            done.add((rec["row"]["target"], rec["row"]["seed"], rec["row"]["strategy"], rec["row"]["init"]))
+    transfer = {"epochs": 5, "min_steps": 20 if not args.quick else 2}
+    # warm-up (untimed, discarded): imports, first-call allocations and kernels, so the first timed
+    # search does not pay one-off start-up costs that later ones do not
+    search_architecture(get_task(args.targets[0]).few_shot(SHOTS, seed=0), source, strategy="random", budget=1,
+                        epochs=1, transfer_strategy=None)
     for target in args.targets:
         full = get_task(target)
         for seed in args.seeds:
             task = full.few_shot(SHOTS, seed=seed)
             for strategy in args.strategies:
                 for inherit in (True, False):
+                    if (target, seed, strategy, "inherit" if inherit else "scratch") in done:
+                        continue
                     objective = "accuracy,latency" if strategy == "nsga2" else "accuracy"
                     t0 = time.perf_counter()
                     r = search_architecture(task, source, strategy=strategy, budget=args.budget,
                                             objective=objective, inherit=inherit, seed=seed, epochs=args.epochs,
                                             transfer_strategy="finetune", transfer_params=transfer)
                     init = "inherit" if inherit else "scratch"
+                    n_curves, n_fronts = len(curves), len(fronts)
                     rows.append({"target": target, "strategy": strategy, "init": init, "seed": seed,
                                  "trials": r["n_trials"], "search_s": r["search_seconds"],
                                  "final_train_s": r["final_seconds"], "best_val_acc": r["val_accuracy"],
@@ -100,6 +118,10 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, 
                     for p in r["pareto_front"]:
                         fronts.append({"target": target, "init": init, "seed": seed, "trial": p["trial"],
                                        "val_acc": p["val_accuracy"], "latency_ms": p["latency"]})
+                    rec = {"budget": str(args.budget), "epochs": args.epochs, "row": rows[-1],
+                           "curves": curves[n_curves:], "fronts": fronts[n_fronts:]}
+                    with open(log, "a", encoding="utf-8") as fh:  # append-only log, one JSON object a line
+                        fh.write(json.dumps(rec) + "\n")
                     print(f"{target} seed {seed} {strategy:9s} {init}: {r['n_trials']} trials, best val "
                           f"{r['val_accuracy']:.3f}, test {r['test']['accuracy']:.3f}", file=sys.stderr, flush=True)
     return rows, curves, fronts
@@ -243,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{SHOTS} labels per class (7 train + 3 validation per class inside the search). Budget per search: "
              f"{bud} ({'trials' if bud.trials else 'wall time'}), equal for every strategy and initialization; "
              f"each candidate trains {args.epochs} epochs (AdamW 3e-3, batch 32) on cached frozen features; the "
-             "final architecture is fine-tuned (finetune, 5 epochs, at least 30 steps) outside the budget "
+             "final architecture is fine-tuned (finetune, 5 epochs, at least 20 steps) outside the budget "
              "(`final train s`). Validation accuracy is on the 30 held-out support images; test accuracy on the "
              "task's test split (read only to report).", "",
              "## Summary (mean ± std over seeds)", "", markdown_table(summary(rows)),

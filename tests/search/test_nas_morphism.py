@@ -95,3 +95,17 @@ def test_random_mutations_report_honestly() -> None:
                 assert (out - model(x)).abs().max().item() < 1e-5, rep
         assert out.shape == (4, 10)
         model, arch = new, child
+
+
+def test_tabular_backbone_morphs_with_linear_blocks() -> None:
+    torch.manual_seed(0)
+    bb = create_backbone("mlp", in_chans=5, hidden=(12, 8))
+    parent = Classifier(bb, 3).eval()
+    x = torch.randn(7, 5)
+    arch = base_arch(parent)
+    child = {**arch, "blocks": 2, "block_width": 16, "head_depth": 1, "head_width": 20}
+    new, rep = morph(parent, arch, child)
+    new.eval()
+    assert rep["preserving"] and new.neck_spec["modality"] == "tabular"
+    with torch.no_grad():
+        assert (new(x) - parent(x)).abs().max().item() < 1e-5
