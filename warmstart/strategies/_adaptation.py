@@ -58,7 +58,7 @@ ADAPTATION_PARAMS: dict[str, Param] = {
     "target_label_weight": Param(1.0, 0.0, 100.0, help="weight of the target support labels' loss (shots > 0)"),
     "select_by": Param("dev", choices=tuple(SELECTORS),
                        help="label-free score that picks the epoch: source_accuracy, entropy, infomax, dev, last"),
-    "score_samples": Param(500, 20, 1_000_000, help="examples per set used by the selection scores"),
+    "score_samples": Param(256, 20, 1_000_000, help="examples per set used by the selection scores"),
     "bn_adapt": Param("none", choices=("pool", "none"),
                       help="pool: re-estimate batch-norm statistics of the picked model on the target pool "
                            "(AdaBN, Li et al. 2017) after selection"),
