@@ -37,6 +37,7 @@ from warmstart.knowledge.similarity import normalized_l1
 from warmstart.search._encode import encode
 from warmstart.search.warm import SourceTask, make_warm_start
 from warmstart.search.warm.cmaes import cold_cmaes
+from warmstart.search.warm.quantile import QuantileSampler, fit_copula_model
 
 DATA = Path(__file__).resolve().parent / "data"
 COLD = ("random", "tpe", "cmaes")
@@ -62,8 +63,8 @@ class Table:
         from sklearn.ensemble import RandomForestRegressor
 
         x = np.stack([encode(c, self.space) for c in self.configs])
-        self.model = RandomForestRegressor(n_estimators=60, min_samples_leaf=2, random_state=seed).fit(x, self.y)
-        self.time_model = RandomForestRegressor(n_estimators=20, random_state=seed).fit(x, self.seconds)
+        self.model = RandomForestRegressor(n_estimators=25, min_samples_leaf=2, random_state=seed).fit(x, self.y)
+        self.time_model = RandomForestRegressor(n_estimators=10, random_state=seed).fit(x, self.seconds)
         self._index = {_key(c): i for i, c in enumerate(self.configs)}
 
     def __call__(self, config: dict[str, Any]) -> tuple[float, float]:
@@ -104,9 +105,18 @@ def sources_for(target: Table, tables: dict[str, Table]) -> list[SourceTask]:
     return sorted(src, key=lambda s: (s.distance, s.name))
 
 
-def run_search(method: str, target: Table, sources: list[SourceTask], n_trials: int, seed: int) -> np.ndarray:
-    """(n_trials × 2) array: loss and simulated seconds of each trial."""
-    if method == "random":
+def run_search(method: str, target: Table, sources: list[SourceTask], n_trials: int, seed: int,
+               copula: Any = None) -> np.ndarray:
+    """(n_trials × 2) array: loss and simulated seconds of each trial.
+
+    ``copula``: the quantile warm start's model, fitted once per target and shared by the seeds
+    (the seeds still vary the Thompson draws, the candidates and TPE).
+    """
+    if method == "quantile" and copula is not None:
+        sampler = QuantileSampler(sources, target.space, seed=seed, model=copula,
+                                  base=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10))
+        enqueue = []
+    elif method == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
         enqueue: list[dict[str, Any]] = []
     elif method == "tpe":
@@ -167,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in targets:
         target = tables[name]
         src = sources_for(target, tables)
+        copula = fit_copula_model(src, target.space, seed=0)
         for method in curves:
             for seed in range(seeds):
-                trace = run_search(method, target, src, n_trials, seed)
+                trace = run_search(method, target, src, n_trials, seed, copula)
                 reg = regret_curve(trace, target)
                 curves[method].append(reg)
                 times[method].append(np.cumsum(trace[:, 1]))

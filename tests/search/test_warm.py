@@ -81,7 +81,7 @@ def test_every_warm_start_runs(name):
     study = _run(ws, n=6)
     assert len(study.trials) == 6 and ws.description
     if name == "auto":
-        assert ws.description.startswith("auto:") and "quantile" in ws.description
+        assert ws.description.startswith("auto:") and ws.name == "topk" and "benchmark" in ws.description
 
 
 def test_auto_without_sources_says_why():

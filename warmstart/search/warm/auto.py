@@ -5,7 +5,8 @@ Rules (from the tabulated benchmark, benchmarks/results/hpo_transfer/):
 * no finished source study of the same kind → ``none`` (cold TPE): nothing to transfer;
 * fewer than :data:`MIN_TRIALS_FOR_MODEL` source trials in all → ``topk`` (Feurer et al. 2015):
   too little data to fit a model, but the best configurations are still worth trying first;
-* otherwise → :data:`DEFAULT` (the best warm start of the benchmark).
+* otherwise → :data:`DEFAULT`, the best warm start of the benchmark (topk: mean normalized regret
+  after 10 trials 0.004 vs 0.012–0.017 for quantile/box and 0.037 for cold TPE, 4 held-out targets × 20 seeds).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from warmstart.search.warm._sources import SourceTask
 
 MIN_TRIALS_FOR_MODEL = 30
-DEFAULT = "quantile"
+DEFAULT = "topk"
 
 
 def choose(sources: list[SourceTask]) -> tuple[str, str]:

@@ -84,13 +84,15 @@ class QuantileSampler(BaseSampler):
         n_prior: Trials proposed by the copula model.
         n_candidates: Random candidates per proposal.
         base: Sampler used afterwards (default TPE).
+        model: An already fitted :class:`CopulaModel` for these sources (skips fitting).
     """
 
     def __init__(self, sources: list[SourceTask], space: dict[str, BaseDistribution], seed: int | None = None,
-                 n_prior: int = 10, n_candidates: int = 2000, base: BaseSampler | None = None) -> None:
+                 n_prior: int = 10, n_candidates: int = 2000, base: BaseSampler | None = None,
+                 model: CopulaModel | None = None) -> None:
         self.space, self.n_prior, self.n_candidates = dict(space), n_prior, n_candidates
         self.rng = np.random.default_rng(seed)
-        self.model = fit_copula_model(sources, self.space, seed=seed or 0)
+        self.model = model if model is not None else fit_copula_model(sources, self.space, seed=seed or 0)
         self.base = base or tpe(seed)
 
     def _active(self, study: Study) -> bool:
