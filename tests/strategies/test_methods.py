@@ -42,12 +42,12 @@ def test_l2sp_penalty_targets_source_weights(make_source, tiny_target) -> None: 
     s.info_["head"] = "new"
     s.setup(model, tiny_target)
     new_sq = sum(float((p.detach() ** 2).sum()) for p in model.head.parameters())
-    assert float(s.penalty()) == pytest.approx(0.5 * 0.2 * new_sq, rel=1e-5)  # w = w0 on transferred weights
+    assert float(s.penalty().detach()) == pytest.approx(0.5 * 0.2 * new_sq, rel=1e-5)  # w = w0 on transferred weights
     p = model.backbone_parameters()[0]
     with torch.no_grad():
         p.add_(1.0)
     expected = 0.5 * 0.5 * p.numel() + 0.5 * 0.2 * new_sq
-    assert float(s.penalty()) == pytest.approx(expected, rel=1e-4)
+    assert float(s.penalty().detach()) == pytest.approx(expected, rel=1e-4)
     bn_buffers = [n for n, _ in model.named_buffers() if "running" in n]
     assert bn_buffers and s.info_["l2sp"]["transferred_tensors"] == len(model.backbone_parameters())
 
