@@ -88,8 +88,9 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, 
     transfer = {"epochs": 5, "min_steps": 20 if not args.quick else 2}
     # warm-up (untimed, discarded): imports, first-call allocations and kernels, so the first timed
     # search does not pay one-off start-up costs that later ones do not
-    search_architecture(get_task(args.targets[0]).few_shot(SHOTS, seed=0), source, strategy="random", budget=1,
-                        epochs=1, transfer_strategy=None)
+    if not args.quick:
+        search_architecture(get_task(args.targets[0]).few_shot(SHOTS, seed=0), source, strategy="random",
+                            budget=1, epochs=1, transfer_strategy=None)
     for target in args.targets:
         full = get_task(target)
         for seed in args.seeds:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +59,8 @@ class MixedCell(nn.Module):
             for e, (i, jj) in enumerate(edge_list(self.nodes)):
                 if jj != j:
                     continue
-                acc = acc + sum(w[e, o] * op(states[i]) for o, op in enumerate(self.edges[e]))
+                edge_ops: Any = self.edges[e]
+                acc = acc + sum(w[e, o] * op(states[i]) for o, op in enumerate(edge_ops))
             states.append(acc)  # type: ignore[arg-type]
         return torch.cat(states[1:], dim=1)
 

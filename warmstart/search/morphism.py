@@ -37,13 +37,13 @@ def identity_block(channels: int, kernel: int = 3, modality: str = "image") -> n
     """A new block computing the identity on non-negative inputs (eval mode)."""
     blk = neck_block(channels, channels, kernel, modality)
     with torch.no_grad():
-        lin = blk[0]
+        lin: Any = blk[0]
         lin.weight.zero_()
         if modality == "image":
             c = kernel // 2
             for i in range(channels):
                 lin.weight[i, i, c, c] = 1.0
-            bn = blk[1]
+            bn: Any = blk[1]
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0)
             bn.weight.fill_(math.sqrt(1.0 + bn.eps))
@@ -54,9 +54,9 @@ def identity_block(channels: int, kernel: int = 3, modality: str = "image") -> n
     return blk
 
 
-def _clone_layer(layer: nn.Module, weight: Tensor, bias: Tensor | None) -> nn.Module:
+def _clone_layer(layer: Any, weight: Tensor, bias: Tensor | None) -> Any:
     if isinstance(layer, nn.Conv2d):
-        new: nn.Module = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2],
+        new: Any = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2],
                                    padding=weight.shape[2] // 2, bias=bias is not None)
     else:
         new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
@@ -67,12 +67,12 @@ def _clone_layer(layer: nn.Module, weight: Tensor, bias: Tensor | None) -> nn.Mo
     return new
 
 
-def remap_out(layer: nn.Module, norm: nn.Module | None, g: Tensor) -> tuple[nn.Module, nn.Module | None]:
+def remap_out(layer: Any, norm: Any, g: Tensor) -> tuple[Any, Any]:
     """Output units ``j`` of the new layer (and its norm) copy units ``g[j]`` of ``layer``."""
     w = layer.weight.detach().index_select(0, g)
     b = layer.bias.detach().index_select(0, g) if layer.bias is not None else None
     new = _clone_layer(layer, w, b)
-    new_norm: nn.Module | None = None
+    new_norm: Any = None
     if isinstance(norm, nn.BatchNorm2d):
         new_norm = nn.BatchNorm2d(len(g), eps=norm.eps, momentum=norm.momentum)
         with torch.no_grad():
@@ -86,7 +86,7 @@ def remap_out(layer: nn.Module, norm: nn.Module | None, g: Tensor) -> tuple[nn.M
     return new, new_norm
 
 
-def remap_in(layer: nn.Module, mapping: Mapping_) -> nn.Module:
+def remap_in(layer: Any, mapping: Mapping_) -> Any:
     """Input ``j`` of the new consumer reads old input ``g[j]`` with weight divided by its copy count."""
     g, counts = mapping
     w = layer.weight.detach().index_select(1, g)
@@ -136,7 +136,7 @@ def base_arch(model: Classifier) -> dict[str, Any]:
             "dropout": hs.dropout, "norm": hs.norm}
 
 
-def _neck_blocks(model: Classifier) -> list[nn.Sequential]:
+def _neck_blocks(model: Classifier) -> list[Any]:
     return [b for b in model.neck] if isinstance(model.neck, nn.Sequential) else []
 
 
@@ -171,12 +171,13 @@ def morph(model: Classifier, parent: dict[str, Any], child: dict[str, Any], *,
     d = cut_dim(bb, cut)
     pending: Mapping_ | None = None
     n_blocks = int(child.get("blocks", 0))
-    width = child.get("block_width")
+    width = int(child.get("block_width") or 0)
     kernel = int(child.get("kernel", 3) or 3)
     new_blocks: list[nn.Module] = []
     for i in range(n_blocks):
         if i < len(parent_blocks):
-            lin, norm = parent_blocks[i][0], parent_blocks[i][1] if modality == "image" else None
+            lin: Any = parent_blocks[i][0]
+            norm: Any = parent_blocks[i][1] if modality == "image" else None
             if pending is not None:
                 lin, pending = remap_in(lin, pending), None
             if isinstance(lin, nn.Conv2d) and lin.kernel_size[0] != kernel:
@@ -187,22 +188,19 @@ def morph(model: Classifier, parent: dict[str, Any], child: dict[str, Any], *,
             blk = identity_block(d, kernel, modality)
             lin, norm = blk[0], blk[1] if modality == "image" else None
             ops.append(f"deeper: identity block {i}")
-        out = lin.weight.shape[0]
-        if int(width) != out:
-            mp = wider_mapping(out, int(width), gen)
-            preserving &= int(width) > out
+        out = int(lin.weight.shape[0])
+        if width != out:
+            mp = wider_mapping(out, width, gen)
+            preserving &= width > out
             lin, norm = remap_out(lin, norm, mp[0])
             pending = compose(pending, mp)
-            ops.append(f"{'wider' if int(width) > out else 'narrower'}: block {i} {out}->{width}")
-        d = int(width)
+            ops.append(f"{'wider' if width > out else 'narrower'}: block {i} {out}->{width}")
+        d = width
         parts = [lin, norm, nn.ReLU()] if modality == "image" else [lin, nn.ReLU()]
         new_blocks.append(nn.Sequential(*[p for p in parts if p is not None]))
     if len(parent_blocks) > n_blocks:
         preserving = False
         ops.append(f"removed {len(parent_blocks) - n_blocks} block(s)")
-        if pending is None and n_blocks < len(parent_blocks):
-            # the head now reads a different layer: keep matching channels (not preserving)
-            pending = None
     m.neck = nn.Sequential(*new_blocks) if new_blocks else nn.Identity()
     m.neck_spec = blocks_spec(cut_dim(bb, cut), [{"width": d, "kernel": kernel}] * n_blocks, modality)
     m.feature_dim = d
@@ -223,8 +221,8 @@ def _morph_head(m: Classifier, parent: dict[str, Any], child: dict[str, Any], d:
     m.head = new_head
     if old is None:
         return False
-    lins = [x for x in old if isinstance(x, nn.Linear)]
-    norms = [x for x in old if isinstance(x, nn.LayerNorm)]
+    lins: list[Any] = [x for x in old if isinstance(x, nn.Linear)]
+    norms: list[Any] = [x for x in old if isinstance(x, nn.LayerNorm)]
     same_style = (str(parent.get("activation", "relu")) == spec.activation
                   and bool(parent.get("norm", False)) == spec.norm) or len(lins) == 1
     ok = True
@@ -247,7 +245,7 @@ def _morph_head(m: Classifier, parent: dict[str, Any], child: dict[str, Any], d:
     if extra and (spec.activation != "relu" or spec.norm):
         ok = False
     for k in range(hd):
-        out = lins[k].weight.shape[0]
+        out = int(lins[k].weight.shape[0])
         if out != hw:
             mp = wider_mapping(out, hw, gen)
             ok &= hw > out and not spec.norm
@@ -260,9 +258,9 @@ def _morph_head(m: Classifier, parent: dict[str, Any], child: dict[str, Any], d:
     return ok
 
 
-def _copy_matching(head: nn.Sequential, lins: list[nn.Module], norms: list[nn.Module]) -> None:
-    tgt_l = [x for x in head if isinstance(x, nn.Linear)]
-    tgt_n = [x for x in head if isinstance(x, nn.LayerNorm)]
+def _copy_matching(head: nn.Sequential, lins: list[Any], norms: list[Any]) -> None:
+    tgt_l: list[Any] = [x for x in head if isinstance(x, nn.Linear)]
+    tgt_n: list[Any] = [x for x in head if isinstance(x, nn.LayerNorm)]
     with torch.no_grad():
         for tgt, src in [*zip(tgt_l, lins, strict=False), *zip(tgt_n, norms, strict=False)]:
             if tgt.weight.shape == src.weight.shape:
@@ -279,8 +277,9 @@ def reinitialize(model: Classifier, seed: int) -> None:
     """Random (PyTorch default) initialization of the neck and head: the scratch twin of a candidate."""
     torch.manual_seed(int(seed))
     for mod in [*m_iter(model.neck), *m_iter(model.head)]:
-        if hasattr(mod, "reset_parameters"):
-            mod.reset_parameters()
+        reset = getattr(mod, "reset_parameters", None)
+        if callable(reset):
+            reset()
         if isinstance(mod, nn.BatchNorm2d):
             mod.reset_running_stats()
 

@@ -109,8 +109,9 @@ def scratch_twin(model: Classifier, seed: int) -> Classifier:
     twin = copy.deepcopy(model)
     torch.manual_seed(seed)
     for mod in twin.modules():
-        if hasattr(mod, "reset_parameters"):
-            mod.reset_parameters()
+        reset = getattr(mod, "reset_parameters", None)
+        if callable(reset):
+            reset()
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
             mod.reset_running_stats()
     return twin
@@ -236,7 +237,8 @@ class _Run:
             raise ConfigError(_too_small(budget) + f" (one DARTS epoch took {res.seconds:.1f} s)")
         spec = cell_spec(cut_dim(model.backbone, cut), res, 4, 16, modality)
         derived = self.darts_model(spec, cut)
-        dists = {"cut": optuna.distributions.CategoricalDistribution((cut,))}
+        dists: dict[str, optuna.distributions.BaseDistribution] = {
+            "cut": optuna.distributions.CategoricalDistribution((cut,))}
         for e, _ in enumerate(res.ops):
             dists[f"edge{e}"] = optuna.distributions.CategoricalDistribution(tuple(res.candidates))
         study.enqueue_trial({"cut": cut, **{f"edge{e}": op for e, op in enumerate(res.ops)}})

@@ -209,7 +209,8 @@ class NASSpace(Space):
         """The candidate of ``arch``: ``base`` morphed into it (see :func:`warmstart.search.morphism.morph`)."""
         from warmstart.search.morphism import base_arch, morph, reinitialize
 
-        child, _ = morph(base, base_arch(base), self.resolve(arch), seed=seed)
+        model: Any = base
+        child, _ = morph(model, base_arch(model), self.resolve(arch), seed=seed)
         if not inherit:
             reinitialize(child, seed)
         return child
