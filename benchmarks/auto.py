@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                             progress=False)
             base_s = time.perf_counter() - t0
             rows.append({"situation": sit["name"], "seed": seed, "auto_accuracy": res["winner"]["test"]["accuracy"],
-                         "auto_winner": f"{res['winner']['strategy']} from {Path(res['winner']['source']).name}", "auto_trials": len(res["trials"]),
+                         "auto_winner": f"{res['winner']['strategy']} from {Path(res['winner']['source']).name}",
+                         "auto_trials": len(res["trials"]),
                          "auto_seconds": auto_s, "baseline": sit["baseline"],
                          "baseline_accuracy": base["test"]["accuracy"], "baseline_seconds": base_s})
             print(f"{sit['name']} seed {seed}: auto {rows[-1]['auto_accuracy']:.4f} ({rows[-1]['auto_winner']}) "
