@@ -45,6 +45,9 @@ class RandomizedMultilinearMap(nn.Module):
         seed: Seed of the random matrices (they are buffers, saved with the model).
     """
 
+    r_f: Tensor
+    r_g: Tensor
+
     def __init__(self, feature_dim: int, n_classes: int, out_dim: int = 1024, seed: int = 0) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)

@@ -155,6 +155,7 @@ class AdaptationStrategy(Strategy):
     needs_source_task: ClassVar[bool] = True
     needs_unlabeled: ClassVar[bool] = True
     params: ClassVar[dict[str, Param]] = ADAPTATION_PARAMS
+    criterion_: Any  # the adaptation loss module built by make_criterion (None for source_only)
 
     # ------------------------------------------------------------------ hooks
     def make_criterion(self, feature_dim: int, n_classes: int) -> nn.Module | None:
