@@ -170,11 +170,35 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
             "engine_mean": em, "engine_sd": es, "raw_mean": rm, "raw_sd": rs}
 
 
+def plot(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Per-round ratios (wall clock and per CPU-second) with the 0.95 target line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    rounds = [int(r["round"]) for r in rows]
+    ax.plot(rounds, [float(r["ratio"]) for r in rows], "o-", label="wall clock")
+    ax.plot(rounds, [float(r["cpu_ratio"]) for r in rows], "s--", label="per CPU-second")
+    ax.axhline(0.95, color="red", lw=1, label="target 0.95")
+    ax.axhline(1.0, color="grey", lw=0.5)
+    ax.set_xlabel("round")
+    ax.set_ylabel("engine / raw samples per s")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
 def write_results(out: Path, rows: list[dict[str, Any]], summary: dict[str, float], args: argparse.Namespace,
                   command: str) -> None:
     """README.md (summary table, per-round table, provenance) and rounds.csv."""
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "rounds.csv", rows)
+    plot(out / "ratios.png", rows)
     verdict = "met" if summary["median_ratio"] >= 0.95 else "NOT met"
     table = markdown_table([
         {"loop": "engine (Trainer, progress bar on)", "samples/s (mean ± sd)":
@@ -200,7 +224,7 @@ a terminal into /dev/null); the raw loop is permutation → index → forward �
 zero_grad → backward → step. Each round runs both once on fresh copies of one initialization,
 alternating which goes first.
 
-Per round ({'rounds.csv'}):
+Per round (`rounds.csv`; plot `ratios.png`):
 
 {markdown_table(rows, ["round", "first", "engine_samples_per_s", "raw_samples_per_s", "ratio", "cpu_ratio"])}
 ## Provenance
