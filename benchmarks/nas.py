@@ -45,9 +45,10 @@ def pretrain_source(out: Path, quick: bool) -> Path:
     """smallcnn (16, 32, 64) on mnist5k-a (quick: 300 images, 1 epoch)."""
     from warmstart.engine import TrainConfig
     from warmstart.pretraining import pretrain_supervised
+    from warmstart.source import cache_dir
     from warmstart.tasks import get_task
 
-    path = out / "source-mnist5k-a"
+    path = (out if quick else cache_dir() / "benchmarks") / "nas-source-mnist5k-a"  # weights stay out of results/
     if (path / "meta.json").exists():
         return path
     task = get_task("mnist5k-a")
