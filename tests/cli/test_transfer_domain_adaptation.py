@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from _cli_helpers import assert_user_error, cli
-
 from warmstart.tasks import get_task, register_task
 
 FAST = ["--epochs", "1", "--iters-per-epoch", "2", "--batch-size", "8", "--score-samples", "30",
@@ -20,9 +18,9 @@ def _small_digits(name: str, classes: list[int] | None = None) -> str:
     return name
 
 
-def test_dann_from_source_task_with_zero_shots() -> None:
+def test_dann_from_source_task_with_zero_shots(run_cli) -> None:  # type: ignore[no-untyped-def]
     target = _small_digits("digits-da-small")
-    run = cli("transfer", "--strategy", "dann", "--source-task", "mnist5k-a", "--task", target, "--shots", "0",
+    run = run_cli("transfer", "--strategy", "dann", "--source-task", "mnist5k-a", "--task", target, "--shots", "0",
               "--select-by", "infomax", "--json", *FAST)
     assert run.code == 0, (run.stderr, run.result.exception)
     out = run.json()
@@ -32,14 +30,14 @@ def test_dann_from_source_task_with_zero_shots() -> None:
     assert 0.0 <= out["test"]["accuracy"] <= 1.0
 
 
-def test_bad_pairs_are_one_line_errors() -> None:
+def test_bad_pairs_are_one_line_errors(run_cli, user_error) -> None:  # type: ignore[no-untyped-def]
     target = _small_digits("digits-da-small")
-    no_pool = cli("transfer", "--strategy", "cdan", "--source-task", "mnist5k-a", "--task", target, *FAST)
-    assert_user_error(no_pool, "unlabelled target pool", target)
+    no_pool = run_cli("transfer", "--strategy", "cdan", "--source-task", "mnist5k-a", "--task", target, *FAST)
+    user_error(no_pool, "unlabelled target pool", target)
     other = _small_digits("digits-012", [0, 1, 2])
-    mismatch = cli("transfer", "--strategy", "mmd", "--source-task", "mnist5k-a", "--task", other,
+    mismatch = run_cli("transfer", "--strategy", "mmd", "--source-task", "mnist5k-a", "--task", other,
                    "--shots", "0", *FAST)
-    assert_user_error(mismatch, "same classes", "only in source", "'9'")
-    bad_select = cli("transfer", "--strategy", "coral", "--source-task", "mnist5k-a", "--task", target,
+    user_error(mismatch, "same classes", "only in source", "'9'")
+    bad_select = run_cli("transfer", "--strategy", "coral", "--source-task", "mnist5k-a", "--task", target,
                      "--shots", "0", "--select-by", "oracle", *FAST)
-    assert_user_error(bad_select, "select_by", "dev")
+    user_error(bad_select, "select_by", "dev")
