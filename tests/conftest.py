@@ -22,7 +22,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pretrained_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A smallcnn pretrained on a 1,500-image subset of mnist5k for 2 epochs (a few seconds).
+    """A smallcnn pretrained on a random 1,500-image subset of mnist5k for 2 epochs (a few seconds).
 
     Shared by every test that needs a source checkpoint; treat it as read-only.
     """
@@ -33,7 +33,7 @@ def pretrained_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from warmstart.tasks import get_task
 
     task = get_task("mnist5k")
-    idx = torch.arange(1500)
+    idx = torch.randperm(len(task.y_train), generator=torch.Generator().manual_seed(0))[:1500]  # splits are index-sorted
     small = task.replace(x_train=task.x_train[idx], y_train=task.y_train[idx])
     out = tmp_path_factory.mktemp("source") / "mnist5k-smallcnn"
     cfg = TrainConfig(epochs=2, lr=3e-3, batch_size=64, augment="light", progress=False, seed=0)

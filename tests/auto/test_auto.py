@@ -19,9 +19,11 @@ FAST = {"epochs": 1, "min_steps": 4, "batch_size": 32}
 def _small(name: str, n: int = 300):
     def make():
         t = get_task(name)
-        idx = torch.arange(n)
-        return t.replace(name=f"{name}-small", x_train=t.x_train[idx], y_train=t.y_train[idx],
-                         x_val=t.x_val[:100], y_val=t.y_val[:100], x_test=t.x_test[:100], y_test=t.y_test[:100])
+        g = torch.Generator().manual_seed(0)
+        tr, va, te = (torch.randperm(len(y), generator=g)[:k] for y, k in ((t.y_train, n), (t.y_val, 100),
+                                                                           (t.y_test, 100)))
+        return t.replace(name=f"{name}-small", x_train=t.x_train[tr], y_train=t.y_train[tr],
+                         x_val=t.x_val[va], y_val=t.y_val[va], x_test=t.x_test[te], y_test=t.y_test[te])
     return make
 
 

@@ -29,6 +29,21 @@ app = typer.Typer(
 )
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context,
+          version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
+    """Start every new deep-learning task from what earlier tasks learned."""
+    if version:
+        from warmstart._version import __version__
+
+        typer.echo(f"warmstart {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
 app.command("quickstart")(quickstart)
 app.command("tasks")(tasks)
 app.command("backbones")(backbones)
@@ -45,21 +60,28 @@ app.command("report")(report)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv``; return the exit code (2 for user errors)."""
+    """Run the CLI with ``argv``; return the exit code (2 for user errors, printed as one line)."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="warmstart")
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except SystemExit as exc:  # click's own exits
+    except SystemExit as exc:
         return int(exc.code or 0)
     except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # click usage errors have exit_code
-        code = getattr(exc, "exit_code", None)
-        if code is not None and hasattr(exc, "show"):
-            exc.show()
-            return int(code)
-        raise
+    except Exception as exc:
+        # click's (or typer's vendored click's) usage errors: bad option values, unknown or missing options
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            if type(exc).__name__ == "Abort":
+                typer.echo("aborted", err=True)
+                return 130
+            raise
+        msg = exc.format_message().strip().splitlines()
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {msg[0] if msg else type(exc).__name__}{hint}", err=True)
+        return int(exc.exit_code)
     return 0
 
 
