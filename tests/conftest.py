@@ -33,7 +33,7 @@ def pretrained_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from warmstart.tasks import get_task
 
     task = get_task("mnist5k")
-    idx = torch.randperm(len(task.y_train), generator=torch.Generator().manual_seed(0))[:1500]  # splits are index-sorted
+    idx = torch.randperm(len(task.y_train), generator=torch.Generator().manual_seed(0))[:1500]  # splits: index order
     small = task.replace(x_train=task.x_train[idx], y_train=task.y_train[idx])
     out = tmp_path_factory.mktemp("source") / "mnist5k-smallcnn"
     cfg = TrainConfig(epochs=2, lr=3e-3, batch_size=64, augment="light", progress=False, seed=0)
