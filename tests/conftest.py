@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
+os.environ.setdefault("WARMSTART_THREADS", "1")  # tiny test models: one thread is faster and never oversubscribes
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -85,9 +85,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         target = target.few_shot(shots, seed=seed)
     st = open_storage(storage)
     out = Path(out) if out is not None else Path("runs") / f"{target.name}-auto"
-    candidates: list[tuple[str, Source]] = [(str(p), Source(path=Path(p), seed=seed, device=device))
-                                            for p in sources or []]
-    candidates += [(f"task:{t}", Source(task_name=t, seed=seed, device=device)) for t in source_tasks or []]
+    candidates = _candidates(sources or [], source_tasks or [], seed, device)
     known = {name for name, _ in candidates}
     candidates += [(n, s) for n, s in kb_sources(st) if n not in known]
     ranked = rank_sources(target, candidates)
@@ -112,7 +110,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     win_strategy = str(best.params["strategy"])
     win_params = {k.split(".", 1)[1]: v for k, v in best.params.items() if k.startswith(win_strategy + ".")}
     win_params.update(fixed_params(win_strategy, params))
-    win_source = next(r for r in top if r.name == best.params["source"])
+    used = best.user_attrs.get("source_used", best.params["source"])
+    win_source = next(r for r in top if r.name == used)
     search_seconds = time.perf_counter() - t_start
     final = get_strategy(win_strategy, seed=seed, device=device, progress=progress, **win_params)
     final.fit(target, win_source.source)
@@ -134,6 +133,23 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     result["report"] = str(write_report(result, out / "report.html"))
     write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
     return result
+
+
+def _candidates(sources: list[str | Path], source_tasks: list[str], seed: int,
+                device: str) -> list[tuple[str, Source]]:
+    """Given checkpoints and source tasks; a checkpoint trained on a given source task carries its data too."""
+    from warmstart.backbones.checkpoint import read_meta
+
+    tasks = list(dict.fromkeys(source_tasks))
+    out: list[tuple[str, Source]] = []
+    for p in sources:
+        trained_on = read_meta(p).get("source_task")
+        task_name = trained_on if trained_on in tasks else None
+        if task_name is not None:
+            tasks.remove(task_name)
+        out.append((str(p), Source(path=Path(p), task_name=task_name, seed=seed, device=device)))
+    out += [(f"task:{t}", Source(task_name=t, seed=seed, device=device)) for t in tasks]
+    return out
 
 
 def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: list[Any], sit: Any, study: Any,

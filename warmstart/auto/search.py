@@ -30,7 +30,7 @@ from warmstart.knowledge.similarity import rank_similar
 from warmstart.search._objective import evaluate_config
 from warmstart.search.budget import Budget, counted_trials
 from warmstart.search.space import search_space, suggest
-from warmstart.strategies import get_strategy
+from warmstart.strategies import get_strategy, strategy_class
 from warmstart.tasks._task import Task
 
 KIND = "auto"
@@ -140,6 +140,13 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         params = {k.split(".", 1)[1]: v for k, v in suggest(trial, sub).items()}
         params.update(fixed)
         src = by_name[str(src_name)].source
+        if strategy_class(strat_name).needs_source_task and src.task_name is None:
+            # the objective stays a function of (source, strategy): the best-ranked source with data stands in
+            alt = next((s for s in sources if s.source.task_name is not None), None)
+            if alt is None:
+                raise optuna.TrialPruned(f"{strat_name} needs source data and no source has any")
+            src = alt.source
+            trial.set_user_attr("source_used", alt.name)
         t0 = time.perf_counter()
         try:
             if labelled:

@@ -1,0 +1,1 @@
+"""Penalties and criteria as nn.Module: NT-Xent, gradient reversal, domain discriminator, CDAN, MK-MMD, CORAL."""
