@@ -172,7 +172,7 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
         if t["value"] is not None and t["state"] == "COMPLETE":
             s["best"] = t["value"] if s["best"] is None else max(s["best"], t["value"])
     h = getattr(final, "history_", None)
-    hist = h.epochs if hasattr(h, "epochs") else (h.get("epochs", []) if isinstance(h, dict) else [])
+    hist = getattr(h, "epochs", None) or (h.get("epochs", []) if isinstance(h, dict) else [])
     warm = [t for t in study.trials if t.system_attrs.get("fixed_params")]
     return {
         "title": f"warmstart auto on {task.name}", "task": task.name, "budget": str(budget), "seed": seed,

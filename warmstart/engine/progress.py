@@ -54,8 +54,9 @@ class Bar:
         now = time.monotonic()
         if info is None and not kw and now - self._last < self._interval:
             return
-        fields = {"info": info} if info is not None else {}
-        self._p.update(self._id, advance=self._pending, **fields, **kw)
+        if info is not None:
+            kw["info"] = info
+        self._p.update(self._id, advance=self._pending, **kw)
         self._pending = 0.0
         self._last = now
         self._p.refresh()

@@ -24,10 +24,10 @@ def _read_image(path: Path, chans: int, size: tuple[int, int] | None) -> torch.T
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if chans == 1 else "RGB")
+        with Image.open(path) as raw:
+            im = raw.convert("L" if chans == 1 else "RGB")
             if size is not None and (im.height, im.width) != tuple(size):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None

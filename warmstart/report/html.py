@@ -59,7 +59,7 @@ def render(run: dict[str, Any]) -> str:
     winner = run.get("winner") or {}
     trials = run.get("trials") or []
     parts: dict[str, str] = {}
-    summary = {k: run[k] for k in ("task", "budget", "seed", "shots") if k in run}
+    summary: dict[str, Any] = {k: run[k] for k in ("task", "budget", "seed", "shots") if k in run}
     if winner:
         summary["winner"] = winner.get("label", winner.get("strategy", "?"))
         for k, v in (winner.get("test") or {}).items():
@@ -101,7 +101,10 @@ def render(run: dict[str, Any]) -> str:
 
 def write_report(run: dict[str, Any] | str | Path, out: str | Path | None = None) -> Path:
     """Write the report of ``run`` (a run dict, a run folder or its run.json) atomically; return its path."""
-    if not isinstance(run, dict):
+    record: dict[str, Any]
+    if isinstance(run, dict):
+        record = run
+    else:
         path = Path(run)
         file = path / RUN_FILE if path.is_dir() else path
         if not file.is_file():
@@ -111,8 +114,8 @@ def write_report(run: dict[str, Any] | str | Path, out: str | Path | None = None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{file}: unreadable run record ({exc})") from None
         out = out or file.parent / "report.html"
-        run = data
+        record = data
     if out is None:
         raise DataError("write_report needs an output path for an in-memory run")
-    write_text_atomic(out, render(run))
+    write_text_atomic(out, render(record))
     return Path(out)

@@ -43,7 +43,7 @@ def learning_curves(history: Sequence[dict[str, Any]]) -> str:
     """Training loss and validation metrics per epoch."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ep = [h["epoch"] for h in history]
-    ax.plot(ep, [h.get("train_loss") for h in history], label="train loss")
+    ax.plot(ep, [float(h.get("train_loss", float("nan"))) for h in history], label="train loss")
     ax.set(xlabel="epoch", ylabel="loss")
     val_keys = sorted({k for h in history for k in h if k.startswith("val_")})
     if val_keys:
