@@ -64,6 +64,28 @@ def joint_space(strategies: list[str], sources: list[RankedSource],
     return space
 
 
+def default_configs(strategies: list[str], sources: list[RankedSource], overrides: dict[str, Any] | None = None,
+                    k: int = 3) -> list[dict[str, Any]]:
+    """Each of the first ``k`` strategies at its defaults, from the best-ranked source.
+
+    The defaults were set in code on tasks other than any user's target, so they are
+    "settings carried over from other tasks": a search that starts from them can only
+    improve on what a user gets by running one strategy with its defaults.
+    """
+    from warmstart.strategies import strategy_class
+
+    out = []
+    for strat in strategies[:k]:
+        table = strategy_class(strat).param_table()
+        cfg: dict[str, Any] = {"source": sources[0].name, "strategy": strat}
+        for name, dist in search_space(strat, fixed_params(strat, overrides)).items():
+            default = table[name].default
+            if _contains(dist, default):
+                cfg[f"{strat}.{name}"] = default
+        out.append(cfg)
+    return out
+
+
 def warm_configs(storage: Any, key: str, meta: dict[str, float], space: dict[str, BaseDistribution],
                  k: int = 3) -> tuple[list[dict[str, Any]], list[str]]:
     """Best configurations of the k most similar past auto studies that fit today's space."""
@@ -124,6 +146,10 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     notes: list[str] = []
     if not study.get_trials(deepcopy=False):
         configs, notes = warm_configs(storage, key, meta, space)
+        if not configs:
+            configs = default_configs(strategies, sources, overrides)
+            notes.append(f"no similar past task in the knowledge base: the first trials are the defaults "
+                         f"(chosen on other tasks) of {', '.join(c['strategy'] for c in configs)}")
         for cfg in configs:
             study.enqueue_trial(cfg, skip_if_exists=True)
         study.set_user_attr("warm_start_enqueued", len(configs))
