@@ -40,21 +40,19 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import signal
 import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from torch import nn
 
-from warmstart.engine.callbacks import Callback, extra_callbacks
 from warmstart.errors import TrialTimeoutError
+from warmstart.search.deadline import DeadlineCallback, timeout_message, trial_deadline  # noqa: F401 (re-exported)
 
 FAIL_REASON = "fail_reason"
 WORKER = "worker"
@@ -66,9 +64,6 @@ HEARTBEAT_INTERVAL = 30.0
 GRACE_PERIOD = 120.0
 ORPHAN_GRACE = 60.0
 SUPERVISOR_KILLED = -9
-_STORAGE_FRAMES = (f"{os.sep}optuna{os.sep}storages{os.sep}", f"{os.sep}optuna{os.sep}artifacts{os.sep}",
-                   f"{os.sep}sqlalchemy{os.sep}",
-                   f"{os.sep}psycopg2{os.sep}", f"{os.sep}sqlite3{os.sep}")
 
 
 class SurplusTrial(Exception):
@@ -281,65 +276,6 @@ def fail_stale_trials(study: optuna.Study, grace: float = GRACE_PERIOD,
                 failed.append(t.number)
     return failed
 
-
-# --------------------------------------------------------------------------- deadlines
-class DeadlineCallback(Callback):
-    """Raise :class:`TrialTimeoutError` at the end of an epoch once the deadline has passed."""
-
-    def __init__(self, deadline: float, seconds: float) -> None:
-        self.deadline, self.seconds = deadline, seconds
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
-        if time.monotonic() >= self.deadline:
-            raise TrialTimeoutError(timeout_message(self.seconds, f"after epoch {epoch}"))
-
-
-def timeout_message(seconds: float, where: str = "") -> str:
-    """The one-line reason of a trial stopped by ``--trial-timeout``."""
-    return f"trial exceeded --trial-timeout of {seconds:g} s" + (f" ({where})" if where else "")
-
-
-def _in_storage_call(frame: Any) -> bool:
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if any(part in name for part in _STORAGE_FRAMES):
-            return True
-        frame = frame.f_back
-    return False
-
-
-@contextlib.contextmanager
-def trial_deadline(seconds: float | None) -> Iterator[None]:
-    """Stop the enclosed trial with :class:`TrialTimeoutError` after ``seconds``.
-
-    In the main thread a ``SIGALRM`` timer interrupts Python code (also a hung
-    ``sleep`` or a slow epoch); while a storage call is in progress the
-    interruption waits until it returns. Everywhere, an epoch-end callback added
-    to every Trainer in the block checks the deadline. ``None`` or 0: no limit.
-    """
-    if not seconds:
-        yield
-        return
-    deadline = time.monotonic() + seconds
-    use_signal = (threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-                  and signal.getitimer(signal.ITIMER_REAL)[0] == 0.0)
-    old: Any = None
-    if use_signal:
-        def on_alarm(signum: int, frame: Any) -> None:
-            if _in_storage_call(frame):
-                signal.setitimer(signal.ITIMER_REAL, 0.05)
-                return
-            raise TrialTimeoutError(timeout_message(seconds))
-
-        old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        with extra_callbacks(DeadlineCallback(deadline, seconds)):
-            yield
-    finally:
-        if use_signal:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
 
 
 # --------------------------------------------------------------------------- budget + worker loop
