@@ -57,7 +57,12 @@ def transfer(
         table.add_column(col)
     for k, v in result["test"].items():
         table.add_row(f"test {k}", f"{v:.4f}")
-    table.add_row("head", str(result["info"].get("head", "-")))
+    info = result["info"]
+    table.add_row("head", str(info.get("head", "-")))
+    if "select_by" in info:
+        table.add_row("selected by", f"{info['select_by']} (epoch {info.get('selected_epoch', '?')})")
+    if "init" in info:
+        table.add_row("init", str(info["init"]))
     table.add_row("seconds", f"{result['seconds']:.1f}")
     console.print(table)
     for note in result["info"].get("adapted", []):
