@@ -16,33 +16,23 @@ import torch
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.engine.evaluate import predict_proba
 from warmstart.errors import DataError, IncompatibleError
-
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+from warmstart.tasks.loaders import IMAGE_EXTENSIONS, decode_image, image_files, probe_image
 
 
 def _read_image(path: Path, chans: int, size: tuple[int, int] | None) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as raw:
-            im = raw.convert("L" if chans == 1 else "RGB")
-            if size is not None and (im.height, im.width) != tuple(size):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from None
-    t = torch.from_numpy(arr.copy())
-    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+    """One image as float C×H×W in [0, 1], with the loaders' decoding (mode conversion, bilinear resize)."""
+    hw = size if size is not None else probe_image(path)[:2]
+    return torch.from_numpy(decode_image(path, chans, (int(hw[0]), int(hw[1])))).float() / 255.0
 
 
 def load_inputs(path: Path, modality: str, chans: int, size: tuple[int, int] | None) -> tuple[Any, list[str]]:
     """Read inputs for prediction; return (inputs, names)."""
     if not path.exists():
         raise DataError(f"input {path} does not exist")
-    if path.is_dir() or path.suffix.lower() in IMAGE_EXT:
+    if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
         if modality != "image":
             raise IncompatibleError(f"input {path} holds images but the model takes {modality} data")
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXT) if path.is_dir() else [path]
+        files = image_files(path) if path.is_dir() else [path]
         if not files:
             raise DataError(f"image folder {path} contains no images")
         return torch.stack([_read_image(f, chans, size) for f in files]), [str(f) for f in files]

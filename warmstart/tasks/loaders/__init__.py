@@ -14,7 +14,8 @@ from typing import Any
 from warmstart.errors import ConfigError, DataError
 from warmstart.tasks._task import Task
 from warmstart.tasks.loaders import _cifar, _csv, _image_folder, _npz
-from warmstart.tasks.loaders._image_files import ImageFileDataset
+from warmstart.tasks.loaders._image_files import IMAGE_EXTENSIONS, ImageFileDataset, decode_image, probe_image
+from warmstart.tasks.loaders._image_folder import image_files
 
 FORMATS: dict[str, tuple[dict[str, Any], Callable[..., Task]]] = {
     "image folder": (_image_folder.OPTIONS, _image_folder.load_image_folder),
@@ -88,4 +89,13 @@ def load_path(path: str | Path, **options: Any) -> Task:
     return loader(target, **given)
 
 
-__all__ = ["FORMATS", "ImageFileDataset", "detect_format", "load_path"]
+__all__ = [
+    "FORMATS",
+    "IMAGE_EXTENSIONS",
+    "ImageFileDataset",
+    "decode_image",
+    "detect_format",
+    "image_files",
+    "load_path",
+    "probe_image",
+]
