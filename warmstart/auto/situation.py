@@ -16,6 +16,7 @@ Each choice is returned with its reason so the report can explain it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,9 +59,10 @@ def domain_gap(model: Any, task: Task, max_items: int = 512) -> float:
 
     x = task.x_unlabeled if task.has_unlabeled else task.x_train
     n = min(n_items(x), max_items)
+    from warmstart.strategies._selection import entropy_score
+
     probs = predict_proba(model, take(x, torch.arange(n)))
-    ent = -(probs * probs.clamp_min(1e-12).log()).sum(1).mean()
-    return float(ent / torch.log(torch.tensor(float(probs.shape[1]))))
+    return entropy_score(probs) / math.log(probs.shape[1])
 
 
 def choose_strategies(task: Task, *, has_source_data: bool, gap: float | None,
