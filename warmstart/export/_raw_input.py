@@ -1,18 +1,20 @@
 """A wrapper that makes a classifier take raw inputs and return probabilities.
 
-Image models take uint8 images N×H×W×C of any size (C = the model's channels)
-and do their own scaling to [0, 1], resizing to the model's resolution and
-normalization; tabular and other models take float rows. The output is class
-probabilities. This is the graph that ONNX and TorchScript exports contain.
+Image models take uint8 images N×H×W×C of any size with C = 1, 2, 3 or 4 (grey,
+grey + alpha, RGB, RGBA) and convert them to the model's channels, scale them to
+[0, 1], resize them to the model's resolution (see ``_image_prep``) and normalize
+them (the classifier's own ``prepare``); tabular and other models take float rows.
+The output is class probabilities. This is the graph that ONNX and TorchScript
+exports contain, and the computation ``predict`` runs on image files.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from warmstart.backbones.classifier import Classifier
+from warmstart.export._image_prep import CONVERTIBLE_CHANNELS, prepare_images
 
 
 class RawInputModel(nn.Module):
@@ -23,24 +25,34 @@ class RawInputModel(nn.Module):
         self.model = model.eval()
         spec = model.input_spec
         self.is_image = spec.modality == "image"
+        self.channels = int(model.backbone.spec.in_chans)
         size = spec.input_size
         self.size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
 
     def forward(self, x: Tensor) -> Tensor:
         if self.is_image:
-            x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-            if self.size is not None:
-                x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+            x = prepare_images(x, self.channels, self.size)
         else:
             x = x.to(torch.float32)
         return torch.softmax(self.model(x), dim=1)
 
 
-def example_input(model: Classifier, batch: int = 2, seed: int = 0) -> Tensor:
-    """A random raw input the exported graph accepts (uint8 NHWC images or float rows)."""
+def accepted_channels(model: Classifier) -> list[int]:
+    """Channel counts the raw image input of ``model`` accepts."""
+    chans = int(model.backbone.spec.in_chans)
+    return [1, 2, 3, 4] if chans in CONVERTIBLE_CHANNELS else [chans]
+
+
+def example_input(model: Classifier, batch: int = 2, seed: int = 0, channels: int | None = None) -> Tensor:
+    """A random raw input the exported graph accepts (uint8 NHWC images or float rows).
+
+    Images are a few pixels larger than the model's input size and have ``channels``
+    channels (default: the model's own).
+    """
     gen = torch.Generator().manual_seed(seed)
     spec = model.backbone.spec
     if model.input_spec.modality == "image":
         h, w = model.input_spec.input_size or (32, 32)
-        return torch.randint(0, 256, (batch, h + 3, w + 5, spec.in_chans), generator=gen, dtype=torch.uint8)
+        c = spec.in_chans if channels is None else channels
+        return torch.randint(0, 256, (batch, h + 3, w + 5, c), generator=gen, dtype=torch.uint8)
     return torch.randn(batch, spec.in_chans, generator=gen)

@@ -1,39 +1,51 @@
 """Export a checkpoint to ONNX or TorchScript, taking raw inputs (see ``_raw_input``).
 
-Writing is atomic. After an ONNX export the graph is checked with onnxruntime on
-raw inputs against PyTorch (max absolute difference of probabilities, 1e-4).
+Image graphs take uint8 N×H×W×C images with symbolic batch, height, width and
+channel axes (C = 1-4 for grey or RGB models, converted inside the graph); the
+input contract and class names go into the file (see ``_metadata``). Writing is
+atomic, and the file is replaced only after the written graph, run by
+onnxruntime or ``torch.jit.load`` on raw inputs of another size and of every
+accepted channel count, matches PyTorch within 1e-4 (max absolute difference of
+probabilities).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from warmstart._atomic import atomic_path
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.errors import ConfigError, IncompatibleError, WarmstartError
-from warmstart.export._raw_input import RawInputModel, example_input
+from warmstart.export._metadata import TORCHSCRIPT_FILE, contract, write_onnx_metadata
+from warmstart.export._raw_input import RawInputModel, accepted_channels, example_input
 
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4
+OPSET = 17
 
 
 def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> dict[str, Any]:
     """Export the checkpoint at ``model_dir`` to ``out`` in format ``fmt``.
 
     Returns:
-        A report: format, path, input description, max difference to PyTorch on a raw test batch.
+        A report: format, path, input description, classes, the stored contract and the
+        max difference to PyTorch on raw test batches.
 
     Raises:
         ConfigError: unknown format.
         CheckpointError: not a warmstart model.
         IncompatibleError: a model without a classifier head, or text models (tokenization is not exportable).
-        WarmstartError: the ``export`` extra is missing.
+        WarmstartError: the ``export`` extra is missing, or the written graph differs from PyTorch
+            (then nothing is written).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -44,47 +56,79 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> dict[str, 
     if model.input_spec.modality == "text":
         raise IncompatibleError("text models cannot be exported (tokenization stays in Python)")
     wrapper = RawInputModel(model).eval()
+    meta = contract(model, ckpt.classes, ckpt.meta.get("source_task"))
     x = example_input(model)
-    with torch.no_grad():
-        expected = wrapper(x)
     out = Path(out)
-    if fmt == "torchscript":
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scripted = torch.jit.trace(wrapper, x, check_trace=False)
-        with atomic_path(out) as tmp:
-            scripted.save(str(tmp))
-        with torch.no_grad():
-            got = torch.jit.load(str(out))(example_input(model, batch=3, seed=1))
-            ref = wrapper(example_input(model, batch=3, seed=1))
-        diff = float((got - ref).abs().max())
+    with atomic_path(out) as tmp:
+        if fmt == "torchscript":
+            run = _export_torchscript(wrapper, x, tmp, meta)
+        else:
+            run = _export_onnx(wrapper, x, tmp, meta)
+        diff = _max_diff(wrapper, run)
+        if diff > TOLERANCE:
+            raise WarmstartError(f"exported {fmt} graph differs from PyTorch by {diff:.2e} (> {TOLERANCE}); "
+                                 "not saved")
+    chans = model.backbone.spec.in_chans
+    if wrapper.is_image:
+        accepted = "/".join(str(c) for c in accepted_channels(model))
+        inp = f"uint8 images N x H x W x C (any H, W; C = {accepted}; the model takes {chans})"
     else:
-        diff = _export_onnx(wrapper, x, out)
-    if diff > TOLERANCE:
-        out.unlink(missing_ok=True)
-        raise WarmstartError(f"exported {fmt} graph differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not saved")
-    inp = (f"uint8 images N x H x W x C (any H, W; C = {model.backbone.spec.in_chans})"
-           if model.input_spec.modality == "image" else f"float rows N x {model.backbone.spec.in_chans}")
+        inp = f"float rows N x {chans}"
     return {"format": fmt, "path": str(out), "input": inp, "output": "class probabilities N x K",
-            "classes": ckpt.classes, "max_abs_diff": diff, "expected_shape": list(expected.shape)}
+            "classes": ckpt.classes, "contract": meta, "max_abs_diff": diff}
 
 
-def _export_onnx(wrapper: RawInputModel, x: torch.Tensor, out: Path) -> float:
+def _test_inputs(wrapper: RawInputModel) -> list[torch.Tensor]:
+    """Raw batches unlike the tracing one: another size and every accepted channel count."""
+    model = wrapper.model
+    if not wrapper.is_image:
+        return [example_input(model, batch=3, seed=1)]
+    gen = torch.Generator().manual_seed(3)
+    h, w = wrapper.size or (32, 32)
+    return [torch.randint(0, 256, (3, h + 7 + c, max(w - 2 * c, 1), c), generator=gen, dtype=torch.uint8)
+            for c in accepted_channels(model)]
+
+
+def _max_diff(wrapper: RawInputModel, run: Callable[[torch.Tensor], np.ndarray]) -> float:
+    diff = 0.0
+    for test in _test_inputs(wrapper):
+        with torch.no_grad():
+            ref = wrapper(test).numpy()
+        diff = max(diff, float(np.abs(run(test) - ref).max()))
+    return diff
+
+
+def _export_torchscript(wrapper: RawInputModel, x: torch.Tensor, tmp: Path,
+                        meta: dict[str, Any]) -> Callable[[torch.Tensor], np.ndarray]:
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings
+        scripted = torch.jit.trace(wrapper, x, check_trace=False)
+        torch.jit.save(scripted, str(tmp), _extra_files={TORCHSCRIPT_FILE: json.dumps(meta, sort_keys=True)})
+        loaded = torch.jit.load(str(tmp))
+
+    def run(test: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return loaded(test).numpy()  # type: ignore[no-any-return]
+
+    return run
+
+
+def _export_onnx(wrapper: RawInputModel, x: torch.Tensor, tmp: Path,
+                 meta: dict[str, Any]) -> Callable[[torch.Tensor], np.ndarray]:
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - in the dev extra
         raise WarmstartError('ONNX export needs the export extra: pip install "warmstart[export]"') from None
-    dims = {0: "batch", 1: "height", 2: "width"} if wrapper.is_image else {0: "batch"}
-    with atomic_path(out) as tmp, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    dims = {0: "batch", 1: "height", 2: "width", 3: "channels"} if wrapper.is_image else {0: "batch"}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(wrapper, (x,), str(tmp), input_names=["input"], output_names=["probabilities"],
                           dynamic_axes={"input": dims, "probabilities": {0: "batch"}}, dynamo=False,
-                          opset_version=17)
-        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        test = x if not wrapper.is_image else torch.randint(0, 256, (3, x.shape[1] + 7, x.shape[2] - 2, x.shape[3]),
-                                                            generator=torch.Generator().manual_seed(3),
-                                                            dtype=torch.uint8)
-        got = sess.run(None, {"input": test.numpy()})[0]
-        with torch.no_grad():
-            ref = wrapper(test).numpy()
-        return float(abs(got - ref).max())
+                          opset_version=OPSET)
+    write_onnx_metadata(tmp, meta)
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+
+    def run(test: torch.Tensor) -> np.ndarray:
+        return sess.run(None, {"input": test.numpy()})[0]  # type: ignore[no-any-return]
+
+    return run

@@ -1,8 +1,13 @@
 """Predict with a saved model on files: an image folder, one image, an ``.npz`` or a CSV.
 
-Inputs are read as the model expects them (images to [0, 1] with the model's
-channel count; the model resizes and normalizes them itself), and each row of the
-result is (input, class, probability).
+The model is a checkpoint folder or an ONNX file written by ``export_model``.
+Image files are decoded by the loaders (``decode_image``: mode, bit depth and
+channel conversion) at their own size, then scaled, resized and normalized by the
+same tensor code the exported graphs contain (``_image_prep``), so ``predict`` on
+a checkpoint and onnxruntime on its export give the same probabilities. Arrays
+from ``.npz``/CSV go to the model as they are (images in [0, 1] or uint8, with the
+model's channel count; the model resizes and normalizes them itself). Each row of
+the result is (input, class, probability).
 """
 
 from __future__ import annotations
@@ -15,27 +20,52 @@ import torch
 
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.engine.evaluate import predict_proba
-from warmstart.errors import DataError, IncompatibleError
+from warmstart.errors import CheckpointError, DataError, IncompatibleError, WarmstartError
+from warmstart.export._image_prep import CONVERTIBLE_CHANNELS, prepare_images
+from warmstart.export._metadata import read_onnx_metadata
 from warmstart.tasks.loaders import IMAGE_EXTENSIONS, decode_image, image_files, probe_image
 
 
-def _read_image(path: Path, chans: int, size: tuple[int, int] | None) -> torch.Tensor:
-    """One image as float C×H×W in [0, 1], with the loaders' decoding (mode conversion, bilinear resize)."""
-    hw = size if size is not None else probe_image(path)[:2]
-    return torch.from_numpy(decode_image(path, chans, (int(hw[0]), int(hw[1])))).float() / 255.0
+def read_raw_image(path: Path, channels: int) -> torch.Tensor:
+    """One image file as uint8 1×H×W×``channels`` at its own size, decoded by the loaders.
+
+    Raises:
+        DataError: the file is corrupt (names it).
+        IncompatibleError: the model takes neither 1 nor 3 channels, so image files do not fit it.
+    """
+    if channels not in CONVERTIBLE_CHANNELS:
+        raise IncompatibleError(f"the model takes {channels}-channel images; image files decode to 1 or 3 "
+                                "channels (give an .npz instead)")
+    h, w, _ = probe_image(path)
+    return torch.from_numpy(decode_image(path, channels, (h, w))).permute(1, 2, 0)[None]
+
+
+def _image_file_list(path: Path, modality: str) -> list[Path] | None:
+    """The image files ``path`` names (a folder or one image), or None when it is no image input."""
+    if not path.exists():
+        raise DataError(f"input {path} does not exist")
+    if not (path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS):
+        return None
+    if modality != "image":
+        raise IncompatibleError(f"input {path} holds images but the model takes {modality} data")
+    files = image_files(path) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"image folder {path} contains no images")
+    return files
 
 
 def load_inputs(path: Path, modality: str, chans: int, size: tuple[int, int] | None) -> tuple[Any, list[str]]:
-    """Read inputs for prediction; return (inputs, names)."""
-    if not path.exists():
-        raise DataError(f"input {path} does not exist")
-    if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
-        if modality != "image":
-            raise IncompatibleError(f"input {path} holds images but the model takes {modality} data")
-        files = image_files(path) if path.is_dir() else [path]
-        if not files:
-            raise DataError(f"image folder {path} contains no images")
-        return torch.stack([_read_image(f, chans, size) for f in files]), [str(f) for f in files]
+    """Read inputs for prediction; return (inputs, names).
+
+    Image files become a float N×C×H×W tensor prepared as the exported graph prepares
+    raw images (a list of 1×C×H×W tensors when the model has no input size and the
+    images differ in size); arrays are returned as ``_array_inputs`` reads them.
+    """
+    files = _image_file_list(path, modality)
+    if files is not None:
+        images = [prepare_images(read_raw_image(f, chans), chans, size) for f in files]
+        same = all(im.shape == images[0].shape for im in images)
+        return (torch.cat(images) if same else images), [str(f) for f in files]
     if path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -89,14 +119,57 @@ def _array_inputs(x: np.ndarray, path: Path, modality: str, chans: int) -> torch
 
 
 def predict_files(model_dir: str | Path, inputs: str | Path) -> list[dict[str, Any]]:
-    """Predict every input; return rows of input name, class and probability."""
+    """Predict every input; return rows of input name, class and probability.
+
+    Args:
+        model_dir: A checkpoint folder, or an ``.onnx`` file written by ``export_model`` (run
+            with onnxruntime; its class names and input contract come from the file's metadata).
+        inputs: An image folder, one image, an ``.npz`` (array ``X``) or a CSV.
+
+    Raises:
+        DataError: missing, empty or unreadable inputs.
+        IncompatibleError: inputs that do not fit the model, or a model without a head.
+        CheckpointError: not a warmstart checkpoint or export.
+    """
+    if Path(model_dir).suffix.lower() == ".onnx" and Path(model_dir).is_file():
+        return _predict_onnx(Path(model_dir), Path(inputs))
     ckpt = load_checkpoint(model_dir)
     model = ckpt.model
     if model.head is None or not ckpt.classes:
         raise IncompatibleError(f"model {model_dir} has no classifier head; fine-tune it on a task first")
     spec = model.input_spec
     x, names = load_inputs(Path(inputs), spec.modality, model.backbone.spec.in_chans, spec.input_size)
-    probs = predict_proba(model, x)
+    probs = torch.cat([predict_proba(model, im) for im in x]) if isinstance(x, list) else predict_proba(model, x)
     conf, pred = probs.max(1)
     return [{"input": n, "class": ckpt.classes[int(p)], "probability": float(c)}
+            for n, p, c in zip(names, pred, conf, strict=True)]
+
+
+def _predict_onnx(model_file: Path, inputs: Path) -> list[dict[str, Any]]:
+    """``predict_files`` for an exported ONNX graph, fed raw inputs as its stored contract says."""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - in the export extra
+        raise WarmstartError('predicting with an ONNX file needs the export extra: pip install "warmstart[export]"'
+                             ) from None
+    try:
+        sess = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own error types
+        raise CheckpointError(f"{model_file}: unreadable ONNX file ({exc})") from None
+    meta = read_onnx_metadata(sess, model_file)
+    classes = [str(c) for c in meta.get("classes") or []]
+    if not classes:
+        raise IncompatibleError(f"{model_file}: the export names no classes")
+    modality, chans = str(meta.get("modality", "image")), int(meta["model"]["channels"])
+    files = _image_file_list(inputs, modality)
+    if files is not None:
+        probs = np.concatenate([sess.run(None, {"input": read_raw_image(f, chans).numpy()})[0] for f in files])
+        names = [str(f) for f in files]
+    elif modality == "image":
+        raise IncompatibleError(f"input {inputs}: an exported image model takes image files (a folder or one image)")
+    else:
+        x, names = load_inputs(inputs, modality, chans, None)
+        probs = sess.run(None, {"input": x.numpy().astype(np.float32)})[0]
+    pred, conf = probs.argmax(1), probs.max(1)
+    return [{"input": n, "class": classes[int(p)], "probability": float(c)}
             for n, p, c in zip(names, pred, conf, strict=True)]

@@ -1,0 +1,91 @@
+"""Raw uint8 images to what an image model was trained on, in exportable tensor ops.
+
+The same functions run in ``predict`` (PyTorch) and inside the exported ONNX and
+TorchScript graphs, so both give the same probabilities on the same pixels. They
+mirror how the loaders decode files with Pillow (``warmstart.tasks.loaders``):
+
+* **channels**: an N×H×W×C uint8 batch with C = 1 (grey), 2 (grey + alpha), 3 (RGB)
+  or 4 (RGBA). Alpha is dropped, as Pillow's ``convert`` drops it. Grey becomes RGB
+  by repeating it; RGB becomes grey with Pillow's fixed-point ITU-R 601-2 luma
+  ``L = (R*19595 + G*38470 + B*7471 + 32768) >> 16``, computed exactly (every
+  intermediate is an integer below 2**24, so float32 holds it exactly). Models
+  with other channel counts take exactly their own count, unconverted.
+* **resize**: Pillow's ``BILINEAR`` filter (a triangle filter widened by the scale
+  factor when shrinking, i.e. antialiased; plain bilinear when enlarging), as two
+  dense weight matrices built from the input's height and width at run time. It
+  equals ``F.interpolate(..., antialias=True)`` and Pillow's resize up to Pillow's
+  rounding to uint8; an image already at the model's size passes unchanged.
+
+The channel count, height and width are read from the tensor with ops that stay
+symbolic when traced, so one exported graph takes every size and channel count.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# Pillow's rgb2l: L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 (libImaging/Convert.c).
+LUMA_WEIGHTS = (19595.0, 38470.0, 7471.0)
+LUMA_SHIFT = 65536.0
+CONVERTIBLE_CHANNELS = (1, 3)
+ACCEPTED_CHANNELS = (1, 2, 3, 4)
+
+
+def to_model_channels(x: Tensor, channels: int) -> Tensor:
+    """Convert N×H×W×C pixel values (any C in 1-4) to ``channels`` (1 or 3), as Pillow would.
+
+    Args:
+        x: Float N×H×W×C tensor holding uint8 values 0-255.
+        channels: The model's channel count; other than 1 or 3, ``x`` is returned unchanged.
+
+    Returns:
+        Float N×H×W×``channels`` with values 0-255 (grey results are whole numbers).
+    """
+    if channels not in CONVERTIBLE_CHANNELS:
+        return x
+    n_chans = torch.ones_like(x[:1, :1, :1, :], dtype=torch.int64).sum()
+    # colour inputs (3 or 4 channels) take R, G, B; grey ones (1 or 2) repeat channel 0
+    idx = torch.arange(3, dtype=torch.int64, device=x.device) * (n_chans >= 3).to(torch.int64)
+    rgb = x.index_select(3, idx)
+    if channels == 3:
+        return rgb
+    r, g, b = rgb[..., 0:1], rgb[..., 1:2], rgb[..., 2:3]
+    luma = r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2] + LUMA_SHIFT / 2
+    return torch.floor(luma / LUMA_SHIFT)
+
+
+def _resize_weights(ones: Tensor, out: int) -> Tensor:
+    """``out``×n weights of Pillow's bilinear filter for an axis of n = len(``ones``) pixels."""
+    n = ones.sum()
+    src = ones.cumsum(0) - 0.5  # pixel centres 0.5 ... n - 0.5
+    scale = n / out
+    support = torch.clamp(scale, min=1.0)
+    centre = (torch.arange(out, dtype=ones.dtype, device=ones.device) + 0.5) * scale
+    w = torch.relu(1.0 - (src[None, :] - centre[:, None]).abs() / support)
+    return w / w.sum(1, keepdim=True)
+
+
+def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize float N×C×H×W to ``size`` (H, W) with Pillow's antialiased bilinear filter."""
+    rows = _resize_weights(torch.ones_like(x[0, 0, :, 0]), size[0])
+    cols = _resize_weights(torch.ones_like(x[0, 0, 0, :]), size[1])
+    return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
+
+
+def prepare_images(x: Tensor, channels: int, size: tuple[int, int] | None) -> Tensor:
+    """Raw uint8 N×H×W×C images to float N×``channels``×H'×W' in [0, 1] at ``size``.
+
+    Args:
+        x: uint8 images, NHWC, C in 1-4 (see the module docstring), N ≥ 1.
+        channels: The model's channel count.
+        size: The model's input (height, width); None keeps each image's size.
+
+    Returns:
+        What the model's own ``prepare`` then normalizes.
+    """
+    x = to_model_channels(x.to(torch.float32), channels)
+    x = x.permute(0, 3, 1, 2) / 255.0
+    if size is not None:
+        x = resize(x, size)
+    return x
