@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from warmstart.errors import ConfigError
-from warmstart.search.budget import Budget, BudgetTracker, counted_trials
+from warmstart.search.budget import Budget, BudgetTracker, DeadlinePrune, DeadlineStop, counted_trials
 
 
 @pytest.mark.parametrize("text,trials,seconds", [("50", 50, None), (7, 7, None), ("90s", None, 90.0),
@@ -42,3 +42,58 @@ def test_counts_complete_and_pruned_not_failed():
 def test_time_budget_deadline():
     assert BudgetTracker(Budget.parse("1s"), deadline=0.0).exhausted(optuna.create_study())
     assert not BudgetTracker(Budget.parse("1h")).exhausted(optuna.create_study())
+
+
+def _slow_trainer(step_seconds: float, epochs: int, callbacks: list, steps: int = 1) -> tuple[object, object]:
+    """A real Trainer whose epochs have ``steps`` steps of about ``step_seconds`` each (steps that sleep)."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from warmstart.engine import TrainConfig
+    from warmstart.engine.trainer import Trainer
+
+    def step(model, xb, yb, info):
+        time.sleep(step_seconds)
+        return F.cross_entropy(model(xb), yb)
+
+    model = torch.nn.Linear(2, 2)
+    cfg = TrainConfig(epochs=epochs, batch_size=4, progress=False, device="cpu")
+    trainer = Trainer(model, cfg, step_fn=step, callbacks=callbacks)
+    return trainer, (torch.randn(4 * steps, 2), torch.randint(0, 2, (4 * steps,)))
+
+
+def test_deadline_stop_ends_training_before_the_epoch_that_would_not_fit():
+    import time
+
+    stop = DeadlineStop(0.0)
+    trainer, (x, y) = _slow_trainer(0.2, 10, [stop])
+    stop.deadline = time.monotonic() + 0.5  # room for two 0.2 s epochs, not a third
+    hist = trainer.fit(x, y)
+    assert stop.stopped_after == len(hist.epochs) == 2 and stop.total_epochs == 10
+    assert "stopped after epoch 2 of 10" in hist.stopped_early
+    relaxed = DeadlineStop(time.monotonic() + 60)
+    trainer, (x, y) = _slow_trainer(0.01, 3, [relaxed])
+    assert len(trainer.fit(x, y).epochs) == 3 and relaxed.stopped_after is None
+
+
+def test_deadline_stop_cuts_an_epoch_longer_than_the_time_left():
+    import time
+
+    stop = DeadlineStop(0.0)
+    trainer, (x, y) = _slow_trainer(0.05, 2, [stop], steps=20)  # 1 s epochs
+    t0 = stop.deadline = time.monotonic() + 0.2
+    hist = trainer.fit(x, y)
+    assert time.monotonic() - t0 < 0.3 and hist.epochs == [] and "in epoch 1 of 2" in hist.stopped_early
+    assert stop.stopped_after == 0 and 1 <= stop.stopped_at_step < 20
+
+
+def test_deadline_prune_prunes_the_trial():
+    import time
+
+    prune = DeadlinePrune(time.monotonic() - 1.0, "the 60 s budget")  # already past
+    trainer, (x, y) = _slow_trainer(0.01, 5, [prune])
+    with pytest.raises(optuna.TrialPruned, match="the 60 s budget"):
+        trainer.fit(x, y)
+    assert prune.stopped_at_step == 1

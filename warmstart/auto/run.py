@@ -10,6 +10,10 @@
 4. The winner is retrained on all labelled data, saved as a checkpoint, and
    evaluated on the test split (reporting only); everything is written to
    ``OUT/run.json`` and ``OUT/report.html`` and recorded in the knowledge base.
+
+A time budget bounds the whole call, pretraining of sources and the final
+retraining included (:mod:`warmstart.auto.clock`); a trial budget bounds the
+number of trials. The result says how the winner was chosen and where the time went.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +29,19 @@ from optuna.trial import TrialState
 from sklearn.metrics import confusion_matrix
 
 from warmstart._atomic import write_text_atomic
-from warmstart.auto.search import KIND, fixed_params, run_search
+from warmstart.auto.clock import Clock
+from warmstart.auto.pretrain import pretrain_sources
+from warmstart.auto.search import KIND, fixed_params, run_search, validation_protocol
 from warmstart.auto.situation import choose_strategies
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.backbones.checkpoint import save_checkpoint
+from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError
 from warmstart.knowledge.metafeatures import meta_features
 from warmstart.knowledge.records import task_key
 from warmstart.knowledge.storage import open_storage
 from warmstart.report import write_report
-from warmstart.search.budget import Budget
+from warmstart.search.budget import Budget, DeadlineStop
 from warmstart.source import Source
 from warmstart.strategies import get_strategy, strategy_class
 from warmstart.tasks import Task, load_task
@@ -53,7 +59,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
 
     Args:
         task: Target task (name, data path or Task).
-        budget: Trials (``20``) or wall time (``"5m"``) of the search; the final retraining is extra.
+        budget: Trials (``20``: of the search only) or wall time (``"5m"``: of the whole call, pretraining
+            sources and retraining the winner included; it may run over by about one epoch of training
+            and the seconds it takes to write the outputs).
         sources: Source checkpoint folders.
         source_tasks: Source tasks (pretrained once and cached when no checkpoint is given for them;
             their data also enables domain adaptation and multi-task strategies).
@@ -73,22 +81,25 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     Raises:
         ConfigError: a budget too small, no usable source, unknown strategies.
     """
-    t_start = time.perf_counter()
     b = Budget.parse(budget)
+    clock = Clock(b.seconds)
     if b.seconds is not None and b.seconds < MIN_SECONDS:
         raise ConfigError(f"budget {budget!r} is too small for auto: one trial needs seconds to minutes; "
                           f"give at least {MIN_SECONDS:g}s")
-    for s in strategies or []:
-        strategy_class(s)
-    target = load_task(task) if not isinstance(task, Task) else task
-    if shots is not None:
-        target = target.few_shot(shots, seed=seed)
-    st = open_storage(storage)
-    out = Path(out) if out is not None else Path("runs") / f"{target.name}-auto"
-    candidates = _candidates(sources or [], source_tasks or [], seed, device)
-    known = {name for name, _ in candidates}
-    candidates += [(n, s) for n, s in kb_sources(st) if n not in known]
-    ranked = rank_sources(target, candidates)
+    with clock.phase("setup"):
+        for s in strategies or []:
+            strategy_class(s)
+        target = load_task(task) if not isinstance(task, Task) else task
+        if shots is not None:
+            target = target.few_shot(shots, seed=seed)
+        st = open_storage(storage)
+        out = Path(out) if out is not None else Path("runs") / f"{target.name}-auto"
+        candidates = _candidates(sources or [], source_tasks or [], seed, device)
+    pre_notes = pretrain_sources(candidates, clock, progress)
+    with clock.phase("ranking"):
+        known = {name for name, _ in candidates}
+        candidates += [(n, s) for n, s in kb_sources(st) if n not in known]
+        ranked = rank_sources(target, candidates)
     top = ranked[:TOP_SOURCES]
     src_tasks = [r for r in top if r.source.task_name is not None]
     gap = top[0].gap
@@ -98,40 +109,55 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     if not src_tasks:
         sit.strategies = [s for s in sit.strategies if not strategy_class(s).needs_source_task] or ["finetune"]
     key = task_key(target.name, shots)
-    meta = meta_features(target)
-    study, notes = run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
-                              progress=progress, overrides=params)
+    with clock.phase("search"):
+        meta = meta_features(target)
+        study, notes = run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
+                                  progress=progress, overrides=params, clock=clock)
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not done:
         reasons = sorted({str(t.user_attrs.get("fail_reason")) for t in study.trials if t.state == TrialState.FAIL})
-        raise ConfigError(f"budget {b} ended before any trial completed" + (f" (failures: {reasons[:2]})"
-                                                                             if reasons else "; give a larger budget"))
+        cut = [t for t in study.trials if t.user_attrs.get("stopped_by_budget")]
+        spent = f" ({clock.phases.get('pretraining', 0):.0f} s of it pretraining sources)" if b.seconds else ""
+        why = (f" (failures: {reasons[:2]})" if reasons else
+               f" (the budget stopped {len(cut)} trial(s), the first one, {cut[0].params.get('strategy')}, after "
+               f"{float(cut[0].user_attrs.get('wall_seconds', 0)):.0f} s); give a larger budget" if cut else
+               "; give a larger budget")
+        raise ConfigError(f"budget {b}{spent} ended before any trial completed{why}")
     best = study.best_trial
     win_strategy = str(best.params["strategy"])
     win_params = {k.split(".", 1)[1]: v for k, v in best.params.items() if k.startswith(win_strategy + ".")}
     win_params.update(fixed_params(win_strategy, params))
     used = best.user_attrs.get("source_used", best.params["source"])
     win_source = next(r for r in top if r.name == used)
-    search_seconds = time.perf_counter() - t_start
     final = get_strategy(win_strategy, seed=seed, device=device, progress=progress, **win_params)
-    final.fit(target, win_source.source)
-    test = final.evaluate(target, "test")  # reporting only
-    pred = final.predict(target.x_test)
-    cm = confusion_matrix(target.y_test.numpy(), pred.numpy(), labels=list(range(target.n_classes))).tolist()
-    model_dir = out / "model"
-    saved = None
-    if hasattr(final.model_, "backbone"):
-        save_checkpoint(final.model_, model_dir, classes=target.classes, source_task=target.name,
-                        metrics={"test": test}, extra={"strategy": win_strategy, "params": win_params,
-                                                       "source": win_source.name, "auto": True})
-        saved = str(model_dir)
-    record_sources(st, ranked)
-    result = _result(target, b, seed, shots, ranked, sit, study, notes, win_strategy, win_params, win_source.name,
-                     final, test, cm, saved, search_seconds, time.perf_counter() - t_start, command)
-    out.mkdir(parents=True, exist_ok=True)
+    end = clock.retrain_deadline()
+    stop = DeadlineStop(end, f"the {b} budget") if end is not None else None
+    with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
+        final.fit(target, win_source.source)
+    if stop is not None and stop.stopped_after is not None:
+        notes.append(f"the budget stopped the retraining of the winner after epoch {stop.stopped_after} "
+                     f"of {stop.total_epochs}")
+    with clock.phase("finish"):
+        test = final.evaluate(target, "test")  # reporting only
+        pred = final.predict(target.x_test)
+        cm = confusion_matrix(target.y_test.numpy(), pred.numpy(), labels=list(range(target.n_classes))).tolist()
+        model_dir = out / "model"
+        saved = None
+        if hasattr(final.model_, "backbone"):
+            save_checkpoint(final.model_, model_dir, classes=target.classes, source_task=target.name,
+                            metrics={"test": test}, extra={"strategy": win_strategy, "params": win_params,
+                                                           "source": win_source.name, "auto": True})
+            saved = str(model_dir)
+        record_sources(st, ranked)
+        result = _result(target, b, seed, shots, ranked, sit, study, pre_notes + notes, win_strategy, win_params,
+                         win_source.name, final, test, cm, saved, command)
+        result["selection"] = selection(result["trials"], validation_protocol(target, seed))
+        out.mkdir(parents=True, exist_ok=True)
+        result["report"] = str(out / "report.html")
+    result["time"] = clock.to_json()  # up to writing run.json and the report
+    result["search_seconds"], result["total_seconds"] = clock.phases.get("search", 0.0), result["time"]["total"]
     write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
-    result["report"] = str(write_report(result, out / "report.html"))
-    write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
+    write_report(result, out / "report.html")
     return result
 
 
@@ -154,7 +180,7 @@ def _candidates(sources: list[str | Path], source_tasks: list[str], seed: int,
 
 def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: list[Any], sit: Any, study: Any,
             notes: list[str], strategy: str, params: dict[str, Any], source: str, final: Any,
-            test: dict[str, float], cm: list[list[int]], saved: str | None, search_s: float, total_s: float,
+            test: dict[str, float], cm: list[list[int]], saved: str | None,
             command: str | None) -> dict[str, Any]:
     trials = []
     t0 = min((t.datetime_start.timestamp() for t in study.trials if t.datetime_start), default=0.0)
@@ -164,7 +190,8 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
         end = t.datetime_complete.timestamp() if t.datetime_complete else t0
         trials.append({"number": t.number, "state": t.state.name, "source": t.params.get("source"),
                        "strategy": t.params.get("strategy"), "value": t.value, "elapsed": end - t0,
-                       "fail_reason": t.user_attrs.get("fail_reason")})
+                       "fail_reason": t.user_attrs.get("fail_reason"), "seconds": t.user_attrs.get("wall_seconds"),
+                       "stopped_by_budget": bool(t.user_attrs.get("stopped_by_budget"))})
     per: dict[str, dict[str, Any]] = {}
     for t in trials:
         s = per.setdefault(str(t["strategy"]), {"strategy": t["strategy"], "trials": 0, "best": None})
@@ -184,5 +211,21 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
         "winner": {"label": f"{strategy} from {source}", "strategy": strategy, "source": source, "params": params,
                    "validation": study.best_value, "test": test, "history": hist, "confusion": cm,
                    "classes": task.classes, "info": getattr(final, "info_", {})},
-        "model": saved, "search_seconds": search_s, "total_seconds": total_s, "kind": KIND,
+        "model": saved, "kind": KIND,
     }
+
+
+def selection(trials: list[dict[str, Any]], protocol: str) -> dict[str, Any]:
+    """How the winner was chosen, in words and numbers (for run.json and the report).
+
+    ``trials`` are the rows of :func:`_result`; the winner is the best completed one.
+    """
+    states = [str(t["state"]) for t in trials]
+    n, pruned, failed = states.count("COMPLETE"), states.count("PRUNED"), states.count("FAIL")
+    cut = sum(1 for t in trials if t.get("stopped_by_budget"))
+    how = "the only completed trial" if n == 1 else f"the best validation score among {n} completed trials"
+    others = [f"{pruned} pruned" + (f" ({cut} of them stopped by the budget)" if cut else "")] if pruned else []
+    others += [f"{failed} failed"] if failed else []
+    text = how + (f" (not counted: {', '.join(others)})" if others else "") + f"; scored by {protocol}"
+    return {"completed": n, "pruned": pruned, "stopped_by_budget": cut, "failed": failed, "protocol": protocol,
+            "text": text}

@@ -10,7 +10,12 @@ the domain-adaptation strategy monitored (negated when lower is better).
 
 Warm start (Feurer et al. 2015): before the first trial, the best
 configurations of the most similar past tasks' auto studies in the knowledge
-base are enqueued, where their source and strategy are among today's choices.
+base are enqueued, where their source and strategy are among today's choices;
+with no similar past task, the defaults of the first three strategies are. When
+the budget ends before every queued trial ran, a note says how many ran and why.
+
+With a time budget the :class:`~warmstart.auto.clock.Clock` decides whether a
+trial may start and when a running one is pruned (see :mod:`warmstart.auto.clock`).
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
+from warmstart.auto.clock import Clock
 from warmstart.auto.sources import RankedSource
+from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import WarmstartError
 from warmstart.knowledge.records import ATTR, list_records, make_record_attr, study_name
 from warmstart.knowledge.similarity import rank_similar
-from warmstart.search._objective import evaluate_config
-from warmstart.search.budget import Budget, counted_trials
+from warmstart.search._objective import evaluate_config, validation_tasks
+from warmstart.search.budget import Budget, DeadlinePrune, counted_trials
 from warmstart.search.space import search_space, suggest
 from warmstart.strategies import get_strategy, strategy_class
 from warmstart.tasks._task import Task
@@ -124,12 +131,53 @@ def _label_free_value(strat: Any) -> float:
     return -float(value) if mode == "min" else float(value)
 
 
+def validation_protocol(task: Task, seed: int = 0) -> str:
+    """How auto's trials are scored on ``task``, in words (for the notes and the report)."""
+    if task.shots == 0 or len(task.y_train) == 0:
+        return "a label-free selection score of the unlabelled target pool (no target labels)"
+    if task.x_val is not None and task.y_val is not None and len(task.y_val) > 0:
+        return f"accuracy on the labelled validation split ({len(task.y_val)} examples)"
+    try:
+        k = len(validation_tasks(task, seed))
+    except WarmstartError:
+        return "cross-validation on the labelled support set (too few labels per class for it)"
+    return f"mean accuracy of {k}-fold stratified cross-validation on the {len(task.y_train)} labelled examples"
+
+
+def queued_note(study: optuna.Study, first: int, queued: int, budget: Budget, clock: Clock | None,
+                what: str) -> str | None:
+    """Why fewer than the ``queued`` trials promised by the notes ran (None when they all ran).
+
+    ``first`` is the number of the study's first trial in this run; ``what`` names the queued
+    trials (e.g. "promised default trials").
+    """
+    mine = [t for t in study.get_trials(deepcopy=False) if t.number >= first]
+    ran = [t for t in mine if t.system_attrs.get("fixed_params") is not None
+           and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+           and not t.user_attrs.get("stopped_by_budget")]
+    if queued <= 0 or len(ran) >= queued:
+        return None
+    secs = [float(t.user_attrs["wall_seconds"]) for t in mine if "wall_seconds" in t.user_attrs]
+    trial = f"trial time {max(secs):.0f} s" if secs else "no trial finished"
+    if budget.seconds is not None:
+        spent = f", of which {clock.phases.get('pretraining', 0.0):.0f} s pretraining" if clock else ""
+        why = f"{trial}, budget {budget.seconds:g} s{spent}"
+    else:
+        why = f"budget {budget}"
+    return f"budget allowed {len(ran)} of the {queued} {what}: {why}"
+
+
 def run_search(task: Task, sources: list[RankedSource], strategies: list[str], budget: Budget, storage: Any,
                key: str, meta: dict[str, float], *, seed: int = 0, device: str = "auto",
-               progress: bool = True, overrides: dict[str, Any] | None = None) -> tuple[optuna.Study, list[str]]:
+               progress: bool = True, overrides: dict[str, Any] | None = None,
+               clock: Clock | None = None) -> tuple[optuna.Study, list[str]]:
     """Run (or continue) the auto study for ``task`` until the budget is spent; return it and notes.
 
     ``overrides`` fixes hyperparameters (e.g. ``{"epochs": 5}``) for every strategy that has them.
+    With a time budget, ``clock`` (default: one started now) bounds the search so that the winner's
+    retraining still fits; trials it cuts short end PRUNED with user attribute ``stopped_by_budget``.
+    Each finished trial carries ``wall_seconds`` and, when completed, ``fit_seconds`` (one training,
+    predicted on all labelled data: under k-fold cross-validation a fold's time times k/(k-1)).
     """
     from warmstart.engine.progress import progress_bar
 
@@ -144,21 +192,37 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     study.set_user_attr(ATTR, make_record_attr(key, KIND, meta, {"n_classes": task.n_classes}, space,
                                                strategy="auto", shots=task.shots))
     notes: list[str] = []
+    queued, what = 0, "queued trials"
+    first = len(study.get_trials(deepcopy=False))
     if not study.get_trials(deepcopy=False):
         configs, notes = warm_configs(storage, key, meta, space)
         if not configs:
             configs = default_configs(strategies, sources, overrides)
             notes.append(f"no similar past task in the knowledge base: the first trials are the defaults "
                          f"(chosen on other tasks) of {', '.join(c['strategy'] for c in configs)}")
+            what = "promised default trials"
+        else:
+            what = "queued trials of similar past tasks"
+        queued = len(configs)
         for cfg in configs:
             study.enqueue_trial(cfg, skip_if_exists=True)
         study.set_user_attr("warm_start_enqueued", len(configs))
     by_name = {s.name: s for s in sources}
     labelled = task.shots != 0 and len(task.y_train) > 0
-    deadline = time.time() + budget.seconds if budget.seconds is not None else None
+    clock = clock or Clock(budget.seconds)
     target = budget.trials
+    longest: list[float | None] = [None]  # wall seconds of the longest trial so far
+    deadline: float | None = None  # when the running trial must be over (set before each trial)
+    retrain: list[float | None] = [None]  # predicted seconds of retraining the winner
 
     def objective(trial: optuna.Trial) -> float:
+        t_in = time.perf_counter()
+        try:
+            return _objective(trial)
+        finally:
+            trial.set_user_attr("wall_seconds", time.perf_counter() - t_in)
+
+    def _objective(trial: optuna.Trial) -> float:
         src_name = trial.suggest_categorical("source", [s.name for s in sources])
         strat_name = str(trial.suggest_categorical("strategy", strategies))
         fixed = fixed_params(strat_name, overrides)
@@ -174,22 +238,30 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             src = alt.source
             trial.set_user_attr("source_used", alt.name)
         t0 = time.perf_counter()
+        stop = DeadlinePrune(deadline, f"the {budget} budget") if deadline is not None else None
         try:
-            if labelled:
-                res = evaluate_config(task, strat_name, params, src, trial=trial, seed=seed, device=device)
-                value = res.value
-                trial.set_user_attr("history", [])
-            else:
-                strat = get_strategy(strat_name, seed=seed, device=device, progress=False, **params)
-                strat.fit(task, src)
-                value = _label_free_value(strat)
-                trial.set_user_attr("selection", strat.select_by)
+            with extra_callbacks(*([stop] if stop is not None else [])):
+                if labelled:
+                    res = evaluate_config(task, strat_name, params, src, trial=trial, seed=seed, device=device)
+                    value = res.value
+                    fit = res.seconds / res.folds * (res.folds / (res.folds - 1) if res.folds > 1 else 1.0)
+                    trial.set_user_attr("history", [])
+                else:
+                    strat = get_strategy(strat_name, seed=seed, device=device, progress=False, **params)
+                    strat.fit(task, src)
+                    value = _label_free_value(strat)
+                    fit = time.perf_counter() - t0
+                    trial.set_user_attr("selection", strat.select_by)
         except optuna.TrialPruned:
+            if stop is not None and stop.stopped_after is not None:
+                trial.set_user_attr("stopped_by_budget", True)
             raise
         except (WarmstartError, RuntimeError, ValueError) as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
             raise
         trial.set_user_attr("seconds", time.perf_counter() - t0)
+        trial.set_user_attr("fit_seconds", fit)
+        retrain[0] = max(retrain[0] or 0.0, fit)
         return float(value)
 
     before = counted_trials(study)
@@ -199,14 +271,20 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             done = counted_trials(study) - before
             if target is not None and done >= target:
                 break
-            if deadline is not None and time.time() >= deadline:
-                break
+            if budget.seconds is not None:
+                deadline = clock.trial_deadline(longest[0], retrain[0])
+                if deadline is None:
+                    break
+            t_trial = time.perf_counter()
             study.optimize(objective, n_trials=1, catch=(WarmstartError, RuntimeError, ValueError))
             last = study.get_trials(deepcopy=False)[-1]
+            wall = time.perf_counter() - t_trial  # the sampler's time included
+            longest[0] = max(longest[0] or 0.0, wall)
             if last.state == TrialState.FAIL and all(t.state == TrialState.FAIL for t in study.get_trials(
                     deepcopy=False)[before:]) and len(study.trials) - before >= 5:
                 raise WarmstartError(f"the first 5 auto trials all failed; last reason: "
                                      f"{last.user_attrs.get('fail_reason', 'unknown')}")
             bar.update(advance=1 if target else 0, completed=None if target else min(
                 time.time() - t_start, budget.seconds or 0))
-    return study, notes
+    note = queued_note(study, first, queued, budget, clock, what)
+    return study, notes + ([note] if note else [])

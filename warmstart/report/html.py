@@ -1,10 +1,11 @@
 """A self-contained HTML report of a run (plots embedded, no scripts, no network).
 
-Sections: summary, source ranking, strategies tried, search progress
-(best-so-far against trials and time), learning curves of the winner, Pareto
-front (when there are several objectives), confusion matrix, and the exact
-command and versions to reproduce. Every section is present; a section without
-data says so.
+Sections: summary (with how the winner was chosen and where the time went),
+source ranking, strategies tried, search progress (best-so-far against trials
+and time, drawn only from at least :data:`MIN_PROGRESS_TRIALS` completed
+trials), learning curves of the winner, Pareto front (when there are several
+objectives), confusion matrix, and the exact command and versions to reproduce.
+Every section is present; a section without data says so in a sentence.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from warmstart.report import plots
 
 SECTIONS = ("summary", "sources", "strategies", "progress", "curves", "pareto", "confusion", "reproduce")
 RUN_FILE = "run.json"
+#: completed trials needed before a search-progress plot says anything
+MIN_PROGRESS_TRIALS = 2
+TIME_PHASES = {"setup": "loading the task and knowledge base", "pretraining": "pretraining sources",
+               "ranking": "ranking sources", "search": "search", "retrain": "retraining the winner",
+               "finish": "evaluating and saving", "total": "total"}
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -54,6 +60,40 @@ def _img(uri: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{uri}">'
 
 
+def completed(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The completed trials with a score (rows without a ``state`` count as completed)."""
+    return [t for t in trials if t.get("state", "COMPLETE") == "COMPLETE" and t.get("value") is not None]
+
+
+def chosen(run: dict[str, Any]) -> str:
+    """How the winner was chosen: ``run["selection"]["text"]``, or worked out from the trials."""
+    sel = run.get("selection") or {}
+    if sel.get("text"):
+        return str(sel["text"])
+    n = len(completed(run.get("trials") or []))
+    if n == 0:
+        return "not recorded"
+    return "the only completed trial" if n == 1 else f"the best validation score among {n} completed trials"
+
+
+def time_spent(run: dict[str, Any]) -> dict[str, float]:
+    """Seconds per phase (``run["time"]``, else the older ``search_seconds``/``total_seconds``)."""
+    spent = {k: v for k, v in (run.get("time") or {}).items() if k in TIME_PHASES and isinstance(v, (int, float))}
+    if not spent:
+        spent = {k: run[f"{k}_seconds"] for k in ("search", "total") if isinstance(run.get(f"{k}_seconds"),
+                                                                                    (int, float))}
+    return spent
+
+
+def _progress(trials: list[dict[str, Any]]) -> str:
+    done = completed(trials)
+    if len(done) >= MIN_PROGRESS_TRIALS:
+        return _img(plots.best_so_far(done), "best so far")
+    what = "no trial completed" if not done else "1 trial completed"
+    return (f'<p class="muted">{what}: no search progress to draw (a progress plot needs at least '
+            f"{MIN_PROGRESS_TRIALS} completed trials).</p>")
+
+
 def render(run: dict[str, Any]) -> str:
     """The report as an HTML string."""
     winner = run.get("winner") or {}
@@ -62,8 +102,11 @@ def render(run: dict[str, Any]) -> str:
     summary: dict[str, Any] = {k: run[k] for k in ("task", "budget", "seed", "shots") if k in run}
     if winner:
         summary["winner"] = winner.get("label", winner.get("strategy", "?"))
+        summary["winner chosen as"] = chosen(run)
         for k, v in (winner.get("test") or {}).items():
             summary[f"test {k}"] = v
+    for k, v in time_spent(run).items():
+        summary[f"time: {TIME_PHASES[k]}"] = f"{v:.1f} s"
     parts["summary"] = _table([{"item": k, "value": v} for k, v in summary.items()])
     for note in run.get("notes", []):
         parts["summary"] += f"<p>{html.escape(str(note))}</p>"
@@ -74,7 +117,7 @@ def render(run: dict[str, Any]) -> str:
                                  "source ranking")
     strat = run.get("strategies") or []
     parts["strategies"] = _table(strat)
-    parts["progress"] = _img(plots.best_so_far(trials), "best so far") if trials else _table([])
+    parts["progress"] = _progress(trials)
     hist = winner.get("history") or []
     parts["curves"] = _img(plots.learning_curves(hist), "learning curves") if hist else _table([])
     par = run.get("pareto") or {}

@@ -5,6 +5,10 @@ budget counts the study's COMPLETE and PRUNED trials across all workers
 (failed trials do not count), re-read from the storage, like Optuna's
 ``MaxTrialsCallback``; a time budget is the wall time of this command (each
 worker stops starting new trials once it is spent).
+
+:class:`DeadlineStop` brings a time limit inside a training run: it ends
+training before an epoch that would not finish in time, or at the step where
+the time runs out.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from torch import nn
 
+from warmstart.engine.callbacks import Callback, StopTraining
 from warmstart.errors import ConfigError
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -102,3 +109,72 @@ class BudgetTracker:
     def remaining_seconds(self) -> float | None:
         """Seconds left of a time budget (None for a trial budget)."""
         return None if self.deadline is None else max(0.0, self.deadline - time.time())
+
+
+class DeadlineStop(Callback):
+    """End training when it would run past ``deadline``.
+
+    Add it to a :class:`~warmstart.engine.trainer.Trainer` (directly or through
+    :func:`~warmstart.engine.callbacks.extra_callbacks`). After each epoch but the last it
+    predicts the next epoch's duration as the longest epoch seen so far (validation
+    included, over every training run it was attached to) and stops when ``now + that``
+    is past the deadline, so no epoch is started that cannot finish; after each
+    optimizer step it stops once the deadline has passed (an epoch longer than the
+    time left, e.g. the first one). Stopping raises
+    :class:`~warmstart.engine.callbacks.StopTraining`: the trainer then keeps its best
+    epoch, or the weights of its last step when no epoch was validated yet.
+
+    Attributes:
+        deadline: Absolute ``time.monotonic()`` value.
+        stopped_after: Epochs completed when this callback stopped a run, else None.
+        stopped_at_step: Optimizer steps done when it stopped a run, else None.
+        total_epochs: Epochs the stopped (or last) run had planned.
+    """
+
+    def __init__(self, deadline: float, what: str = "the time budget") -> None:
+        """``what`` names the limit in the stop message (e.g. ``"the 60 s budget"``)."""
+        self.deadline, self.what = deadline, what
+        self.stopped_after: int | None = None
+        self.stopped_at_step: int | None = None
+        self.total_epochs = 0
+        self.longest = 0.0
+        self._epochs_done = self._step = 0
+        self._last = time.monotonic()
+
+    def on_train_begin(self, model: nn.Module, total_epochs: int) -> None:
+        self.total_epochs, self._epochs_done = total_epochs, 0
+        self._last = time.monotonic()
+
+    def on_batch_end(self, step: int, model: nn.Module) -> None:
+        self._step = step
+        if time.monotonic() > self.deadline:
+            self.stopped_after, self.stopped_at_step = self._epochs_done, step
+            self.stop(f"stopped at step {step}, in epoch {self._epochs_done + 1} of {self.total_epochs}: "
+                      f"{self.what} ran out")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
+        now = time.monotonic()
+        self.longest = max(self.longest, now - self._last)
+        self._last, self._epochs_done = now, epoch
+        if epoch < self.total_epochs and now + self.longest > self.deadline:
+            self.stopped_after = epoch
+            self.stopped_at_step = self._step
+            self.stop(f"stopped after epoch {epoch} of {self.total_epochs}: {self.what} leaves no time "
+                      f"for another ({self.longest:.1f} s each)")
+
+    def stop(self, message: str) -> None:
+        """End the run (raises :class:`StopTraining`; subclasses may raise something else)."""
+        raise StopTraining(message)
+
+
+class DeadlinePrune(DeadlineStop):
+    """Like :class:`DeadlineStop`, but prunes the enclosing Optuna trial instead of ending training.
+
+    For search trials: a trial cut short must not be compared with complete ones, so
+    it ends as PRUNED (``optuna.TrialPruned``) rather than completing with a score of
+    a shorter training.
+    """
+
+    def stop(self, message: str) -> None:
+        """Raise ``optuna.TrialPruned`` with ``message``."""
+        raise optuna.TrialPruned(message)
