@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,62 @@ from scipy import stats
 from warmstart._atomic import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parent / "results"
+QUICK = "quick"  # benchmarks/results/<name>/quick/: where --quick runs write by default (git-ignored)
+
+
+def output_folder(name: str, quick: bool, out: Path | None) -> Path:
+    """Where a benchmark run writes its files.
+
+    A full run writes to ``--out`` or, by default, ``benchmarks/results/<name>/`` (the committed
+    results). A ``--quick`` run writes to ``--out`` or, by default, ``benchmarks/results/<name>/quick/``,
+    which git ignores; it never writes over committed results.
+
+    Raises:
+        ValueError: ``quick`` with an ``out`` inside ``benchmarks/results/`` but not in a ``quick/`` folder.
+    """
+    if out is None:
+        return RESULTS / name / QUICK if quick else RESULTS / name
+    if quick:
+        resolved = out.resolve()
+        inside = resolved == RESULTS or RESULTS in resolved.parents
+        if inside and QUICK not in resolved.relative_to(RESULTS).parts:
+            raise ValueError(f"--quick would write over the committed results in {out}; "
+                             f"use another --out or leave it out (default {RESULTS / name / QUICK})")
+    return out
+
+
+@dataclass
+class Checks:
+    """Sanity checks of one benchmark run: conditions that must hold at any budget (``--quick`` included).
+
+    They are distinct from a benchmark's *targets* (research goals such as "beats X by 10 points"),
+    which a run reports whether met or not. A failed check means the run or the code is broken:
+    :meth:`exit_code` is then 1, which each benchmark's ``main()`` returns.
+    """
+
+    items: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def add(self, name: str, ok: bool, measured: str = "") -> bool:
+        """Record one check (``measured``: the values it compared); return ``ok``."""
+        self.items.append((name, bool(ok), measured))
+        return bool(ok)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every recorded check held."""
+        return all(ok for _, ok, _ in self.items)
+
+    def markdown(self) -> str:
+        """A ``## Checks`` section with one row per check."""
+        rows = [{"check": n, "held": "yes" if ok else "NO", "measured": m} for n, ok, m in self.items]
+        return "## Checks\n\n" + markdown_table(rows, ["check", "held", "measured"])
+
+    def exit_code(self) -> int:
+        """Print each failed check to stderr; 0 when all held, else 1."""
+        for name, ok, measured in self.items:
+            if not ok:
+                print(f"check failed: {name} ({measured})", file=sys.stderr)
+        return 0 if self.ok else 1
 
 
 def provenance(command: str, seeds: Sequence[int], notes: str = "") -> str:

@@ -16,19 +16,22 @@ report), mean ± std over seeds, paired difference auto − baseline with a 95% 
 
 Usage:
     python -m benchmarks.auto --budget 5m          # the issue's setting
-    python -m benchmarks.auto --quick --out /tmp/a  # seconds, in the test suite
+    python -m benchmarks.auto --quick              # seconds → benchmarks/results/auto/quick/ (git-ignored)
+
+Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import RESULTS, markdown_table, mean_std, paired_ci, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, mean_std, output_folder, paired_ci, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 
 
@@ -46,6 +49,15 @@ def situations(quick: bool, fewshot: str, da: str) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every situation and seed in a temporary folder (removed); one row per run."""
+    work = Path(tempfile.mkdtemp(prefix="bench-auto-"))
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     from warmstart.auto import auto
     from warmstart.engine.config import TrainConfig
     from warmstart.pretraining import pretrain_supervised
@@ -53,7 +65,6 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from warmstart.tasks import get_task
     from warmstart.transfer import transfer
 
-    work = Path(tempfile.mkdtemp(prefix="bench-auto-"))
     ckpts: dict[str, Path] = {}
     rows: list[dict[str, Any]] = []
     fast = {"epochs": 1, "min_steps": 4} if args.quick else {}
@@ -61,8 +72,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name in {*sit["sources"], sit["baseline_source"]}:
             if name not in ckpts:
                 ckpts[name] = work / f"src-{name}"
-                pretrain_supervised(get_task(name), ckpts[name], config=TrainConfig(
-                    epochs=1 if args.quick else args.pretrain_epochs, lr=3e-3, augment="light", progress=False))
+                task = get_task(name)
+                if args.quick:  # 1,500 images, 2 epochs: seconds, well above chance
+                    task = task.replace(x_train=task.x_train[:1500], y_train=task.y_train[:1500])
+                pretrain_supervised(task, ckpts[name], config=TrainConfig(
+                    epochs=2 if args.quick else args.pretrain_epochs, lr=3e-3, augment="light", progress=False,
+                    seed=0))
         for seed in args.seeds:
             t0 = time.perf_counter()
             res = auto(sit["task"], budget=args.budget, sources=[ckpts[n] for n in sit["sources"]],
@@ -114,23 +129,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pretrain-epochs", type=int, default=10)
     p.add_argument("--baseline-fewshot", default="finetune", help="best few-shot strategy (fewshot benchmark)")
     p.add_argument("--baseline-da", default="dann", help="best domain-adaptation method (its benchmark)")
-    p.add_argument("--out", type=Path, default=RESULTS / "auto")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default benchmarks/results/auto/, with --quick its quick/)")
     args = p.parse_args(argv)
+    try:
+        args.out = output_folder("auto", args.quick, args.out)
+    except ValueError as exc:
+        p.error(str(exc))
     if args.quick:
         args.budget, args.seeds = "2", [0]
     t0 = time.perf_counter()
     rows = run(args)
     table = summarize(rows)
+    checks = sanity_checks(rows, args.budget)
     cmd = "python -m benchmarks.auto " + " ".join(argv if argv is not None else sys.argv[1:])
     text = ("# auto vs the best single strategy\n\n" + markdown_table(table) + "\n## Per seed\n\n"
-            + markdown_table(rows) + "\n" + provenance(cmd, args.seeds, f"auto budget {args.budget} per run; source "
-                                                       f"pretraining {args.pretrain_epochs} epochs; total "
-                                                       f"{time.perf_counter() - t0:.0f}s") + "\n")
+            + markdown_table(rows) + "\n" + checks.markdown() + "\n"
+            + provenance(cmd, args.seeds, f"auto budget {args.budget} per run; source pretraining "
+                         f"{'2 epochs on 1,500 images' if args.quick else f'{args.pretrain_epochs} epochs'}; "
+                         f"total {time.perf_counter() - t0:.0f}s") + "\n")
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "README.md", text)
     write_csv(args.out / "auto.csv", rows)
     print(markdown_table(table))
-    return 0
+    return checks.exit_code()
+
+
+def sanity_checks(rows: list[dict[str, Any]], budget: str, n_classes: int = 10) -> Checks:
+    """What must hold at any budget: a trial budget is run exactly; auto's winner scores above chance
+    (1/n_classes + 0.05) in every run; every accuracy is in [0, 1]. (Whether auto matches the baseline
+    is the benchmark's result, not a check: at ``--quick`` budgets the baseline may sit at chance.)"""
+    checks = Checks()
+    if budget.isdigit():
+        trials = [int(r["auto_trials"]) for r in rows]
+        checks.add(f"auto ran its budget of {budget} trials", set(trials) == {int(budget)}, f"trials {trials}")
+    auto_acc = [float(r["auto_accuracy"]) for r in rows]
+    checks.add("auto above chance in every run", all(1 / n_classes + 0.05 <= a <= 1.0 for a in auto_acc),
+               ", ".join(f"{a:.3f}" for a in auto_acc))
+    base = [float(r["baseline_accuracy"]) for r in rows]
+    checks.add("baseline accuracies in [0, 1]", all(0.0 <= a <= 1.0 for a in base),
+               ", ".join(f"{a:.3f}" for a in base))
+    return checks
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ the same candidate checkpoints, shown only for reference), and time.
 
 Usage:
     python -m benchmarks.domain_adaptation            # full run, writes benchmarks/results/domain_adaptation/
-    python -m benchmarks.domain_adaptation --quick --out /tmp/da
+    python -m benchmarks.domain_adaptation --quick    # → benchmarks/results/domain_adaptation/quick/ (git-ignored)
+
+Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
 
 import torch
 
-from benchmarks._report import RESULTS, markdown_table, mean_std, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, mean_std, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.engine.config import TrainConfig
@@ -133,10 +135,11 @@ def _plot(summary: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; return 0."""
+    """Run the benchmark; 0 when its sanity checks hold, else 1."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (< 20 s)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "domain_adaptation")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default benchmarks/results/domain_adaptation/, with --quick its quick/)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--pairs", nargs="+", default=[f"{s}:{t}" for s, t in PAIRS], help="SOURCE:TARGET")
@@ -149,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", type=Path, nargs="+", help="combine the runs.csv of earlier partial runs "
                     "(e.g. one process per pair) into --out instead of running")
     args = ap.parse_args(argv)
+    try:
+        args.out = output_folder("domain_adaptation", args.quick and not args.merge, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.merge:
         return _merge(args, argv)
     pairs = [tuple(p.split(":", 1)) for p in args.pairs]
@@ -190,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
               f"selection scores on {params['score_samples']} examples per set after every epoch; "
               f"wall time {wall / 60:.1f} min with WARMSTART_THREADS={os.environ.get('WARMSTART_THREADS', 'auto')}")
     command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_outputs(args.out, rows, seeds, command, [budget, *notes])
-    return 0
+    checks = sanity_checks(rows, len(pairs) * len(methods) * len(seeds))
+    write_outputs(args.out, rows, seeds, command, [budget, *notes], checks)
+    return checks.exit_code()
 
 
 def _merge(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -207,8 +215,9 @@ def _merge(args: argparse.Namespace, argv: list[str] | None) -> int:
                   if line.startswith("- notes: ")]
     seeds = sorted({int(r["seed"]) for r in rows})
     command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_outputs(args.out, rows, seeds, command, notes)
-    return 0
+    checks = sanity_checks(rows, len(rows))
+    write_outputs(args.out, rows, seeds, command, notes, checks)
+    return checks.exit_code()
 
 
 def _num(v: str) -> Any:
@@ -220,7 +229,26 @@ def _num(v: str) -> Any:
     return v
 
 
-def write_outputs(out: Path, rows: list[dict[str, Any]], seeds: list[int], command: str, notes: list[str]) -> None:
+def sanity_checks(rows: list[dict[str, Any]], expected_runs: int) -> Checks:
+    """What must hold at any budget: every (pair, method, seed) ran once; every accuracy is in [0, 1];
+    the oracle pick is at least as accurate as the label-free pick and as every other score's pick (it is
+    the best of the same candidates). No accuracy floor: at ``--quick`` budgets on an inverted target the
+    methods may sit at or below chance."""
+    checks = Checks()
+    keys = [(r["pair"], r["method"], r["seed"]) for r in rows]
+    checks.add("each (pair, method, seed) ran once", len(keys) == len(set(keys)) == expected_runs,
+               f"{len(set(keys))} distinct of {len(keys)} runs, {expected_runs} expected")
+    accs = [float(v) for r in rows for k, v in r.items() if k == "accuracy" or k.startswith("acc_")
+            or k == "oracle_accuracy"]
+    checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{min(accs):.3f}..{max(accs):.3f}")
+    worse = [r for r in rows if any(float(r["oracle_accuracy"]) < float(v) - 1e-9 for k, v in r.items()
+                                    if k == "accuracy" or k.startswith("acc_"))]
+    checks.add("the oracle pick is the best candidate", not worse, f"{len(worse)} runs where a pick beat the oracle")
+    return checks
+
+
+def write_outputs(out: Path, rows: list[dict[str, Any]], seeds: list[int], command: str, notes: list[str],
+                  checks: Checks) -> None:
     """Write runs.csv, summary.csv, the plot and README.md (table, target check, provenance)."""
     summary = summarize(rows)
     out.mkdir(parents=True, exist_ok=True)
@@ -240,6 +268,7 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], seeds: list[int], comma
         markdown_table(summary, cols),
         verdict,
         "",
+        checks.markdown(),
         "## Provenance",
         provenance(command, seeds, notes="; ".join(notes)),
         "",

@@ -12,7 +12,9 @@ reference with a 95% t confidence interval, head use, and wall time per fit.
 
 Usage:
     python -m benchmarks.fewshot                 # full run → benchmarks/results/fewshot/
-    python -m benchmarks.fewshot --quick --out /tmp/fs
+    python -m benchmarks.fewshot --quick         # seconds → benchmarks/results/fewshot/quick/ (git-ignored)
+
+Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from benchmarks._report import RESULTS, markdown_table, mean_std, paired_ci, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, mean_std, output_folder, paired_ci, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 
 STRATEGIES = ["scratch", "linear_probe", "finetune", "gradual_unfreeze", "l2sp", "llrd", "bss", "multitask"]
 DIRECTIONS = [("mnist5k", "digits"), ("digits", "mnist5k")]
+QUICK_SOURCE: dict[str, Any] = {"epochs": 2, "subset": 1500, "widths": (8, 16, 32)}  # a few seconds, well above chance
 
 
 # --------------------------------------------------------------------------- plain reference
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; write README.md, fewshot.csv, fewshot_runs.csv and fewshot.png to ``--out``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few seconds: tiny source, 1 shot, 1 seed")
-    ap.add_argument("--out", type=Path, default=RESULTS / "fewshot")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default benchmarks/results/fewshot/, with --quick its quick/)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds for mnist5k→digits")
     ap.add_argument("--reverse-seeds", type=int, default=2, help="seeds for digits→mnist5k")
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 5, 10])
@@ -187,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reverse", action="store_true", help="skip digits→mnist5k")
     ap.add_argument("--resume", action="store_true", help="keep finished runs from OUT/runs.jsonl")
     args = ap.parse_args(argv)
+    try:
+        args.out = output_folder("fewshot", args.quick, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
     from warmstart.engine.device import configure_threads
     from warmstart.tasks import get_task
@@ -224,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         if not dseeds:
             continue
         if args.quick:
-            src = pretrained_source(src_name, src_dir, 1, subset=400, widths=(8, 16, 32))
+            src = pretrained_source(src_name, src_dir, QUICK_SOURCE["epochs"], subset=QUICK_SOURCE["subset"],
+                                    widths=QUICK_SOURCE["widths"])
         else:
             src = pretrained_source(src_name, src_dir, args.pretrain_epochs)
         source_info[src_name] = json.loads((src / "meta.json").read_text())["metrics"]["test"]["accuracy"]
@@ -253,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                                                              "accuracy", "seconds")} for r in runs])
     plot(rows, out / "fewshot.png")
     cmd = "python -m benchmarks.fewshot " + " ".join(argv if argv is not None else sys.argv[1:])
-    notes = (f"sources: smallcnn pretrained {1 if args.quick else args.pretrain_epochs} epochs "
+    checks = sanity_checks(runs, methods, source_info)
+    quick_src = f"{QUICK_SOURCE['epochs']} epochs on {QUICK_SOURCE['subset']} images, widths {QUICK_SOURCE['widths']}"
+    notes = (f"sources: smallcnn pretrained {quick_src if args.quick else f'{args.pretrain_epochs} epochs'} "
              f"(light augmentation, AdamW 3e-3), source test accuracy {source_info}; strategies at their "
              f"code defaults{' with overrides ' + str(overrides) if overrides else ''}; reference = "
              f"hand-written fine-tune (source head reused, Adam 1e-3, 100 steps, no augmentation); "
@@ -265,12 +276,43 @@ def main(argv: list[str] | None = None) -> int:
             "Test accuracy with k labelled images per class in total (no other labels), mean ± std over "
             "seeds; `diff_vs_reference` is the paired difference to the plain hand-written fine-tune, with "
             "a 95% t confidence interval (`ci95_low`, `ci95_high`).\n\n"
-            + markdown_table(rows, cols) + "\n![accuracy vs shots](fewshot.png)\n\n## Provenance\n\n"
+            + markdown_table(rows, cols) + "\n![accuracy vs shots](fewshot.png)\n\n" + checks.markdown()
+            + "\n## Provenance\n\n"
             + provenance(cmd, seeds, notes) + "\n")
     write_text_atomic(out / "README.md", text)
     print(markdown_table(rows, cols))
     print(f"wall time {wall:.1f}s")
-    return 0
+    return checks.exit_code()
+
+
+def sanity_checks(runs: list[dict[str, Any]], methods: list[str], source_accuracy: dict[str, float],
+                  n_classes: int = 10) -> Checks:
+    """What must hold at any budget, ``--quick`` included.
+
+    Every accuracy in [0, 1]; each method ran exactly once per (direction, shots, seed); each
+    source classifies its own test split above chance (1/n_classes + 0.05); and per (direction,
+    shots) the best transfer method beats ``scratch`` by at least 0.05 (when scratch ran).
+    """
+    checks = Checks()
+    accs = [r["accuracy"] for r in runs]
+    checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{min(accs):.3f}..{max(accs):.3f}")
+    cells = {(r["direction"], r["shots"], r["seed"]) for r in runs}
+    counts = {m: sum(r["method"] == m for r in runs) for m in ["reference", *methods]}
+    checks.add("each method ran once per (direction, shots, seed)", set(counts.values()) == {len(cells)},
+               f"{len(cells)} cells, runs per method {counts}")
+    chance = 1.0 / n_classes
+    for name, acc in source_accuracy.items():
+        checks.add(f"source {name} above chance on its test split", acc >= chance + 0.05, f"{acc:.3f}")
+    if "scratch" in methods:
+        for d, k in sorted({(r["direction"], r["shots"]) for r in runs}):
+            sel = [r for r in runs if r["direction"] == d and r["shots"] == k]
+            mean = {m: float(sum(r["accuracy"] for r in sel if r["method"] == m))
+                    / max(1, sum(r["method"] == m for r in sel)) for m in ["reference", *methods]}
+            best = max((m for m in mean if m != "scratch"), key=lambda m: mean[m])
+            checks.add(f"{d}, {k} shot(s): best transfer method beats scratch by >= 0.05",
+                       mean[best] >= mean["scratch"] + 0.05,
+                       f"{best} {mean[best]:.3f} vs scratch {mean['scratch']:.3f}")
+    return checks
 
 
 if __name__ == "__main__":

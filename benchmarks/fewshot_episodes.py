@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from benchmarks._report import RESULTS, markdown_table, mean_ci, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, mean_ci, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 from warmstart.backbones.checkpoint import save_checkpoint
 from warmstart.engine import TrainConfig, configure_threads
@@ -202,10 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; write README.md, episodes.csv, linear_probe.csv and fewshot_episodes.png."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny budgets (seconds); checks that it works")
-    ap.add_argument("--out", type=Path, default=RESULTS / "fewshot_episodes", help="results folder")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default benchmarks/results/fewshot_episodes/, with --quick its quick/)")
     ap.add_argument("--episodes", type=int, help="episodes per cell (default 600)")
     ap.add_argument("--slow-episodes", type=int, help="episodes for maml and finetune (default 100)")
     args = ap.parse_args(argv)
+    try:
+        args.out = output_folder("fewshot_episodes", args.quick, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     b = {**budgets(args.quick), "quick": args.quick}
     if args.episodes:
         b["episodes"] = args.episodes
@@ -256,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         ("SimCLR linear probe within 5 points of supervised", ssl_probe >= sup_probe - 0.05,
          f"SimCLR {ssl_probe:.4f} vs supervised {sup_probe:.4f}"),
     ]
+    sanity = sanity_checks(rows, probes)
     cmd = "python -m benchmarks.fewshot_episodes" + (" --quick" if args.quick else "")
     budget_txt = ", ".join(f"{k}={v}" for k, v in b.items() if k != "quick")
     readme = [
@@ -273,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                        + [{"model": k, **v} for k, v in ssl_facts.items()],
                        ["model", "seconds", "test_accuracy", "images", "final_nt_xent"]),
         "![plot](fewshot_episodes.png)", "",
+        sanity.markdown(),
         "## Provenance", "",
         provenance(cmd, [SEED], f"torch threads {threads}; budgets: {budget_txt}; total wall time {total:.0f} s. "
                    "protonet meta-trains 10-way (all classes) or 5-way (classes 0-4) 5-shot 10-query episodes "
@@ -285,7 +292,32 @@ def main(argv: list[str] | None = None) -> int:
     for t, ok, m in checks:
         print(f"{'met' if ok else 'MISSED'}: {t} ({m})")
     print(f"total {total:.0f} s; results in {out}")
-    return 0
+    return sanity.exit_code()
+
+
+def sanity_checks(rows: list[dict[str, Any]], probes: list[dict[str, Any]]) -> Checks:
+    """What must hold at any budget (the targets above are goals, reported whether met or not).
+
+    Every method ran in every (setting, shots) cell; every accuracy is in [0, 1]; protonet's 5-way
+    5-shot accuracy is at least 0.1 above chance (0.2) in both settings; every linear probe on
+    digits (10 classes) is at least 0.1 above chance.
+    """
+    checks = Checks()
+    cells = {(r["setting"], r["shots"]) for r in rows}
+    methods = {r["method"] for r in rows}
+    counts = sorted({sum(1 for r in rows if (r["setting"], r["shots"]) == c) for c in cells})
+    checks.add("every method in every (setting, shots) cell", counts == [len(methods)] and len(cells) == 4,
+               f"{len(cells)} cells, methods per cell {counts} of {len(methods)}")
+    accs = [float(r["accuracy"]) for r in [*rows, *probes]]
+    checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{min(accs):.3f}..{max(accs):.3f}")
+    for setting in ("all classes", "unseen classes"):
+        acc = next((float(r["accuracy"]) for r in rows if r["setting"] == setting and int(r["shots"]) == 5
+                    and r["method"] == "protonet"), float("nan"))
+        checks.add(f"protonet 5-way 5-shot, {setting}: >= 0.3 (chance 0.2)", acc >= 0.3, f"{acc:.3f}")
+    for p in probes:
+        checks.add(f"linear probe from {p['source']}: >= 0.2 (chance 0.1)", float(p["accuracy"]) >= 0.2,
+                   f"{float(p['accuracy']):.3f}")
+    return checks
 
 
 if __name__ == "__main__":

@@ -17,12 +17,15 @@ random with inheritance at equal budget.
 
 Usage:
     WARMSTART_THREADS=1 python -m benchmarks.nas          # full run → benchmarks/results/nas/
-    python -m benchmarks.nas --quick --out /tmp/nas
+    python -m benchmarks.nas --quick    # seconds → benchmarks/results/nas/quick/ (git-ignored), never resumed
+
+Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._report import RESULTS, markdown_table, mean_std, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, mean_std, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 
 STRATEGIES = ["random", "evolution", "tpe", "rl", "darts", "nsga2"]
@@ -42,7 +45,7 @@ SHOTS = 10
 
 
 def pretrain_source(out: Path, quick: bool) -> Path:
-    """smallcnn (16, 32, 64) on mnist5k-a (quick: 300 images, 1 epoch)."""
+    """smallcnn (16, 32, 64) on mnist5k-a (quick: 1,500 images, 2 epochs: seconds, well above chance)."""
     from warmstart.engine import TrainConfig
     from warmstart.pretraining import pretrain_supervised
     from warmstart.source import cache_dir
@@ -53,8 +56,8 @@ def pretrain_source(out: Path, quick: bool) -> Path:
         return path
     task = get_task("mnist5k-a")
     if quick:
-        task = task.replace(x_train=task.x_train[:300], y_train=task.y_train[:300])
-    cfg = TrainConfig(epochs=1 if quick else 8, lr=3e-3, batch_size=64, augment="light", progress=False, seed=0)
+        task = task.replace(x_train=task.x_train[:1500], y_train=task.y_train[:1500])
+    cfg = TrainConfig(epochs=2 if quick else 8, lr=3e-3, batch_size=64, augment="light", progress=False, seed=0)
     pretrain_supervised(task, path, config=cfg, widths=(16, 32, 64))
     return path
 
@@ -231,13 +234,18 @@ def plot(curves: list[dict[str, Any]], fronts: list[dict[str, Any]], budget_s: f
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a few seconds: one target, one seed, two strategies")
-    p.add_argument("--out", type=Path, default=RESULTS / "nas")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default benchmarks/results/nas/, with --quick its quick/)")
     p.add_argument("--budget", default=None, help="per search (default 8s; quick: 2 trials)")
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--strategies", nargs="+", default=None)
     p.add_argument("--targets", nargs="+", default=None)
     p.add_argument("--epochs", type=int, default=None, help="training epochs of each candidate")
     args = p.parse_args(argv)
+    try:
+        args.out = output_folder("nas", args.quick, args.out)
+    except ValueError as exc:
+        p.error(str(exc))
     args.budget = args.budget or ("2" if args.quick else "8s")
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     args.strategies = args.strategies or (["random", "evolution"] if args.quick else STRATEGIES)
@@ -248,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_threads(int(os.environ.get("WARMSTART_THREADS", "1")))  # tiny models: one thread is fastest
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.quick:  # a quick run starts over: its resume log is only for long runs
+        (args.out / "runs.jsonl").unlink(missing_ok=True)
     t0 = time.perf_counter()
     rows, curves, fronts = run(args)
     checks, evo = targets_table(rows, curves)
@@ -262,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     bud = Budget.parse(args.budget)
     plot(curves, fronts, bud.seconds or max(c["seconds"] for c in curves), args.out / "nas.png")
     met = [c["met_1/5"] for c in checks]
+    sanity = sanity_checks(rows, curves, args)
     lines = ["# NAS with weight inheritance vs from scratch", "",
              f"Source: smallcnn (16, 32, 64) pretrained on mnist5k-a. Targets {', '.join(args.targets)} with "
              f"{SHOTS} labels per class (7 train + 3 validation per class inside the search). Budget per search: "
@@ -281,12 +292,51 @@ def main(argv: list[str] | None = None) -> int:
                      f"{d['random_test'][0]:.3f} ± {d['random_test'][1]:.3f} (random); best validation "
                      f"{d['evolution_val'][0]:.3f} vs {d['random_val'][0]:.3f} → "
                      f"{'met' if d['evolution_test'][0] >= d['random_test'][0] else 'missed'} on test")
-    lines += ["", "![curves and Pareto front](nas.png)", "", "## Provenance", "",
+    lines += ["", "![curves and Pareto front](nas.png)", "", sanity.markdown(), "## Provenance", "",
               provenance("WARMSTART_THREADS=1 python -m benchmarks.nas " + " ".join(argv or sys.argv[1:]), args.seeds,
                          f"total wall time {time.perf_counter() - t0:.0f} s on a shared machine"), ""]
     write_text_atomic(args.out / "README.md", "\n".join(lines))
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    return sanity.exit_code()
+
+
+def sanity_checks(rows: list[dict[str, Any]], curves: list[dict[str, Any]], args: argparse.Namespace) -> Checks:
+    """What must hold at any budget (targets 1 and 2 are goals, reported whether met or not).
+
+    Every (target, seed, strategy, init) searched once; with a trial budget every search ran exactly
+    that many trials; accuracies in [0, 1]; every best-so-far curve is non-decreasing; and, per
+    target and seed, the final models found with inheritance are on average (over strategies) at
+    least as accurate on the test split as those found from scratch (equal budgets; the candidates
+    start from the pretrained source instead of random weights). Test, not validation, accuracy:
+    at ``--quick`` budgets the validation split has 30 images and candidates train 2 epochs, so
+    validation accuracies tie or swap by one image; the final fine-tuned models differ clearly.
+    """
+    from warmstart.search.budget import Budget
+
+    checks = Checks()
+    keys = [(r["target"], r["seed"], r["strategy"], r["init"]) for r in rows]
+    expected = len(args.targets) * len(args.seeds) * len(args.strategies) * 2
+    checks.add("each (target, seed, strategy, init) searched once", len(set(keys)) == len(keys) == expected,
+               f"{len(set(keys))} distinct of {len(keys)}, {expected} expected")
+    bud = Budget.parse(args.budget)
+    if bud.trials:
+        trials = sorted({int(r["trials"]) for r in rows})
+        checks.add(f"every search ran its {bud.trials} trials", trials == [bud.trials], f"trials {trials}")
+    accs = [float(r[k]) for r in rows for k in ("best_val_acc", "test_acc")]
+    checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{min(accs):.3f}..{max(accs):.3f}")
+    rising = 0
+    for key in {(c["target"], c["seed"], c["strategy"], c["init"]) for c in curves}:
+        best = [c["best_val_acc"] for c in curves if (c["target"], c["seed"], c["strategy"], c["init"]) == key]
+        rising += int(any(b < a - 1e-12 for a, b in itertools.pairwise(best)))
+    checks.add("every best-so-far curve is non-decreasing", rising == 0, f"{rising} decrease")
+    for target, seed in sorted({(r["target"], r["seed"]) for r in rows}):
+        mean = {init: mean_std([float(r["test_acc"]) for r in rows
+                                if (r["target"], r["seed"], r["init"]) == (target, seed, init)] or [float("nan")])[0]
+                for init in ("inherit", "scratch")}
+        checks.add(f"{target} seed {seed}: inheritance >= scratch (mean test accuracy of the final models)",
+                   mean["inherit"] >= mean["scratch"] - 1e-9,
+                   f"inherit {mean['inherit']:.3f} vs scratch {mean['scratch']:.3f}")
+    return checks
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ Optuna journal file):
 
 Prints rounds, trials expected, trials found, lost (must be 0), duplicates
 (must be 0), half-written files (must be 0), plus the interrupted trials that
-were marked failed. ``--quick``: 3 small rounds (the test suite); full run:
-results to ``benchmarks/results/reliability/``.
+were marked failed. ``--quick``: 2 small rounds (the test suite), results to
+``benchmarks/results/reliability/quick/`` (git-ignored) unless ``--out``; full run:
+results to ``benchmarks/results/reliability/``. Exit code 1 when a check fails.
 
 Usage: python -m benchmarks.reliability [--quick] [--rounds 20] [--trials 16] [--jobs 4] [--out DIR]
 """
@@ -42,7 +43,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks._report import RESULTS, markdown_table, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 from warmstart.knowledge.storage import open_storage
 from warmstart.search.faults import run_trials
@@ -242,25 +243,35 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when nothing was lost, duplicated or half-written."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="3 small rounds (< 20 s)")
+    ap.add_argument("--quick", action="store_true", help="2 small rounds (< 20 s)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=16, help="trial budget of each round's study")
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--sleep", type=float, default=0.15, help="mean seconds of one trivial trial")
     ap.add_argument("--kills", type=int, default=2, help="workers killed (and restarted) per round")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS / "reliability")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default benchmarks/results/reliability/, with --quick its quick/)")
     args = ap.parse_args(argv)
+    try:
+        args.out = output_folder("reliability", args.quick, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.quick:
         args.rounds, args.trials, args.jobs, args.sleep, args.kills = 2, 8, 3, 0.1, 1
     rows = run(args.rounds, args.trials, args.jobs, args.sleep, args.kills, args.seed)
     tot = totals(rows)
     print(markdown_table([tot]))
     command = "python -m benchmarks.reliability " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "rounds.csv", rows)
     write_csv(args.out / "summary.csv", [tot])
     _plot(rows, args.out / "reliability.png")
-    ok = tot["lost"] == 0 and tot["duplicates"] == 0 and tot["half_written"] == 0 and tot["found"] == tot["expected"]
+    checks = Checks()
+    checks.add("every budgeted trial found", tot["found"] == tot["expected"], f"{tot['found']} of {tot['expected']}")
+    for key in ("lost", "duplicates", "half_written", "still_running", "exit_codes_bad"):
+        checks.add(f"{key.replace('_', ' ')}: 0", tot[key] == 0, str(tot[key]))
+    ok = checks.ok
     text = ["# Reliability: kills, concurrent workers, killed writers", "",
             "Each round: a study with a trial budget shared by worker processes on a fresh knowledge base "
             "(SQLite and journal file alternately), workers killed with SIGKILL at random moments and "
@@ -268,13 +279,13 @@ def main(argv: list[str] | None = None) -> int:
             "(this measures the runner and the storage, not training).", "",
             "## Totals", "", markdown_table([tot]),
             f"Verdict: {'nothing lost, duplicated or half-written' if ok else 'FAILURES, see rounds.csv'}.", "",
-            "## Rounds", "", markdown_table(rows),
+            checks.markdown(), "## Rounds", "", markdown_table(rows),
             "![trials per round](reliability.png)", "", "## Provenance", "",
             provenance(command, [args.seed],
                        f"rounds {args.rounds}, budget {args.trials} trials, {args.jobs} workers, "
                        f"{args.kills} kills per round, mean trial {args.sleep} s"), ""]
     write_text_atomic(args.out / "README.md", "\n".join(text))
-    return 0 if ok else 1
+    return checks.exit_code()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks._report import RESULTS, markdown_table, mean_std, paired_ci, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, mean_std, output_folder, paired_ci, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 from warmstart.engine import TrainConfig, Trainer, configure_threads, seed_everything
 from warmstart.engine import progress as progress_mod
@@ -148,7 +148,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 wall[which], cpu[which] = time.perf_counter() - t0, time.process_time() - c0
             eng, raw = samples["engine"] / wall["engine"], samples["raw"] / wall["raw"]
             eng_cpu, raw_cpu = samples["engine"] / cpu["engine"], samples["raw"] / cpu["raw"]
-            rows.append({"round": r + 1, "first": order[0], "engine_samples_per_s": eng,
+            rows.append({"round": r + 1, "first": order[0], "images": len(y), "engine_samples": samples["engine"],
+                         "raw_samples": samples["raw"], "engine_samples_per_s": eng,
                          "raw_samples_per_s": raw, "ratio": eng / raw,
                          "engine_samples_per_cpu_s": eng_cpu, "raw_samples_per_cpu_s": raw_cpu,
                          "cpu_ratio": eng_cpu / raw_cpu, "threads": threads})
@@ -193,8 +194,22 @@ def plot(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
+def sanity_checks(rows: list[dict[str, Any]], epochs: int) -> Checks:
+    """What must hold in any run: both loops train on every sample of every epoch, at a finite positive rate."""
+    checks = Checks()
+    expected_samples = epochs * int(rows[0]["images"])
+    for which in ("engine", "raw"):
+        counts = sorted({int(r[f"{which}_samples"]) for r in rows})
+        checks.add(f"{which}: {expected_samples} samples (epochs x images) in every round",
+                   counts == [expected_samples], f"counted {counts}")
+    rates = [r[k] for r in rows for k in ("engine_samples_per_s", "raw_samples_per_s", "ratio")]
+    checks.add("throughputs and ratios finite and > 0", all(math.isfinite(v) and v > 0 for v in rates),
+               f"min {min(rates):.3g}")
+    return checks
+
+
 def write_results(out: Path, rows: list[dict[str, Any]], summary: dict[str, float], args: argparse.Namespace,
-                  command: str) -> None:
+                  command: str, checks: Checks) -> None:
     """README.md (summary table, per-round table, provenance) and rounds.csv."""
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "rounds.csv", rows)
@@ -227,6 +242,7 @@ alternating which goes first.
 Per round (`rounds.csv`; plot `ratios.png`):
 
 {markdown_table(rows, ["round", "first", "engine_samples_per_s", "raw_samples_per_s", "ratio", "cpu_ratio"])}
+{checks.markdown()}
 ## Provenance
 
 {provenance(command, [0], notes=f"rounds {args.rounds}, torch threads {rows[0]['threads'] if rows else '-'}, "
@@ -248,8 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=None, help="training images (default: all of mnist5k's train split)")
     p.add_argument("--widths", type=int, nargs=3, default=(32, 64, 128), help="smallcnn stage widths")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: WARMSTART_THREADS or cores)")
-    p.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results/throughput)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default benchmarks/results/throughput/, with --quick its quick/)")
     args = p.parse_args(argv)
+    try:
+        out = output_folder("throughput", args.quick, args.out)
+    except ValueError as exc:
+        p.error(str(exc))
     args.load_before = os.getloadavg()[0]
     if args.quick:
         args.rounds, args.n, args.widths, args.epochs = 2, 256, (8, 16, 16), 1
@@ -259,14 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = measure(args)
         summary = summarize(rows)
-        out = args.out or (RESULTS / "throughput")
-        write_results(out, rows, summary, args, command.strip())
+        checks = sanity_checks(rows, args.epochs)
+        write_results(out, rows, summary, args, command.strip(), checks)
     finally:
         torch.set_num_threads(before)  # --quick runs inside the test process
     print(f"engine {summary['engine_mean']:.1f} samples/s, raw loop {summary['raw_mean']:.1f} samples/s; "
           f"median ratio per CPU-second {summary['median_cpu_ratio']:.3f}")
+    code = checks.exit_code()
     print(f"throughput ratio engine/raw (median of {len(rows)} rounds): {summary['median_ratio']:.3f}")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -42,12 +42,30 @@ def pretrained_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
+    """Under CI a module skipped at collection (module-level ``importorskip``) fails to collect.
+
+    Such skips happen before any test item exists, so the per-test rule below never sees them.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if _under_ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{collector.nodeid}: skipped at collection under CI, which is not allowed: {reason}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     """Under CI (CI=true) a skipped test fails: a missing server or browser must not hide a test."""
     outcome = yield
     report = outcome.get_result()
-    if os.environ.get("CI", "").lower() in ("1", "true") and report.skipped and call.when in ("setup", "call"):
+    if _under_ci() and report.skipped and call.when in ("setup", "call"):
         if item.get_closest_marker("ci_may_skip") is None:
             report.outcome = "failed"
             report.longrepr = f"skipped under CI, which is not allowed: {report.longrepr}"

@@ -31,7 +31,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
-from benchmarks._report import RESULTS, markdown_table, provenance, write_csv
+from benchmarks._report import Checks, markdown_table, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 from warmstart.knowledge.similarity import normalized_l1
 from warmstart.search._encode import encode
@@ -152,10 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--targets", default="", help="comma-separated target tasks (default: all)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "hpo_transfer")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default benchmarks/results/hpo_transfer/, with --quick its quick/)")
     ap.add_argument("--save-raw", type=Path, default=None, help="also save raw curves (for --merge)")
     ap.add_argument("--merge", default="", help="comma-separated raw files of partial runs to combine")
     args = ap.parse_args(argv)
+    try:
+        args.out = output_folder("hpo_transfer", args.quick and not args.merge, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.merge:
         return merge(args)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -190,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_raw is not None:
         save_raw(args.save_raw, curves, times, rows, targets, seeds, n_trials, time.perf_counter() - t0)
     summary = summarize(curves, times, n_trials)
-    write_outputs(args, summary, rows, curves, times, targets, seeds, n_trials, time.perf_counter() - t0)
-    return 0
+    checks = sanity_checks(curves, summary)
+    write_outputs(args, summary, rows, curves, times, targets, seeds, n_trials, time.perf_counter() - t0, checks)
+    return checks.exit_code()
 
 
 def save_raw(path: Path, curves: dict[str, list[np.ndarray]], times: dict[str, list[np.ndarray]],
@@ -220,8 +226,9 @@ def merge(args: Any) -> int:
         seconds += blob["seconds"]
         seeds, n_trials = blob["seeds"], blob["n_trials"]
     summary = summarize(curves, times, n_trials)
-    write_outputs(args, summary, rows, curves, times, targets, seeds, n_trials, seconds)
-    return 0
+    checks = sanity_checks(curves, summary)
+    write_outputs(args, summary, rows, curves, times, targets, seeds, n_trials, seconds, checks)
+    return checks.exit_code()
 
 
 def summarize(curves: dict[str, list[np.ndarray]], times: dict[str, list[np.ndarray]],
@@ -242,9 +249,27 @@ def summarize(curves: dict[str, list[np.ndarray]], times: dict[str, list[np.ndar
     return out
 
 
+def sanity_checks(curves: dict[str, list[np.ndarray]], summary: list[dict[str, Any]]) -> Checks:
+    """What must hold at any budget: every regret curve non-increasing and within [0, 1]; each warm
+    start's mean regret after its first trial no worse than random search's (its first configuration
+    comes from the sources, random's from nowhere)."""
+    checks = Checks()
+    all_curves = [c for cs in curves.values() for c in cs]
+    rising = sum(int(np.any(np.diff(c) > 1e-12)) for c in all_curves)
+    checks.add("every regret curve is non-increasing", rising == 0, f"{rising} of {len(all_curves)} rise")
+    lo = min(float(c.min()) for c in all_curves)
+    hi = max(float(c.max()) for c in all_curves)
+    checks.add("every regret is within [0, 1]", -1e-12 <= lo and hi <= 1 + 1e-12, f"min {lo:.4g}, max {hi:.4g}")
+    by = {r["method"]: r["regret@1"] for r in summary}
+    for m in WARM:
+        checks.add(f"{m}: mean regret@1 <= random's", by[m] <= by["random"] + 1e-9,
+                   f"{by[m]:.4f} vs random {by['random']:.4f}")
+    return checks
+
+
 def write_outputs(args: Any, summary: list[dict[str, Any]], rows: list[dict[str, Any]],
                   curves: dict[str, list[np.ndarray]], times: dict[str, list[np.ndarray]], targets: list[str],
-                  seeds: int, n_trials: int, seconds: float) -> None:
+                  seeds: int, n_trials: int, seconds: float, checks: Checks) -> None:
     """README.md with the table and provenance, CSVs, and the plot."""
     import matplotlib
 
@@ -274,9 +299,9 @@ def write_outputs(args: Any, summary: list[dict[str, Any]], rows: list[dict[str,
     warm_best = min(WARM, key=lambda m: by[m].get("regret@10", math.inf))
     tpe10 = by["tpe"].get("regret@10")
     reach = by[warm_best][f"trials to TPE@{n_trials}"]
-    checks = []
+    targets_met = []
     if tpe10 is not None:
-        checks = [f"- best warm start: **{warm_best}**; regret@10 {by[warm_best]['regret@10']:.4f} vs cold TPE "
+        targets_met = [f"- best warm start: **{warm_best}**; regret@10 {by[warm_best]['regret@10']:.4f} vs cold TPE "
                   f"{tpe10:.4f} (ratio {by[warm_best]['regret@10'] / max(tpe10, 1e-12):.2f}; target ≤ 0.33)",
                   f"- trials for {warm_best} to reach cold TPE's {n_trials}-trial regret "
                   f"({by['tpe'][f'regret@{n_trials}']:.4f}): {reach} (target ≤ 10)"]
@@ -287,7 +312,7 @@ def write_outputs(args: Any, summary: list[dict[str, Any]], rows: list[dict[str,
         f"{seeds} seeds × {n_trials} trials per method and target; objective = validation loss after the last "
         "epoch of the `scratch` strategy (MLP), 4 hyperparameters (lr, weight_decay, batch_size, "
         "label_smoothing); mean normalized regret over targets and seeds.", "",
-        markdown_table(summary), "", *checks, "", "![regret](regret.png)", "",
+        markdown_table(summary), "", *targets_met, "", checks.markdown(), "![regret](regret.png)", "",
         "## Provenance",
         provenance(cmd, list(range(seeds)), notes=f"replay took {seconds:.0f} s; blackbox from "
                    "`python -m benchmarks.hpo_transfer.generate --configs 100 --epochs 10` "
@@ -295,7 +320,7 @@ def write_outputs(args: Any, summary: list[dict[str, Any]], rows: list[dict[str,
     ])
     write_text_atomic(out / "README.md", text + "\n")
     print(markdown_table(summary))
-    print("\n".join(checks))
+    print("\n".join(targets_met))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from benchmarks.domain_adaptation import main
+from benchmarks.domain_adaptation import main, sanity_checks
 
 
 def test_quick(tmp_path: Path) -> None:
@@ -19,8 +19,19 @@ def test_quick(tmp_path: Path) -> None:
         assert float(r["oracle_accuracy"]) >= float(r["accuracy"]) - 1e-9  # the oracle is the best candidate
     text = (tmp_path / "README.md").read_text()
     assert "oracle" in text and "selected by" in text and "seeds" in text
+    assert "## Checks" in text and "| NO |" not in text
     # partial runs (one process per pair) merge into one report
     assert main(["--merge", str(tmp_path), "--out", str(tmp_path / "merged")]) == 0
     merged = list(csv.DictReader(open(tmp_path / "merged" / "runs.csv")))
     assert merged == rows
     assert "source mnist5k-a" in (tmp_path / "merged" / "README.md").read_text()
+
+
+def test_sanity_checks_fail_on_missing_runs_or_a_pick_above_the_oracle() -> None:
+    row = {"pair": "a -> b", "method": "dann", "seed": 0, "accuracy": 0.5, "acc_by_dev": 0.5, "acc_last": 0.4,
+           "oracle_accuracy": 0.6}
+    assert sanity_checks([row], 1).ok
+    assert not sanity_checks([row], 2).ok  # a run is missing
+    assert not sanity_checks([row, row], 2).ok  # the same run twice
+    assert not sanity_checks([{**row, "acc_last": 0.7}], 1).ok
+    assert not sanity_checks([{**row, "accuracy": 1.5, "oracle_accuracy": 1.5}], 1).ok

@@ -24,4 +24,16 @@ def test_quick_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "fewshot_episodes.png").stat().st_size > 0
     readme = (tmp_path / "README.md").read_text()
     assert "## Provenance" in readme and "## Targets" in readme
+    checks = readme.split("## Checks", 1)[1].split("##", 1)[0]  # the targets are goals: quick misses them
+    assert "protonet" in checks and "| yes |" in checks and "| NO |" not in checks  # e.g. well above chance
     assert "results in" in capsys.readouterr().out
+
+
+def test_sanity_checks_fail_at_chance() -> None:
+    rows = [{"setting": s, "shots": k, "method": "protonet", "accuracy": 0.6}
+            for s in ("all classes", "unseen classes") for k in (1, 5)]
+    probes = [{"source": "random init", "accuracy": 0.4}]
+    assert fewshot_episodes.sanity_checks(rows, probes).ok
+    assert not fewshot_episodes.sanity_checks([{**r, "accuracy": 0.2} for r in rows], probes).ok
+    assert not fewshot_episodes.sanity_checks(rows[:3], probes).ok  # a cell is missing
+    assert not fewshot_episodes.sanity_checks(rows, [{"source": "x", "accuracy": 0.1}]).ok

@@ -1,7 +1,8 @@
-"""The NAS benchmark's quick mode runs end to end and writes its tables, CSVs and plot."""
+"""The NAS benchmark's quick mode runs end to end, holds its checks and writes its tables, CSVs and plot."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -19,3 +20,23 @@ def test_quick(tmp_path: Path) -> None:
         assert 0.0 <= float(r["test_acc"]) <= 1.0 and int(r["trials"]) == 2
     text = (tmp_path / "README.md").read_text()
     assert "Target 1" in text and "Target 2" in text and "seeds" in text and "Budget per search" in text
+    assert "## Checks" in text and "| NO |" not in text
+    test = {i: [float(r["test_acc"]) for r in rows if r["init"] == i] for i in ("inherit", "scratch")}
+    assert sum(test["inherit"]) >= sum(test["scratch"])  # inheritance at least as good as scratch
+    # a second quick run into the same folder starts over instead of resuming from runs.jsonl
+    assert nas.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
+
+
+def test_sanity_checks_fail_when_scratch_wins_or_trials_are_missing() -> None:
+    args = argparse.Namespace(targets=["t"], seeds=[0], strategies=["random"], budget="2")
+    rows = [{"target": "t", "seed": 0, "strategy": "random", "init": i, "trials": 2, "best_val_acc": 0.5,
+             "test_acc": a} for i, a in (("inherit", 0.6), ("scratch", 0.3))]
+    curves = [{"target": "t", "seed": 0, "strategy": "random", "init": "inherit", "best_val_acc": v}
+              for v in (0.3, 0.5)]
+    assert nas.sanity_checks(rows, curves, args).ok
+    swapped = [{**r, "test_acc": 0.9 if r["init"] == "scratch" else 0.1} for r in rows]
+    assert not nas.sanity_checks(swapped, curves, args).ok
+    assert not nas.sanity_checks([{**rows[0], "trials": 1}, rows[1]], curves, args).ok
+    assert not nas.sanity_checks(rows[:1], curves, args).ok
+    assert not nas.sanity_checks(rows, list(reversed(curves)), args).ok  # best-so-far went down

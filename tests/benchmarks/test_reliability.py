@@ -16,4 +16,6 @@ def test_quick(tmp_path: Path) -> None:
     assert int(tot["rounds"]) == 2
     assert int(tot["found"]) == int(tot["expected"]) == 16
     assert int(tot["lost"]) == int(tot["duplicates"]) == int(tot["half_written"]) == 0
-    assert int(tot["still_running"]) == 0
+    assert int(tot["still_running"]) == 0 and int(tot["exit_codes_bad"]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "## Checks" in text and "| NO |" not in text

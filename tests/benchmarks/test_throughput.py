@@ -20,8 +20,10 @@ def test_quick_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = list(csv.DictReader((tmp_path / "rounds.csv").open()))
     assert len(rows) == 2 and {r["first"] for r in rows} == {"engine", "raw"}
     assert all(float(r["engine_samples_per_s"]) > 0 and float(r["raw_samples_per_s"]) > 0 for r in rows)
+    assert {(r["engine_samples"], r["raw_samples"]) for r in rows} == {("256", "256")}  # 256 images x 1 epoch
     readme = (tmp_path / "README.md").read_text()
     assert "Median over 2 interleaved rounds" in readme and "## Provenance" in readme
+    assert "## Checks" in readme and "| NO |" not in readme
     assert os.environ.get("WARMSTART_NO_PROGRESS") == "1"  # restored
 
 
@@ -41,3 +43,11 @@ def test_engine_run_counts_samples_and_draws_a_bar() -> None:
         assert throughput.engine_run(model, x, y, cfg) == 140
     assert "throughput" in sink.getvalue() and "6/6" in sink.getvalue()  # 3 steps x 2 epochs
     assert not progress_mod.progress_enabled(True)
+
+
+def test_sanity_checks_catch_lost_samples() -> None:
+    row = {"images": 10, "engine_samples": 20, "raw_samples": 20, "engine_samples_per_s": 5.0,
+           "raw_samples_per_s": 5.0, "ratio": 1.0}
+    assert throughput.sanity_checks([row], epochs=2).ok
+    assert not throughput.sanity_checks([{**row, "engine_samples": 19}], epochs=2).ok
+    assert not throughput.sanity_checks([{**row, "ratio": float("nan")}], epochs=2).ok

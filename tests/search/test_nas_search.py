@@ -5,14 +5,22 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
+from optuna.artifacts import FileSystemArtifactStore, download_artifact
+from safetensors.torch import load_file
 
+from warmstart.backbones.adapt import adapt_to_task
 from warmstart.backbones.checkpoint import load_checkpoint, read_meta
+from warmstart.backbones.classifier import Classifier
 from warmstart.engine.evaluate import predict_proba
 from warmstart.errors import ConfigError
+from warmstart.knowledge import open_storage
+from warmstart.search._candidate import SearchData
 from warmstart.search.evolution import RegularizedEvolutionSampler
-from warmstart.search.nas import parse_objectives, search_architecture
+from warmstart.search.morphism import morph
+from warmstart.search.nas import PROBE, parse_objectives, search_architecture
 from warmstart.search.nas_space import NASSpace, Space
 from warmstart.search.reinforce import ReinforceSampler
 from warmstart.tasks import Task, get_task
@@ -42,17 +50,62 @@ def test_strategies_run_and_report(strategy: str, few: Task, pretrained_source: 
         assert r["pareto_front"] and {"val_accuracy", "latency"} <= set(r["pareto_front"][0])
 
 
+# every mutation of this space changes something other than the cut depth, so a child either
+# computes its parent's function (a preserving morphism: deeper, wider, larger kernel, dropout) or not
+MORPHS = NASSpace(3, "image", cut=(3,), freeze=(2, 3), blocks=(0, 1), block_width=(16, 32), kernel=(1, 3),
+                  head_depth=(0, 1), head_width=(16, 32), activation=("relu",), dropout=(0.0, 0.2))
+
+
+def _stored(result: dict) -> tuple[optuna.Study, FileSystemArtifactStore]:
+    """The study a search kept in its run folder, and that folder's artifact store."""
+    study = optuna.load_study(study_name=result["study"]["name"], storage=open_storage(result["study"]["storage"]))
+    run_dir = Path(result["study"]["storage"].removeprefix("journal:")).parent
+    return study, FileSystemArtifactStore(str(run_dir / "artifacts"))
+
+
+def _trained(trial: optuna.trial.FrozenTrial, space: NASSpace, base: Classifier, store: FileSystemArtifactStore,
+             tmp: Path) -> Classifier:
+    """A finished trial's model with the trained weights the search stored for it."""
+    model = space.build(dict(trial.params), base, inherit=True, seed=trial.number)
+    path = tmp / f"trial-{trial.number}-{trial.user_attrs['artifact_id']}.safetensors"
+    download_artifact(artifact_store=store, file_path=str(path), artifact_id=trial.user_attrs["artifact_id"])
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+def _source_base(few: Task, source: Path) -> Classifier:
+    ckpt = load_checkpoint(source)
+    return adapt_to_task(ckpt.model, few, ckpt.classes, "auto")[0].eval()
+
+
 def test_evolution_children_inherit_trained_parent_weights(few: Task, pretrained_source: Path,
                                                            tmp_path: Path) -> None:
-    r = search_architecture(few, pretrained_source, strategy="evolution", budget=7, space=SMALL,
+    r = search_architecture(few, pretrained_source, strategy="evolution", budget=10, space=MORPHS,
                             transfer_strategy="finetune", transfer_params={"epochs": 1, "min_steps": 2},
                             out=tmp_path / "best", run_dir=tmp_path / "run", **FAST)
-    assert r["n_trials"] == 7
-    assert list((tmp_path / "run" / "artifacts").iterdir())  # trained weights kept as trial artifacts
+    assert r["n_trials"] == 10
     ckpt = load_checkpoint(tmp_path / "best")
     assert ckpt.meta["extra"]["architecture"]["resolved"] == r["architecture"]["resolved"]
-    probs = predict_proba(ckpt.model, few.x_test[:20])
-    assert probs.shape == (20, 10)
+    assert predict_proba(ckpt.model, few.x_test[:20]).shape == (20, 10)
+
+    study, store = _stored(r)
+    base = _source_base(few, pretrained_source)
+    probe = SearchData.from_task(few, seed=0).x_val[:PROBE]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    children = [t for t in done if "parent" in t.user_attrs and t.user_attrs["morph"]["preserving"]]
+    assert len(children) >= 2, [t.user_attrs.get("morph") for t in done]
+    for child in children:
+        parent = study.trials[child.user_attrs["parent"]]
+        trained_parent = _trained(parent, MORPHS, base, store, tmp_path)
+        started = torch.tensor(child.user_attrs["init_probe"])  # the child's outputs before its training
+        # the child started as its TRAINED parent: same outputs in eval mode ...
+        assert torch.allclose(started, trained_parent(probe), atol=1e-5)
+        rebuilt, rep = morph(trained_parent, MORPHS.resolve(dict(parent.params)), MORPHS.resolve(dict(child.params)),
+                             seed=child.number)
+        assert rep["preserving"] and torch.allclose(rebuilt.eval()(probe), started, atol=1e-5)
+        # ... not as an untrained candidate built from the source
+        fresh = MORPHS.build(dict(child.params), base, inherit=True, seed=child.number).eval()
+        assert (fresh(probe) - started).abs().max() > 1e-3
 
 
 def test_evolution_sampler_ages_out_the_oldest_and_records_parents() -> None:
@@ -95,12 +148,27 @@ def test_darts_alpha_moves_and_derived_cell_is_retrained(few: Task, pretrained_s
     assert ckpt.model(few.x_test[:3]).shape == (3, 10)
 
 
-def test_scratch_baseline_uses_random_weights(few: Task, pretrained_source: Path) -> None:
-    kw = dict(strategy="random", budget=1, space=SMALL, transfer_strategy=None, seed=3, **FAST)
-    a = search_architecture(few, pretrained_source, inherit=True, **kw)
-    b = search_architecture(few, pretrained_source, inherit=False, **kw)
-    assert a["architecture"]["resolved"] == b["architecture"]["resolved"]
-    assert b["inherit"] is False and a["inherit"] is True
+def test_scratch_baseline_uses_random_weights(few: Task, pretrained_source: Path, tmp_path: Path) -> None:
+    """inherit=False (``--scratch``): candidates' weights differ from the checkpoint's; inherit=True: they are it."""
+    kw = dict(strategy="random", budget=2, space=SMALL, transfer_strategy=None, seed=3, **FAST)
+    a = search_architecture(few, pretrained_source, inherit=True, run_dir=tmp_path / "a", **kw)
+    b = search_architecture(few, pretrained_source, inherit=False, run_dir=tmp_path / "b", **kw)
+    assert a["architecture"]["resolved"] == b["architecture"]["resolved"]  # same space, same sampler seed
+    base = _source_base(few, pretrained_source)
+    probe = SearchData.from_task(few, seed=3).x_val[:PROBE]
+    for result, inherited in ((a, True), (b, False)):
+        study, store = _stored(result)
+        for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+            model = _trained(trial, SMALL, base, store, tmp_path)
+            frozen = SMALL.resolve(dict(trial.params))["freeze"]  # stages the search never trains
+            assert frozen >= 2
+            for i in range(frozen):
+                mine, source = model.backbone.stages[i].state_dict(), base.backbone.stages[i].state_dict()
+                same = all(torch.equal(mine[k], source[k]) for k in source)
+                assert same == inherited, (trial.number, i)
+            if not inherited:  # nor does it start as the source-initialized candidate would
+                fresh = SMALL.build(dict(trial.params), base, inherit=True, seed=3000 + trial.number).eval()
+                assert (fresh(probe) - torch.tensor(trial.user_attrs["init_probe"])).abs().max() > 1e-3
 
 
 def test_custom_space_declared_in_python(few: Task, pretrained_source: Path) -> None:

@@ -60,10 +60,12 @@ from warmstart.search.nas_space import NASSpace, Space
 from warmstart.search.reinforce import ReinforceSampler
 from warmstart.source import Source
 from warmstart.tasks import Task, load_task
+from warmstart.tasks._task import take
 
 STRATEGIES = ("random", "evolution", "tpe", "rl", "darts", "nsga2")
 PRIMARY = {"accuracy": "val_error", "error": "val_error", "loss": "val_loss"}
 COSTS = {"params": "params_m", "latency": "latency_ms"}
+PROBE = 4  # validation examples whose outputs each candidate records before training
 
 
 def parse_objectives(objective: str | list[str]) -> list[str]:
@@ -167,6 +169,19 @@ class _Run:
             art = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
         trial.set_user_attr("artifact_id", art)
 
+    @torch.no_grad()
+    def probe(self, model: Classifier) -> list[list[float]]:
+        """The candidate's outputs (eval mode) on the first :data:`PROBE` validation examples.
+
+        Recorded before training as the trial's ``init_probe`` user attribute: what the candidate
+        computed when it started (its parent's function after a preserving morphism).
+        """
+        was_training = model.training
+        model.eval()
+        out = model(take(self.data.x_val, torch.arange(min(PROBE, len(self.data.y_val)))))
+        model.train(was_training)
+        return [[float(v) for v in row] for row in out]
+
     # ---------------------------------------------------------------- scoring
     def score(self, trial: optuna.Trial, model: Classifier, freeze: int) -> list[float] | float:
         metrics = train_candidate(model, freeze, self.data, self.config, self.cache, deadline=self.deadline)
@@ -207,6 +222,7 @@ class _Run:
                 trial.set_user_attr("parent", parent)
             else:
                 model = self.build(arch, self.seed * 1000 + trial.number)
+            trial.set_user_attr("init_probe", self.probe(model))
             return self.score(trial, model, int(resolved.get("freeze", 0)))
         except OutOfBudget:
             trial.set_user_attr("out_of_budget", True)
@@ -293,13 +309,14 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
             searched weights).
         transfer_params: Its hyperparameters.
         out: Save the final model here as a checkpoint folder.
-        run_dir: Keep the study's artifacts here (default: a temporary folder, removed).
+        run_dir: Keep the study (journal file ``study.log``, named in the result's ``study``) and its
+            artifacts (each trial's trained weights) here (default: a temporary folder, removed).
         progress: Progress bars for the final training.
 
     Returns:
         JSON-serializable result: best architecture, its validation scores, the timeline of trials
         (best-so-far vs seconds), the Pareto front (several objectives), final test metrics,
-        search and final-training seconds.
+        search and final-training seconds; with ``run_dir``, ``study`` (``storage`` URL and ``name``).
 
     Raises:
         ConfigError: unknown strategy/objective, an empty or contradictory space, or a budget too
@@ -335,7 +352,14 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
                    run_dir=rd, seed=seed)
         n_obj = len(objectives) if strategy == "nsga2" else 1
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(directions=["minimize"] * n_obj, sampler=make_sampler(strategy, space, seed))
+        storage, study_name = None, None
+        if run_dir is not None:  # the study is kept beside its artifacts
+            from warmstart.knowledge.storage import open_storage
+
+            storage = f"journal:{rd / 'study.log'}"
+            study_name = f"search-{strategy}-{'inherit' if inherit else 'scratch'}-seed{seed}-{time.time_ns()}"
+        study = optuna.create_study(directions=["minimize"] * n_obj, sampler=make_sampler(strategy, space, seed),
+                                    storage=open_storage(storage) if storage else None, study_name=study_name)
         tracker = BudgetTracker(bud)
         run.t0 = time.monotonic()
         run.deadline = run.t0 + bud.seconds if bud.seconds is not None else None
@@ -359,6 +383,8 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
                        "source_head": adapt_report.get("head")})
         if darts_info is not None:
             result["darts"] = darts_info
+        if storage is not None:
+            result["study"] = {"storage": storage, "name": study_name}
         return result
     finally:
         if tmp is not None:
