@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,13 +87,21 @@ class Source:
             self._task = load_task(self.task_name)
         return self._task
 
-    def checkpoint(self, progress: bool = True) -> Checkpoint:
-        """The source checkpoint: loaded from ``path``, or pretrained on the source task once and cached."""
+    def checkpoint(self, progress: bool = True, *, deadline: float | None = None) -> Checkpoint:
+        """The source checkpoint: loaded from ``path``, or pretrained on the source task once and cached.
+
+        A pretraining is announced with one line on stderr (it can take minutes); a cached
+        one is reused silently. ``deadline`` (a ``time.monotonic()`` value) bounds a
+        pretraining (:class:`~warmstart.search.budget.DeadlineStop`: no epoch is started
+        that is predicted not to finish, and training stops at the step where the time
+        runs out); a pretraining cut short is cached under its own key, with the steps
+        actually trained, so it is never taken for a full one.
+        """
         if self._ckpt is None:
             if self.path is not None:
                 self._ckpt = load_checkpoint(self.path)
             else:
-                self._ckpt = self._pretrain(progress)
+                self._ckpt = self._pretrain(progress, deadline=deadline)
         return self._ckpt
 
     def fresh_checkpoint(self, progress: bool = True) -> Checkpoint:
@@ -98,7 +109,7 @@ class Source:
         ckpt = self.checkpoint(progress)
         return load_checkpoint(ckpt.path)
 
-    def _pretrain(self, progress: bool) -> Checkpoint:
+    def _pretrain(self, progress: bool, *, deadline: float | None = None) -> Checkpoint:
         from warmstart.engine.config import TrainConfig
         from warmstart.pretraining.supervised import pretrain_supervised
 
@@ -110,9 +121,24 @@ class Source:
                 return load_checkpoint(out)
             except Exception:  # a corrupt cache entry is rebuilt
                 pass
+        limit = "" if deadline is None else f" at most, as many as fit in {max(0.0, deadline - time.monotonic()):.0f} s"
+        print(f"pretraining a source model on {task.name} ({self.pretrain_epochs} epochs{limit}; cached for next "
+              "time)...", file=sys.stderr, flush=True)
         cfg = TrainConfig(epochs=self.pretrain_epochs, lr=3e-3, seed=self.seed, device=self.device,
                           augment="light" if task.modality == "image" else "none", progress=progress)
-        return pretrain_supervised(task, out, backbone=self.backbone, config=cfg)
+        if deadline is None:
+            return pretrain_supervised(task, out, backbone=self.backbone, config=cfg)
+        from warmstart.search.budget import DeadlineStop
+
+        stop, part = DeadlineStop(deadline), out.with_name(f"{out.name}.part-{os.getpid()}")
+        shutil.rmtree(part, ignore_errors=True)
+        pretrain_supervised(task, part, backbone=self.backbone, config=cfg, callbacks=[stop])
+        if stop.stopped_at_step is not None:  # cut short: its own cache entry, never taken for the full one
+            key += f"|stopped-at-step-{stop.stopped_at_step}"
+            out = cache_dir() / "sources" / hashlib.sha256(key.encode()).hexdigest()[:16]
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(part, out)
+        return load_checkpoint(out)
 
     def describe(self) -> str:
         """One line for reports."""

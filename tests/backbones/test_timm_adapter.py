@@ -165,3 +165,37 @@ def test_missing_timm_names_the_extra(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "timm", None)
     with pytest.raises(WarmstartError, match=r"warmstart\[vision\]"):
         create_backbone("timm:resnet18")
+
+
+def test_pretrained_tag_without_weights_downloads_or_says_it_cannot(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline, an empty Hugging Face cache: no download possible
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    for name, kw in [("timm:test_resnet.r160_in1k", {}), ("timm:test_resnet", {"pretrained": True})]:
+        with pytest.raises(ConfigError) as info:
+            create_backbone(name, in_chans=1, **kw)
+        msg = str(info.value)
+        assert "timm:test_resnet.r160_in1k" in msg and "--weights FILE" in msg and "\n" not in msg, msg
+
+
+def test_plain_name_is_random_init_and_records_no_tag(tmp_path) -> None:
+    b = create_backbone("timm:test_resnet", in_chans=1)
+    assert b.weights_plan.kind == "random" and "random initialization" in b.weights_plan.describe()
+    ckpt = save_checkpoint(Classifier(b, 3), tmp_path / "ckpt", classes=list("abc"))
+    assert json.loads((ckpt / "meta.json").read_text())["backbone"]["name"] == "timm:test_resnet"
+
+
+def test_tagged_checkpoint_rebuilds_offline_without_download(tmp_path) -> None:
+    file = tmp_path / "w.safetensors"
+    save_file(timm.create_model("test_resnet", in_chans=1).state_dict(), str(file))
+    b = create_backbone("timm:test_resnet.r160_in1k", in_chans=1, weights=str(file))
+    assert b.weights_plan.kind == "file" and b.spec.name == "timm:test_resnet.r160_in1k"
+    model = Classifier(b, 2).eval()
+    ckpt = save_checkpoint(model, tmp_path / "ckpt", classes=["a", "b"])
+    loaded = load_checkpoint(ckpt).model.eval()  # the architecture only: no download, weights from the checkpoint
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))

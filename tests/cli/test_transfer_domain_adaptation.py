@@ -18,15 +18,18 @@ def _small_digits(name: str, classes: list[int] | None = None) -> str:
     return name
 
 
-def test_dann_from_source_task_with_zero_shots(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_dann_from_source_task_with_zero_shots(run_cli, tiny_task: str) -> None:  # type: ignore[no-untyped-def]
     target = _small_digits("digits-da-small")
-    run = run_cli("transfer", "--strategy", "dann", "--source-task", "mnist5k-a", "--task", target, "--shots", "0",
+    # a source given only as a task (a tiny mnist5k subset, to stay fast) is pretrained first, announced
+    run = run_cli("transfer", "--strategy", "dann", "--source-task", tiny_task, "--task", target, "--shots", "0",
               "--select-by", "infomax", "--json", *FAST)
     assert run.code == 0, (run.stderr, run.result.exception)
+    assert f"pretraining a source model on {tiny_task} (10 epochs; cached for next time)..." in run.stderr
     out = run.json()
     assert out["strategy"] == "dann" and out["shots"] == 0
     assert out["info"]["select_by"] == "infomax" and out["info"]["target_labels_used"] == 0
-    assert out["info"]["source_task"] == "mnist5k-a"
+    assert out["info"]["source_task"] == tiny_task
+    assert out["info"]["init"] == f"source model pretrained on {tiny_task} (10 epochs, cached)"
     assert 0.0 <= out["test"]["accuracy"] <= 1.0
 
 

@@ -10,8 +10,9 @@ import torch
 
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.engine import LambdaCallback, TrainConfig
-from warmstart.errors import CheckpointError, ConfigError
+from warmstart.errors import CheckpointError, ConfigError, IncompatibleError
 from warmstart.pretraining import pretrain_supervised
+from warmstart.pretraining.simclr import encoder_for
 from warmstart.tasks import Task, get_task
 
 WIDTHS = (8, 8, 16)
@@ -119,3 +120,12 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_checkpoint(tiny_mnist: Task
     afile.write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         pretrain_supervised(tiny_mnist, afile, config=config(1), widths=WIDTHS)
+
+
+def test_text_encoder_on_image_task_is_incompatible(tmp_path: Path) -> None:
+    with pytest.raises(IncompatibleError, match=r"^backbone hf:some/model is a text encoder; task 'digits' is "
+                                                r"image data"):
+        pretrain_supervised(get_task("digits"), tmp_path / "out", backbone="hf:some/model")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(IncompatibleError, match="text encoder; simclr pretrains on image data"):
+        encoder_for(torch.rand(4, 1, 8, 8), "hf:some/model")

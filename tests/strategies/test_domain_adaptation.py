@@ -1,4 +1,5 @@
-"""Domain-adaptation strategies: no target label read at shots=0, selection, few labels, bad pairs."""
+"""Domain-adaptation strategies: no target label read at shots=0, selection, few labels, bad pairs,
+a source given only as a task is pretrained first (announced, cached)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from warmstart.errors import ConfigError, IncompatibleError
 from warmstart.source import Source
 from warmstart.strategies import get_strategy
-from warmstart.tasks import Task, get_task
+from warmstart.tasks import Task, get_task, register_task
 
 TINY: dict[str, Any] = {"epochs": 2, "iters_per_epoch": 2, "batch_size": 8, "score_samples": 40,
                         "progress": False, "device": "cpu"}
@@ -36,9 +37,22 @@ def unlabeled_target() -> Task:
     return t.replace(x_unlabeled=t.x_unlabeled[:48], x_test=t.x_test[:40], y_test=t.y_test[:40])
 
 
+def _small_source_task(name: str, n_train: int = 300) -> str:
+    """Register a random ``n_train``/100 subset of mnist5k-a (every digit present) under ``name``."""
+    task = get_task("mnist5k-a")
+    g = torch.Generator().manual_seed(0)
+    tr = torch.randperm(len(task.y_train), generator=g)[:n_train]
+    va = torch.randperm(len(task.y_val), generator=g)[:100]
+    small = task.replace(name=name, x_train=task.x_train[tr], y_train=task.y_train[tr], x_val=task.x_val[va],
+                         y_val=task.y_val[va], x_test=task.x_val[va], y_test=task.y_val[va])
+    register_task(name, lambda: small)
+    return name
+
+
 @pytest.fixture(scope="module")
 def source_task_only() -> Source:
-    return Source(task_name="mnist5k-a")
+    """A source given only as a task: strategies pretrain on it first (1 epoch here, to stay fast)."""
+    return Source(task_name=_small_source_task("mnist5k-a-300"), pretrain_epochs=1)
 
 
 def test_shots_zero_reads_no_target_label(unlabeled_target: Task, source_task_only: Source) -> None:
@@ -51,7 +65,9 @@ def test_shots_zero_reads_no_target_label(unlabeled_target: Task, source_task_on
     assert torch.allclose(a.predict_proba(unlabeled_target.x_test), b.predict_proba(unlabeled_target.x_test))
     assert a.info_["target_labels_used"] == 0
     assert a.info_["select_by"] == "dev" and a.info_["selected_epoch"] in (1, 2)
-    assert "random" in a.info_["init"]  # no checkpoint: scratch-initialized default backbone
+    # no checkpoint: the model starts from one pretrained on the source task (cached: pretrained once)
+    assert a.info_["init"] == "source model pretrained on mnist5k-a-300 (1 epochs, cached)"
+    assert a.info_["source_sha256"] == b.info_["source_sha256"] == source_task_only.checkpoint().sha256
     assert len(a.candidates_) == 2 and all("sel_dev" in c and "state" not in c for c in a.candidates_)
 
 
@@ -89,3 +105,18 @@ def test_target_without_pool_refused(source_task_only: Source) -> None:
         get_strategy("source_only", **TINY).fit(get_task("digits"), source_task_only)
     with pytest.raises(ConfigError, match="source-task"):
         get_strategy("dann", **TINY).fit(get_task("digits").few_shot(0), None)
+
+
+def test_source_task_alone_is_pretrained_once_and_announced(unlabeled_target: Task,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    name = _small_source_task("mnist5k-a-120", n_train=120)
+    first = get_strategy("source_only", **TINY).fit(unlabeled_target, Source(task_name=name, pretrain_epochs=1))
+    assert capsys.readouterr().err.splitlines() == [
+        f"pretraining a source model on {name} (1 epochs; cached for next time)..."]
+    again = get_strategy("source_only", **TINY).fit(unlabeled_target, Source(task_name=name, pretrain_epochs=1))
+    assert "pretraining" not in capsys.readouterr().err  # the cached pretraining is reused silently
+    # cached or fresh, the run is the same
+    x = unlabeled_target.x_test[:16]
+    assert torch.equal(first.predict_proba(x), again.predict_proba(x))
+    # it starts from the pretrained source: its head is the source classifier, not a new one
+    assert first.info_["head"] == "reuse"

@@ -28,7 +28,7 @@ DESCRIPTIONS = {
     "smallcnn": "3-stage conv net for 28-64 px images (image)",
     "resnet": "small ResNet, depth/width parameters (image)",
     "mlp": "multilayer perceptron (tabular)",
-    "timm:<name>": "any timm model; --weights FILE loads local weights (extra: vision)",
+    "timm:<name>": "any timm model; NAME.TAG: timm's pretrained weights, --weights FILE: local ones (extra: vision)",
     "hf:<name or folder>": "Hugging Face text encoder, mean-pooled (extra: text)",
 }
 
@@ -44,7 +44,7 @@ def list_backbones() -> list[str]:
 
 
 def create_backbone(name: str, *, in_chans: int = 1, input_size: tuple[int, int] | None = None,
-                    weights: str | None = None, **kwargs: Any) -> Backbone:
+                    weights: str | None = None, pretrained: bool | None = None, **kwargs: Any) -> Backbone:
     """Create a backbone by registry name.
 
     Args:
@@ -52,6 +52,10 @@ def create_backbone(name: str, *, in_chans: int = 1, input_size: tuple[int, int]
         in_chans: Input channels (images) or features (tabular).
         input_size: Image size (H, W) the backbone expects; None keeps the builder's default.
         weights: Local pretrained weights for adapters (a timm weights file); None for none.
+        pretrained: For ``timm:`` names without ``weights``: True loads timm's pretrained
+            weights, False builds the architecture only, None (default) decides by the name's
+            pretrained tag (see :mod:`warmstart.backbones._timm_weights`). Other backbones
+            accept only None or False (they have no built-in pretrained weights).
         **kwargs: Architecture keyword arguments.
 
     Raises:
@@ -63,12 +67,17 @@ def create_backbone(name: str, *, in_chans: int = 1, input_size: tuple[int, int]
             import importlib
 
             mod = importlib.import_module(module)
+            if prefix == "timm:":
+                kwargs["pretrained"] = pretrained
+            elif pretrained:
+                raise ConfigError(f"backbone {name!r} takes its weights from the model folder; drop pretrained")
             return mod.create(name[len(prefix):], in_chans=in_chans, input_size=input_size,  # type: ignore[no-any-return]
                               weights=weights, **kwargs)
     if name not in _BUILDERS:
         raise UnknownNameError("backbone", name, list_backbones())
-    if weights is not None:
-        raise ConfigError(f"backbone {name!r} takes no --weights file; load a checkpoint instead")
+    if weights is not None or pretrained:
+        raise ConfigError(f"backbone {name!r} has no built-in pretrained weights and takes no --weights file; "
+                          f"load a checkpoint instead")
     extra = {"input_size": tuple(input_size)} if input_size is not None else {}
     try:
         return _BUILDERS[name](in_chans=in_chans, **extra, **kwargs)
@@ -79,5 +88,6 @@ def create_backbone(name: str, *, in_chans: int = 1, input_size: tuple[int, int]
 
 
 def create_from_spec(spec: BackboneSpec) -> Backbone:
-    """Rebuild a backbone from its :class:`BackboneSpec` (no pretrained weights loaded)."""
-    return create_backbone(spec.name, in_chans=spec.in_chans, input_size=spec.input_size, **spec.kwargs)
+    """Rebuild a backbone's architecture from its :class:`BackboneSpec` (no pretrained weights loaded)."""
+    return create_backbone(spec.name, in_chans=spec.in_chans, input_size=spec.input_size, pretrained=False,
+                           **spec.kwargs)

@@ -23,31 +23,30 @@ cut at any depth like the built-in backbones:
 final norm or pre-logit conv where the model has one) on outputs as wide as the
 last stage's, and plain global average pooling on narrower intermediate outputs.
 
-Pretrained weights come only from a local file (``weights=FILE``), loaded exactly
-as timm's ``pretrained=True, pretrained_cfg_overlay=dict(file=FILE)`` does
+Pretrained weights come from a local file (``weights=FILE``), loaded exactly as
+timm's ``pretrained=True, pretrained_cfg_overlay=dict(file=FILE)`` does
 (safetensors, or ``.pth``/``.bin`` through ``torch.load(weights_only=True)``;
-first conv folded to ``in_chans``, classifier dropped). Without a file the model is
-randomly initialized; nothing is ever downloaded.
+first conv folded to ``in_chans``, classifier dropped), or, for a name with a
+pretrained tag (``resnet18.a1_in1k``) or ``pretrained=True``, from timm's own
+download (its cache when offline); when those cannot be had, creation stops with
+an error naming ``--weights FILE``. A plain name without a file is a random
+initialization (see :mod:`warmstart.backbones._timm_weights`).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import logging
-import re
-import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from warmstart.backbones._base import Backbone, BackboneSpec
-from warmstart.errors import CheckpointError, ConfigError, UnknownNameError, WarmstartError
+from warmstart.backbones._timm_weights import WeightsPlan, create_timm_model, plan_weights
+from warmstart.errors import ConfigError, UnknownNameError, WarmstartError
 
 _RESERVED = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "num_classes", "in_chans",
              "features_only", "img_size", "checkpoint_path", "out_indices")
@@ -83,29 +82,6 @@ def _check_name(timm: Any, name: str) -> None:
         if not close and len(arch) >= 3:
             close = timm.list_models(f"*{arch[:4]}*")[:5]
         raise UnknownTimmModelError(name, close)
-
-
-@contextmanager
-def _capture_load_report(report: dict[str, list[str]]) -> Iterator[None]:
-    """Collect the missing/unexpected keys timm logs while loading pretrained weights."""
-
-    class _Handler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            msg = record.getMessage()
-            m = re.match(r"(Missing|Unexpected) keys \((.*?)\) (discovered|found)", msg)
-            if m:
-                report[m.group(1).lower()].extend(k for k in m.group(2).split(", ") if k)
-
-    logger = logging.getLogger("timm.models._builder")
-    handler, old_level = _Handler(logging.INFO), logger.level
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 def _share_root_tensors(holder: nn.Module, model: nn.Module) -> None:
@@ -253,6 +229,7 @@ class TimmBackbone(Backbone):
             ``pool``, which may project: MobileNetV3's head conv).
         stage_layout: Layout of the unpooled outputs: ``NCHW``, ``NHWC`` (Swin) or ``NLC`` (ViT tokens).
         load_report: Keys timm reported ``missing`` from / ``unexpected`` in the weights file.
+        weights_plan: Where the weights came from (a file, timm's pretrained weights, random).
         default_mean, default_std: The pretrained normalization from timm's config, per channel.
     """
 
@@ -260,6 +237,7 @@ class TimmBackbone(Backbone):
         super().__init__()
         self.spec = spec
         self.load_report: dict[str, list[str]] = {"missing": [], "unexpected": []}
+        self.weights_plan = WeightsPlan("random", spec.name)
         cfg = getattr(model, "pretrained_cfg", None)
         cfg = cfg if isinstance(cfg, dict) else {}
         mean, std = list(cfg.get("mean", (0.5,))), list(cfg.get("std", (0.5,)))
@@ -330,7 +308,7 @@ class TimmBackbone(Backbone):
 
 
 def create(name: str, *, in_chans: int = 3, input_size: tuple[int, int] | None = None,
-           weights: str | None = None, **kwargs: Any) -> TimmBackbone:
+           weights: str | None = None, pretrained: bool | None = None, **kwargs: Any) -> TimmBackbone:
     """Create ``timm:<name>`` as a :class:`TimmBackbone`.
 
     Args:
@@ -339,14 +317,19 @@ def create(name: str, *, in_chans: int = 3, input_size: tuple[int, int] | None =
         input_size: Image size (H, W). Passed to timm as ``img_size`` for fixed-size models
             (ViT, Swin...); their default size is recorded when None.
         weights: A local weights file (``.safetensors``, ``.pth``, ``.bin``) to load as timm's
-            pretrained weights; None gives a random initialization. Not part of the spec:
-            checkpoints carry the weights themselves.
+            pretrained weights. Not part of the spec: checkpoints carry the weights themselves.
+        pretrained: Without ``weights``: True loads timm's pretrained weights (downloaded, or
+            from timm's cache); False builds the architecture only (random weights, to be
+            replaced, e.g. by a checkpoint's); None (default) means True for a name with a
+            pretrained tag and a random initialization for a plain name.
         **kwargs: Further timm model arguments (``drop_path_rate``...), JSON-serializable.
 
     Raises:
         WarmstartError: timm is not installed.
         UnknownTimmModelError: timm has no such model (lists close matches).
-        ConfigError: invalid arguments or a missing weights file.
+        ConfigError: invalid arguments, a missing weights file, or timm's pretrained weights
+            asked for (a tag) but not available (offline and not cached): the message names
+            ``--weights FILE``.
         CheckpointError: the weights file does not fit the model.
     """
     timm = _import_timm()
@@ -364,41 +347,17 @@ def create(name: str, *, in_chans: int = 3, input_size: tuple[int, int] | None =
         cfg = timm.models.get_pretrained_cfg(name)
     except RuntimeError as exc:
         raise ConfigError(f"backbone {label!r}: {exc}") from None
+    plan = plan_weights(timm, name, weights, pretrained)
     fixed = bool(cfg.fixed_input_size) if cfg is not None else False
     default = tuple(cfg.input_size[1:]) if cfg is not None and cfg.input_size else (224, 224)
     size = (int(input_size[0]), int(input_size[1])) if input_size is not None else None
     model_kwargs: dict[str, Any] = dict(kwargs, in_chans=int(in_chans), num_classes=0)
     if size is not None and fixed:
         model_kwargs["img_size"] = size
-    path = None
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"timm weights file {path} does not exist")
-        model_kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(path)})
-    report: dict[str, list[str]] = {"missing": [], "unexpected": []}
-    try:
-        with _capture_load_report(report):
-            model = timm.create_model(name, **model_kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"backbone {label!r}: {exc}") from None
-    except (RuntimeError, ValueError, KeyError, OSError, AssertionError) as exc:
-        first = " ".join(line.strip() for line in str(exc).splitlines())[:300] or type(exc).__name__
-        if path is not None:
-            raise CheckpointError(f"weights {path} do not load into {label!r}: {first}") from None
-        raise ConfigError(f"backbone {label!r}: {first}") from None
-    if path is not None:
-        missing = set(report["missing"])
-        own = [k for k in model.state_dict() if not k.endswith("num_batches_tracked")]
-        if all(k in missing for k in own):
-            raise CheckpointError(f"weights {path} do not fit {label!r}: none of its "
-                                  f"{len(own)} tensors were found in the file")
-        if report["missing"] or report["unexpected"]:
-            warnings.warn(f"{label}: loaded {path} with {len(report['missing'])} tensors missing "
-                          f"(random init: {report['missing'][:5]}) and {len(report['unexpected'])} "
-                          f"unused ({report['unexpected'][:5]})", stacklevel=2)
+    model, report = create_timm_model(timm, plan, model_kwargs)
     spec_size = size if size is not None else (default if fixed else None)
-    spec = BackboneSpec(label, dict(kwargs), int(in_chans), spec_size)  # type: ignore[arg-type]
+    spec = BackboneSpec(f"timm:{plan.name}", dict(kwargs), int(in_chans), spec_size)  # type: ignore[arg-type]
     backbone = TimmBackbone(model, spec, size or default)  # type: ignore[arg-type]
     backbone.load_report = report
+    backbone.weights_plan = plan
     return backbone

@@ -33,7 +33,7 @@ from warmstart.engine.augment import AugmentSpec, augment_images
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.seeding import seed_everything
 from warmstart.engine.trainer import StepInfo, Trainer
-from warmstart.errors import CheckpointError, ConfigError
+from warmstart.errors import CheckpointError, ConfigError, IncompatibleError
 from warmstart.losses.nt_xent import nt_xent
 from warmstart.pretraining._resume import load_state
 from warmstart.pretraining.supervised import RESUME_DIR, _SaveResume, check_output_folder
@@ -96,7 +96,13 @@ def unlabeled_images(tasks: Sequence[Task], data: str = "all") -> Tensor:
 
 
 def encoder_for(x: Tensor, backbone: str = "smallcnn", **backbone_kwargs: Any) -> Classifier:
-    """A head-less, randomly initialized classifier normalizing inputs with ``x``'s statistics."""
+    """A head-less, randomly initialized classifier normalizing inputs with ``x``'s statistics.
+
+    Raises:
+        IncompatibleError: ``backbone`` is a text encoder (``hf:``).
+    """
+    if backbone.startswith("hf:"):
+        raise IncompatibleError(f"backbone {backbone} is a text encoder; simclr pretrains on image data")
     mean = x.mean(dim=(0, 2, 3))
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
     size = (int(x.shape[2]), int(x.shape[3]))

@@ -23,7 +23,7 @@ from warmstart.engine.config import TrainConfig
 from warmstart.engine.evaluate import evaluate
 from warmstart.engine.seeding import seed_everything
 from warmstart.engine.trainer import Trainer
-from warmstart.errors import CheckpointError, ConfigError
+from warmstart.errors import CheckpointError, ConfigError, IncompatibleError
 from warmstart.pretraining._resume import load_state, save_state
 from warmstart.tasks._task import Task
 
@@ -38,10 +38,33 @@ def default_backbone(task: Task) -> str:
     return DEFAULT_BACKBONE[task.modality]
 
 
+def check_backbone_modality(name: str, modality: str, task_name: str) -> None:
+    """Refuse a backbone that cannot read the task's data before building it (text vs. images/tables).
+
+    Raises:
+        IncompatibleError: an ``hf:`` text encoder on image or tabular data, or another
+            backbone on text data.
+    """
+    if name.startswith("hf:") and modality != "text":
+        raise IncompatibleError(f"backbone {name} is a text encoder; task {task_name!r} is {modality} data "
+                                f"(use smallcnn, resnet or timm:<name> for images, mlp for tables)")
+    if not name.startswith("hf:") and modality == "text":
+        raise IncompatibleError(f"backbone {name} does not read text; task {task_name!r} is text data "
+                                f"(use hf:<model>)")
+
+
 def new_model(task: Task, backbone: str | None = None, weights: str | None = None,
               **backbone_kwargs: Any) -> Classifier:
-    """A randomly initialized classifier for ``task`` (inputs normalized with its train statistics)."""
+    """A classifier for ``task`` (inputs normalized with its train statistics).
+
+    Its backbone is randomly initialized unless ``weights`` (or a ``timm:`` pretrained tag) says
+    otherwise.
+
+    Raises:
+        IncompatibleError: the backbone cannot read the task's modality (e.g. ``hf:`` on images).
+    """
     name = backbone or default_backbone(task)
+    check_backbone_modality(name, task.modality, task.name)
     in_chans = task.input_shape[0] if task.modality in ("image", "tabular") else 0
     size = tuple(task.input_shape[1:3]) if task.modality == "image" else None
     bb = create_backbone(name, in_chans=in_chans, input_size=size, weights=weights,  # type: ignore[arg-type]

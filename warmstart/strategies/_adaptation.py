@@ -7,7 +7,9 @@ them through the model in one forward pass, and minimizes
     CE(source) [+ target_label_weight · CE(target support)] + trade_off · L_adapt
 
 where ``L_adapt`` is the method's domain loss on the features (and, for CDAN, the
-predictions). The learning rate is annealed as in DANN (Ganin et al., JMLR 2016):
+predictions). ``trade_off=0`` switches it off entirely, which makes any of these
+methods exactly ``source_only`` (same seed, same steps, same model). The learning
+rate is annealed as in DANN (Ganin et al., JMLR 2016):
 μ_p = μ₀ / (1 + 10·p)^0.75, p the training progress. An "epoch" here is
 ``iters_per_epoch`` steps; after each one the label-free selection scores of
 :mod:`warmstart.strategies._selection` are computed and ``select_by`` picks the
@@ -15,7 +17,8 @@ epoch whose weights are kept. The target's labels, other than the few-shot
 support, are never read.
 
 The model starts from the ``--source`` checkpoint when one is given, else from a
-randomly initialized default backbone built for the source task's inputs.
+model pretrained on the source task first (:meth:`warmstart.source.Source.checkpoint`:
+announced on stderr, cached for the next run).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from warmstart.engine.device import resolve_device
 from warmstart.engine.seeding import seed_everything
 from warmstart.engine.trainer import StepInfo, Trainer
 from warmstart.errors import ConfigError, IncompatibleError
-from warmstart.pretraining.supervised import new_model
 from warmstart.strategies._base import Strategy
 from warmstart.strategies._bn import adapt_bn_statistics
 from warmstart.strategies._params import Param
@@ -154,6 +156,7 @@ class AdaptationStrategy(Strategy):
 
     needs_source_task: ClassVar[bool] = True
     needs_unlabeled: ClassVar[bool] = True
+    needs_labels: ClassVar[bool] = False  # source labels + the target's unlabelled pool suffice
     params: ClassVar[dict[str, Param]] = ADAPTATION_PARAMS
     criterion_: Any  # the adaptation loss module built by make_criterion (None for source_only)
 
@@ -167,15 +170,15 @@ class AdaptationStrategy(Strategy):
         return None
 
     # ------------------------------------------------------------------ loop
-    def _build(self, target: Task, source: Any, src_task: Task) -> tuple[Classifier, dict[str, Any]]:
+    def _build(self, target: Task, source: Any) -> tuple[Classifier, dict[str, Any]]:
+        # pretrain first (a source given only as a task), so a cached and a fresh pretraining
+        # leave the same random state for the head and the loop
+        source.checkpoint(self.progress)
         seed_everything(self.seed)
-        if source.has_checkpoint:
-            model, report = source_model(target, source, "auto", progress=self.progress)
-            report["init"] = f"source checkpoint {source.path}"
-            return model, report
-        model = new_model(src_task)
-        return model, {"head": "new", "adapted": [], "architecture": model.backbone.spec.name,
-                       "init": "random (default backbone for the source task's inputs; no --source checkpoint)"}
+        model, report = source_model(target, source, "auto", progress=self.progress)
+        report["init"] = (f"source checkpoint {source.path}" if source.path is not None else
+                          f"source model pretrained on {source.task_name} ({source.pretrain_epochs} epochs, cached)")
+        return model, report
 
     def _fit(self, task: Task, source: Any) -> None:
         if source is None:
@@ -189,12 +192,12 @@ class AdaptationStrategy(Strategy):
         xs, notes = match_inputs(src.x_train, task)
         xs_val, _ = match_inputs(src.x_val, task)
         ys, ys_val = remap[src.y_train], remap[src.y_val]
-        src_in = src.replace(x_train=xs, x_val=xs_val, x_test=xs_val, y_test=ys_val, input_shape=task.input_shape,
-                             y_train=ys, y_val=ys_val, classes=list(task.classes))
-        model, report = self._build(task, source, src_in)
+        model, report = self._build(task, source)
         report["adapted"] = list(report.get("adapted", [])) + notes
         self.info_.update(report)
-        self.criterion_ = self.make_criterion(model.feature_dim, task.n_classes)
+        # trade_off 0 switches the method off entirely (no module, no forward pass, no random draw):
+        # the run is then exactly source_only's
+        self.criterion_ = self.make_criterion(model.feature_dim, task.n_classes) if self.trade_off > 0 else None
 
         cfg = self.train_config(epochs=self.epochs, min_steps=0, augment="none",
                                 schedule="cosine" if self.lr_schedule == "cosine" else "constant")
@@ -267,9 +270,10 @@ class AdaptationStrategy(Strategy):
             loss = F.cross_entropy(z[:ns], y_s, label_smoothing=self.label_smoothing)
             if sup_cyc is not None:
                 loss = loss + self.target_label_weight * F.cross_entropy(z[ns + nt:], y_l)
-            extra = self.adaptation_loss(f[:ns], f[ns:ns + nt], z[:ns], z[ns:ns + nt], info.progress)
-            if extra is not None and self.trade_off > 0:
-                loss = loss + self.trade_off * extra
+            if self.trade_off > 0:
+                extra = self.adaptation_loss(f[:ns], f[ns:ns + nt], z[:ns], z[ns:ns + nt], info.progress)
+                if extra is not None:
+                    loss = loss + self.trade_off * extra
             if self.target_entropy > 0:
                 p_t = torch.softmax(z[ns:ns + nt], 1)
                 loss = loss - self.target_entropy * (p_t * torch.log(p_t + 1e-8)).sum(1).mean()

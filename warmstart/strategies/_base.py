@@ -40,6 +40,7 @@ class Strategy(abc.ABC):
     needs_source: ClassVar[bool] = False  # a pretrained checkpoint
     needs_source_task: ClassVar[bool] = False  # source data
     needs_unlabeled: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = True  # labelled target examples (False: trains on source labels only)
 
     def __init__(self, **params: Any) -> None:
         table = self.param_table()
@@ -100,7 +101,12 @@ class Strategy(abc.ABC):
 
         Returns:
             self, with ``model_``, ``history_``, ``info_`` and ``fit_seconds_`` set.
+
+        Raises:
+            ConfigError: the strategy needs target labels (``needs_labels``) and the task's
+                training split has none (``--shots 0``); checked before any work.
         """
+        self._check_labels(task)
         self.info_: dict[str, Any] = {"strategy": self.name}
         self.history_: Any = None
         self.task_classes_ = list(task.classes)
@@ -108,6 +114,16 @@ class Strategy(abc.ABC):
         self._fit(task, source)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _check_labels(self, task: Task) -> None:
+        if not self.needs_labels or (task.y_train is not None and len(task.y_train) > 0):
+            return
+        from warmstart.strategies._registry import _REGISTRY  # the registry imports this module
+
+        label_free = sorted(name for name, cls in _REGISTRY.items() if not cls.needs_labels)
+        why = "(--shots 0)" if task.shots == 0 else "(its training split has no labels)"
+        raise ConfigError(f"strategy {self.name!r} needs labelled target examples and the task has none {why}; "
+                          f"strategies that train without target labels: {', '.join(label_free)}")
 
     @abc.abstractmethod
     def _fit(self, task: Task, source: Any) -> None:
