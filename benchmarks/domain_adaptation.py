@@ -35,11 +35,10 @@ from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.evaluate import predict_proba
 from warmstart.pretraining.supervised import pretrain_supervised
+from warmstart.recipe import Recipe, run_recipe
 from warmstart.source import Source, cache_dir
-from warmstart.strategies import get_strategy
 from warmstart.strategies._selection import SELECTORS, pick
 from warmstart.tasks import Task, load_task
-from warmstart.transfer import run_strategy
 
 PAIRS = [("mnist5k", "digits"), ("digits", "mnist5k"), ("mnist5k-a", "mnist5k-b-inverted")]
 METHODS = ["source_only", "dann", "cdan", "mmd", "coral"]
@@ -64,19 +63,20 @@ def _accuracy(model: torch.nn.Module, task: Task) -> float:
 def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, target: Task,
             params: dict[str, Any]) -> dict[str, Any]:
     """Fit one method on one pair and seed; score every candidate epoch (test labels only to report)."""
-    strat = get_strategy(method, seed=seed, keep_candidates=True, progress=False, **params)
-    res = run_strategy(target, strat, source)
+    res = run_recipe(target, Recipe(method, {"keep_candidates": True, **params}, seed=seed), validation="none",
+                     source=source, device="cpu")
+    strat = res.strategy
     cands = strat.candidates_  # type: ignore[attr-defined]
     accs = [_accuracy(strat.candidate_model(i), target) for i in range(len(cands))]  # type: ignore[attr-defined]
     row: dict[str, Any] = {"pair": f"{pair[0]} -> {pair[1]}", "method": method, "seed": seed,
-                           "select_by": res["info"]["select_by"], "accuracy": res["test"]["accuracy"],
-                           "selected_epoch": res["info"]["selected_epoch"]}
+                           "select_by": res.info["select_by"], "accuracy": res.test["accuracy"],
+                           "selected_epoch": res.info["selected_epoch"]}
     for s in SCORES:
         row[f"acc_by_{s}"] = accs[pick(cands, s)]
     row["acc_last"] = accs[-1]
     row["oracle_accuracy"] = max(accs)
     row["oracle_epoch"] = cands[accs.index(max(accs))]["epoch"]
-    row["seconds"] = res["seconds"]
+    row["seconds"] = res.seconds
     return row
 
 
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         return _merge(args, argv)
     pairs = [tuple(p.split(":", 1)) for p in args.pairs]
     params: dict[str, Any] = {"epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
-                              "batch_size": args.batch_size, "select_by": args.select_by, "device": "cpu",
+                              "batch_size": args.batch_size, "select_by": args.select_by,
                               "score_samples": args.score_samples}
     if args.quick:
         pairs, methods, seeds = [("mnist5k-a", "mnist5k-b-inverted")], ["source_only", "dann"], [0]

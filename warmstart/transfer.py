@@ -1,7 +1,9 @@
-"""One transfer run: (task, source, strategy) → a fitted strategy and its test metrics.
+"""One transfer run from the command line or the API: a Recipe built from options, run once.
 
-This is the single function that turns a (Task, Recipe) into a Result; the CLI,
-the benchmarks and every search call it.
+:func:`transfer` builds a :class:`~warmstart.recipe.Recipe` from its arguments and calls
+:func:`~warmstart.recipe.run_recipe` with ``validation="none"`` (a final fit on every label
+the few-shot protocol leaves); it only adds saving the model. The one path from (Task, Recipe)
+to a Result is :mod:`warmstart.recipe`.
 """
 
 from __future__ import annotations
@@ -9,26 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from warmstart.backbones.checkpoint import save_checkpoint
+from warmstart.recipe import Recipe, Result, run_recipe
 from warmstart.source import Source
-from warmstart.strategies import get_strategy
-from warmstart.strategies._base import Strategy
 from warmstart.tasks import Task, load_task
 
 
-def run_strategy(task: Task, strategy: Strategy, source: Source | None) -> dict[str, Any]:
-    """Fit ``strategy`` on ``task`` from ``source`` and report test metrics (labels read only here)."""
-    strategy.fit(task, source)
-    return {"task": task.name, "strategy": strategy.name, "shots": task.shots,
-            "params": strategy.get_params(), "test": strategy.evaluate(task, "test"),
-            "info": strategy.info_, "seconds": strategy.fit_seconds_}
+def result_summary(result: Result) -> dict[str, Any]:
+    """The JSON-serializable dict ``transfer`` returns (and ``--json`` prints) for a Result."""
+    strat = result.strategy
+    return {"task": result.task, "strategy": result.recipe.strategy, "shots": result.recipe.shots,
+            "params": strat.get_params() if strat is not None else dict(result.recipe.params),
+            "test": result.test, "info": result.info, "seconds": result.seconds,
+            "recipe": result.recipe.to_json(), "notes": result.notes}
 
 
 def transfer(task: str | Task, strategy: str = "finetune", *, source: str | Path | Source | None = None,
              source_task: str | None = None, shots: int | None = None, seed: int = 0,
              device: str = "auto", params: dict[str, Any] | None = None,
              out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Evaluate one strategy.
+    """Evaluate one strategy: fit on the (few-shot) training labels, report test metrics.
 
     Args:
         task: Target task (name, path or Task).
@@ -40,23 +41,35 @@ def transfer(task: str | Task, strategy: str = "finetune", *, source: str | Path
         seed: Seed for the support set and training.
         device: Torch device.
         params: Strategy hyperparameters.
-        out: Save the trained model here (checkpoint folder).
+        out: Save the trained model here (checkpoint folder, written atomically).
         progress: Show progress bars.
 
     Returns:
-        A JSON-serializable result: task, strategy, shots, params, test metrics, info, seconds.
+        A JSON-serializable result: task, strategy, shots, params, test metrics, info, seconds,
+        the recipe, notes (and ``checkpoint`` when saved).
+
+    Raises:
+        WarmstartError: a bad name, option, file or source/target combination (one clear line).
     """
     target = load_task(task) if not isinstance(task, Task) else task
-    if shots is not None:
-        target = target.few_shot(shots, seed=seed)
-    src = source if isinstance(source, Source) else Source.from_options(source, source_task, seed=seed,
-                                                                        device=device)
-    kw: dict[str, Any] = {"seed": seed, "device": device, "progress": progress, **(params or {})}
-    strat = get_strategy(strategy, **kw)
-    result = run_strategy(target, strat, src)
+    src: Source | None
+    if isinstance(source, Source):
+        src = source
+        source_path = None if source.path is None else str(source.path)
+        source_task = source_task or source.task_name
+    else:
+        source_path = None if source is None else str(source)
+        src = Source.from_options(source, source_task, seed=seed, device=device)
+    recipe = Recipe(strategy, dict(params or {}), source=source_path, source_task=source_task,
+                    shots=shots, seed=seed)
+    result = run_recipe(target, recipe, validation="none", source=src, device=device, progress=progress)
+    summary = result_summary(result)
     if out is not None:
-        save_checkpoint(strat.model_, out, classes=target.classes, source_task=target.name,
-                        metrics={"test": result["test"]},
-                        extra={"strategy": strategy, "params": result["params"], "info": result["info"]})
-        result["checkpoint"] = str(out)
-    return result
+        from warmstart.backbones.checkpoint import save_checkpoint
+
+        save_checkpoint(result.model, out, classes=target.classes, source_task=target.name,
+                        metrics={"test": result.test},
+                        extra={"strategy": strategy, "params": summary["params"], "info": summary["info"],
+                               "recipe": recipe.to_json()})
+        summary["checkpoint"] = str(out)
+    return summary

@@ -4,8 +4,8 @@ For every task of :mod:`benchmarks.hpo_transfer._tasks` and each of N
 configurations of the ``scratch`` strategy's hyperparameters (learning rate,
 weight decay, batch size, label smoothing; sampled at random over the
 continuous space with a fixed seed, the same configurations for every task),
-one real training run through :func:`warmstart.transfer.run_strategy`'s
-training path records the validation loss and accuracy after every epoch and
+one real training run through :func:`warmstart.recipe.run_recipe`
+that records the validation loss and accuracy after every epoch and
 the seconds each epoch took. Each task is written to its own gzip shard
 (``data/<task>.json.gz``) atomically every few configurations, so a killed run
 picks up where it stopped.
