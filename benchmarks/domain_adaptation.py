@@ -31,12 +31,13 @@ import torch
 
 from benchmarks._report import Checks, markdown_table, mean_std, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
+from warmstart._paths import cache_dir
 from warmstart.backbones.checkpoint import load_checkpoint
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.evaluate import predict_proba
 from warmstart.pretraining.supervised import pretrain_supervised
 from warmstart.recipe import Recipe, run_recipe
-from warmstart.source import Source, cache_dir
+from warmstart.source import Source
 from warmstart.strategies._selection import SELECTORS, pick
 from warmstart.tasks import Task, load_task
 

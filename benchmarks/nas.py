@@ -46,9 +46,9 @@ SHOTS = 10
 
 def pretrain_source(out: Path, quick: bool) -> Path:
     """smallcnn (16, 32, 64) on mnist5k-a (quick: 1,500 images, 2 epochs: seconds, well above chance)."""
+    from warmstart._paths import cache_dir
     from warmstart.engine import TrainConfig
     from warmstart.pretraining import pretrain_supervised
-    from warmstart.source import cache_dir
     from warmstart.tasks import get_task
 
     path = (out if quick else cache_dir() / "benchmarks") / "nas-source-mnist5k-a"  # weights stay out of results/

@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warmstart._paths import cache_dir
 from warmstart.backbones.checkpoint import Checkpoint, load_checkpoint
 from warmstart.errors import ConfigError
 from warmstart.tasks._registry import load_task
 from warmstart.tasks._task import Task
-
-
-def cache_dir() -> Path:
-    """Folder for pretrained sources and feature caches (``$WARMSTART_CACHE``)."""
-    return Path(os.environ.get("WARMSTART_CACHE", Path.home() / ".cache" / "warmstart"))
 
 
 @dataclass

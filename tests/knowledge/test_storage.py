@@ -4,12 +4,12 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
+from warmstart._paths import cache_dir
 from warmstart.cli.main import app
 from warmstart.errors import StorageError
 from warmstart.knowledge import list_records, open_storage, storage_url
 from warmstart.knowledge.records import ATTR
 from warmstart.knowledge.storage import KB_VERSION, META_STUDY
-from warmstart.source import cache_dir
 
 
 def test_default_is_sqlite_in_cache(monkeypatch):

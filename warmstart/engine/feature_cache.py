@@ -122,7 +122,7 @@ class FeatureCache:
         """Where on-disk entries go."""
         if self._disk_dir is not None:
             return self._disk_dir
-        from warmstart.source import cache_dir
+        from warmstart._paths import cache_dir
 
         return cache_dir() / FEATURE_DIR
 

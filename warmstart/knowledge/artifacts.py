@@ -21,8 +21,8 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 
 from warmstart._atomic import atomic_path
+from warmstart._paths import cache_dir
 from warmstart.errors import ConfigError, StorageError
-from warmstart.source import cache_dir
 
 ARTIFACT_ATTR = "checkpoint_artifact"
 

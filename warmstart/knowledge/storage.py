@@ -28,8 +28,8 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 
+from warmstart._paths import cache_dir
 from warmstart.errors import StorageError
-from warmstart.source import cache_dir
 
 KB_VERSION = 1
 META_STUDY = "__warmstart_kb__"
