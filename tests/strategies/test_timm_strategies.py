@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from warmstart.backbones.checkpoint import save_checkpoint
-from warmstart.pretraining.supervised import new_model
+from warmstart.backbones.new_model import new_model
 from warmstart.source import Source
 from warmstart.strategies import get_strategy
 from warmstart.tasks import Task

@@ -1,5 +1,6 @@
-"""Source training: supervised pretraining (self-supervised methods join here)."""
+"""Source training: supervised pretraining (and self-supervised SimCLR in :mod:`.simclr`)."""
 
-from warmstart.pretraining.supervised import default_backbone, new_model, pretrain_supervised
+from warmstart.backbones.new_model import default_backbone, new_model
+from warmstart.pretraining.supervised import pretrain_supervised
 
 __all__ = ["default_backbone", "new_model", "pretrain_supervised"]

@@ -21,10 +21,10 @@ import torch
 from warmstart._paths import cache_dir
 from warmstart.backbones.checkpoint import load_checkpoint, save_checkpoint
 from warmstart.backbones.classifier import Classifier
+from warmstart.backbones.new_model import new_model
 from warmstart.engine.device import configure_threads, resolve_device
 from warmstart.engine.seeding import seed_everything
 from warmstart.errors import ConfigError
-from warmstart.pretraining.supervised import new_model
 from warmstart.source import Source
 from warmstart.strategies._base import Strategy
 from warmstart.strategies._params import Param

@@ -8,9 +8,9 @@ from warmstart.backbones.adapt import adapt_to_task
 from warmstart.backbones.checkpoint import build_model
 from warmstart.backbones.classifier import Classifier
 from warmstart.backbones.input_stats import input_spec_for
+from warmstart.backbones.new_model import new_model
 from warmstart.engine.seeding import seed_everything
 from warmstart.errors import ConfigError, IncompatibleError
-from warmstart.pretraining.supervised import new_model
 from warmstart.source import Source
 from warmstart.tasks._task import Task
 
