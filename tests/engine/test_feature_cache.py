@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from warmstart.backbones.checkpoint import load_checkpoint
-from warmstart.engine.feature_cache import FeatureCache, cached_features, compute_features
+from warmstart.engine.embed import embed
+from warmstart.engine.feature_cache import FeatureCache, cached_features
 from warmstart.errors import ConfigError
 
 
@@ -53,4 +54,4 @@ def test_key_required(pretrained_source: Path) -> None:
     ckpt = load_checkpoint(pretrained_source)
     with pytest.raises(ConfigError, match="key"):
         cached_features(ckpt.model, torch.rand(2, 1, 28, 28))
-    assert compute_features(ckpt.model, torch.rand(3, 1, 28, 28)).shape[0] == 3
+    assert embed(ckpt.model, torch.rand(3, 1, 28, 28)).shape[0] == 3

@@ -66,3 +66,17 @@ def test_fits_few_shot_digits(name: str, make_source, tiny_budget, tiny_target: 
     acc = s.score(task.x_test, task.y_test)
     assert 0.0 <= acc <= 1.0
     assert s.fit_seconds_ > 0
+
+
+
+@pytest.mark.parametrize("name", ["scratch", "finetune", "linear_probe", "gradual_unfreeze", "l2sp"])
+def test_history_has_one_shape(name: str, pretrained_source) -> None:  # type: ignore[no-untyped-def]
+    """``history_`` is a History with per-epoch logs for every strategy (it was a History, a dict or a list)."""
+    from warmstart.engine.trainer import History
+    from warmstart.source import Source
+    from warmstart.tasks import get_task
+
+    task = get_task("digits").few_shot(2, seed=0)
+    strat = get_strategy(name, epochs=2, min_steps=1, progress=False).fit(task, Source(path=pretrained_source))
+    assert isinstance(strat.history_, History), (name, type(strat.history_))
+    assert strat.history_.epochs, name

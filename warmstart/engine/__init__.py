@@ -4,6 +4,7 @@ from warmstart.engine.augment import AugmentSpec, augment_images
 from warmstart.engine.callbacks import Callback, EarlyStopping, LambdaCallback, StopTraining
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.device import configure_threads, resolve_device
+from warmstart.engine.embed import embed
 from warmstart.engine.evaluate import (
     classification_metrics,
     evaluate,
@@ -28,6 +29,7 @@ __all__ = [
     "classification_metrics",
     "configure_threads",
     "cross_entropy_step",
+    "embed",
     "evaluate",
     "expected_calibration_error",
     "fit",

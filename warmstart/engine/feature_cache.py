@@ -29,8 +29,9 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from warmstart._atomic import atomic_path
+from warmstart.engine.embed import embed
 from warmstart.errors import ConfigError
-from warmstart.tasks._task import n_items, take
+from warmstart.tasks._task import n_items
 
 FEATURE_DIR = "features"
 
@@ -53,53 +54,6 @@ def data_fingerprint(x: Any) -> str:
     else:
         raise ConfigError("feature cache: streaming datasets need an explicit data_key")
     return h.hexdigest()[:32]
-
-
-def compute_features(model: nn.Module, x: Any, depth: int | None = None, *, pooled: bool = True,
-                     batch_size: int = 256, device: torch.device | str | None = None) -> Tensor:
-    """Frozen features of ``x`` (no cache): eval mode, ``torch.no_grad()``, returned on CPU.
-
-    Args:
-        model: A :class:`~warmstart.backbones.classifier.Classifier` (its input preparation,
-            normalization and resizing, is applied) or a bare backbone with ``forward_stages``.
-        x: Inputs (tensor or list of strings).
-        depth: Run the first ``depth`` stages (None: the model's own cut, i.e. what its head sees).
-        pooled: Pool the output to N×D (False: the raw stage output, e.g. N×C×H×W maps).
-        batch_size: Inference batch size.
-        device: Where to run (default: where the model's parameters are).
-
-    Returns:
-        A float32 CPU tensor with one row per input.
-    """
-    backbone: Any = getattr(model, "backbone", model)
-    mdl: Any = model
-    if device is None:
-        p = next(iter(model.parameters()), None)
-        device = p.device if p is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    out: list[Tensor] = []
-    n = n_items(x)
-    try:
-        with torch.no_grad():
-            for start in range(0, n, batch_size):
-                xb = take(x, torch.arange(start, min(start + batch_size, n)))
-                if isinstance(xb, Tensor):
-                    xb = xb.to(device)
-                if hasattr(mdl, "prepare"):
-                    xb = mdl.prepare(xb)
-                own_cut = depth is None or depth == getattr(model, "depth", None)
-                h = backbone.forward_stages(xb, 0, getattr(model, "depth", None) if depth is None else depth)
-                if own_cut and hasattr(mdl, "neck"):
-                    h = mdl.neck(h)
-                if pooled:
-                    h = backbone.pool(h)
-                out.append(h.float().cpu())
-    finally:
-        model.train(was_training)
-    if not out:
-        return torch.empty(0)
-    return torch.cat(out)
 
 
 class FeatureCache:
@@ -138,7 +92,7 @@ class FeatureCache:
         """Features of ``x`` from ``model`` cut at ``depth``, computed at most once per key.
 
         Args:
-            model: The frozen model (see :func:`compute_features`).
+            model: The frozen model (see :func:`embed`).
             x: Inputs.
             model_key: Identity of the weights, e.g. a checkpoint's sha256. Two models with
                 different weights must never share a key.
@@ -169,7 +123,7 @@ class FeatureCache:
                 feats = None
         if feats is None:
             self.misses += 1
-            feats = compute_features(model, x, depth, pooled=pooled, batch_size=batch_size)
+            feats = embed(model, x, depth, pooled=pooled, batch_size=batch_size)
             if disk:
                 with atomic_path(path) as tmp:
                     save_file({"features": feats.contiguous()}, str(tmp),

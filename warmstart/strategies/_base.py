@@ -19,6 +19,7 @@ from torch import Tensor
 
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.evaluate import classification_metrics, predict_proba
+from warmstart.engine.trainer import History
 from warmstart.errors import ConfigError
 from warmstart.strategies._params import COMMON_PARAMS, Param
 from warmstart.tasks._task import Task
@@ -30,7 +31,8 @@ class Strategy(abc.ABC):
     Subclasses set ``name``, ``paper`` (citation), ``params`` (their own
     :class:`Param` table, merged over :data:`COMMON_PARAMS`) and implement
     :meth:`_fit`, which must set ``self.model_`` (a module returning logits) and
-    may set ``self.history_`` and add to ``self.info_``.
+    may replace ``self.history_`` (a :class:`~warmstart.engine.trainer.History`, the same shape
+    for every strategy) and add to ``self.info_``.
     """
 
     name: ClassVar[str] = ""
@@ -108,7 +110,7 @@ class Strategy(abc.ABC):
         """
         self._check_labels(task)
         self.info_: dict[str, Any] = {"strategy": self.name}
-        self.history_: Any = None
+        self.history_: History = History()  # one shape for every strategy: per-epoch logs
         self.task_classes_ = list(task.classes)
         t0 = time.perf_counter()
         self._fit(task, source)

@@ -11,6 +11,7 @@ from typing import Any
 from warmstart.errors import UnknownNameError
 from warmstart.strategies._base import Strategy
 from warmstart.strategies.bss import BSS
+from warmstart.strategies.candidate import NASCandidate
 from warmstart.strategies.cdan import CDAN
 from warmstart.strategies.coral import DeepCORAL
 from warmstart.strategies.dann import DANN
@@ -42,6 +43,7 @@ _CLASSES: list[type[Strategy]] = [
     DeepCORAL,
     ProtoNet,
     MAML,
+    NASCandidate,
 ]
 _REGISTRY: dict[str, type[Strategy]] = {c.name: c for c in _CLASSES}
 

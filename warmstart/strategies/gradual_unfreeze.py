@@ -22,6 +22,7 @@ import math
 from typing import Any, ClassVar
 
 from warmstart.backbones.classifier import Classifier
+from warmstart.engine.trainer import History
 from warmstart.strategies._params import Param
 from warmstart.strategies._source_finetune import (
     SourceFinetune,
@@ -57,7 +58,8 @@ class GradualUnfreeze(SourceFinetune):
         total_phases = phases + 1
         epochs = max(1, math.ceil(self.epochs / total_phases))
         min_steps = math.ceil(self.min_steps / total_phases)
-        history: list[dict[str, Any]] = []
+        history = History()
+        phases_info: list[dict[str, Any]] = []
         for phase in range(total_phases):
             k = min(n, phase * self.stages_per_phase)  # stages unfrozen (from the top)
             frozen, trainable = stages[:n - k], stages[n - k:]
@@ -70,11 +72,13 @@ class GradualUnfreeze(SourceFinetune):
                                "lr": self.lr * self.unfreeze_lr_mult})
             hist = self.train(model, task, groups, description=f"{self.name} phase {phase}",
                               epochs=epochs, min_steps=min_steps, seed=self.seed + phase)
-            history.append({"phase": phase, "unfrozen_stages": k, "steps": hist.steps, "epochs": hist.epochs})
+            history.epochs.extend({**e, "phase": phase} for e in hist.epochs)
+            history.steps += hist.steps
+            history.seconds += hist.seconds
+            phases_info.append({"phase": phase, "unfrozen_stages": k, "steps": hist.steps})
         freeze(stages, False)
         self._frozen = []
-        self.info_["phases"] = [{"phase": h["phase"], "unfrozen_stages": h["unfrozen_stages"],
-                                 "steps": h["steps"]} for h in history]
+        self.info_["phases"] = phases_info
         self.history_ = history
         self.model_ = model
 

@@ -35,6 +35,7 @@ from warmstart.backbones.classifier import HeadSpec
 from warmstart.engine.device import configure_threads, resolve_device
 from warmstart.engine.feature_cache import cached_features, data_fingerprint
 from warmstart.engine.seeding import seed_everything
+from warmstart.engine.trainer import History
 from warmstart.strategies._base import Strategy
 from warmstart.strategies._bn import BN_PARAMS, maybe_adapt_bn
 from warmstart.strategies._params import Param
@@ -123,5 +124,5 @@ class LinearProbe(Strategy):
                 out.bias.copy_(b.to(out.bias.device))
         self.info_["feature_dim"] = int(feats.shape[1])
         self.info_["head_loss"] = loss
-        self.history_ = {"head_loss": loss}
+        self.history_ = History(epochs=[{"epoch": 0, "head_loss": loss}], steps=1)
         self.model_ = model
