@@ -53,3 +53,7 @@ class StorageError(WarmstartError, RuntimeError):
 
 class TrialTimeoutError(WarmstartError, TimeoutError):
     """A search trial ran longer than its time limit (``--trial-timeout``)."""
+
+
+class SearchFailedError(WarmstartError, RuntimeError):
+    """A search stopped because too many trials in a row failed (each trial's reason is kept)."""

@@ -59,6 +59,14 @@ def test_auto_end_to_end_and_second_run_starts_warm(pretrained_source, tmp_path)
     ck = load_checkpoint(r1["model"])
     assert ck.meta["extra"]["strategy"] == r1["winner"]["strategy"]
     assert any("no similar past task" in n for n in r1["notes"])  # first run: defaults first, not the KB
+    # every trial ran through run_recipe, scored by the one few-shot protocol, and is a row of the trial table
+    from warmstart.knowledge import open_storage
+    from warmstart.knowledge.trials import trial_rows
+
+    rows = trial_rows(open_storage(str(kb)), "auto")
+    assert len(rows) == 2 and {r["validation"] for r in rows} == {"kfold"}
+    assert {r["strategy"] for r in rows} <= {"finetune", "linear_probe"} and all(r["source"] for r in rows)
+    assert "3-fold" in run["selection"]["protocol"]
     # a similar task: the first trial is the first run's best configuration, queued from the knowledge base
     r2 = auto("digits-noisy-small", budget=1, sources=[pretrained_source], storage=str(kb), shots=3,
               strategies=["finetune", "linear_probe"], out=tmp_path / "run2", progress=False, params=FAST)

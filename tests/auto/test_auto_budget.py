@@ -125,7 +125,7 @@ def test_promised_trials_note_and_the_only_trial_report(pretrained_source, tmp_p
     assert "budget allowed 1 of the 3 promised default trials: budget 1 trials" in r["notes"]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["selection"]["completed"] == 1
-    assert run["selection"]["text"].startswith("the only completed trial; scored by mean accuracy of 3-fold")
+    assert run["selection"]["text"].startswith("the only completed trial; scored by mean accuracy of stratified 3-fold")
     assert set(run["time"]) >= {"setup", "ranking", "search", "retrain", "finish", "total"}
     page = sections((tmp_path / "run" / "report.html").read_text())
     assert "the only completed trial" in page.text["summary"]

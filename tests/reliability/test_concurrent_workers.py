@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from warmstart.errors import StorageError
 from warmstart.knowledge.storage import open_storage
-from warmstart.search.faults import run_trials
+from warmstart.search.driver import drive
 
 N = 12
 JOBS = 4
@@ -65,7 +65,7 @@ def worker(url: str, n_trials: int, log: str, sleep: tuple[float, float] = (0.0,
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name=name, storage=open_storage(url),
                               sampler=optuna.samplers.RandomSampler(seed=os.getpid()))
-    run_trials(study, objective_factory(Path(log), sleep), n_trials=n_trials, trial_timeout=trial_timeout,
+    drive(study, objective_factory(Path(log), sleep), n_trials=n_trials, trial_timeout=trial_timeout,
                poll=0.05)
 
 

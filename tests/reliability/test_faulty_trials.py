@@ -14,7 +14,8 @@ from torch import nn
 
 from warmstart.engine import TrainConfig, fit
 from warmstart.knowledge.storage import open_storage
-from warmstart.search.faults import run_trials, supervise
+from warmstart.search.driver import drive
+from warmstart.search.faults import supervise
 from warmstart.search.runner import tune
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -36,7 +37,7 @@ def _train(diverge: bool) -> float:
 
 def test_diverging_trials_fail_with_reason_and_search_goes_on(tmp_path: Path) -> None:
     study = _study(f"journal:{tmp_path / 'kb.log'}")
-    run_trials(study, lambda t: _train(diverge=t.number % 2 == 0), n_trials=3)
+    drive(study, lambda t: _train(diverge=t.number % 2 == 0), n_trials=3)
     trials = study.get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -54,7 +55,7 @@ def test_hung_trial_stopped_by_trial_timeout(tmp_path: Path) -> None:
         return float(trial.number)
 
     t0 = time.monotonic()
-    run_trials(study, objective, n_trials=2, trial_timeout=0.3)
+    drive(study, objective, n_trials=2, trial_timeout=0.3)
     assert time.monotonic() - t0 < 20
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
@@ -78,7 +79,7 @@ def _stuck_worker(url: str) -> None:
             time.sleep(60)
         return float(trial.number)
 
-    run_trials(study, objective, n_trials=2, trial_timeout=0.3, poll=0.05)
+    drive(study, objective, n_trials=2, trial_timeout=0.3, poll=0.05)
 
 
 def test_supervisor_kills_a_stuck_worker_and_replaces_it(sqlite_url: str) -> None:

@@ -29,7 +29,8 @@ def test_search_saves_a_checkpoint_recording_the_architecture(pretrained_source:
     out = tmp_path / "best"
     code, stdout, err = _cli("search", "--source", str(pretrained_source), "--task", "digits", "--shots", "3",
                              "--strategy", "evolution", "--budget", "2", "--epochs", "1", "--then", "none",
-                             "--objective", "accuracy,params", "--json", "-o", str(out))
+                             "--objective", "accuracy,params", "--json", "-o", str(out),
+                             "--storage", str(tmp_path / "kb.db"))
     assert code == 0, err
     result = json.loads(stdout)
     assert result["n_trials"] == 2 and result["objectives"] == ["accuracy", "params"]
@@ -43,9 +44,9 @@ def test_search_help_has_an_example() -> None:
     assert code == 0 and "Example:" in out and "warmstart search" in out
 
 
-def test_search_bad_input(pretrained_source: Path) -> None:
+def test_search_bad_input(pretrained_source: Path, tmp_path: Path) -> None:
     base = ["search", "--source", str(pretrained_source), "--task", "digits", "--shots", "3", "--epochs", "1",
-            "--then", "none"]
+            "--then", "none", "--storage", str(tmp_path / "kb.db")]
     _user_error([*base, "--budget", "0"], "budget")
     _user_error([*base, "--strategy", "annealing"], "unknown search strategy", "evolution")
     _user_error([*base, "--objective", "latency"], "accuracy/loss")

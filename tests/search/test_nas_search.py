@@ -17,13 +17,14 @@ from warmstart.backbones.classifier import Classifier
 from warmstart.engine.evaluate import predict_proba
 from warmstart.errors import ConfigError
 from warmstart.knowledge import open_storage
-from warmstart.search._candidate import SearchData
+from warmstart.search._candidate import PROBE
 from warmstart.search.evolution import RegularizedEvolutionSampler
 from warmstart.search.morphism import morph
-from warmstart.search.nas import PROBE, parse_objectives, search_architecture
+from warmstart.search.nas import parse_objectives, search_architecture
 from warmstart.search.nas_space import NASSpace, Space
 from warmstart.search.reinforce import ReinforceSampler
 from warmstart.tasks import Task, get_task
+from warmstart.validation import plan_validation
 
 FAST = {"epochs": 2, "batch_size": 32}
 
@@ -39,9 +40,9 @@ SMALL = NASSpace(3, "image", cut=(2, 3), freeze=(2, 3), blocks=(0, 1), block_wid
 
 
 @pytest.mark.parametrize("strategy", ["random", "tpe", "rl", "nsga2"])
-def test_strategies_run_and_report(strategy: str, few: Task, pretrained_source: Path) -> None:
+def test_strategies_run_and_report(strategy: str, few: Task, pretrained_source: Path, tmp_path: Path) -> None:
     r = search_architecture(few, pretrained_source, strategy=strategy, budget=2, objective="accuracy,latency",
-                            space=SMALL, transfer_strategy=None, **FAST)
+                            space=SMALL, transfer_strategy=None, storage=tmp_path / "kb.db", **FAST)
     assert r["n_trials"] == 2 and len(r["timeline"]) == 2
     assert 0.0 <= r["test"]["accuracy"] <= 1.0 and r["latency_ms"] > 0
     best = [row["best_val_accuracy"] for row in r["timeline"]]
@@ -57,10 +58,14 @@ MORPHS = NASSpace(3, "image", cut=(3,), freeze=(2, 3), blocks=(0, 1), block_widt
 
 
 def _stored(result: dict) -> tuple[optuna.Study, FileSystemArtifactStore]:
-    """The study a search kept in its run folder, and that folder's artifact store."""
+    """The study a search kept in the knowledge base, and its artifact store."""
     study = optuna.load_study(study_name=result["study"]["name"], storage=open_storage(result["study"]["storage"]))
-    run_dir = Path(result["study"]["storage"].removeprefix("journal:")).parent
-    return study, FileSystemArtifactStore(str(run_dir / "artifacts"))
+    return study, FileSystemArtifactStore(result["study"]["artifacts"])
+
+
+def _probe(task: Task, seed: int) -> torch.Tensor:
+    """The inputs every candidate's ``init_probe`` was computed on: the first fold's first training examples."""
+    return plan_validation(task, "auto", seed=seed).folds[0].x_train[:PROBE]
 
 
 def _trained(trial: optuna.trial.FrozenTrial, space: NASSpace, base: Classifier, store: FileSystemArtifactStore,
@@ -82,7 +87,7 @@ def test_evolution_children_inherit_trained_parent_weights(few: Task, pretrained
                                                            tmp_path: Path) -> None:
     r = search_architecture(few, pretrained_source, strategy="evolution", budget=10, space=MORPHS,
                             transfer_strategy="finetune", transfer_params={"epochs": 1, "min_steps": 2},
-                            out=tmp_path / "best", run_dir=tmp_path / "run", **FAST)
+                            out=tmp_path / "best", run_dir=tmp_path / "run", storage=tmp_path / "kb.db", **FAST)
     assert r["n_trials"] == 10
     ckpt = load_checkpoint(tmp_path / "best")
     assert ckpt.meta["extra"]["architecture"]["resolved"] == r["architecture"]["resolved"]
@@ -90,7 +95,7 @@ def test_evolution_children_inherit_trained_parent_weights(few: Task, pretrained
 
     study, store = _stored(r)
     base = _source_base(few, pretrained_source)
-    probe = SearchData.from_task(few, seed=0).x_val[:PROBE]
+    probe = _probe(few, seed=0)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     children = [t for t in done if "parent" in t.user_attrs and t.user_attrs["morph"]["preserving"]]
     assert len(children) >= 2, [t.user_attrs.get("morph") for t in done]
@@ -138,7 +143,7 @@ def test_reinforce_moves_towards_rewarded_choices() -> None:
 def test_darts_alpha_moves_and_derived_cell_is_retrained(few: Task, pretrained_source: Path,
                                                          tmp_path: Path) -> None:
     r = search_architecture(few, pretrained_source, strategy="darts", budget=1, transfer_strategy=None,
-                            out=tmp_path / "cell", **FAST)
+                            out=tmp_path / "cell", storage=tmp_path / "kb.db", **FAST)
     assert r["darts"]["alpha_change"] > 1e-3  # the architecture weights moved
     assert r["n_trials"] == 1 and r["timeline"][0]["val_accuracy"] >= 0  # the derived cell was retrained
     spec = read_meta(tmp_path / "cell")["neck"]
@@ -150,12 +155,13 @@ def test_darts_alpha_moves_and_derived_cell_is_retrained(few: Task, pretrained_s
 
 def test_scratch_baseline_uses_random_weights(few: Task, pretrained_source: Path, tmp_path: Path) -> None:
     """inherit=False (``--scratch``): candidates' weights differ from the checkpoint's; inherit=True: they are it."""
-    kw = dict(strategy="random", budget=2, space=SMALL, transfer_strategy=None, seed=3, **FAST)
+    kw = dict(strategy="random", budget=2, space=SMALL, transfer_strategy=None, seed=3, storage=tmp_path / "kb.db",
+              **FAST)
     a = search_architecture(few, pretrained_source, inherit=True, run_dir=tmp_path / "a", **kw)
     b = search_architecture(few, pretrained_source, inherit=False, run_dir=tmp_path / "b", **kw)
     assert a["architecture"]["resolved"] == b["architecture"]["resolved"]  # same space, same sampler seed
     base = _source_base(few, pretrained_source)
-    probe = SearchData.from_task(few, seed=3).x_val[:PROBE]
+    probe = _probe(few, seed=3)
     for result, inherited in ((a, True), (b, False)):
         study, store = _stored(result)
         for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
@@ -171,7 +177,7 @@ def test_scratch_baseline_uses_random_weights(few: Task, pretrained_source: Path
                 assert (fresh(probe) - torch.tensor(trial.user_attrs["init_probe"])).abs().max() > 1e-3
 
 
-def test_custom_space_declared_in_python(few: Task, pretrained_source: Path) -> None:
+def test_custom_space_declared_in_python(few: Task, pretrained_source: Path, tmp_path: Path) -> None:
     from warmstart.search.morphism import base_arch, morph
 
     def build(arch: dict, base: torch.nn.Module) -> torch.nn.Module:
@@ -182,11 +188,11 @@ def test_custom_space_declared_in_python(few: Task, pretrained_source: Path) -> 
     space = Space({"cut": [2, 3], "hidden": [8, 16], "act": ["relu", "tanh"]}, build=build,
                   constraint=lambda a: not (a["cut"] == 2 and a["act"] == "tanh"))
     r = search_architecture(few, pretrained_source, strategy="evolution", budget=3, space=space,
-                            transfer_strategy=None, **FAST)
+                            transfer_strategy=None, storage=tmp_path / "kb.db", **FAST)
     assert r["n_trials"] == 3 and set(r["architecture"]["params"]) == {"cut", "hidden", "act"}
 
 
-def test_bad_input_gives_clear_errors(few: Task, pretrained_source: Path) -> None:
+def test_bad_input_gives_clear_errors(few: Task, pretrained_source: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="beyond the backbone"):
         NASSpace(3, cut=(1, 4))
     with pytest.raises(ConfigError, match="contradictory"):
@@ -199,9 +205,10 @@ def test_bad_input_gives_clear_errors(few: Task, pretrained_source: Path) -> Non
         Space({"a": [1, 2]}, constraint=lambda a: a["a"] > 5).validate()
     with pytest.raises(ConfigError, match="too small for one candidate"):
         search_architecture(few, pretrained_source, strategy="random", budget="0.01s", space=SMALL,
-                            transfer_strategy=None, epochs=50)
+                            transfer_strategy=None, epochs=50, storage=tmp_path / "kb.db")
     with pytest.raises(ConfigError, match="too small for one candidate"):
-        search_architecture(few, pretrained_source, strategy="darts", budget="0.001s", transfer_strategy=None)
+        search_architecture(few, pretrained_source, strategy="darts", budget="0.001s", transfer_strategy=None,
+                            storage=tmp_path / "kb.db")
     with pytest.raises(ConfigError, match="unknown search strategy"):
         search_architecture(few, pretrained_source, strategy="genetic", budget=1)
     with pytest.raises(ConfigError, match="unknown objective"):

@@ -31,13 +31,29 @@ def test_tune_resume_and_warm_start(tmp_path):
     assert recs["iris-a"].n_complete + recs["iris-a"].n_pruned == 4 and "log_n_train" in recs["iris-b"].meta_features
 
 
-def test_few_shot_uses_cross_validation(tmp_path):
-    r = tune("wine", "scratch", budget=1, warm_start="auto", storage=f"{tmp_path}/kb.db", params=FAST, shots=3)
+def test_few_shot_uses_the_one_validation_protocol(tmp_path):
+    """Trials run through run_recipe: scored by warmstart.validation on the support labels, recorded as a row."""
+    from warmstart.knowledge.trials import trial_rows
+    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.tasks import load_task
+
+    kb = f"{tmp_path}/kb.db"
+    r = tune("wine", "scratch", budget=1, warm_start="auto", storage=kb, params=FAST, shots=3, pruner="none")
     assert r["study"] == "wine@3shots|tune:scratch" and r["warm_start"] == "none"
-    study = optuna.load_study(study_name=r["study"], storage=open_storage(f"{tmp_path}/kb.db"))
-    assert study.trials[0].user_attrs["folds"] == 3
-    with pytest.raises(ConfigError, match="cross-validation"):
-        tune("wine", "scratch", budget=1, storage=f"{tmp_path}/kb.db", params=FAST, shots=1)
+    trial = optuna.load_study(study_name=r["study"], storage=open_storage(kb)).trials[0]
+    assert trial.user_attrs["validation"] == "kfold" and len(trial.user_attrs["fold_scores"]) == 3
+    assert trial.user_attrs["validation_detail"].startswith("stratified 3-fold CV on the 9 support labels")
+    recipe = Recipe.from_json(trial.user_attrs["recipe"])
+    assert recipe.strategy == "scratch" and recipe.params == {**FAST, **trial.params} and recipe.shots is None
+    # the same recipe run directly on the same support set gets the same score: one path, one protocol
+    again = run_recipe(load_task("wine").few_shot(3, seed=0), recipe, validation="auto", keep_model=False)
+    assert again.score == pytest.approx(trial.value)
+    row = next(x for x in trial_rows(open_storage(kb)) if x["study"] == r["study"])
+    assert row["score"] == trial.value and row["validation"] == "kfold" and "test_accuracy" in row
+    # 1 label per class: leave-one-out on the support set (no error any more)
+    one = tune("wine", "scratch", budget=1, storage=kb, params=FAST, shots=1, pruner="none")
+    t1 = optuna.load_study(study_name=one["study"], storage=open_storage(kb)).trials[0]
+    assert t1.user_attrs["validation"] == "loo"
 
 
 def test_parallel_workers_hit_exact_budget(tmp_path):

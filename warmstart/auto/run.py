@@ -6,9 +6,11 @@
 2. The situation (labels per class, unlabelled pool, measured domain gap) picks
    the strategies worth trying (:mod:`warmstart.auto.situation`).
 3. One Optuna study searches source × strategy × hyperparameters, warm-started
-   from similar past tasks, with pruning, within the budget (:mod:`warmstart.auto.search`).
-4. The winner is retrained on all labelled data, saved as a checkpoint, and
-   evaluated on the test split (reporting only); everything is written to
+   from similar past tasks, with pruning, within the budget (:mod:`warmstart.auto.search`);
+   every trial is a Recipe run by :func:`warmstart.recipe.run_recipe` and scored by the
+   one few-shot protocol (:mod:`warmstart.validation`).
+4. The winner is retrained on all labelled data (``run_recipe`` with ``validation="none"``),
+   saved as a checkpoint, and evaluated on the test split (reporting only); everything is written to
    ``OUT/run.json`` and ``OUT/report.html`` and recorded in the knowledge base.
 
 A time budget bounds the whole call, pretraining of sources and the final
@@ -31,7 +33,7 @@ from sklearn.metrics import confusion_matrix
 from warmstart._atomic import write_text_atomic
 from warmstart.auto.clock import Clock
 from warmstart.auto.pretrain import pretrain_sources
-from warmstart.auto.search import KIND, fixed_params, run_search, validation_protocol
+from warmstart.auto.search import KIND, fixed_params, recipe_source, run_search, validation_protocol
 from warmstart.auto.situation import choose_strategies
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.backbones.checkpoint import save_checkpoint
@@ -40,10 +42,11 @@ from warmstart.errors import ConfigError
 from warmstart.knowledge.metafeatures import meta_features
 from warmstart.knowledge.records import task_key
 from warmstart.knowledge.storage import open_storage
+from warmstart.recipe import Recipe, run_recipe
 from warmstart.report import write_report
 from warmstart.search.budget import Budget, DeadlineStop
 from warmstart.source import Source
-from warmstart.strategies import get_strategy, strategy_class
+from warmstart.strategies import strategy_class
 from warmstart.tasks import Task, load_task
 
 MIN_SECONDS = 20.0
@@ -129,16 +132,19 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     win_params.update(fixed_params(win_strategy, params))
     used = best.user_attrs.get("source_used", best.params["source"])
     win_source = next(r for r in top if r.name == used)
-    final = get_strategy(win_strategy, seed=seed, device=device, progress=progress, **win_params)
+    path, source_task = recipe_source(win_source.source)
+    recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task, seed=seed)
     end = clock.retrain_deadline()
     stop = DeadlineStop(end, f"the {b} budget") if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
-        final.fit(target, win_source.source)
+        retrained = run_recipe(target, recipe, validation="none", source=win_source.source, device=device,
+                               progress=progress)  # a final fit on every label; test metrics for reporting
+    final = retrained.strategy
     if stop is not None and stop.stopped_after is not None:
         notes.append(f"the budget stopped the retraining of the winner after epoch {stop.stopped_after} "
                      f"of {stop.total_epochs}")
     with clock.phase("finish"):
-        test = final.evaluate(target, "test")  # reporting only
+        test = retrained.test or final.evaluate(target, "test")  # reporting only
         pred = final.predict(target.x_test)
         cm = confusion_matrix(target.y_test.numpy(), pred.numpy(), labels=list(range(target.n_classes))).tolist()
         model_dir = out / "model"

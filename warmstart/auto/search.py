@@ -2,11 +2,15 @@
 
 Each trial picks a source (among the best-ranked), a strategy (among those the
 situation allows) and that strategy's hyperparameters (conditional parameters
-named ``STRATEGY.PARAM``). It is scored on validation data only: the labelled
-validation split, or cross-validation on the few-shot support set
-(:func:`warmstart.search._objective.evaluate_config`, which also feeds Optuna's
-pruner every epoch); with no target labels, by the label-free selection score
-the domain-adaptation strategy monitored (negated when lower is better).
+named ``STRATEGY.PARAM``). That is one :class:`~warmstart.recipe.Recipe`, run by
+:func:`warmstart.recipe.run_recipe` with ``validation="auto"`` — the one few-shot
+protocol of :mod:`warmstart.validation` (labelled validation split, stratified
+k-fold or leave-one-out on the support set, or a label-free score of the unlabelled
+pool with no target labels) — whose first fold feeds Optuna's pruner every epoch;
+the result is recorded like every finished trial
+(:func:`warmstart.knowledge.trials.record_result`). The trials run in the study
+driver (:func:`warmstart.search.driver.drive`): the search stops with an error after
+5 failed trials in a row.
 
 Warm start (Feurer et al. 2015): before the first trial, the best
 configurations of the most similar past tasks' auto studies in the knowledge
@@ -26,21 +30,27 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.clock import Clock
 from warmstart.auto.sources import RankedSource
 from warmstart.engine.callbacks import extra_callbacks
-from warmstart.errors import WarmstartError
+from warmstart.errors import ConfigError, WarmstartError
 from warmstart.knowledge.records import ATTR, list_records, make_record_attr, study_name
 from warmstart.knowledge.similarity import rank_similar
-from warmstart.search._objective import evaluate_config, validation_tasks
+from warmstart.knowledge.trials import record_recipe, record_result
+from warmstart.recipe import Recipe, run_recipe
 from warmstart.search.budget import Budget, DeadlinePrune, counted_trials
+from warmstart.search.driver import drive
 from warmstart.search.space import search_space, suggest
-from warmstart.strategies import get_strategy, strategy_class
+from warmstart.source import Source
+from warmstart.strategies import strategy_class
 from warmstart.tasks._task import Task
+from warmstart.validation import plan_validation
 
 KIND = "auto"
+#: failed trials in a row after which auto stops with an error
+MAX_FAILURES = 5
 #: fixed settings that keep one trial affordable inside a time budget
 TRIAL_FIXED: dict[str, dict[str, Any]] = {
     "source_only": {"epochs": 3}, "dann": {"epochs": 3}, "coral": {"epochs": 3}, "mmd": {"epochs": 3},
@@ -120,28 +130,22 @@ def _contains(dist: BaseDistribution, value: Any) -> bool:
         return False
 
 
-def _label_free_value(strat: Any) -> float:
-    from warmstart.strategies._selection import SELECTORS
-
-    hist = strat.history_
-    _key, mode = SELECTORS[strat.select_by]
-    value = hist.best_value if hist is not None and hist.best_value is not None else None
-    if value is None:
-        raise WarmstartError(f"{strat.name}: no label-free selection score was logged")
-    return -float(value) if mode == "min" else float(value)
-
-
 def validation_protocol(task: Task, seed: int = 0) -> str:
     """How auto's trials are scored on ``task``, in words (for the notes and the report)."""
-    if task.shots == 0 or len(task.y_train) == 0:
-        return "a label-free selection score of the unlabelled target pool (no target labels)"
-    if task.x_val is not None and task.y_val is not None and len(task.y_val) > 0:
-        return f"accuracy on the labelled validation split ({len(task.y_val)} examples)"
     try:
-        k = len(validation_tasks(task, seed))
-    except WarmstartError:
-        return "cross-validation on the labelled support set (too few labels per class for it)"
-    return f"mean accuracy of {k}-fold stratified cross-validation on the {len(task.y_train)} labelled examples"
+        plan = plan_validation(task, "auto", seed=seed)
+    except ConfigError as exc:
+        return f"no validation protocol fits this task ({exc})"
+    if plan.kind == "split":
+        return f"accuracy on the {plan.description}"
+    if plan.kind in ("kfold", "loo"):
+        return f"mean accuracy of {plan.description}"
+    return f"{plan.description} (no target labels)"
+
+
+def recipe_source(src: Source) -> tuple[str | None, str | None]:
+    """(checkpoint folder, source task) of a candidate source, as a Recipe names them."""
+    return (str(src.path) if src.path is not None else None), src.task_name
 
 
 def queued_note(study: optuna.Study, first: int, queued: int, budget: Budget, clock: Clock | None,
@@ -208,12 +212,11 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             study.enqueue_trial(cfg, skip_if_exists=True)
         study.set_user_attr("warm_start_enqueued", len(configs))
     by_name = {s.name: s for s in sources}
-    labelled = task.shots != 0 and len(task.y_train) > 0
     clock = clock or Clock(budget.seconds)
-    target = budget.trials
-    longest: list[float | None] = [None]  # wall seconds of the longest trial so far
-    deadline: float | None = None  # when the running trial must be over (set before each trial)
+    longest: list[float | None] = [None]  # wall seconds of the longest trial so far (its sampling included)
+    deadline: list[float | None] = [None]  # when the running trial must be over (set before each trial)
     retrain: list[float | None] = [None]  # predicted seconds of retraining the winner
+    started = [0.0]
 
     def objective(trial: optuna.Trial) -> float:
         t_in = time.perf_counter()
@@ -237,54 +240,45 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
                 raise optuna.TrialPruned(f"{strat_name} needs source data and no source has any")
             src = alt.source
             trial.set_user_attr("source_used", alt.name)
-        t0 = time.perf_counter()
-        stop = DeadlinePrune(deadline, f"the {budget} budget") if deadline is not None else None
+        path, source_task = recipe_source(src)
+        recipe = Recipe(strat_name, params, source=path, source_task=source_task, seed=seed)
+        record_recipe(trial, recipe)
+        stop = DeadlinePrune(deadline[0], f"the {budget} budget") if deadline[0] is not None else None
         try:
             with extra_callbacks(*([stop] if stop is not None else [])):
-                if labelled:
-                    res = evaluate_config(task, strat_name, params, src, trial=trial, seed=seed, device=device)
-                    value = res.value
-                    fit = res.seconds / res.folds * (res.folds / (res.folds - 1) if res.folds > 1 else 1.0)
-                    trial.set_user_attr("history", [])
-                else:
-                    strat = get_strategy(strat_name, seed=seed, device=device, progress=False, **params)
-                    strat.fit(task, src)
-                    value = _label_free_value(strat)
-                    fit = time.perf_counter() - t0
-                    trial.set_user_attr("selection", strat.select_by)
+                result = run_recipe(task, recipe, validation="auto", trial=trial, source=src, device=device,
+                                    keep_model=False)
         except optuna.TrialPruned:
             if stop is not None and stop.stopped_after is not None:
                 trial.set_user_attr("stopped_by_budget", True)
             raise
-        except (WarmstartError, RuntimeError, ValueError) as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-            raise
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        record_result(trial, result)
+        if result.score is None:
+            raise WarmstartError(f"{strat_name}: the trial was not scored ({result.validation_detail})")
+        folds = max(1, len(result.fold_scores))  # one training on all labels: a fold's time, times k/(k-1)
+        fit = result.seconds / folds * (folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0)
         trial.set_user_attr("fit_seconds", fit)
         retrain[0] = max(retrain[0] or 0.0, fit)
-        return float(value)
+        return float(result.score)
+
+    def admit() -> bool:
+        if budget.seconds is not None:
+            deadline[0] = clock.trial_deadline(longest[0], retrain[0])
+            if deadline[0] is None:
+                return False
+        started[0] = time.perf_counter()
+        return True
 
     before = counted_trials(study)
-    with progress_bar("auto search", target if target else budget.seconds, progress) as bar:
+    with progress_bar("auto search", budget.trials if budget.trials else budget.seconds, progress) as bar:
         t_start = time.time()
-        while True:
-            done = counted_trials(study) - before
-            if target is not None and done >= target:
-                break
-            if budget.seconds is not None:
-                deadline = clock.trial_deadline(longest[0], retrain[0])
-                if deadline is None:
-                    break
-            t_trial = time.perf_counter()
-            study.optimize(objective, n_trials=1, catch=(WarmstartError, RuntimeError, ValueError))
-            last = study.get_trials(deepcopy=False)[-1]
-            wall = time.perf_counter() - t_trial  # the sampler's time included
-            longest[0] = max(longest[0] or 0.0, wall)
-            if last.state == TrialState.FAIL and all(t.state == TrialState.FAIL for t in study.get_trials(
-                    deepcopy=False)[before:]) and len(study.trials) - before >= 5:
-                raise WarmstartError(f"the first 5 auto trials all failed; last reason: "
-                                     f"{last.user_attrs.get('fail_reason', 'unknown')}")
-            bar.update(advance=1 if target else 0, completed=None if target else min(
+
+        def after(_study: optuna.Study, _trial: FrozenTrial) -> None:
+            longest[0] = max(longest[0] or 0.0, time.perf_counter() - started[0])
+            bar.update(advance=1 if budget.trials else 0, completed=None if budget.trials else min(
                 time.time() - t_start, budget.seconds or 0))
+
+        drive(study, objective, n_trials=None if budget.trials is None else before + budget.trials, admit=admit,
+              catch=(WarmstartError, RuntimeError, ValueError), max_failures=MAX_FAILURES, callbacks=[after])
     note = queued_note(study, first, queued, budget, clock, what)
     return study, notes + ([note] if note else [])

@@ -84,7 +84,8 @@ def _parse(summary: Any) -> TaskRecord | None:
         except Exception:
             continue
     return TaskRecord(study_name=summary.study_name, task=str(attr.get("task")), kind=str(attr.get("kind")),
-                      direction=summary.direction.name.lower(), meta_features=dict(attr.get("meta_features") or {}),
+                      direction=summary.directions[0].name.lower(),  # multi-objective: the primary objective's
+                      meta_features=dict(attr.get("meta_features") or {}),
                       info=dict(attr.get("info") or {}), space=space)
 
 
@@ -94,11 +95,11 @@ def _fill_counts(storage: BaseStorage, rec: TaskRecord) -> None:
     rec.n_complete = sum(t.state == TrialState.COMPLETE for t in trials)
     rec.n_pruned = sum(t.state == TrialState.PRUNED for t in trials)
     rec.n_failed = sum(t.state == TrialState.FAIL for t in trials)
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]  # values[0]: the primary objective
     if done:
         pick = max if rec.direction == "maximize" else min
-        best = pick(done, key=lambda t: t.value)  # type: ignore[arg-type,return-value]
-        rec.best_value, rec.best_params = best.value, dict(best.params)
+        best = pick(done, key=lambda t: t.values[0])
+        rec.best_value, rec.best_params = best.values[0], dict(best.params)
 
 
 def list_records(storage: BaseStorage, kind: str | None = None, *, counts: bool = True) -> list[TaskRecord]:

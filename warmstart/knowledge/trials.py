@@ -142,7 +142,7 @@ def _row(study: str, attr: Mapping[str, Any], trial: FrozenTrial) -> dict[str, A
     recipe: dict[str, Any] = stored if isinstance(stored, dict) else _legacy_recipe(trial, attr)
     curve = _curve(trial)
     n_epochs = ua.get("n_epochs")
-    value = trial.value if trial.state == TrialState.COMPLETE else None
+    value = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else None  # primary objective
     shots = recipe.get("shots")
     row: dict[str, Any] = {
         "study": study, "kind": attr.get("kind"), "task": attr.get("task"), "trial": trial.number,

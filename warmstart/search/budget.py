@@ -6,6 +6,14 @@ budget counts the study's COMPLETE and PRUNED trials across all workers
 ``MaxTrialsCallback``; a time budget is the wall time of this command (each
 worker stops starting new trials once it is spent).
 
+**The surplus rule** (:func:`is_surplus`, the one definition every search uses):
+workers race for the last trials of a budget of N, so a trial is *surplus* —
+closed as FAIL before it trains — when N trials numbered before it count or may
+still count: COMPLETE, PRUNED, RUNNING or WAITING (an enqueued trial is popped
+before any new trial is created, so it will run and count). Trial numbers are
+handed out atomically by the storage, so among racing workers exactly the ones
+numbered past the budget are surplus, and the study never counts more than N.
+
 :class:`DeadlineStop` brings a time limit inside a training run: it ends
 training before an epoch that would not finish in time, or at the step where
 the time runs out.
@@ -15,17 +23,20 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from warmstart.engine.callbacks import Callback, StopTraining
 from warmstart.errors import ConfigError
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: states of trials that count, or may still count, against a trial budget (the surplus rule)
+PENDING = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -69,13 +80,24 @@ def counted_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=COUNTED))
 
 
+def is_surplus(trials: Sequence[FrozenTrial], number: int, n_trials: int | None) -> bool:
+    """Whether trial ``number`` would exceed a budget of ``n_trials`` (the surplus rule, module docstring).
+
+    Args:
+        trials: The study's trials, freshly read from its storage.
+        number: The trial's number.
+        n_trials: The trial budget of the whole study; None (a time budget): never surplus.
+    """
+    if n_trials is None:
+        return False
+    return sum(1 for t in trials if t.number < number and t.state in PENDING) >= n_trials
+
+
 class BudgetTracker:
     """Decides, worker by worker, whether to start another trial.
 
     With a trial budget N it never lets the study count more than N trials:
-    a trial whose number has N or more non-failed trials before it is surplus
-    (:meth:`is_surplus`); trial numbers are handed out atomically by the storage,
-    so racing workers cannot overshoot.
+    the surplus rule (:func:`is_surplus`) closes the trials numbered past the budget.
     """
 
     def __init__(self, budget: Budget, deadline: float | None = None) -> None:
@@ -95,16 +117,11 @@ class BudgetTracker:
 
     def pending(self, study: optuna.Study) -> int:
         """Counted plus running/waiting trials (a trial budget only)."""
-        states = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)
-        return len(study.get_trials(deepcopy=False, states=states))
+        return len(study.get_trials(deepcopy=False, states=PENDING))
 
     def is_surplus(self, study: optuna.Study, number: int) -> bool:
-        """Whether trial ``number`` would exceed the trial budget."""
-        if self.budget.trials is None:
-            return False
-        before = [t for t in study.get_trials(deepcopy=False)
-                  if t.number < number and t.state != TrialState.FAIL]
-        return len(before) >= self.budget.trials
+        """Whether trial ``number`` would exceed the trial budget (:func:`is_surplus`)."""
+        return is_surplus(study.get_trials(deepcopy=False), number, self.budget.trials)
 
     def remaining_seconds(self) -> float | None:
         """Seconds left of a time budget (None for a trial budget)."""

@@ -7,7 +7,7 @@ pooling for feature maps). Training alternates, batch by batch, one α step on a
 validation batch and one weight step on a training batch (the first-order
 variant). Because the prefix is frozen, both run on cached features. The
 discrete architecture keeps the argmax non-``none`` op of each edge and is then
-retrained from scratch (:func:`warmstart.search._candidate.train_candidate`).
+retrained from scratch as a ``nas_candidate`` recipe (:func:`run_darts`).
 """
 
 from __future__ import annotations
@@ -159,3 +159,84 @@ def cell_spec(in_dim: int, result: DartsResult, nodes: int, width: int, modality
     """The checkpoint ``neck_spec`` of the derived cell."""
     return {"type": "cell", "modality": modality, "in_dim": int(in_dim), "width": int(width),
             "nodes": int(nodes), "ops": list(result.ops)}
+
+
+def run_darts(objective: Any, study: Any, budget: Any, t0: float) -> dict[str, Any]:
+    """DARTS as a one-shot study driver: search the cell once, then score the derived cell as one trial.
+
+    The supernet trains on cached features of the frozen, deepest allowed cut: weights on the
+    training part and α on the held-out part of the first fold of the search's validation protocol
+    (:func:`warmstart.validation.plan_validation`). The derived cell is then retrained from scratch
+    and scored like every candidate (``objective.run``: the ``nas_candidate`` recipe through
+    ``run_recipe``) and told to the study. A study that already holds a finished DARTS trial is not
+    searched again (a resumed run reuses it).
+
+    Args:
+        objective: The search's :class:`~warmstart.search.nas.CandidateObjective`.
+        study: The study (single objective).
+        budget: The search budget: with a time budget, half of it for the one-shot search;
+            with a trial budget, 10 epochs per trial.
+        t0: ``time.monotonic()`` when the search started.
+
+    Returns:
+        ``alpha_change``, ``ops`` and ``search_epochs`` (empty ops when an earlier run's trial is reused).
+
+    Raises:
+        ConfigError: the budget ran out before the derived cell could be retrained.
+    """
+    import copy
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from warmstart.backbones.classifier import HeadSpec
+    from warmstart.backbones.neck import cut_dim
+    from warmstart.search._candidate import freeze_stages, prefix_features
+    from warmstart.validation import plan_validation
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get("darts")]
+    if done:
+        t = done[-1]
+        return {"alpha_change": t.user_attrs.get("alpha_change"), "ops": [], "search_epochs": 0, "resumed": True}
+    base = objective.base
+    cut = max(int(c) for c in objective.space.choices.get("cut", (base.backbone.num_stages,)))
+    model = copy.deepcopy(base)
+    model.depth = cut
+    freeze_stages(model, cut)
+    fold = plan_validation(objective.task, "auto", seed=objective.seed).folds[0]
+    if fold.x_val is None or fold.y_val is None:
+        raise ConfigError("DARTS needs labelled target examples to train its architecture weights")
+    ftr = prefix_features(model, cut, fold.x_train)
+    fva = prefix_features(model, cut, fold.x_val)
+    modality = "image" if ftr.dim() == 4 else "tabular"
+    if budget.seconds is not None:  # half the budget for the one-shot search, the rest to retrain
+        search_deadline: float | None = t0 + 0.5 * budget.seconds
+        epochs = 200
+    else:
+        search_deadline, epochs = None, 10 * int(budget.trials or 1)
+    res = darts_search(ftr, fold.y_train, fva, fold.y_val, objective.task.n_classes, modality=modality,
+                       epochs=epochs, deadline=search_deadline, seed=objective.seed)
+    if budget.seconds is not None and time.monotonic() > t0 + budget.seconds:
+        raise ConfigError(f"budget {budget} is too small for one candidate: no architecture finished training; "
+                          f"give a larger --budget (one DARTS epoch took {res.seconds:.1f} s)")
+    spec = {"cut": cut, "freeze": cut, "neck": cell_spec(cut_dim(model.backbone, cut), res, 4, 16, modality),
+            "head": HeadSpec().to_json()}
+    dists: dict[str, Any] = {"cut": optuna.distributions.CategoricalDistribution((cut,))}
+    for e, _ in enumerate(res.ops):
+        dists[f"edge{e}"] = optuna.distributions.CategoricalDistribution(tuple(res.candidates))
+    study.enqueue_trial({"cut": cut, **{f"edge{e}": op for e, op in enumerate(res.ops)}})
+    with warnings.catch_warnings():  # Optuna's heartbeat runs only inside optimize; this is one trial
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask(dists)
+    for k, v in {"darts": True, "alpha_change": res.alpha_change, "search_epochs": res.epochs,
+                 "search_seconds": res.seconds}.items():
+        trial.set_user_attr(k, v)
+    objective.deadline = None  # the derived cell is always retrained once, even if that overruns the budget
+    try:
+        values = objective.run(trial, {**spec, "init": {"seed": objective.seed}})
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    study.tell(trial, values)
+    return {"alpha_change": res.alpha_change, "ops": res.ops, "search_epochs": res.epochs}

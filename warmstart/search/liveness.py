@@ -4,7 +4,8 @@
   (``worker`` = ``host:pid`` and ``worker_proc`` = boot id and process start
   time, so a reused pid is not mistaken for the owner). A RUNNING trial whose
   owner on *this* machine no longer exists (killed with SIGKILL, out of memory)
-  is marked FAIL with a reason at once (:func:`fail_dead_trials`).
+  is marked FAIL with a reason at once (:func:`fail_dead_trials`); a RUNNING trial
+  of this very process found between its trials is failed too (:func:`fail_own_orphans`).
 * **Heartbeats** for workers on other machines: Optuna's own heartbeat on RDB
   storages, a thread stamping the ``heartbeat`` user attribute elsewhere
   (:class:`Heartbeat`); :func:`fail_stale_trials` fails trials whose heartbeat is
@@ -164,6 +165,25 @@ def fail_dead_trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None =
             continue
         if fail_trial(study, t, why):
             failed.append(t.number)
+    return failed
+
+
+def fail_own_orphans(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[int]:
+    """Fail RUNNING trials owned by this very process; call it only between two of its trials.
+
+    A worker runs one trial at a time, so between trials a RUNNING trial with its own
+    owner mark was left behind: created twice when the storage connection broke during
+    the write (see :mod:`warmstart.search.outage`), or not closed because the storage
+    was away when it ended.
+    """
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    me, proc = owner_id()
+    failed = []
+    for t in trials:
+        if t.state == TrialState.RUNNING and t.user_attrs.get(WORKER) == me and t.user_attrs.get(WORKER_PROC) == proc:
+            if fail_trial(study, t, f"worker {me} lost the storage connection while it created or ran this trial"):
+                failed.append(t.number)
     return failed
 
 

@@ -41,8 +41,11 @@ class Space:
         choices: Name → candidate values (None, bool, int, float or str; Optuna's categorical values).
         constraint: ``arch -> bool``; points where it is False are never trained.
         build: ``(arch, base_model) -> Classifier``; ``base_model`` is the source model adapted
-            to the task (or its randomly initialized twin for the scratch baseline). A key
-            ``freeze`` in ``arch`` freezes that many stages (their features are cached).
+            to the task. The returned model defines the candidate's structure (cut depth, neck,
+            head; :func:`warmstart.search._candidate.spec_of_model`), which the ``nas_candidate``
+            strategy rebuilds from the source for every trial (uniform blocks and heads grow as
+            Net2Net morphisms, other necks start at random). A key ``freeze`` in ``arch`` freezes
+            that many stages (their features are cached).
 
     Raises:
         ConfigError: a choice has no values, a value is not a plain scalar, or no point

@@ -1,24 +1,29 @@
 """The study runner behind ``warmstart tune``: one Optuna study per (task, strategy) in the knowledge base.
 
-* The objective (:mod:`warmstart.search._objective`) trains the strategy and
-  scores it on validation data; test metrics are user attributes only.
-* Pruning: Optuna's Hyperband (default) or successive halving over the
-  per-epoch validation scores.
-* Budget (:mod:`warmstart.search.budget`): trials (COMPLETE + PRUNED, all
-  workers) or wall time; no overshoot when workers race.
+* Each trial is one :class:`~warmstart.recipe.Recipe` (the strategy with the fixed
+  hyperparameters and the trial's suggestions) run by :func:`warmstart.recipe.run_recipe`
+  with ``validation="auto"`` — the few-shot protocol of :mod:`warmstart.validation` —
+  and recorded in the knowledge base like every finished trial
+  (:func:`warmstart.knowledge.trials.record_result`); test metrics are kept apart.
+* The trial loop is the study driver (:func:`warmstart.search.driver.drive`): budget
+  (trials, COMPLETE + PRUNED of all workers, or wall time) without overshoot, pruning
+  (Optuna's Hyperband by default, or successive halving, over the per-epoch validation
+  scores), failed trials recorded as FAIL with a ``fail_reason`` while the search goes
+  on, killed workers' trials failed and re-queued, ``--trial-timeout``.
+* Warm starts come from the sampler registry (:func:`warmstart.search.samplers.build_sampler`,
+  family ``warm``), fed with similar past studies of the knowledge base.
 * Resumable: the study is loaded if it exists, so the same command continues it.
-* Parallel: ``jobs`` worker processes (spawned, one torch thread each by
-  default) share the storage; other machines join by running the same command
-  with the same storage URL (Optuna's distributed model).
-* Failed trials (diverged, bad configuration) are recorded as FAIL with a
-  ``fail_reason`` user attribute; the search goes on.
+* Parallel: ``jobs`` worker processes (spawned, one torch thread each by default)
+  share the storage; other machines join by running the same command with the same
+  storage URL (Optuna's distributed model).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import socket
+import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,24 +34,24 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from warmstart.errors import ConfigError, StorageError, WarmstartError
+from warmstart.errors import ConfigError, SearchFailedError, StorageError, UnknownNameError, WarmstartError
 from warmstart.knowledge.metafeatures import meta_features, task_description
 from warmstart.knowledge.records import ATTR, make_record_attr, study_name, task_key
 from warmstart.knowledge.storage import open_storage, storage_url
-from warmstart.search._objective import METRICS, evaluate_config, save_model_artifact, validation_tasks
+from warmstart.knowledge.trials import record_recipe, record_result
+from warmstart.recipe import METRICS, Recipe, run_recipe
 from warmstart.search.budget import Budget, BudgetTracker, counted_trials
-from warmstart.search.faults import run_trials, supervise
+from warmstart.search.driver import PRUNERS, drive, make_pruner  # noqa: F401 (PRUNERS re-exported)
+from warmstart.search.faults import supervise
 from warmstart.search.space import search_space, suggest
-from warmstart.search.warm import WARM_STARTS, make_warm_start, sources_from_kb
+from warmstart.search.warm import WARM_STARTS, WarmStart, make_warm_start, sources_from_kb
 from warmstart.source import Source
 from warmstart.strategies import strategy_class
 from warmstart.tasks import Task, load_task
+from warmstart.validation import plan_validation
 
-PRUNERS = ("hyperband", "sha", "none")
-
-
-class _Surplus(Exception):
-    """This trial would exceed the trial budget (other workers got there first)."""
+#: exit code of a worker process whose trials kept failing (the parent raises SearchFailedError)
+_EXIT_FAILED = 3
 
 
 @dataclass
@@ -70,17 +75,7 @@ class TuneSpec:
     threads: int | None = None
     deadline: float | None = None
     trial_timeout: float | None = None
-
-
-def make_pruner(name: str) -> optuna.pruners.BasePruner:
-    """Optuna's Hyperband, successive halving, or no pruning."""
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1)
-    if name == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise ConfigError(f"unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}")
+    track: str | None = None
 
 
 def _target(spec: TuneSpec) -> Task:
@@ -97,6 +92,25 @@ def _open(spec: TuneSpec, storage: BaseStorage | None) -> BaseStorage:
     return storage if storage is not None else open_storage(spec.storage)
 
 
+def warm_start(name: str, storage: BaseStorage, kind: str, key: str, task: Task,
+               space: dict[str, Any], seed: int | None) -> WarmStart:
+    """The warm start ``name`` (``auto`` resolved) built by the sampler registry from similar past studies.
+
+    Raises:
+        UnknownNameError: an unknown warm start.
+    """
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        sources = sources_from_kb(storage, kind, key, meta_features(task), space) if name != "none" else []
+    return make_warm_start(name, sources, space, seed=seed)
+
+
+def _recipe(spec: TuneSpec, params: dict[str, Any]) -> Recipe:
+    """The recipe of one trial (the task is already cut to its shots, so ``shots`` stays None)."""
+    return Recipe(spec.strategy, {**spec.params, **params}, source=spec.source, source_task=spec.source_task,
+                  shots=None, seed=spec.seed)
+
+
 def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> None:
     """Run trials until the budget is spent (one worker)."""
     if spec.threads is not None:
@@ -108,11 +122,7 @@ def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> N
     task = _target(spec)
     key, kind = _names(spec, task)
     space = search_space(spec.strategy, spec.params)
-    seed = spec.seed + index
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sources = sources_from_kb(st, kind, key, meta_features(task), space) if spec.warm_start != "none" else []
-        ws = make_warm_start(spec.warm_start, sources, space, seed=seed)
+    ws = warm_start(spec.warm_start, st, kind, key, task, space, spec.seed + index)
     study = optuna.load_study(study_name=study_name(key, kind), storage=st, sampler=ws.sampler,
                               pruner=make_pruner(spec.pruner))
     src = Source.from_options(spec.source, spec.source_task, seed=spec.seed, device=spec.device)
@@ -124,41 +134,54 @@ def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> N
         store = artifact_store(spec.artifacts)
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        if tracker.is_surplus(study, trial.number):
-            trial.set_user_attr("fail_reason", "trial budget already reached by other workers")
-            raise _Surplus
-        params = suggest(trial, space)
-        try:
-            res = evaluate_config(task, spec.strategy, {**spec.params, **params}, src, trial=trial,
-                                  metric=spec.metric, seed=spec.seed, device=spec.device)
-        except optuna.TrialPruned:
-            raise
-        except (WarmstartError, RuntimeError, ValueError) as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            raise
-        trial.set_user_attr("test", res.test)
-        trial.set_user_attr("seconds", res.seconds)
-        trial.set_user_attr("folds", res.folds)
-        if store is not None and res.model is not None:
-            save_model_artifact(store, trial, res.model, task, {**spec.params, **params})
-        return res.value
+        recipe = _recipe(spec, suggest(trial, space))
+        record_recipe(trial, recipe)
+        result = run_recipe(task, recipe, validation="auto", trial=trial, source=src, metric=spec.metric,
+                            device=spec.device, keep_model=store is not None)
+        record_result(trial, result)
+        if store is not None and result.model is not None:
+            save_model_artifact(store, trial, result.model, task, dict(recipe.params))
+        assert result.score is not None  # validation "auto" always scores
+        return result.score
 
-    # killed workers' trials failed at once, heartbeats, --trial-timeout, no budget overshoot (faults.py)
-    run_trials(study, objective, n_trials=spec.budget.trials, deadline=tracker.deadline,
-               catch=(WarmstartError, RuntimeError, ValueError, _Surplus), trial_timeout=spec.trial_timeout)
+    callbacks: list[Any] = []
+    if spec.track is not None:
+        from warmstart.engine.tracking import study_callbacks
+
+        callbacks = study_callbacks(spec.track, run_name=study.study_name)
+    drive(study, objective, n_trials=spec.budget.trials, deadline=tracker.deadline,
+          catch=(WarmstartError, RuntimeError, ValueError), trial_timeout=spec.trial_timeout, callbacks=callbacks)
 
 
 def _spawned(spec: TuneSpec, index: int) -> None:  # pragma: no cover - runs in a child process
     os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
-    _worker(spec, index)
+    try:
+        _worker(spec, index)
+    except SearchFailedError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(_EXIT_FAILED)
 
 
-def prepare_study(spec: TuneSpec, storage: BaseStorage | None = None) -> tuple[optuna.Study, Any]:
-    """Create or load the study, record the task's meta-features, enqueue the warm start; return it."""
+def save_model_artifact(store: Any, trial: optuna.Trial, model: Any, task: Task, params: dict[str, Any]) -> None:
+    """Save the trial's model as a checkpoint artifact (see :mod:`warmstart.knowledge.artifacts`)."""
+    from warmstart.backbones.checkpoint import save_checkpoint
+    from warmstart.knowledge.artifacts import upload_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_checkpoint(model, f"{tmp}/trial-{trial.number}", classes=task.classes, source_task=task.name,
+                               extra={"params": params, "trial": trial.number})
+        upload_checkpoint(store, trial, path)
+
+
+def prepare_study(spec: TuneSpec, storage: BaseStorage | None = None) -> tuple[optuna.Study, WarmStart]:
+    """Create or load the study, record the task's meta-features, enqueue the warm start; return it.
+
+    Raises:
+        ConfigError: the task has too few labels to validate on (before any trial runs).
+    """
     st = _open(spec, storage)
     task = _target(spec)
-    validation_tasks(task, spec.seed)  # too few labels for validation: one clear error before any trial
+    plan_validation(task, "auto", seed=spec.seed)  # too few labels for validation: one clear error first
     key, kind = _names(spec, task)
     space = search_space(spec.strategy, spec.params)
     meta = meta_features(task)
@@ -167,10 +190,7 @@ def prepare_study(spec: TuneSpec, storage: BaseStorage | None = None) -> tuple[o
     if ATTR not in study.user_attrs:
         study.set_user_attr(ATTR, make_record_attr(key, kind, meta, task_description(task), space,
                                                    strategy=spec.strategy, shots=spec.shots))
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        sources = sources_from_kb(st, kind, key, meta, space) if spec.warm_start != "none" else []
-    ws = make_warm_start(spec.warm_start, sources, space, seed=spec.seed)
+    ws = warm_start(spec.warm_start, st, kind, key, task, space, spec.seed)
     if ws.enqueue and not study.user_attrs.get("warm_start_enqueued") and not study.get_trials(deepcopy=False):
         for cfg in ws.enqueue:
             study.enqueue_trial(cfg, skip_if_exists=True)
@@ -183,7 +203,7 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
          seed: int = 0, params: dict[str, Any] | None = None, source: str | Path | None = None,
          source_task: str | None = None, metric: str = "val_accuracy", pruner: str = "hyperband",
          device: str = "auto", artifacts: str | Path | None = None, threads: int | None = None,
-         trial_timeout: float | None = None) -> dict[str, Any]:
+         trial_timeout: float | None = None, track: str | None = None) -> dict[str, Any]:
     """Tune ``strategy``'s hyperparameters on ``task``, warm-started from the knowledge base.
 
     Args:
@@ -193,8 +213,9 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         warm_start: One of ``none``, ``topk``, ``box``, ``quantile``, ``cmaes``, ``auto``.
         storage: Knowledge base (see :func:`warmstart.knowledge.open_storage`).
         jobs: Worker processes on this machine (need a storage URL, not an in-memory object).
-        shots: Few-shot protocol (validation by cross-validation on the support set).
-        seed: Seed of the support set, training and samplers (worker i uses seed + i).
+        shots: Few-shot protocol: labels per class; trials are validated on those labels only
+            (:mod:`warmstart.validation`: stratified k-fold, or leave-one-out with 1-2 per class).
+        seed: Seed of the support set, folds, training and samplers (worker i's sampler uses seed + i).
         params: Fixed hyperparameters (not tuned), e.g. ``{"epochs": 5}``.
         source, source_task: The transfer source (see :class:`warmstart.source.Source`).
         metric: Validation metric to maximize (``val_accuracy``, ``val_macro_f1``, ``val_balanced_accuracy``).
@@ -203,7 +224,8 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         artifacts: Artifact store (folder or ``s3://``) for every completed trial's model; None: none saved.
         threads: Torch threads per worker (default 1 when ``jobs > 1``).
         trial_timeout: Seconds one trial may run; a longer one is stopped and recorded as failed
-            with the reason (see :mod:`warmstart.search.faults`).
+            with the reason (see :mod:`warmstart.search.deadline`).
+        track: ``mlflow`` or ``tensorboard``: log every trial (:mod:`warmstart.engine.tracking`); None: no tracking.
 
     Returns:
         A JSON-serializable summary: study, storage, warm start (and why), trial counts, best value,
@@ -211,11 +233,10 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
 
     Raises:
         ConfigError, UnknownNameError, StorageError: bad options, names or storage.
+        SearchFailedError: too many trials in a row failed (their reasons are in the message).
     """
     b = Budget.parse(budget)
     if warm_start not in WARM_STARTS:
-        from warmstart.errors import UnknownNameError
-
         raise UnknownNameError("warm start", warm_start, WARM_STARTS)
     if jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
@@ -223,6 +244,11 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         raise ConfigError(f"--trial-timeout must be a positive number of seconds, got {trial_timeout}")
     if metric not in METRICS:
         raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    if track is not None:
+        from warmstart.engine.tracking import TRACKERS
+
+        if track not in TRACKERS:
+            raise ConfigError(f"unknown tracker {track!r}; valid trackers: {', '.join(TRACKERS)}")
     make_pruner(pruner)
     cls = strategy_class(strategy)
     fixed = dict(params or {})
@@ -241,7 +267,7 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
                     artifacts=str(artifacts) if artifacts is not None else None,
                     threads=threads if threads is not None else (1 if jobs > 1 else None),
                     deadline=time.time() + b.seconds if b.seconds is not None else None,
-                    trial_timeout=trial_timeout)
+                    trial_timeout=trial_timeout, track=track)
     st = obj if obj is not None else open_storage(url)
     study, ws = prepare_study(spec, st)
     src = Source.from_options(spec.source, spec.source_task, seed=seed, device=device)
@@ -262,6 +288,10 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         # watches the workers: one stuck past --trial-timeout is killed, its trial failed, a new one started
         bad = supervise(start, jobs, study, trial_timeout=trial_timeout,
                         finished=lambda: BudgetTracker(b, deadline=spec.deadline).exhausted(study))
+        if bad and all(code == _EXIT_FAILED for code in bad):
+            reasons = summarize(study, "", "", [], url, before, 0.0)["fail_reasons"]
+            raise SearchFailedError(f"every worker stopped: too many trials in a row failed; reasons: "
+                                    f"{'; '.join(reasons[:3])}")
         if bad:
             raise StorageError(f"{len(bad)} of {jobs} workers exited with codes {bad}; finished trials are kept "
                                "in the storage, run the same command again to continue")

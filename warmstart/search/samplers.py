@@ -154,9 +154,9 @@ def _nsga2(ctx: SamplerContext) -> BaseSampler:
 # ---------------------------------------------------------------------------- warm
 def _warm(name: str) -> Callable[[SamplerContext], Any]:
     def build(ctx: SamplerContext) -> Any:
-        from warmstart.search.warm import make_warm_start
+        from warmstart.search.warm import build_warm_start
 
-        return make_warm_start(name, list(ctx.sources), ctx.search_space(), seed=ctx.seed, direction=ctx.direction)
+        return build_warm_start(name, list(ctx.sources), ctx.search_space(), seed=ctx.seed, direction=ctx.direction)
 
     return build
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
-from scipy.stats import norm
 
 from warmstart.knowledge.records import completed_trials, list_records
 from warmstart.knowledge.similarity import normalized_l1
@@ -59,6 +58,8 @@ class SourceTask:
         for v in np.unique(y):  # average ties
             m = y == v
             ranks[m] = ranks[m].mean()
+        from scipy.stats import norm  # imported here: scipy.stats costs a second of start-up
+
         return norm.ppf((ranks + 0.5) / n)
 
 
