@@ -25,6 +25,9 @@ ALLOWED = {
     ("_atomic.py", "write_text_atomic"): "the atomic helper itself (writes the temporary path)",
     ("_atomic.py", "write_bytes_atomic"): "the atomic helper itself (writes the temporary path)",
     ("report/plots.py", "png_data_uri"): "savefig into an in-memory buffer",
+    ("export/exporter.py", "_export_torchscript"): "writes the temporary path export_model's atomic_path yields",
+    ("export/exporter.py", "_export_onnx"): "writes the temporary path export_model's atomic_path yields",
+    ("export/_metadata.py", "write_onnx_metadata"): "rewrites that temporary file before export_model's rename",
 }
 
 

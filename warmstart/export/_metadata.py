@@ -49,7 +49,10 @@ def contract(model: Classifier, classes: list[str] | None, source_task: str | No
 
 
 def write_onnx_metadata(path: Path, meta: dict[str, Any]) -> None:
-    """Store ``meta`` (and its classes) in the ``metadata_props`` of the ONNX file at ``path``, in place."""
+    """Store ``meta`` (and its classes) in the ``metadata_props`` of the ONNX file at ``path``, in place.
+
+    Only called on the temporary file of :func:`~warmstart.export.exporter.export_model`'s atomic write.
+    """
     try:
         import onnx
     except ImportError:  # pragma: no cover - in the export extra
