@@ -104,8 +104,9 @@ def pretrained_source(task_name: str, folder: Path, epochs: int, subset: int | N
 def run_one(method: str, source_path: Path, source_task: str, target: Any, seed: int,
             overrides: dict[str, Any]) -> dict[str, Any]:
     """Fit one method on one support set; return accuracy, head use and seconds."""
+    from warmstart.recipe import Recipe, run_recipe
     from warmstart.source import Source
-    from warmstart.strategies import get_strategy, strategy_class
+    from warmstart.strategies import strategy_class
 
     t0 = time.perf_counter()
     if method == "reference":
@@ -116,10 +117,11 @@ def run_one(method: str, source_path: Path, source_task: str, target: Any, seed:
         cls = strategy_class(method)
         table = cls.param_table()
         kw = {k: v for k, v in overrides.items() if k in table}
-        strat = get_strategy(method, seed=seed, progress=False, device="cpu", **kw)
-        src = Source(path=source_path, task_name=source_task if cls.needs_source_task else None)
-        strat.fit(target, src)
-        acc, head = strat.evaluate(target)["accuracy"], str(strat.info_.get("head", "-"))
+        src_task = source_task if cls.needs_source_task else None
+        recipe = Recipe(method, kw, source=str(source_path), source_task=src_task, seed=seed)
+        res = run_recipe(target, recipe, validation="none", device="cpu",
+                         source=Source(path=source_path, task_name=src_task))
+        acc, head = res.test["accuracy"], str(res.info.get("head", "-"))
     return {"accuracy": acc, "head": head, "seconds": time.perf_counter() - t0}
 
 

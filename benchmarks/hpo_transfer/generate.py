@@ -4,7 +4,7 @@ For every task of :mod:`benchmarks.hpo_transfer._tasks` and each of N
 configurations of the ``scratch`` strategy's hyperparameters (learning rate,
 weight decay, batch size, label smoothing; sampled at random over the
 continuous space with a fixed seed, the same configurations for every task),
-one real training run through :func:`warmstart.recipe.run_recipe`
+one real training run of the strategy (``Strategy.fit``, the call :func:`warmstart.recipe.run_recipe` makes)
 that records the validation loss and accuracy after every epoch and
 the seconds each epoch took. Each task is written to its own gzip shard
 (``data/<task>.json.gz``) atomically every few configurations, so a killed run
