@@ -167,12 +167,77 @@ def test_truncated_image_is_named(tmp_path: Path) -> None:
     good.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=r"cut\.png: corrupt"):
         load_path(tmp_path)
-    # streaming reads only headers up front; the bad file is named on access
-    task = load_path(tmp_path, memory_budget_mb=1e-6)
-    with pytest.raises(DataError, match=r"cut\.png"):
-        for split in (task.x_train, task.x_val, task.x_test):
-            for i in range(len(split)):
-                split[i]
+    # streaming decodes every file once at load time too: the bad file is named before training
+    with pytest.raises(DataError, match=r"cut\.png: corrupt"):
+        load_path(tmp_path, memory_budget_mb=1e-6)
+
+
+def _break_files(root: Path, n: int) -> list[str]:
+    """Write ``n`` unreadable files (half not images, half truncated PNGs); their relative names."""
+    names = []
+    for i in range(n):
+        path = root / ("cat" if i % 2 else "dog") / f"bad{i:02d}.png"
+        if i % 2:
+            path.write_bytes(b"not an image")
+        else:
+            Image.fromarray(np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+            path.write_bytes(path.read_bytes()[:200])
+        names.append(f"{path.parent.name}/{path.name}")
+    return sorted(names)
+
+
+@pytest.mark.parametrize("budget", [1024, 1e-6], ids=["memory", "streaming"])
+def test_several_bad_files_listed_in_one_error(tmp_path: Path, budget: float) -> None:
+    _folder(tmp_path, per_class=4, shape=(32, 32, 3))
+    names = _break_files(tmp_path, 4)
+    with pytest.raises(DataError) as info:
+        load_path(tmp_path, memory_budget_mb=budget)
+    msg = str(info.value)
+    assert "\n" not in msg and "4 unreadable image file(s)" in msg and "--skip-bad" in msg
+    assert all(f"{name}: corrupt or unreadable image" in msg for name in names)
+
+
+def test_bad_file_list_is_capped(tmp_path: Path) -> None:
+    _folder(tmp_path, per_class=2, shape=(4, 4))
+    names = _break_files(tmp_path, 13)
+    with pytest.raises(DataError) as info:
+        load_path(tmp_path)
+    msg = str(info.value)
+    assert "13 unreadable image file(s)" in msg and msg.count("corrupt or unreadable image") == 10
+    assert "and 3 more" in msg and names[9] in msg and names[10] not in msg
+
+
+@pytest.mark.parametrize("budget", [1024, 1e-6], ids=["memory", "streaming"])
+def test_skip_bad_leaves_them_out_and_records_them(tmp_path: Path, budget: float) -> None:
+    _folder(tmp_path, per_class=6, shape=(32, 32, 3))
+    names = _break_files(tmp_path, 5)
+    task = load_task(tmp_path, skip_bad=True, memory_budget_mb=budget)
+    assert task.provenance["streaming"] is (budget < 1)
+    skipped = task.provenance["skipped_files"]
+    assert sorted(str(Path(s).relative_to(tmp_path)) for s in skipped) == names
+    assert n_items(task.x_train) + n_items(task.x_val) + n_items(task.x_test) == 12
+    for split in (task.x_train, task.x_val, task.x_test):  # every kept file decodes
+        for i in range(n_items(split)):
+            split[i]
+    with pytest.raises(DataError, match="5 unreadable"):  # without skip_bad the same folder fails
+        load_task(tmp_path, memory_budget_mb=budget)
+
+
+def test_skip_bad_without_bad_files_and_on_other_formats(tmp_path: Path) -> None:
+    _folder(tmp_path / "img", per_class=3, shape=(4, 4))
+    assert load_task(tmp_path / "img", skip_bad=True).provenance["skipped_files"] == []
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).random((20, 3)), y=np.arange(20) % 2)
+    assert load_task(tmp_path / "d.npz", skip_bad=True).provenance["skipped_files"] == []
+    with pytest.raises(ConfigError, match="skip_bad must be a bool"):
+        load_path(tmp_path / "img", skip_bad="yes")
+
+
+def test_skip_bad_that_empties_a_class(tmp_path: Path) -> None:
+    _folder(tmp_path, per_class=3, shape=(4, 4))
+    (tmp_path / "emu").mkdir()
+    (tmp_path / "emu" / "x.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match="'emu' have no readable images"):
+        load_path(tmp_path, skip_bad=True)
 
 
 def test_bad_options(tmp_path: Path) -> None:

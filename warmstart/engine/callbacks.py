@@ -25,6 +25,9 @@ class Callback:
     def on_train_begin(self, model: nn.Module, total_epochs: int) -> None:
         """Called once before the first epoch."""
 
+    def on_batch_end(self, step: int, model: nn.Module) -> None:
+        """Called after each optimizer step (``step``: steps done so far); keep it cheap."""
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: nn.Module) -> None:
         """Called after each epoch with its logs (train_loss, val metrics, lr, time)."""
 

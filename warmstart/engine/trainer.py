@@ -167,6 +167,12 @@ class Trainer:
             eval_every: int | None = None, description: str = "train") -> History:
         """Train; return the :class:`History`.
 
+        Same seed, same result: batches, augmentations and torch's global RNG (dropout) all
+        come from ``config.seed``. torch seeds its global CPU generator at random in every
+        process, so a fresh fit reseeds it (``config.seed + 2``) inside
+        :func:`torch.random.fork_rng`: the caller's global RNG state is left as it was. A
+        resumed fit continues from the state :meth:`load_state_dict` restored.
+
         Args:
             x, y: Training inputs and labels (``y`` None for a streaming dataset).
             val: Labelled validation data or a function returning label-free scores.
@@ -177,6 +183,14 @@ class Trainer:
         Raises:
             TrainingDivergedError: the loss became NaN or infinite.
         """
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if self.start_epoch == 0 and self.global_step == 0:
+                torch.manual_seed(self.config.seed + 2)
+            return self._fit(x, y, val=val, eval_every=eval_every, description=description)
+
+    def _fit(self, x: Any, y: Tensor | None, *, val: tuple[Any, Tensor] | ValFn | None,
+             eval_every: int | None, description: str) -> History:
         cfg = self.config
         n = n_items(x)
         spe = self.steps_per_epoch(n)
@@ -219,6 +233,8 @@ class Trainer:
                                 f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, "
                                 f"step {self.global_step}; lower the learning rate")
                         bar.update(advance=1)
+                        for cb in self.callbacks:
+                            cb.on_batch_end(self.global_step, self.model)
                     train_loss = float(running) / spe
                     if not math.isfinite(train_loss):
                         raise TrainingDivergedError(

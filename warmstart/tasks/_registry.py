@@ -52,7 +52,10 @@ def load_task(spec: str | Path, **options: object) -> Task:
     ``spec`` is a registered name, an image folder (one subfolder per class), a
     CIFAR-10 batches folder, an ``.npz`` file with ``X`` and ``y``, or a ``.csv``
     file with a label column. ``options`` go to the file loader
-    (e.g. ``label_column`` for CSV).
+    (e.g. ``label_column`` for CSV; ``skip_bad=True`` leaves out an image
+    folder's unreadable files, listed in ``task.provenance["skipped_files"]``,
+    instead of raising one DataError that names them all). Registered names
+    ignore ``options``.
 
     Raises:
         UnknownNameError: neither a registered name nor an existing path.

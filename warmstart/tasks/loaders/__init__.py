@@ -63,11 +63,15 @@ def load_path(path: str | Path, **options: Any) -> Task:
             with ``X`` and ``y``, or a ``.csv``/``.tsv`` file with a label column.
         **options: Options of that format's loader; options set to None mean
             "the default". Image folder: ``image_size``, ``memory_budget_mb``,
-            ``seed``. CIFAR and npz: ``seed``. CSV: ``label_column``,
-            ``delimiter``, ``seed``.
+            ``seed``, ``skip_bad`` (leave out unreadable image files). CIFAR and
+            npz: ``seed``. CSV: ``label_column``, ``delimiter``, ``seed``.
+            ``skip_bad`` is accepted for every format; only image folders have
+            files to skip (other formats' errors still raise).
 
     Returns:
-        The Task (not yet validated; :func:`warmstart.tasks.load_task` validates).
+        The Task (not yet validated; :func:`warmstart.tasks.load_task` validates). Its
+        ``provenance["skipped_files"]`` lists the files left out by ``skip_bad`` (empty
+        when none).
 
     Raises:
         ConfigError: an option the format does not have (lists the valid ones).
@@ -77,6 +81,11 @@ def load_path(path: str | Path, **options: Any) -> Task:
     fmt, target = detect_format(path)
     valid, loader = FORMATS[fmt]
     given = {k: v for k, v in options.items() if v is not None}
+    skip_bad = given.get("skip_bad", False)
+    if not isinstance(skip_bad, bool):
+        raise ConfigError(f"option skip_bad must be a bool, got {skip_bad!r}")
+    if "skip_bad" not in valid:  # a format without separate files to skip: nothing is skipped
+        given.pop("skip_bad", None)
     unknown = sorted(set(given) - set(valid))
     if unknown:
         raise ConfigError(
@@ -86,7 +95,9 @@ def load_path(path: str | Path, **options: Any) -> Task:
     seed = given.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"option seed must be an int, got {seed!r}")
-    return loader(target, **given)
+    task = loader(target, **given)
+    task.provenance.setdefault("skipped_files", [])
+    return task
 
 
 __all__ = [

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from warmstart.errors import DataError
@@ -135,6 +134,8 @@ def split_three(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def split_two(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Stratified seeded train/validation split (validation = 10 %); returns (train, val, description)."""
+    from sklearn.model_selection import train_test_split  # imported here: sklearn costs seconds of start-up
+
     idx = np.arange(len(y))
     try:
         tr, va = train_test_split(idx, test_size=VAL_FRACTION, stratify=y, random_state=seed)

@@ -1,7 +1,8 @@
 """Image files as tensors: probing, decoding, and a lazily decoding Dataset.
 
 :func:`decode_image` turns one PNG/JPEG (anything Pillow reads) into uint8
-C×H×W with a fixed channel count and size; :class:`ImageFileDataset` does that
+C×H×W with a fixed channel count and size, every mode and bit depth rescaled
+(see :mod:`warmstart.tasks.loaders._decode`); :class:`ImageFileDataset` does that
 on access for image folders too large for memory, yielding float tensors in
 [0, 1] and the label, as the engine's DataLoader expects.
 """
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from warmstart.errors import DataError
+from warmstart.tasks.loaders._decode import bad_image, decode_file
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -26,10 +27,6 @@ def _pil():  # type: ignore[no-untyped-def]
     from PIL import Image
 
     return Image
-
-
-def _bad_image(path: Path | str, exc: BaseException) -> DataError:
-    return DataError(f"{path}: corrupt or unreadable image ({type(exc).__name__}: {exc})")
 
 
 def probe_image(path: Path) -> tuple[int, int, bool]:
@@ -44,30 +41,26 @@ def probe_image(path: Path) -> tuple[int, int, bool]:
             w, h = im.size
             return h, w, im.mode in GREY_MODES
     except Exception as exc:  # UnidentifiedImageError, OSError, DecompressionBombError ...
-        raise _bad_image(path, exc) from exc
+        raise bad_image(path, exc) from exc
 
 
 def decode_image(path: Path | str, channels: int, size: tuple[int, int]) -> np.ndarray:
-    """Decode an image to uint8 ``channels``×H×W, converting mode and resizing (bilinear).
+    """Decode an image to uint8 ``channels``×H×W, rescaling its mode and bit depth, resizing bilinearly.
+
+    Every Pillow mode is scaled by its own bit depth (16-bit by 65535, palettes
+    looked up, CMYK converted, alpha composited on black); see
+    :mod:`warmstart.tasks.loaders._decode` for each mode.
 
     Args:
         path: Image file.
-        channels: 1 (grey, Pillow mode ``L``) or 3 (``RGB``; alpha is dropped).
+        channels: 1 (grey, ITU-R 601-2 luma) or 3 (RGB).
         size: Target (height, width).
 
     Raises:
-        DataError: the file is corrupt or truncated (names it).
+        DataError: the file is corrupt, truncated or not an image, or a float
+            image holds values outside [0, 1] (names the file).
     """
-    image = _pil()
-    try:
-        with image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            if (im.height, im.width) != tuple(size):
-                im = im.resize((size[1], size[0]), image.Resampling.BILINEAR)
-            arr = np.array(im, dtype=np.uint8)
-    except Exception as exc:
-        raise _bad_image(path, exc) from exc
-    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return decode_file(path, channels, size)
 
 
 class ImageFileDataset(Dataset[tuple[Tensor, int]]):

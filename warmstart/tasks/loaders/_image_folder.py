@@ -13,11 +13,17 @@ colour → 3; a tie → 3) and every image is converted to it; images whose size
 differs from ``image_size`` (default: the most common size) are resized
 bilinearly. The labelled images are split 70/10/20, stratified and seeded.
 
+Pixel values are rescaled by each file's mode and bit depth (16-bit by 65535,
+palettes looked up, CMYK converted, alpha composited on black; see
+:mod:`warmstart.tasks.loaders._decode`).
+
 When count × C×H×W × 4 bytes exceeds ``memory_budget_mb`` the splits are
 :class:`~warmstart.tasks.loaders._image_files.ImageFileDataset` objects that
-decode files on access, instead of float tensors. Loading then reads only
-each file's header, so a file whose header is fine but whose pixel data is
-truncated raises its DataError (naming the file) when it is first accessed.
+decode files on access, instead of float tensors. Every file is still decoded
+once at load time (and the pixels dropped), so corrupt or truncated files are
+all found before training: one DataError lists them (the first ten and a
+count), or ``skip_bad=True`` leaves them out and records them in
+``provenance["skipped_files"]``.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from warmstart.tasks.loaders._image_files import (
     probe_image,
 )
 
-OPTIONS: dict[str, Any] = {"image_size": None, "memory_budget_mb": 1024, "seed": 0}
+OPTIONS: dict[str, Any] = {"image_size": None, "memory_budget_mb": 1024, "seed": 0, "skip_bad": False}
+MAX_LISTED = 10  # unreadable files named in one error message; the rest are counted
 UNLABELED_DIRS = ("unlabeled", "unlabelled")
 
 
@@ -103,11 +110,45 @@ def _scan(path: Path) -> tuple[list[str], list[Path], list[int], list[Path]]:
     return [d.name for d in class_dirs], files, labels, unlabeled
 
 
+def _report(path: Path, bad: list[tuple[Path, DataError]]) -> DataError:
+    """One DataError listing every unreadable file (the first :data:`MAX_LISTED`, then a count)."""
+    listed = "; ".join(str(err).replace(str(f), str(f.relative_to(path)), 1) for f, err in bad[:MAX_LISTED])
+    more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+    return DataError(
+        f"{path}: {len(bad)} unreadable image file(s): {listed}{more}; fix or remove them, or skip them "
+        f"with --skip-bad (skip_bad=True in Python)"
+    )
+
+
+def _check_files(
+    files: list[Path], channels: int | None, size: tuple[int, int] | None, keep: bool,
+) -> tuple[dict[Path, Any], list[tuple[Path, DataError]]]:
+    """Probe (``channels`` None) or fully decode every file; return the results and the failures."""
+    out: dict[Path, Any] = {}
+    bad: list[tuple[Path, DataError]] = []
+    for f in files:
+        try:
+            if channels is None or size is None:
+                out[f] = probe_image(f)
+            else:
+                arr = decode_image(f, channels, size)
+                out[f] = arr if keep else None
+        except DataError as err:
+            bad.append((f, err))
+    return out, bad
+
+
 def load_image_folder(
     path: Path, image_size: int | Sequence[int] | None = None, memory_budget_mb: float = 1024,
-    seed: int = 0,
+    seed: int = 0, skip_bad: bool = False,
 ) -> Task:
     """Load an image folder as an image task (see the module docstring).
+
+    Every file is decoded once at load time, also when the splits then stream
+    from disk, so all unreadable files are found in one run: they are listed
+    together in one DataError (the first ten, then a count), or skipped with
+    ``skip_bad``. ``task.provenance["skipped_files"]`` lists the skipped paths
+    (empty when none).
 
     Args:
         path: The root folder.
@@ -115,10 +156,11 @@ def load_image_folder(
             most common size among the images.
         memory_budget_mb: Above this estimated size (float32) the splits stream from disk.
         seed: Seed of the stratified 70/10/20 split.
+        skip_bad: Leave out corrupt or unreadable files instead of raising.
 
     Raises:
         DataError: empty folder, no class subfolders, a class folder without
-            images, a corrupt image (names the file).
+            (readable) images, unreadable images without ``skip_bad`` (names them).
         ConfigError: bad ``image_size`` or ``memory_budget_mb``.
     """
     size = _parse_size(image_size)
@@ -126,23 +168,36 @@ def load_image_folder(
             or not memory_budget_mb > 0:
         raise ConfigError(f"memory_budget_mb must be a positive number, got {memory_budget_mb!r}")
     classes, files, labels, unlabeled = _scan(path)
-    headers = [probe_image(f) for f in [*files, *unlabeled]]
-    n_grey = sum(h[2] for h in headers)
+    headers, bad = _check_files([*files, *unlabeled], None, None, keep=False)
+    if not headers:
+        raise _report(path, bad)
+    n_grey = sum(h[2] for h in headers.values())
     channels = 1 if n_grey > len(headers) - n_grey else 3
-    size = size or _common_size([(h, w) for h, w, _ in headers])
+    size = size or _common_size([(h, w) for h, w, _ in headers.values()])
     estimate = len(headers) * channels * size[0] * size[1] * 4
     streaming = estimate > memory_budget_mb * 2**20
+    decoded, bad_pixels = _check_files(list(headers), channels, size, keep=not streaming)
+    bad = sorted([*bad, *bad_pixels], key=lambda b: b[0])
+    if bad and not skip_bad:
+        raise _report(path, bad)
+    skipped = {f for f, _ in bad}
+    kept = [(f, c) for f, c in zip(files, labels, strict=True) if f not in skipped]
+    _check_classes(path, classes, [c for _, c in kept])
+    files, labels = [f for f, _ in kept], [c for _, c in kept]
+    unlabeled = [f for f in unlabeled if f not in skipped]
+    good = [headers[f] for f in [*files, *unlabeled]]
     prov: dict[str, Any] = {
         "source": str(path), "format": "image folder", "channels": channels,
         "image_size": list(size), "streaming": streaming,
-        "estimated_mb": round(estimate / 2**20, 3),
-        "resized": sum((h, w) != size for h, w, _ in headers),
-        "converted": sum(g != (channels == 1) for _, _, g in headers),
+        "estimated_mb": round(len(good) * channels * size[0] * size[1] * 4 / 2**20, 3),
+        "resized": sum((h, w) != size for h, w, _ in good),
+        "converted": sum(g != (channels == 1) for _, _, g in good),
+        "skipped_files": [str(f) for f, _ in bad],
     }
     y = np.asarray(labels, dtype=np.int64)
     if not streaming:
-        x = np.stack([decode_image(f, channels, size) for f in files])
-        xu = np.stack([decode_image(f, channels, size) for f in unlabeled]) if unlabeled else None
+        x = np.stack([decoded[f] for f in files])
+        xu = np.stack([decoded[f] for f in unlabeled]) if unlabeled else None
         data = ArrayData(name=path.name, x=x, y=y, classes=classes, modality="image",
                          x_unlabeled=xu, provenance=prov)
         return build_task(data, seed=seed)
@@ -159,3 +214,12 @@ def load_image_folder(
         x_unlabeled=ImageFileDataset(unlabeled, None, channels, size) if unlabeled else None,
         provenance={**prov, "seed": seed, "split": how},
     )
+
+
+def _check_classes(path: Path, classes: list[str], labels: list[int]) -> None:
+    """Every class keeps at least one readable image after skipping."""
+    counts = Counter(labels)
+    empty = [classes[c] for c in range(len(classes)) if counts[c] == 0]
+    if empty:
+        raise DataError(f"{path}: class folder(s) {', '.join(map(repr, empty))} have no readable images "
+                        "left after skipping unreadable files")
