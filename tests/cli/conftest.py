@@ -1,11 +1,15 @@
-"""CLI fixtures: a tiny registered image task, an in-process runner, the bad-input contract.
+"""CLI fixtures: a tiny registered image task, a runner through ``main()``, the bad-input contract.
 
-Tests get the helpers as fixtures (``run_cli``, ``user_error``): under pytest's importlib
-import mode a test module cannot import this file by name.
+``run_cli`` calls :func:`warmstart.cli.main.main` — what the console script runs — with stdout
+and stderr captured apart. An exception that ``main()`` does not turn into an exit code (a bug)
+propagates to the test, so a traceback fails it. Tests get the helpers as fixtures (``run_cli``,
+``user_error``): under pytest's importlib import mode a test module cannot import this file by name.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +17,8 @@ from typing import Any
 
 import pytest
 import torch
-from typer.testing import CliRunner, Result
 
-from warmstart.cli.main import app
+from warmstart.cli.main import main
 from warmstart.tasks import Task, get_task, register_task
 
 TINY = "tinymnist"
@@ -23,32 +26,50 @@ TINY = "tinymnist"
 
 @dataclass
 class Run:
-    """Outcome of one in-process CLI call."""
+    """Outcome of one CLI call through ``main()``.
+
+    Attributes:
+        code: The exit code ``main()`` returned.
+        stdout: Everything written to stdout.
+        stderr: Everything written to stderr.
+        exception: Always None: an exception ``main()`` does not handle propagates instead.
+    """
 
     code: int
     stdout: str
     stderr: str
-    result: Result
+    exception: BaseException | None = None
+
+    @property
+    def result(self) -> Run:
+        """This run (``run.result.exception`` as with typer's runner)."""
+        return self
 
     def json(self) -> Any:
         return json.loads(self.stdout)
 
 
 def cli(*args: str) -> Run:
-    """Invoke ``warmstart ARGS`` in-process; stdout and stderr kept apart."""
-    res = CliRunner().invoke(app, list(args))
-    return Run(res.exit_code, res.stdout, res.stderr, res)
+    """Run ``warmstart ARGS`` through ``main()`` in-process; stdout and stderr kept apart."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return Run(code, out.getvalue(), err.getvalue())
 
 
 def assert_user_error(run: Run, *fragments: str) -> str:
-    """Exit code 2, exactly one line on stderr starting ``error:``, no traceback; returns that line."""
-    assert run.code == 2, (run.code, run.stdout, run.stderr, run.result.exception)
-    assert run.result.exception is None or isinstance(run.result.exception, SystemExit), run.result.exception
+    """Exit code 2, exactly one line on stderr starting ``error:``, no traceback, nothing on stdout.
+
+    Returns:
+        The error line.
+    """
+    assert run.code == 2, (run.code, run.stdout, run.stderr)
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
     line = lines[0]
     assert line.startswith("error: "), line
     assert "Traceback" not in run.stdout + run.stderr
+    assert run.stdout == "", run.stdout
     for f in fragments:
         assert f in line, (f, line)
     return line
@@ -76,7 +97,7 @@ def tiny_task() -> str:
 
 @pytest.fixture()
 def run_cli() -> Callable[..., Run]:
-    """``run_cli(*args)``: invoke ``warmstart ARGS`` in-process (stdout and stderr apart)."""
+    """``run_cli(*args)``: run ``warmstart ARGS`` through ``main()`` in-process (stdout and stderr apart)."""
     return cli
 
 

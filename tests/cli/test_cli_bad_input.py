@@ -59,14 +59,14 @@ def empty_class_npz(tmp: Path) -> Path:
     return npz(tmp / "empty_class.npz", X=x, y=y, classes=np.array(["a", "b", "c"]))
 
 
-def image_folder(tmp: Path, corrupt: bool = False, empty_class: bool = False) -> Path:
+def image_folder(tmp: Path, corrupt: bool = False, empty_class: bool = False, n: int = 4) -> Path:
     root = tmp / "images"
     rng = np.random.default_rng(0)
     for c in ("cat", "dog"):
         (root / c).mkdir(parents=True)
         if empty_class and c == "dog":
             continue
-        for i in range(4):
+        for i in range(n):
             Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(root / c / f"{i}.png")
     if corrupt:
         good = (root / "dog" / "2.png").read_bytes()
@@ -239,6 +239,23 @@ def test_pretrain_refuses_a_folder_that_is_not_a_checkpoint(tiny_task: str, tmp_
     user_error(run_cli("pretrain", "--task", tiny_task, "-o", str(out), "--epochs", "1", "--device", "cpu"),
                       "not empty and not a checkpoint; refusing to overwrite it")
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("command", [
+    ("pretrain", "-o", "{tmp}/out"),
+    ("transfer", "--strategy", "scratch", "--min-steps", "2"),
+])
+def test_skip_bad_leaves_out_unreadable_images_and_counts_them(command: tuple[str, ...], tmp_path: Path,
+                                                               run_cli) -> None:
+    data = image_folder(tmp_path, corrupt=True, n=12)  # cat/9.png is not an image, dog/2.png is truncated
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    run = run_cli(*args, "--task", str(data), "--epochs", "1", "--device", "cpu", "--skip-bad", "--json")
+    assert run.code == 0, run.stderr
+    line = run.stderr.strip().splitlines()[0]
+    assert line.startswith("skipped 2 unreadable files: ") and "9.png" in line and "2.png" in line, line
+    assert run.json()["task"]  # the JSON on stdout is intact
+    if command[0] == "pretrain":
+        assert (tmp_path / "out" / "meta.json").is_file()
 
 
 def _markdown() -> str:  # pragma: no cover - documentation helper

@@ -70,6 +70,14 @@ def test_pretrain_then_transfer_from_it(tiny_task: str, tmp_path: Path, run_cli)
     assert res["task"] == tiny_task and res["backbone"] == "smallcnn" and 0 <= res["test"]["accuracy"] <= 1
     ckpt = load_checkpoint(out)
     assert ckpt.sha256 == res["sha256"] and ckpt.meta["source_task"] == tiny_task
+    # transfer from the folder just written: its weights (by hash) and its head (same classes) are used
+    tr = run_cli("transfer", "--source", str(out), "--task", "digits", "--shots", "2", "--epochs", "1",
+                 "--min-steps", "2", "--device", "cpu", "--json")
+    assert tr.code == 0, tr.stderr
+    moved = tr.json()
+    assert moved["info"]["source_sha256"] == res["sha256"] and moved["info"]["source"] == f"checkpoint {out}"
+    assert moved["info"]["head"] == "reuse" and moved["task"] == "digits"
+    assert 0 <= moved["test"]["accuracy"] <= 1
     # human output; a tabular task gets the mlp backbone; an existing checkpoint folder may be replaced
     again = run_cli("pretrain", "--task", "iris", "--epochs", "1", "-o", str(out), "--device", "cpu")
     assert again.code == 0, again.stderr
@@ -105,8 +113,57 @@ def test_transfer_table_scratch_with_option(pretrained_source: Path, run_cli) ->
     assert "test accuracy" in run.stdout and "scratch on digits" in run.stdout
 
 
+def test_transfer_lr_option_reaches_the_strategy(pretrained_source: Path, tmp_path: Path, run_cli) -> None:
+    """--lr is parsed to a float, used for training (other lr, other weights) and recorded in the checkpoint."""
+    import torch
+
+    def trained(lr: str) -> tuple[dict, dict[str, torch.Tensor]]:
+        out = tmp_path / f"lr{lr}"
+        run = run_cli("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2",
+                      "--strategy", "scratch", "--epochs", "1", "--min-steps", "3", "--lr", lr, "--device", "cpu",
+                      "-o", str(out), "--json")
+        assert run.code == 0, run.stderr
+        return run.json(), load_checkpoint(out).model.state_dict()
+
+    res, fast = trained("0.01")
+    assert res["params"]["lr"] == 0.01
+    assert load_checkpoint(tmp_path / "lr0.01").meta["extra"]["params"]["lr"] == 0.01
+    res_slow, slow = trained("1e-06")
+    assert res_slow["params"]["lr"] == 1e-06
+    # same seed, same initialization: only the learning rate differs, so the trained weights must too
+    assert any(not torch.equal(fast[k], slow[k]) for k in fast if fast[k].is_floating_point())
+
+
 def test_same_seed_same_transfer_result(pretrained_source: Path, run_cli) -> None:
     args = ("transfer", "--source", str(pretrained_source), "--task", "digits", "--shots", "2", "--epochs", "1",
             "--min-steps", "5", "--device", "cpu", "--seed", "3", "--json")
     a, b = run_cli(*args).json(), run_cli(*args).json()
     assert a["test"] == b["test"]
+
+
+def test_cli_copies_of_library_names_agree() -> None:
+    """The CLI keeps a few names for --help without importing torch; they must match the library's."""
+    from warmstart.cli.export import FORMATS as CLI_FORMATS
+    from warmstart.cli.pretrain import RESUME_STATE
+    from warmstart.cli.search import STRATEGIES as CLI_STRATEGIES
+    from warmstart.export.exporter import FORMATS
+    from warmstart.pretraining._resume import STATE_J
+    from warmstart.pretraining.supervised import RESUME_DIR
+    from warmstart.search.nas import STRATEGIES
+
+    assert CLI_FORMATS == FORMATS and CLI_STRATEGIES == STRATEGIES
+    assert RESUME_STATE == Path(RESUME_DIR) / STATE_J
+
+
+def test_device_is_checked_before_any_work(run_cli, user_error) -> None:  # type: ignore[no-untyped-def]
+    """--device cuda without a GPU: one line, and no source is pretrained first (nothing else on stderr)."""
+    import torch
+
+    if torch.cuda.is_available():  # a GPU machine: a device past the last one
+        user_error(run_cli("transfer", "--source-task", "mnist5k", "--task", "digits", "--device", "cuda:99"),
+                   "cuda:99")
+        return
+    user_error(run_cli("transfer", "--source-task", "mnist5k", "--task", "digits", "--device", "cuda"),
+               "CUDA is not available")
+    user_error(run_cli("tune", "--task", "iris", "--strategy", "scratch", "--budget", "1", "--device", "cuda"),
+               "CUDA is not available")

@@ -1,19 +1,12 @@
-"""The README's main job, run in-process."""
+"""The README's main job, run in-process through ``main()``."""
 
 from __future__ import annotations
 
-import json
 
-from typer.testing import CliRunner
-
-from warmstart.cli.main import app
-
-
-def test_quickstart_json_compares_scratch_and_finetune(tmp_path) -> None:
-    res = CliRunner().invoke(app, ["quickstart", "--epochs", "1", "--shots", "2", "--json",
-                                   "-o", str(tmp_path / "src")])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout[res.stdout.index("{"):])
+def test_quickstart_json_compares_scratch_and_finetune(tmp_path, run_cli) -> None:
+    run = run_cli("quickstart", "--epochs", "1", "--shots", "2", "--json", "-o", str(tmp_path / "src"))
+    assert run.code == 0, run.stderr
+    out = run.json()  # stdout holds the JSON only (progress goes to stderr)
     names = [r["strategy"] for r in out["results"]]
     assert names == ["scratch", "finetune"]
     for r in out["results"]:

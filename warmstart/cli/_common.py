@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from rich.console import Console
 from warmstart.errors import ConfigError, WarmstartError
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Rich consoles look up sys.stdout / sys.stderr on every write, so redirected streams are honoured.
 console = Console()
 err_console = Console(stderr=True)
 
@@ -21,24 +23,104 @@ EPOCHS_HELP = "Training epochs."
 SEED_HELP = "Random seed (same seed, same result on CPU)."
 DEVICE_HELP = "auto, cpu, cuda or cuda:N."
 JSON_HELP = "Print a machine-readable JSON result on stdout (progress and messages go to stderr)."
+SKIP_BAD_HELP = ("Leave out an image folder's unreadable files (counted on stderr) instead of stopping with "
+                 "the list of them.")
+
+INTERRUPTED = "interrupted"
+RESUME_HINT = "interrupted; run the same command with --resume to continue"
+CONTINUE_HINT = "interrupted; finished trials are kept, run the same command again to continue"
+RESTART_HINT = "interrupted; an architecture search does not resume: the same command starts it over"
+INTERRUPT_EXIT = 130
 
 
-def cli_errors(fn: F) -> F:
-    """Turn a :class:`WarmstartError` into one line on stderr and exit code 2."""
+def cli_errors(fn: F | None = None, *, interrupted: str | Callable[[dict[str, Any]], str] = INTERRUPTED) -> Any:
+    """Decorate a command: user errors and Ctrl-C become one line on stderr and an exit code.
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except WarmstartError as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            typer.echo(f"error: {msg}", err=True)
-            raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(code=130) from None
+    A :class:`WarmstartError` prints ``error: <first line>`` and exits 2; a KeyboardInterrupt
+    (also during the command's imports) prints ``interrupted`` — or the line given, or the line
+    ``interrupted(kwargs)`` returns for the command's keyword arguments — and exits 130. Any other
+    exception propagates: it is a bug. The command's return value is dropped (a command's exit
+    code is 0 unless it raises). Use as ``@cli_errors`` or ``@cli_errors(interrupted=CONTINUE_HINT)``.
+    """
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            try:
+                f(*args, **kwargs)
+            except WarmstartError as exc:
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                typer.echo(f"error: {msg}", err=True)
+                raise typer.Exit(code=2) from None
+            except KeyboardInterrupt:
+                typer.echo(interrupted if isinstance(interrupted, str) else interrupted(kwargs), err=True)
+                raise typer.Exit(code=INTERRUPT_EXIT) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def check_device(device: str) -> None:
+    """Refuse ``--device`` values this machine cannot run before any work starts.
+
+    Raises:
+        ConfigError: an unknown device, CUDA asked for without a GPU, or ``cuda:N`` past the last GPU.
+    """
+    import torch
+
+    from warmstart.engine.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r} asked for but this machine has {torch.cuda.device_count()} "
+                          f"CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+
+
+def load_target(spec: str, skip_bad: bool) -> Any:
+    """``spec`` itself, or with ``--skip-bad`` the task loaded without its unreadable files.
+
+    With ``skip_bad``, prints ``skipped N unreadable files`` (naming the first few) on stderr.
+
+    Raises:
+        UnknownNameError, DataError: as :func:`warmstart.load_task`.
+    """
+    if not skip_bad:
+        return spec
+    from warmstart import load_task
+
+    task = load_task(spec, skip_bad=True)
+    skipped = [str(f) for f in task.provenance.get("skipped_files", [])]
+    shown = ": " + ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    typer.echo(f"skipped {len(skipped)} unreadable files{shown if skipped else ''}", err=True)
+    return task
+
+
+class _DropInterruptLogs(logging.Filter):
+    """Drops Optuna's report of the trial that Ctrl-C stopped (a traceback, then "failed with value None")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self.interrupted = True
+            return False
+        return not (self.interrupted and "failed with value None" in record.getMessage())
+
+
+def quiet_optuna() -> None:
+    """Optuna logs warnings only, and not the traceback of a trial that Ctrl-C stopped.
+
+    The interrupt itself is reported by :func:`cli_errors` as one line.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _DropInterruptLogs) for f in handler.filters):
+            handler.addFilter(_DropInterruptLogs())
 
 
 def emit_json(obj: Any) -> None:

@@ -9,14 +9,28 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from warmstart.cli._common import DEVICE_HELP, JSON_HELP, SEED_HELP, cli_errors, console, emit_json, parse_extra_options
+from warmstart.cli._common import (
+    CONTINUE_HINT,
+    DEVICE_HELP,
+    JSON_HELP,
+    SEED_HELP,
+    SKIP_BAD_HELP,
+    check_device,
+    cli_errors,
+    console,
+    emit_json,
+    load_target,
+    parse_extra_options,
+    quiet_optuna,
+)
 
 
-@cli_errors
+@cli_errors(interrupted=CONTINUE_HINT)
 def auto(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
-    budget: str = typer.Option("10m", "--budget", "-b", help="Trials (20) or wall time (90s, 10m, 2h) of the search."),
+    budget: str = typer.Option("10m", "--budget", "-b", help="Trials (20) of the search, or wall time "
+                               "(90s, 10m, 2h) of the whole command, pretraining of sources included."),
     source: list[Path] = typer.Option([], "--source", help="Source checkpoint folder (repeatable)."),
     source_task: list[str] = typer.Option([], "--source-task", help="Source task (repeatable)."),
     storage: str = typer.Option(None, "--storage", help="Knowledge base: SQLite file, SQLAlchemy URL or journal file."),
@@ -26,6 +40,7 @@ def auto(
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
     """Rank sources, pick strategies, search them jointly within the budget, retrain and save the winner.
 
@@ -33,10 +48,13 @@ def auto(
 
     Example: warmstart auto --task digits --shots 5 --budget 10m --source-task mnist5k
     """
-    from warmstart.auto import auto as run_auto
+    from warmstart import auto as run_auto
 
+    quiet_optuna()
+    check_device(device)
     params = dict(parse_extra_options(list(ctx.args)))
-    result = run_auto(task, budget=budget, sources=list(source), source_tasks=list(source_task), storage=storage,
+    target = load_target(task, skip_bad)
+    result = run_auto(target, budget=budget, sources=list(source), source_tasks=list(source_task), storage=storage,
                       shots=shots, seed=seed, device=device, out=out, strategies=list(strategy) or None,
                       params=params, command="warmstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if json_out:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from warmstart.backbones import DESCRIPTIONS
 from warmstart.cli._common import JSON_HELP, cli_errors, console, emit_json
 
 
@@ -15,6 +14,8 @@ def backbones(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) ->
 
     Example: warmstart backbones
     """
+    from warmstart.backbones import DESCRIPTIONS
+
     if json_out:
         emit_json(DESCRIPTIONS)
         return

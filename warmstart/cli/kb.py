@@ -1,4 +1,4 @@
-"""``warmstart kb``: inspect the knowledge base (list, show TASK, similar TASK)."""
+"""``warmstart kb``: inspect the knowledge base (list, show TASK, similar TASK) and export its trials."""
 
 from __future__ import annotations
 
@@ -104,3 +104,20 @@ def kb_similar(task: str = typer.Argument(..., help="A knowledge-base task key, 
     for n, d in ranked:
         table.add_row(n, f"{d:.4f}")
     console.print(table)
+
+
+@kb.command("export")
+@cli_errors
+def kb_export(output: str = typer.Option(..., "--output", "-o", help="The file to write (its folder must exist)."),
+              fmt: str = typer.Option("csv", "--format", help="csv or parquet (parquet needs warmstart[tables])."),
+              storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
+              kind: str = typer.Option(None, "--kind", help="Only studies of this kind: tune, search or auto.")
+              ) -> None:
+    """Export every finished trial (task meta-features, recipe, score, curve) as one table.
+
+    Example: warmstart kb export --format csv -o trials.csv
+    """
+    from warmstart.knowledge import export_trials
+
+    n = export_trials(_storage(storage), output, fmt, kinds=kind)
+    console.print(f"wrote {n} trials to {output}")

@@ -11,12 +11,11 @@ import typer
 
 from warmstart._atomic import write_text_atomic
 from warmstart.cli._common import cli_errors, err_console
-from warmstart.export import predict_files
 
 
 @cli_errors
 def predict(
-    model: Path = typer.Argument(..., help="Model checkpoint folder."),
+    model: Path = typer.Argument(..., help="Model checkpoint folder, or an .onnx file from `warmstart export`."),
     inputs: Path = typer.Argument(..., help="Image folder, single image, .npz (array X) or .csv."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the CSV here instead of stdout."),
 ) -> None:
@@ -24,6 +23,8 @@ def predict(
 
     Example: warmstart predict runs/best images/ -o predictions.csv
     """
+    from warmstart import predict_files
+
     rows = predict_files(model, inputs)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["input", "class", "probability"])

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from warmstart.cli._common import (
     DEVICE_HELP,
     EPOCHS_HELP,
+    INTERRUPTED,
     JSON_HELP,
+    RESUME_HINT,
     SEED_HELP,
+    SKIP_BAD_HELP,
+    check_device,
     cli_errors,
     console,
     emit_json,
+    load_target,
 )
-from warmstart.engine.config import TrainConfig
 from warmstart.errors import ConfigError
-from warmstart.pretraining import pretrain_supervised
-from warmstart.tasks import load_task
 
 METHODS = ("supervised", "simclr")
+RESUME_STATE = Path(".resume") / "state.json"  # what pretraining leaves after each epoch (pretraining.RESUME_DIR)
 
 
-@cli_errors
+def _interrupted(kwargs: dict[str, Any]) -> str:
+    """The Ctrl-C line: the --resume hint once an epoch's resumable state is on disk."""
+    out = kwargs.get("out")
+    return RESUME_HINT if out is not None and (Path(out) / RESUME_STATE).is_file() else INTERRUPTED
+
+
+@cli_errors(interrupted=_interrupted)
 def pretrain(
     task: list[str] = typer.Option(
         ..., "--task", "-t", help="Source task name or data path (repeatable for self-supervised methods)."),
@@ -40,6 +50,7 @@ def pretrain(
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
     """Pretrain a backbone on a source task and save a checkpoint folder.
 
@@ -50,15 +61,18 @@ def pretrain(
     Example: warmstart pretrain --task mnist5k --backbone smallcnn -o src/
     Example: warmstart pretrain --method simclr --task mnist5k --task digits -o ssl/
     """
+    from warmstart import TrainConfig, load_task, pretrain_supervised
+
+    check_device(device)
     if method not in METHODS:
         raise ConfigError(f"unknown pretraining method {method!r}; valid: {', '.join(METHODS)}")
     if method == "simclr":
         _pretrain_simclr(task, out, backbone, epochs, lr, batch_size or 256, temperature, resume, seed, device,
-                         json_out)
+                         json_out, skip_bad)
         return
     if len(task) != 1:
         raise ConfigError("supervised pretraining takes exactly one --task")
-    source_task = load_task(task[0])
+    source_task = load_target(task[0], True) if skip_bad else load_task(task[0])
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size or 64, seed=seed, device=device,
                       augment="light" if source_task.modality == "image" else "none", progress=True)
     ckpt = pretrain_supervised(source_task, out, backbone=backbone, config=cfg, resume=resume, weights=weights)
@@ -73,10 +87,12 @@ def pretrain(
 
 
 def _pretrain_simclr(task: list[str], out: Path, backbone: str | None, epochs: int, lr: float, batch_size: int,
-                     temperature: float, resume: bool, seed: int, device: str, json_out: bool) -> None:
+                     temperature: float, resume: bool, seed: int, device: str, json_out: bool,
+                     skip_bad: bool) -> None:
+    from warmstart import TrainConfig, load_task
     from warmstart.pretraining.simclr import pretrain_simclr
 
-    tasks = [load_task(t) for t in task]
+    tasks = [load_target(t, True) if skip_bad else load_task(t) for t in task]
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device, progress=True)
     ckpt = pretrain_simclr(tasks, out, backbone=backbone, config=cfg, temperature=temperature, resume=resume)
     loss = ckpt.meta["metrics"]["train"]["nt_xent"]

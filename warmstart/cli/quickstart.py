@@ -17,16 +17,12 @@ from warmstart.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
     SEED_HELP,
+    check_device,
     cli_errors,
     console,
     emit_json,
     err_console,
 )
-from warmstart.engine.config import TrainConfig
-from warmstart.pretraining import pretrain_supervised
-from warmstart.source import Source
-from warmstart.tasks import get_task
-from warmstart.transfer import transfer
 
 STRATEGIES = ("scratch", "finetune")
 
@@ -45,6 +41,9 @@ def quickstart(
 
     Example: warmstart quickstart --shots 5
     """
+    from warmstart import Source, TrainConfig, get_task, pretrain_supervised, transfer
+
+    check_device(device)
     with tempfile.TemporaryDirectory(prefix="warmstart-quickstart-") as tmp:
         ckpt_dir = out or Path(tmp) / "mnist5k-smallcnn"
         err_console.print(f"[bold]1/2[/] pretraining smallcnn on mnist5k ({epochs} epochs)")

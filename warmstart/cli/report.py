@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from warmstart.cli._common import cli_errors, console
-from warmstart.report import write_report
 
 
 @cli_errors
@@ -19,5 +18,7 @@ def report(
 
     Example: warmstart report runs/digits-auto
     """
+    from warmstart import write_report
+
     path = write_report(run, out)
     console.print(f"report written to [bold]{path}[/]")

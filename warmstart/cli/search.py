@@ -7,11 +7,24 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from warmstart.cli._common import JSON_HELP, SEED_HELP, cli_errors, console, emit_json, parse_extra_options
-from warmstart.search.nas import STRATEGIES
+from warmstart.cli._common import (
+    JSON_HELP,
+    RESTART_HINT,
+    SEED_HELP,
+    SKIP_BAD_HELP,
+    cli_errors,
+    console,
+    emit_json,
+    load_target,
+    parse_extra_options,
+    quiet_optuna,
+)
+
+# warmstart.search.nas.STRATEGIES, kept here so that --help imports no torch (a test checks they agree)
+STRATEGIES = ("random", "evolution", "tpe", "rl", "darts", "nsga2")
 
 
-@cli_errors
+@cli_errors(interrupted=RESTART_HINT)
 def search(
     ctx: typer.Context,
     source: Path = typer.Option(..., "--source", help="Source checkpoint folder (its backbone defines the space)."),
@@ -28,11 +41,17 @@ def search(
     shots: int = typer.Option(None, "--shots", help="Labelled examples per class in total (few-shot protocol)."),
     epochs: int = typer.Option(15, "--epochs", help="Training epochs of each candidate."),
     then: str = typer.Option("finetune", "--then", help="Transfer strategy that trains the best architecture "
-                             "afterwards ('none' keeps the searched weights)."),
+                             "afterwards from its searched weights ('none': the best candidate is trained "
+                             "again on every label)."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
-    run_dir: Path = typer.Option(None, "--run-dir", help="Keep the study's trial artifacts (weights) here."),
+    storage: str = typer.Option(None, "--storage", help="Knowledge base holding the study (run the same command "
+                                "again to continue it): sqlite:///FILE.db, postgresql://..., journal:FILE.log; "
+                                "default $WARMSTART_STORAGE or <cache>/knowledge.db."),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Keep the trials' artifacts (trained weights) here "
+                                 "(default <cache>/artifacts)."),
     out: Path = typer.Option(None, "--out", "-o", help="Save the final model as a checkpoint folder."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
     """Search an architecture around a pretrained backbone; train and save the best one.
 
@@ -42,13 +61,15 @@ def search(
 
     Example: warmstart search --source src/ --task digits --shots 10 --strategy evolution --budget 10m -o best/
     """
-    from warmstart.search.nas import search_architecture
+    from warmstart import search_architecture
 
+    quiet_optuna()
     params = dict(parse_extra_options(list(ctx.args)))
-    result = search_architecture(task, source, strategy=strategy, budget=budget, objective=objective, lam=lam,
+    target = load_target(task, skip_bad)
+    result = search_architecture(target, source, strategy=strategy, budget=budget, objective=objective, lam=lam,
                                  inherit=not scratch, shots=shots, seed=seed, epochs=epochs,
                                  transfer_strategy=None if then == "none" else then, transfer_params=params,
-                                 out=out, run_dir=run_dir, progress=not json_out)
+                                 out=out, storage=storage, run_dir=run_dir, progress=not json_out)
     if json_out:
         emit_json(result)
         return

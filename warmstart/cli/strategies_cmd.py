@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from warmstart.cli._common import JSON_HELP, cli_errors, console, emit_json
-from warmstart.strategies import list_strategies, strategy_class
 
 
 @cli_errors
@@ -18,6 +17,8 @@ def strategies(
 
     Example: warmstart strategies finetune
     """
+    from warmstart.strategies import list_strategies, strategy_class
+
     names = [name] if name else list_strategies()
     classes = [strategy_class(n) for n in names]
     if json_out:

@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from warmstart.cli._common import JSON_HELP, cli_errors, console, emit_json
-from warmstart.tasks import get_task, list_tasks
 
 
 @cli_errors
@@ -18,6 +17,8 @@ def tasks(
 
     Example: warmstart tasks --all
     """
+    from warmstart import get_task, list_tasks
+
     names = [n for n in list_tasks() if all_variants or "-" not in n]
     rows = [get_task(n).summary() for n in names]
     if json_out:

@@ -12,12 +12,14 @@ from warmstart.cli._common import (
     EPOCHS_HELP,
     JSON_HELP,
     SEED_HELP,
+    SKIP_BAD_HELP,
+    check_device,
     cli_errors,
     console,
     emit_json,
+    load_target,
     parse_extra_options,
 )
-from warmstart.transfer import transfer as run_transfer
 
 
 @cli_errors
@@ -37,6 +39,7 @@ def transfer(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     out: Path = typer.Option(None, "--out", "-o", help="Save the trained model as a checkpoint folder."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
     """Transfer a source to a target task with one strategy; report test metrics.
 
@@ -44,10 +47,14 @@ def transfer(
 
     Example: warmstart transfer --source src/ --task digits --shots 5 --strategy finetune
     """
+    from warmstart import transfer as run_transfer
+
+    check_device(device)
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
     if epochs is not None:
         params["epochs"] = epochs
-    result = run_transfer(task, strategy, source=source, source_task=source_task, shots=shots, seed=seed,
+    target = load_target(task, skip_bad)
+    result = run_transfer(target, strategy, source=source, source_task=source_task, shots=shots, seed=seed,
                           device=device, params=params, out=out)
     if json_out:
         emit_json(result)

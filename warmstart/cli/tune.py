@@ -7,14 +7,27 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from warmstart.cli._common import DEVICE_HELP, JSON_HELP, SEED_HELP, cli_errors, console, emit_json, parse_extra_options
+from warmstart.cli._common import (
+    CONTINUE_HINT,
+    DEVICE_HELP,
+    JSON_HELP,
+    SEED_HELP,
+    SKIP_BAD_HELP,
+    check_device,
+    cli_errors,
+    console,
+    emit_json,
+    load_target,
+    parse_extra_options,
+    quiet_optuna,
+)
 
 BUDGET_HELP = "Trials for the whole study (50) or wall time (90s, 10m, 2h); completed + pruned trials count."
 STORAGE_HELP = ("Knowledge base: sqlite:///FILE.db, postgresql://..., journal:FILE.log, a .db/.log path; "
                 "default $WARMSTART_STORAGE or <cache>/knowledge.db.")
 
 
-@cli_errors
+@cli_errors(interrupted=CONTINUE_HINT)
 def tune(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
@@ -35,6 +48,7 @@ def tune(
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
     """Tune a strategy's hyperparameters on a task, warm-started from similar past tasks.
 
@@ -44,13 +58,13 @@ def tune(
 
     Example: warmstart tune --task wine --strategy scratch --budget 30 --warm-start auto --epochs 10
     """
-    import optuna
+    from warmstart import tune as run_tune
 
-    from warmstart.search.runner import tune as run_tune
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
+    check_device(device)
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
-    result = run_tune(task, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
+    target = load_target(task, skip_bad)
+    result = run_tune(target, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
                       shots=shots, seed=seed, params=params, source=source, source_task=source_task,
                       metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout)
     if json_out:

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score, f1_score
 from torch import Tensor, nn
 
 from warmstart.tasks._task import n_items, take
@@ -64,6 +63,8 @@ def expected_calibration_error(probs: Tensor, y: Tensor, n_bins: int = 15) -> fl
 
 def classification_metrics(probs: Tensor, y: Tensor) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1, ECE and NLL of probabilities against labels."""
+    from sklearn.metrics import balanced_accuracy_score, f1_score  # here: sklearn costs seconds of start-up
+
     y = y.cpu()
     pred = probs.argmax(1)
     yn, pn = y.numpy(), pred.numpy()
