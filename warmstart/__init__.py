@@ -25,6 +25,11 @@ _LAZY = {
     "fit": ("warmstart.engine", "fit"),
     "WarmstartError": ("warmstart.errors", "WarmstartError"),
     "pretrain_supervised": ("warmstart.pretraining", "pretrain_supervised"),
+    "Recipe": ("warmstart.recipe", "Recipe"),
+    "Result": ("warmstart.recipe", "Result"),
+    "run_recipe": ("warmstart.recipe", "run_recipe"),
+    "plan_validation": ("warmstart.validation", "plan_validation"),
+    "embed": ("warmstart.engine", "embed"),
     "Source": ("warmstart.source", "Source"),
     "Strategy": ("warmstart.strategies", "Strategy"),
     "get_strategy": ("warmstart.strategies", "get_strategy"),
@@ -52,10 +57,11 @@ if TYPE_CHECKING:
         load_checkpoint,
         save_checkpoint,
     )
-    from warmstart.engine import TrainConfig, evaluate, fit
+    from warmstart.engine import TrainConfig, embed, evaluate, fit
     from warmstart.errors import WarmstartError
     from warmstart.export import export_model, predict_files
     from warmstart.pretraining import pretrain_supervised
+    from warmstart.recipe import Recipe, Result, run_recipe
     from warmstart.report import write_report
     from warmstart.search.nas import search_architecture
     from warmstart.search.runner import tune
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
     from warmstart.strategies import Strategy, get_strategy, list_strategies
     from warmstart.tasks import Task, get_task, list_tasks, load_task
     from warmstart.transfer import transfer
+    from warmstart.validation import plan_validation
 
 
 def __getattr__(name: str) -> object:
@@ -101,6 +108,8 @@ sys.modules[__name__].__class__ = _PublicAPI
 __all__ = [
     "Checkpoint",
     "Classifier",
+    "Recipe",
+    "Result",
     "Source",
     "Strategy",
     "Task",
@@ -109,6 +118,7 @@ __all__ = [
     "__version__",
     "auto",
     "create_backbone",
+    "embed",
     "evaluate",
     "export_model",
     "fit",
@@ -119,8 +129,10 @@ __all__ = [
     "list_tasks",
     "load_checkpoint",
     "load_task",
+    "plan_validation",
     "predict_files",
     "pretrain_supervised",
+    "run_recipe",
     "save_checkpoint",
     "search_architecture",
     "transfer",

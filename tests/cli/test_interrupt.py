@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from warmstart.cli._common import CONTINUE_HINT, INTERRUPTED, RESTART_HINT, RESUME_HINT
+from warmstart.cli._common import CONTINUE_HINT, INTERRUPTED, RESUME_HINT
 from warmstart.tasks import get_task, register_task
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -181,7 +181,7 @@ def ctrl_c_task() -> Iterator[str]:
     (["tune", "--task", CTRL_C_TASK, "--strategy", "scratch", "--budget", "2", "--storage", "{tmp}/kb.db"],
      CONTINUE_HINT),
     (["auto", "--task", CTRL_C_TASK, "--budget", "2", "--storage", "{tmp}/kb.db"], CONTINUE_HINT),
-    (["search", "--source", "{src}", "--task", CTRL_C_TASK, "--budget", "2"], RESTART_HINT),
+    (["search", "--source", "{src}", "--task", CTRL_C_TASK, "--budget", "2"], CONTINUE_HINT),
     (["pretrain", "--task", CTRL_C_TASK, "-o", "{tmp}/out"], INTERRUPTED),  # no epoch done: nothing to resume
 ])
 def test_each_command_says_how_to_continue(argv: list[str], line: str, ctrl_c_task: str, tmp_path: Path,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
@@ -27,9 +28,10 @@ SKIP_BAD_HELP = ("Leave out an image folder's unreadable files (counted on stder
                  "the list of them.")
 
 INTERRUPTED = "interrupted"
+#: the arguments of the running ``warmstart`` invocation (set by :func:`warmstart.cli.main.main`)
+INVOCATION: list[str] = []
 RESUME_HINT = "interrupted; run the same command with --resume to continue"
 CONTINUE_HINT = "interrupted; finished trials are kept, run the same command again to continue"
-RESTART_HINT = "interrupted; an architecture search does not resume: the same command starts it over"
 INTERRUPT_EXIT = 130
 
 
@@ -157,3 +159,31 @@ def parse_extra_options(args: list[str]) -> dict[str, str]:
             i += 2
         out[k.replace("-", "_")] = v
     return out
+
+
+def invocation() -> str:
+    """The running command as a user would type it again (``warmstart ARGS``), shell-quoted."""
+    import shlex
+
+    return "warmstart " + " ".join(shlex.quote(a) for a in INVOCATION)
+
+
+TRACK_HELP = ("Log per-epoch curves to mlflow (MLFLOW_TRACKING_URI, default ./mlruns/mlflow.db) or "
+              "tensorboard (./runs); needs warmstart[track].")
+
+
+@contextlib.contextmanager
+def tracking(track: str | None, run_name: str) -> Iterator[None]:
+    """Log every training epoch inside the block to MLflow or TensorBoard (nothing when ``track`` is None).
+
+    Raises:
+        ConfigError: an unknown tracker, or its package is not installed (names the extra).
+    """
+    if track is None:
+        yield
+        return
+    from warmstart.engine.callbacks import extra_callbacks
+    from warmstart.engine.tracking import make_tracker
+
+    with make_tracker(track, run_name) as tracker, extra_callbacks(tracker):
+        yield

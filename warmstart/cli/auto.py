@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -15,13 +13,16 @@ from warmstart.cli._common import (
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
+    TRACK_HELP,
     check_device,
     cli_errors,
     console,
     emit_json,
+    invocation,
     load_target,
     parse_extra_options,
     quiet_optuna,
+    tracking,
 )
 
 
@@ -39,6 +40,7 @@ def auto(
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<task>-auto)."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
@@ -54,9 +56,10 @@ def auto(
     check_device(device)
     params = dict(parse_extra_options(list(ctx.args)))
     target = load_target(task, skip_bad)
-    result = run_auto(target, budget=budget, sources=list(source), source_tasks=list(source_task), storage=storage,
-                      shots=shots, seed=seed, device=device, out=out, strategies=list(strategy) or None,
-                      params=params, command="warmstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    with tracking(track, f"auto:{Path(task).name}"):
+        result = run_auto(target, budget=budget, sources=list(source), source_tasks=list(source_task),
+                          storage=storage, shots=shots, seed=seed, device=device, out=out,
+                          strategies=list(strategy) or None, params=params, command=invocation())
     if json_out:
         emit_json(result)
         return

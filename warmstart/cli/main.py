@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     import typer
 
+    from warmstart.cli import _common
+
+    _common.INVOCATION[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         app = get_app()
         # click >= 8.2 and typer's vendored click *return* the exit code of an Exit when

@@ -15,11 +15,13 @@ from warmstart.cli._common import (
     RESUME_HINT,
     SEED_HELP,
     SKIP_BAD_HELP,
+    TRACK_HELP,
     check_device,
     cli_errors,
     console,
     emit_json,
     load_target,
+    tracking,
 )
 from warmstart.errors import ConfigError
 
@@ -49,6 +51,7 @@ def pretrain(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
@@ -75,7 +78,8 @@ def pretrain(
     source_task = load_target(task[0], True) if skip_bad else load_task(task[0])
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size or 64, seed=seed, device=device,
                       augment="light" if source_task.modality == "image" else "none", progress=True)
-    ckpt = pretrain_supervised(source_task, out, backbone=backbone, config=cfg, resume=resume, weights=weights)
+    with tracking(track, f"pretrain:{source_task.name}"):
+        ckpt = pretrain_supervised(source_task, out, backbone=backbone, config=cfg, resume=resume, weights=weights)
     test = ckpt.meta["metrics"]["test"]
     result = {"checkpoint": str(out), "task": source_task.name, "backbone": ckpt.meta["backbone"]["name"],
               "test": test, "sha256": ckpt.sha256}

@@ -8,23 +8,25 @@ import typer
 from rich.table import Table
 
 from warmstart.cli._common import (
+    CONTINUE_HINT,
     JSON_HELP,
-    RESTART_HINT,
     SEED_HELP,
     SKIP_BAD_HELP,
+    TRACK_HELP,
     cli_errors,
     console,
     emit_json,
     load_target,
     parse_extra_options,
     quiet_optuna,
+    tracking,
 )
 
 # warmstart.search.nas.STRATEGIES, kept here so that --help imports no torch (a test checks they agree)
 STRATEGIES = ("random", "evolution", "tpe", "rl", "darts", "nsga2")
 
 
-@cli_errors(interrupted=RESTART_HINT)
+@cli_errors(interrupted=CONTINUE_HINT)
 def search(
     ctx: typer.Context,
     source: Path = typer.Option(..., "--source", help="Source checkpoint folder (its backbone defines the space)."),
@@ -50,6 +52,7 @@ def search(
     run_dir: Path = typer.Option(None, "--run-dir", help="Keep the trials' artifacts (trained weights) here "
                                  "(default <cache>/artifacts)."),
     out: Path = typer.Option(None, "--out", "-o", help="Save the final model as a checkpoint folder."),
+    track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
@@ -66,10 +69,11 @@ def search(
     quiet_optuna()
     params = dict(parse_extra_options(list(ctx.args)))
     target = load_target(task, skip_bad)
-    result = search_architecture(target, source, strategy=strategy, budget=budget, objective=objective, lam=lam,
-                                 inherit=not scratch, shots=shots, seed=seed, epochs=epochs,
-                                 transfer_strategy=None if then == "none" else then, transfer_params=params,
-                                 out=out, storage=storage, run_dir=run_dir, progress=not json_out)
+    with tracking(track, f"search:{strategy}:{Path(task).name}"):
+        result = search_architecture(target, source, strategy=strategy, budget=budget, objective=objective, lam=lam,
+                                     inherit=not scratch, shots=shots, seed=seed, epochs=epochs,
+                                     transfer_strategy=None if then == "none" else then, transfer_params=params,
+                                     out=out, storage=storage, run_dir=run_dir, progress=not json_out)
     if json_out:
         emit_json(result)
         return

@@ -13,12 +13,14 @@ from warmstart.cli._common import (
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
+    TRACK_HELP,
     check_device,
     cli_errors,
     console,
     emit_json,
     load_target,
     parse_extra_options,
+    tracking,
 )
 
 
@@ -38,6 +40,7 @@ def transfer(
     seed: int = typer.Option(0, "--seed", help=SEED_HELP + " Also picks the few-shot support set."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     out: Path = typer.Option(None, "--out", "-o", help="Save the trained model as a checkpoint folder."),
+    track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
@@ -54,8 +57,9 @@ def transfer(
     if epochs is not None:
         params["epochs"] = epochs
     target = load_target(task, skip_bad)
-    result = run_transfer(target, strategy, source=source, source_task=source_task, shots=shots, seed=seed,
-                          device=device, params=params, out=out)
+    with tracking(track, f"transfer:{strategy}:{Path(task).name}"):
+        result = run_transfer(target, strategy, source=source, source_task=source_task, shots=shots, seed=seed,
+                              device=device, params=params, out=out)
     if json_out:
         emit_json(result)
         return

@@ -13,6 +13,7 @@ from warmstart.cli._common import (
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
+    TRACK_HELP,
     check_device,
     cli_errors,
     console,
@@ -47,6 +48,7 @@ def tune(
         None, "--trial-timeout", help="Seconds a trial may run; a longer one is recorded as failed, search goes on."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
 ) -> None:
@@ -66,7 +68,8 @@ def tune(
     target = load_target(task, skip_bad)
     result = run_tune(target, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
                       shots=shots, seed=seed, params=params, source=source, source_task=source_task,
-                      metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout)
+                      metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout,
+                      track=track)
     if json_out:
         emit_json(result)
         return
