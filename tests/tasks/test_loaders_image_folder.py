@@ -246,3 +246,20 @@ def test_bad_options(tmp_path: Path) -> None:
         load_path(tmp_path, image_size=(0, 4))
     with pytest.raises(ConfigError, match="memory_budget_mb"):
         load_path(tmp_path, memory_budget_mb=-1)
+
+
+def test_folder_too_small_for_a_test_split_is_one_clear_error(tmp_path: Path) -> None:
+    """2 + 1 images: the 20 % test split would be empty (evaluation crashed with an IndexError before)."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from warmstart.errors import DataError
+    from warmstart.tasks import load_task
+
+    for cls, n in (("cat", 2), ("dog", 1)):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    with pytest.raises(DataError, match="too few for a 70/10/20"):
+        load_task(tmp_path / "imgs")

@@ -122,13 +122,20 @@ def _per_class_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> 
     return [np.sort(np.concatenate(p)) if p else np.empty(0, np.int64) for p in parts]
 
 
-def split_three(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """Stratified seeded 70/10/20 split; returns (train, val, test, description)."""
+def split_three(y: np.ndarray, seed: int, name: str = "data") -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Stratified seeded 70/10/20 split; returns (train, val, test, description).
+
+    Raises:
+        DataError: so few examples that the test split would be empty (named after ``name``).
+    """
     try:
         tr, va, te = stratified_three_way(y, seed=seed)
         return tr, va, te, "stratified 70/10/20"
     except ValueError:
         tr, va, te = _per_class_split(y, FRACTIONS, seed)
+        if len(te) == 0:
+            raise DataError(f"{name}: {len(y)} labelled examples are too few for a 70/10/20 train/validation/"
+                            "test split (the test split would be empty); give at least 5 per class") from None
         return tr, va, te, "per-class 70/10/20 (too few examples for a stratified split)"
 
 
@@ -188,7 +195,7 @@ def build_task(data: ArrayData, seed: int = 0) -> Task:
     check_classes(data.y, data.classes, data.name)
     prov = {**data.provenance, "seed": seed}
     if data.x_test is None or data.y_test is None:
-        tr, va, te, how = split_three(data.y, seed)
+        tr, va, te, how = split_three(data.y, seed, data.name)
         parts = [(data.x[i], data.y[i]) for i in (tr, va, te)]
     else:
         tr, va, how = split_two(data.y, seed)

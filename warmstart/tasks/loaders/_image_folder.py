@@ -201,7 +201,7 @@ def load_image_folder(
         data = ArrayData(name=path.name, x=x, y=y, classes=classes, modality="image",
                          x_unlabeled=xu, provenance=prov)
         return build_task(data, seed=seed)
-    tr, va, te, how = split_three(y, seed)
+    tr, va, te, how = split_three(y, seed, str(path))
 
     def split(idx: np.ndarray) -> tuple[ImageFileDataset, torch.Tensor]:
         return (ImageFileDataset([files[i] for i in idx], y[idx].tolist(), channels, size),
