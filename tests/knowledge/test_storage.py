@@ -61,3 +61,17 @@ def test_cli_bad_storage_is_one_line_exit_2():
     res = CliRunner().invoke(app, ["kb", "list", "--storage", "mysql://u@127.0.0.1:1/x"])
     assert res.exit_code == 2
     assert res.output.strip().startswith("error:") and len(res.output.strip().splitlines()) == 1
+
+
+def test_kb_show_on_an_empty_knowledge_base_says_it_is_empty(tmp_path):  # type: ignore[no-untyped-def]
+    import contextlib
+    import io
+
+    from warmstart.cli.main import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["kb", "show", "wine", "--storage", str(tmp_path / "kb.db")])
+    assert code == 2
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "holds no task yet" in lines[0], lines

@@ -129,6 +129,9 @@ def find_records(storage: BaseStorage, task: str) -> list[TaskRecord]:
     """
     recs = list_records(storage)
     mine = [r for r in recs if r.task == task]
+    if not mine and not recs:
+        raise StorageError(f"the knowledge base holds no task yet, so none named {task!r} "
+                           "(run warmstart tune, search or auto first)")
     if not mine:
         raise UnknownNameError("knowledge-base task", task, {r.task for r in recs})
     return mine
