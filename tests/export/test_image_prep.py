@@ -17,18 +17,25 @@ MODES = {"L": PIXELS[..., 0], "LA": PIXELS[..., :2], "RGB": PIXELS[..., :3], "RG
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("target", ["L", "RGB"])
-def test_channel_conversion_equals_pillow_convert(mode: str, target: str) -> None:
+def test_channel_conversion_equals_the_loaders_decode(mode: str, target: str) -> None:
+    """The graph converts channels exactly as the loaders decode a file (what the model trained on)."""
+    from warmstart.tasks.loaders._decode import convert_float, to_float
+
     arr = MODES[mode]
-    expected = np.array(Image.fromarray(arr, mode).convert(target)).reshape(23, 17, -1)
+    channels = 1 if target == "L" else 3
+    expected = convert_float(to_float(Image.fromarray(arr, mode)), channels, arr.shape[:2]).transpose(1, 2, 0)
     raw = torch.from_numpy(arr.reshape(23, 17, -1))[None].float()
-    got = to_model_channels(raw, 1 if target == "L" else 3)[0].numpy()
+    got = to_model_channels(raw, channels)[0].numpy()
     np.testing.assert_array_equal(got, expected.astype(np.float32))
 
 
-def test_palette_image_converts_like_pillow() -> None:
+def test_palette_image_converts_like_the_loaders() -> None:
+    from warmstart.tasks.loaders._decode import convert_float, to_float
+
     pal = Image.fromarray(PIXELS[..., :3], "RGB").quantize(32)
     raw = torch.from_numpy(np.array(pal.convert("RGB")))[None].float()
-    np.testing.assert_array_equal(to_model_channels(raw, 1)[0, ..., 0].numpy(), np.array(pal.convert("L")))
+    expected = convert_float(to_float(pal), 1, (23, 17))[0]
+    np.testing.assert_array_equal(to_model_channels(raw, 1)[0, ..., 0].numpy(), expected.astype(np.float32))
 
 
 @pytest.mark.parametrize(("h", "w", "out"), [(50, 40, (28, 28)), (10, 13, (28, 28)), (300, 17, (28, 32)),

@@ -52,7 +52,10 @@ def _mixed_folder(folder: Path) -> Path:
 def _raw_arrays(path: Path) -> list[np.ndarray]:
     """Lossless ways to hand the image to the exported graph: 1xHxWxC uint8, C as decoded or as stored."""
     h, w, grey = probe_image(path)
-    arrays = [decode_image(path, c, (h, w)).transpose(1, 2, 0) for c in ((1, 3) if grey else (3,))]
+    with Image.open(path) as im:
+        alpha = im.mode in ("LA", "RGBA", "PA") or "transparency" in im.info
+    # decoding composites alpha on black and rounds: not lossless for images with alpha, so those go as stored
+    arrays = [] if alpha else [decode_image(path, c, (h, w)).transpose(1, 2, 0) for c in ((1, 3) if grey else (3,))]
     with Image.open(path) as im:
         if im.mode in ("L", "LA", "RGB", "RGBA"):
             arrays.append(np.array(im).reshape(h, w, -1))
@@ -120,8 +123,10 @@ def test_torchscript_takes_every_channel_count_and_carries_the_contract(pretrain
     grey = torch.randint(0, 256, (2, 31, 45, 1), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     ref = scripted(grey)
     assert torch.allclose(scripted(grey.expand(-1, -1, -1, 3).contiguous()), ref, atol=1e-6)
-    with_alpha = torch.cat([grey.expand(-1, -1, -1, 3), torch.zeros_like(grey)], 3)
-    assert torch.allclose(scripted(with_alpha), ref, atol=1e-6)
+    opaque = torch.cat([grey.expand(-1, -1, -1, 3), torch.full_like(grey, 255)], 3)
+    assert torch.allclose(scripted(opaque), ref, atol=1e-6)
+    transparent = torch.cat([grey.expand(-1, -1, -1, 3), torch.zeros_like(grey)], 3)  # composited on black
+    assert torch.allclose(scripted(transparent), scripted(torch.zeros_like(grey)), atol=1e-6)
 
 
 def test_predict_refuses_an_onnx_file_without_warmstart_metadata(tmp_path, capsys) -> None:

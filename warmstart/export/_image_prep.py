@@ -5,11 +5,11 @@ TorchScript graphs, so both give the same probabilities on the same pixels. They
 mirror how the loaders decode files with Pillow (``warmstart.tasks.loaders``):
 
 * **channels**: an N×H×W×C uint8 batch with C = 1 (grey), 2 (grey + alpha), 3 (RGB)
-  or 4 (RGBA). Alpha is dropped, as Pillow's ``convert`` drops it. Grey becomes RGB
-  by repeating it; RGB becomes grey with Pillow's fixed-point ITU-R 601-2 luma
-  ``L = (R*19595 + G*38470 + B*7471 + 32768) >> 16``, computed exactly (every
-  intermediate is an integer below 2**24, so float32 holds it exactly). Models
-  with other channel counts take exactly their own count, unconverted.
+  or 4 (RGBA). As the loaders decode files (``_decode.to_float`` and ``convert_float``):
+  alpha is composited on black (value · alpha), grey becomes RGB by repeating it, RGB
+  becomes grey with ITU-R 601-2 luma 0.299 R + 0.587 G + 0.114 B, and the result is
+  rounded once to whole grey levels. Models with other channel counts take exactly
+  their own count, unconverted.
 * **resize**: Pillow's ``BILINEAR`` filter (a triangle filter widened by the scale
   factor when shrinking, i.e. antialiased; plain bilinear when enlarging), as two
   dense weight matrices built from the input's height and width at run time. It
@@ -25,9 +25,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Pillow's rgb2l: L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 (libImaging/Convert.c).
-LUMA_WEIGHTS = (19595.0, 38470.0, 7471.0)
-LUMA_SHIFT = 65536.0
+# the loaders' ITU-R 601-2 luma (warmstart.tasks.loaders._decode.LUMA), applied before one rounding
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 CONVERTIBLE_CHANNELS = (1, 3)
 ACCEPTED_CHANNELS = (1, 2, 3, 4)
 
@@ -45,14 +44,17 @@ def to_model_channels(x: Tensor, channels: int) -> Tensor:
     if channels not in CONVERTIBLE_CHANNELS:
         return x
     n_chans = torch.ones_like(x[:1, :1, :1, :], dtype=torch.int64).sum()
+    # alpha (the last of 2 or 4 channels) is composited on black, as the loaders decode it: value · alpha
+    has_alpha = ((n_chans == 2) | (n_chans == 4)).to(x.dtype)
+    alpha = x.index_select(3, (n_chans - 1).reshape(1)) / 255.0
+    x = x * (has_alpha * alpha + (1.0 - has_alpha))
     # colour inputs (3 or 4 channels) take R, G, B; grey ones (1 or 2) repeat channel 0
     idx = torch.arange(3, dtype=torch.int64, device=x.device) * (n_chans >= 3).to(torch.int64)
     rgb = x.index_select(3, idx)
     if channels == 3:
-        return rgb
+        return torch.round(rgb)
     r, g, b = rgb[..., 0:1], rgb[..., 1:2], rgb[..., 2:3]
-    luma = r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2] + LUMA_SHIFT / 2
-    return torch.floor(luma / LUMA_SHIFT)
+    return torch.round(r * LUMA_WEIGHTS[0] + g * LUMA_WEIGHTS[1] + b * LUMA_WEIGHTS[2])
 
 
 def _resize_weights(ones: Tensor, out: int) -> Tensor:
