@@ -1,9 +1,14 @@
 """The Source: where a transfer's knowledge comes from.
 
-A source is a checkpoint folder (weights + metadata), a source task (data, for
-methods that train on it: multi-task, domain adaptation, meta-learning), or
-both. With only a source task, :meth:`Source.checkpoint` pretrains a model on it
-first (cached under ``$WARMSTART_CACHE``, default ``~/.cache/warmstart``).
+A source is a checkpoint folder (weights + metadata), a model-zoo model
+(``timm:NAME``, optionally with a local ``weights`` file, or ``hf:NAME|FOLDER``),
+a source task (data, for methods that train on it: multi-task, domain adaptation,
+meta-learning), or a model and a task together. With only a source task,
+:meth:`Source.checkpoint` pretrains a model on it first; a zoo model is imported
+once into an ordinary checkpoint (:func:`~warmstart.backbones.import_weights.import_weights`:
+its pretrained head and class names when known, input size and normalization
+from its pretrained configuration). Both are cached under ``$WARMSTART_CACHE``
+(default ``~/.cache/warmstart``).
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from warmstart.tasks._task import Task
 
 @dataclass
 class Source:
-    """A checkpoint, a source task, or both.
+    """A checkpoint or a zoo model, a source task, or both.
 
     Attributes:
         path: Checkpoint folder, or None.
         task_name: Source task name or path, or None.
+        zoo: A model-zoo name (``timm:NAME``, ``hf:NAME|FOLDER``), or None.
+        weights: A local weights file for a ``timm:`` zoo model, or None (timm's own weights).
+        input_size: Image size (H, W) for a ``timm:`` zoo model instead of its pretrained default.
         backbone: Backbone for pretraining when only a task is given.
         pretrain_epochs: Epochs for that pretraining.
         seed: Seed for that pretraining.
@@ -42,21 +50,48 @@ class Source:
     pretrain_epochs: int = 10
     seed: int = 0
     device: str = "auto"
+    zoo: str | None = None
+    weights: str | None = None
+    input_size: tuple[int, int] | None = None
     _ckpt: Checkpoint | None = field(default=None, repr=False)
     _task: Task | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.path is None and self.task_name is None:
-            raise ConfigError("a source needs a checkpoint (--source PATH) or a source task (--source-task NAME)")
+        from warmstart.backbones.zoo import is_zoo_name
+
+        if isinstance(self.path, str) and is_zoo_name(self.path) and self.zoo is None:
+            self.path, self.zoo = None, str(self.path)
+        if self.path is None and self.task_name is None and self.zoo is None:
+            raise ConfigError("a source needs a checkpoint (--source PATH), a model-zoo name (--source timm:NAME "
+                              "or hf:NAME) or a source task (--source-task NAME)")
+        if self.path is not None and self.zoo is not None:
+            raise ConfigError("give either a checkpoint folder or a model-zoo name as the source, not both")
+        if self.zoo is not None and not is_zoo_name(self.zoo):
+            raise ConfigError(f"{self.zoo!r} is not a model-zoo name; use timm:NAME or hf:NAME|FOLDER")
+        if self.weights is not None:
+            if self.zoo is None or not self.zoo.startswith("timm:"):
+                raise ConfigError("--weights FILE goes with a timm model: --source timm:NAME --weights FILE")
+            if not Path(self.weights).expanduser().is_file():
+                raise ConfigError(f"weights file {self.weights} does not exist")
         if self.path is not None:
             self.path = Path(self.path)
 
     @classmethod
     def from_options(cls, source: str | Path | None = None, source_task: str | None = None,
                      **kwargs: Any) -> Source | None:
-        """Build from CLI-style options; None when neither is given."""
+        """Build from CLI-style options; None when neither is given.
+
+        ``source`` is a checkpoint folder or a zoo name (``timm:NAME``, ``hf:NAME|FOLDER``);
+        ``kwargs`` may hold ``weights`` (a local file for a ``timm:`` name).
+        """
+        from warmstart.backbones.zoo import is_zoo_name
+
         if source is None and source_task is None:
+            if kwargs.get("weights") is not None:
+                raise ConfigError("--weights FILE goes with a timm model: --source timm:NAME --weights FILE")
             return None
+        if is_zoo_name(source):
+            return cls(None, source_task, zoo=str(source), **kwargs)
         return cls(Path(source) if source is not None else None, source_task, **kwargs)
 
     @classmethod
@@ -68,8 +103,8 @@ class Source:
 
     @property
     def has_checkpoint(self) -> bool:
-        """Whether a checkpoint was given."""
-        return self.path is not None or self._ckpt is not None
+        """Whether a checkpoint (or a zoo model, imported into one) was given."""
+        return self.path is not None or self._ckpt is not None or self.zoo is not None
 
     def task(self) -> Task:
         """The source task (loaded once).
@@ -96,6 +131,8 @@ class Source:
         if self._ckpt is None:
             if self.path is not None:
                 self._ckpt = load_checkpoint(self.path)
+            elif self.zoo is not None:
+                self._ckpt = self._import_zoo()
             else:
                 self._ckpt = self._pretrain(progress, deadline=deadline)
         return self._ckpt
@@ -104,6 +141,25 @@ class Source:
         """A newly loaded copy (strategies modify their model in place)."""
         ckpt = self.checkpoint(progress)
         return load_checkpoint(ckpt.path)
+
+    def _import_zoo(self) -> Checkpoint:
+        """The zoo model as a checkpoint, imported once into the cache (keyed by name and file bytes)."""
+        from warmstart.backbones.import_weights import import_record, import_weights
+
+        assert self.zoo is not None
+        record = import_record(self.weights, self.zoo, self.input_size)
+        if self.zoo.startswith("hf:"):
+            record["folder"] = _folder_stamp(self.zoo[len("hf:"):])
+        key = hashlib.sha256(repr(sorted(record.items())).encode()).hexdigest()[:16]
+        out = cache_dir() / "zoo" / key
+        if (out / "meta.json").exists():
+            try:
+                return load_checkpoint(out)
+            except Exception:  # a corrupt cache entry is rebuilt
+                pass
+        print(f"importing {self.describe()} as a checkpoint (cached for next time)...", file=sys.stderr, flush=True)
+        return load_checkpoint(import_weights(self.weights, self.zoo, out, input_size=self.input_size,
+                                              overwrite=True))
 
     def _pretrain(self, progress: bool, *, deadline: float | None = None) -> Checkpoint:
         from warmstart.engine.config import TrainConfig
@@ -141,6 +197,17 @@ class Source:
         parts = []
         if self.path is not None:
             parts.append(f"checkpoint {self.path}")
+        if self.zoo is not None:
+            parts.append(self.zoo + (f" with weights {self.weights}" if self.weights is not None else ""))
         if self.task_name is not None:
             parts.append(f"source task {self.task_name}")
         return " + ".join(parts)
+
+
+def _folder_stamp(name: str) -> list[Any]:
+    """Names, sizes and modification times of a model folder's files ([] for a hub name)."""
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        return []
+    return sorted([str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
+                  for p in folder.rglob("*") if p.is_file())

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from warmstart.errors import CheckpointError, ConfigError
 
@@ -122,17 +122,29 @@ def create_timm_model(timm: Any, plan: WeightsPlan, model_kwargs: dict[str, Any]
                                                                                           dict[str, list[str]]]:
     """``timm.create_model`` with the planned weights; returns the model and timm's load report.
 
+    A weights file is read by :func:`~warmstart.backbones.weights_file.read_state_dict` (never
+    unpickled in full), renamed onto timm's names by
+    :func:`~warmstart.backbones.weights_layout.map_state_dict`, and handed to timm's own loader
+    as a state dict (first conv folded to ``in_chans``, position embeddings resampled). The
+    pretrained classifier (of a file, or of timm's weights) is kept apart, on the model's
+    ``warmstart_pretrained_head`` attribute: ``{"weight", "bias"}`` or empty when there is none.
+
     Raises:
-        ConfigError: invalid arguments, or timm's pretrained weights cannot be had (the
-            message names ``--weights FILE``).
+        ConfigError: invalid arguments, timm's pretrained weights cannot be had (the message
+            names ``--weights FILE``), or a weights file that cannot be read or fits no layout.
         CheckpointError: the weights file does not fit the model.
     """
     label = f"timm:{plan.name}"
     kwargs = dict(model_kwargs)
+    head: dict[str, Tensor] = {}
+    layout = ""
     if plan.kind == "file":
-        kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(plan.path)})
+        assert plan.path is not None
+        mapped, layout, head = _read_mapped(timm, plan, model_kwargs)
+        kwargs.update(pretrained=True, pretrained_cfg_overlay={"state_dict": mapped})
     elif plan.kind == "timm":
         kwargs.update(pretrained=True)
+        kwargs.pop("num_classes", None)  # keep timm's classifier to read it, then drop it below
     report: dict[str, list[str]] = {"missing": [], "unexpected": []}
     try:
         with _capture_load_report(report):
@@ -160,5 +172,61 @@ def create_timm_model(timm: Any, plan: WeightsPlan, model_kwargs: dict[str, Any]
             warnings.warn(f"{label}: loaded {plan.path} with {len(report['missing'])} tensors missing "
                           f"(random init: {report['missing'][:5]}) and {len(report['unexpected'])} "
                           f"unused ({report['unexpected'][:5]})", stacklevel=3)
-    log.info("%s: %s", label, plan.describe())
+    if plan.kind == "timm":
+        head = _take_classifier(model)
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict):
+        cfg.pop("state_dict", None)  # the file's tensors: loaded now, not to be kept twice
+    model.warmstart_pretrained_head = head
+    model.warmstart_weights_layout = layout
+    log.info("%s: %s%s", label, plan.describe(), f" ({layout} layout)" if layout else "")
     return model, report
+
+
+def _classifier_names(cfg: Any) -> tuple[str, ...]:
+    names = cfg.get("classifier") if isinstance(cfg, dict) else getattr(cfg, "classifier", None)
+    return (names,) if isinstance(names, str) else tuple(names or ())
+
+
+def _read_mapped(timm: Any, plan: WeightsPlan, model_kwargs: dict[str, Any]) -> tuple[dict[str, Tensor], str,
+                                                                                      dict[str, Tensor]]:
+    """The file's tensors on timm's names (classifier apart), and the layout that fitted."""
+    import torch
+
+    from warmstart.backbones.weights_file import read_state_dict
+    from warmstart.backbones.weights_layout import map_state_dict
+
+    assert plan.path is not None
+    state = read_state_dict(plan.path)
+    ref_kwargs = {k: v for k, v in model_kwargs.items() if k not in ("in_chans", "num_classes", "img_size")}
+    try:
+        with torch.device("meta"):
+            ref_model = timm.create_model(plan.name, pretrained=False, **ref_kwargs)
+    except Exception:  # a model that cannot be built on the meta device: build it for real
+        ref_model = timm.create_model(plan.name, pretrained=False, **ref_kwargs)
+    ref = {k: tuple(v.shape) for k, v in ref_model.state_dict().items()}
+    cfg = getattr(ref_model, "pretrained_cfg", {}) or {}
+    classifier = _classifier_names(cfg)
+    first = cfg.get("first_conv") if isinstance(cfg, dict) else None
+    mapped, layout = map_state_dict(state, ref, label=f"timm:{plan.name}", classifier=classifier,
+                                    first_conv=first if isinstance(first, str) else "",
+                                    ordered=plan.path.suffix.lower() != ".safetensors")
+    head: dict[str, Tensor] = {}
+    if len(classifier) == 1:
+        w, b = mapped.pop(f"{classifier[0]}.weight", None), mapped.pop(f"{classifier[0]}.bias", None)
+        if w is not None and w.dim() == 2:
+            head = {"weight": w, **({"bias": b} if b is not None else {})}
+    return mapped, layout, head
+
+
+def _take_classifier(model: nn.Module) -> dict[str, Tensor]:
+    """The weights of a timm model's linear classifier (empty if it has none), then drop it."""
+    try:
+        fc = model.get_classifier()  # type: ignore[operator]
+    except Exception:
+        fc = None
+    head = ({"weight": fc.weight.detach().clone(),
+             **({"bias": fc.bias.detach().clone()} if fc.bias is not None else {})}
+            if isinstance(fc, nn.Linear) else {})
+    model.reset_classifier(0)  # type: ignore[operator]
+    return head

@@ -230,6 +230,9 @@ class TimmBackbone(Backbone):
         stage_layout: Layout of the unpooled outputs: ``NCHW``, ``NHWC`` (Swin) or ``NLC`` (ViT tokens).
         load_report: Keys timm reported ``missing`` from / ``unexpected`` in the weights file.
         weights_plan: Where the weights came from (a file, timm's pretrained weights, random).
+        pretrained_head: The pretrained classifier's ``weight``/``bias`` (of the file or timm's weights),
+            kept out of the backbone; empty when there is none.
+        weights_layout: The layout a weights file was read in (``timm``, ``efficientnet-pytorch``, ``order``).
         default_mean, default_std: The pretrained normalization from timm's config, per channel.
     """
 
@@ -238,6 +241,8 @@ class TimmBackbone(Backbone):
         self.spec = spec
         self.load_report: dict[str, list[str]] = {"missing": [], "unexpected": []}
         self.weights_plan = WeightsPlan("random", spec.name)
+        self.pretrained_head: dict[str, Tensor] = {}  # the pretrained classifier's weight/bias, when kept
+        self.weights_layout = ""  # the layout a weights file was read in (see weights_layout)
         cfg = getattr(model, "pretrained_cfg", None)
         cfg = cfg if isinstance(cfg, dict) else {}
         mean, std = list(cfg.get("mean", (0.5,))), list(cfg.get("std", (0.5,)))
@@ -360,4 +365,6 @@ def create(name: str, *, in_chans: int = 3, input_size: tuple[int, int] | None =
     backbone = TimmBackbone(model, spec, size or default)  # type: ignore[arg-type]
     backbone.load_report = report
     backbone.weights_plan = plan
+    backbone.pretrained_head = dict(getattr(model, "warmstart_pretrained_head", {}) or {})
+    backbone.weights_layout = str(getattr(model, "warmstart_weights_layout", "") or "")
     return backbone

@@ -20,6 +20,7 @@ from warmstart.strategies.gradual_unfreeze import GradualUnfreeze
 from warmstart.strategies.l2sp import L2SP
 from warmstart.strategies.linear_probe import LinearProbe
 from warmstart.strategies.llrd import LLRD
+from warmstart.strategies.lora import LoRA
 from warmstart.strategies.maml import MAML
 from warmstart.strategies.mmd import MMD
 from warmstart.strategies.multitask import Multitask
@@ -35,6 +36,7 @@ _CLASSES: list[type[Strategy]] = [
     L2SP,
     LLRD,
     BSS,
+    LoRA,
     Multitask,
     SourceOnly,
     DANN,
