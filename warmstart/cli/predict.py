@@ -18,6 +18,8 @@ def predict(
     model: Path = typer.Argument(..., help="Model checkpoint folder, or an .onnx file from `warmstart export`."),
     inputs: Path = typer.Argument(..., help="Image folder, single image, .npz (array X) or .csv."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the CSV here instead of stdout."),
+    text_column: str = typer.Option(None, "--text-column",
+                                    help="Text models: the CSV text column (default text)."),
 ) -> None:
     """Predict classes; writes CSV rows input,class,probability.
 
@@ -25,7 +27,7 @@ def predict(
     """
     from warmstart import predict_files
 
-    rows = predict_files(model, inputs)
+    rows = predict_files(model, inputs, text_column=text_column)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["input", "class", "probability"])
     writer.writeheader()

@@ -7,6 +7,10 @@ atomic, and the file is replaced only after the written graph, run by
 onnxruntime or ``torch.jit.load`` on raw inputs of another size and of every
 accepted channel count, matches PyTorch within 1e-4 (max absolute difference of
 probabilities).
+
+Text models export to ONNX only, as a graph taking the tokenizer's ``input_ids`` and
+``attention_mask`` (see ``_text_graph``; the tokenizer's name or folder is stored in
+the metadata); checked against PyTorch on tokenized sentences of other lengths.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> dict[str, 
     Raises:
         ConfigError: unknown format.
         CheckpointError: not a warmstart model.
-        IncompatibleError: a model without a classifier head, or text models (tokenization is not exportable).
+        IncompatibleError: a model without a classifier head; a text model to TorchScript, or one whose
+            encoder is not split layer by layer (the tokenizer itself is never in the graph).
         WarmstartError: the ``export`` extra is missing, or the written graph differs from PyTorch
             (then nothing is written).
     """
@@ -54,7 +59,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> dict[str, 
     if model.head is None:
         raise IncompatibleError(f"model {model_dir} has no classifier head; fine-tune it on a task before export")
     if model.input_spec.modality == "text":
-        raise IncompatibleError("text models cannot be exported (tokenization stays in Python)")
+        return _export_text(model, ckpt.classes, ckpt.meta.get("source_task"), fmt, Path(out))
     wrapper = RawInputModel(model).eval()
     meta = contract(model, ckpt.classes, ckpt.meta.get("source_task"))
     x = example_input(model)
@@ -132,3 +137,45 @@ def _export_onnx(wrapper: RawInputModel, x: torch.Tensor, tmp: Path,
         return sess.run(None, {"input": test.numpy()})[0]  # type: ignore[no-any-return]
 
     return run
+
+
+def _export_text(model: Any, classes: list[str] | None, source_task: str | None, fmt: str,
+                 out: Path) -> dict[str, Any]:
+    """ONNX export of a text classifier: token ids and mask in, probabilities out (see ``_text_graph``)."""
+    from warmstart.export._text_graph import INPUT_NAMES, PROBE_TEXTS, TextGraph, text_contract, tokenize
+
+    if fmt != "onnx":
+        raise IncompatibleError("text models export to ONNX only (the tokenizer stays outside the graph); "
+                                "use --format onnx")
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - in the dev extra
+        raise WarmstartError('ONNX export needs the export extra: pip install "warmstart[export]"') from None
+    graph = TextGraph(model).eval()
+    meta = contract(model, classes, source_task)
+    meta["input"] = text_contract(model)
+    meta["model"] = {"channels": 0, "input_size": None, "mean": [], "std": [], "normalization": "none"}
+    tok, max_length = model.backbone.tokenizer, meta["input"]["max_length"]
+    trace = {k: torch.from_numpy(v) for k, v in tokenize(tok, PROBE_TEXTS[:2], max_length).items()}
+    dims = {0: "batch", 1: "tokens"}
+    with atomic_path(out) as tmp:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, (trace["input_ids"], trace["attention_mask"]), str(tmp),
+                              input_names=list(INPUT_NAMES), output_names=["probabilities"],
+                              dynamic_axes={**{k: dims for k in INPUT_NAMES}, "probabilities": {0: "batch"}},
+                              dynamo=False, opset_version=OPSET)
+        write_onnx_metadata(tmp, meta)
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        diff = 0.0
+        for texts in (PROBE_TEXTS, PROBE_TEXTS[2:], PROBE_TEXTS[1:2]):  # other batch sizes and lengths
+            feed = tokenize(tok, texts, max_length)
+            with torch.no_grad():
+                ref = torch.softmax(model(texts), dim=1).numpy()
+            diff = max(diff, float(np.abs(sess.run(None, feed)[0] - ref).max()))
+        if diff > TOLERANCE:
+            raise WarmstartError(f"exported onnx graph differs from PyTorch by {diff:.2e} (> {TOLERANCE}); "
+                                 "not saved")
+    return {"format": fmt, "path": str(out),
+            "input": f"int64 input_ids and attention_mask N x L from tokenizer {meta['input']['tokenizer']}",
+            "output": "class probabilities N x K", "classes": classes, "contract": meta, "max_abs_diff": diff}

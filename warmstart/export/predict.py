@@ -54,6 +54,33 @@ def _image_file_list(path: Path, modality: str) -> list[Path] | None:
     return files
 
 
+def load_texts(path: Path, text_column: str | None = None) -> list[str]:
+    """Texts to classify: the text column of a CSV (default ``text``) or the lines of a ``.txt``.
+
+    Raises:
+        DataError: missing file, another file type, no such column (lists the columns), an
+            empty text (names the line), a non-UTF-8 byte (names its offset and line).
+    """
+    from warmstart.tasks.loaders._csv import _rows
+    from warmstart.tasks.loaders._text import DEFAULT_TEXT_COLUMN, text_column_index, text_lines
+
+    if not path.is_file():
+        raise DataError(f"input {path} does not exist" if not path.exists() else
+                        f"input {path}: a text model takes a .csv with a text column or a .txt file")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return text_lines(path)
+    if suffix not in (".csv", ".tsv"):
+        raise DataError(f"input {path}: a text model takes a .csv with a text column or a .txt file "
+                        "(one text per line)")
+    header, rows = _rows(path, None)
+    ti = text_column_index(path, header, text_column or DEFAULT_TEXT_COLUMN)
+    for line, cells in rows:
+        if cells[ti] == "":
+            raise DataError(f"{path}, line {line}: text column {header[ti]!r} is empty")
+    return [cells[ti] for _, cells in rows]
+
+
 def load_inputs(path: Path, modality: str, chans: int, size: tuple[int, int] | None) -> tuple[Any, list[str]]:
     """Read inputs for prediction; return (inputs, names).
 
@@ -118,13 +145,17 @@ def _array_inputs(x: np.ndarray, path: Path, modality: str, chans: int) -> torch
     return t
 
 
-def predict_files(model_dir: str | Path, inputs: str | Path) -> list[dict[str, Any]]:
+def predict_files(model_dir: str | Path, inputs: str | Path, *, text_column: str | None = None
+                  ) -> list[dict[str, Any]]:
     """Predict every input; return rows of input name, class and probability.
 
     Args:
         model_dir: A checkpoint folder, or an ``.onnx`` file written by ``export_model`` (run
             with onnxruntime; its class names and input contract come from the file's metadata).
-        inputs: An image folder, one image, an ``.npz`` (array ``X``) or a CSV.
+        inputs: An image folder, one image, an ``.npz`` (array ``X``) or a CSV; for a text model,
+            a CSV with a text column or a ``.txt`` file (one text per line; the input name of a
+            row is the text itself).
+        text_column: The text column of a CSV for a text model (default ``text``).
 
     Raises:
         DataError: missing, empty or unreadable inputs.
@@ -132,12 +163,15 @@ def predict_files(model_dir: str | Path, inputs: str | Path) -> list[dict[str, A
         CheckpointError: not a warmstart checkpoint or export.
     """
     if Path(model_dir).suffix.lower() == ".onnx" and Path(model_dir).is_file():
-        return _predict_onnx(Path(model_dir), Path(inputs))
+        return _predict_onnx(Path(model_dir), Path(inputs), text_column)
     ckpt = load_checkpoint(model_dir)
     model = ckpt.model
     if model.head is None or not ckpt.classes:
         raise IncompatibleError(f"model {model_dir} has no classifier head; fine-tune it on a task first")
     spec = model.input_spec
+    if spec.modality == "text":
+        texts = load_texts(Path(inputs), text_column)
+        return _rows_of(texts, predict_proba(model, texts, batch_size=64), ckpt.classes)
     x, names = load_inputs(Path(inputs), spec.modality, model.backbone.spec.in_chans, spec.input_size)
     probs = torch.cat([predict_proba(model, im) for im in x]) if isinstance(x, list) else predict_proba(model, x)
     conf, pred = probs.max(1)
@@ -145,7 +179,13 @@ def predict_files(model_dir: str | Path, inputs: str | Path) -> list[dict[str, A
             for n, p, c in zip(names, pred, conf, strict=True)]
 
 
-def _predict_onnx(model_file: Path, inputs: Path) -> list[dict[str, Any]]:
+def _rows_of(names: list[str], probs: Any, classes: list[str]) -> list[dict[str, Any]]:
+    conf, pred = torch.as_tensor(probs).max(1)
+    return [{"input": n, "class": classes[int(p)], "probability": float(c)}
+            for n, p, c in zip(names, pred, conf, strict=True)]
+
+
+def _predict_onnx(model_file: Path, inputs: Path, text_column: str | None = None) -> list[dict[str, Any]]:
     """``predict_files`` for an exported ONNX graph, fed raw inputs as its stored contract says."""
     try:
         import onnxruntime as ort
@@ -161,6 +201,11 @@ def _predict_onnx(model_file: Path, inputs: Path) -> list[dict[str, Any]]:
     if not classes:
         raise IncompatibleError(f"{model_file}: the export names no classes")
     modality, chans = str(meta.get("modality", "image")), int(meta["model"]["channels"])
+    if modality == "text":
+        from warmstart.export._text_graph import run_text_onnx
+
+        texts = load_texts(inputs, text_column)
+        return _rows_of(texts, run_text_onnx(sess, meta, texts, model_file), classes)
     files = _image_file_list(inputs, modality)
     if files is not None:
         probs = np.concatenate([sess.run(None, {"input": read_raw_image(f, chans).numpy()})[0] for f in files])

@@ -64,7 +64,8 @@ def load_path(path: str | Path, **options: Any) -> Task:
         **options: Options of that format's loader; options set to None mean
             "the default". Image folder: ``image_size``, ``memory_budget_mb``,
             ``seed``, ``skip_bad`` (leave out unreadable image files). CIFAR and
-            npz: ``seed``. CSV: ``label_column``, ``delimiter``, ``seed``.
+            npz: ``seed``. CSV: ``label_column``, ``delimiter``, ``seed``, ``text_column``
+            (a text task; by default when the CSV has a column ``text``).
             ``skip_bad`` is accepted for every format; only image folders have
             files to skip (other formats' errors still raise).
 

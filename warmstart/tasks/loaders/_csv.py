@@ -6,6 +6,11 @@ option ``label_column`` (a name or a 0-based index); by default the column
 ``label`` if there is one, else the last column. Every other column must be
 numeric; the features are standardized with train-split statistics.
 
+A CSV with a text column (option ``text_column``; by default a column named
+``text``) is a text task instead: see :mod:`~warmstart.tasks.loaders._text`
+(the default label column is then ``label``, else the last other column).
+The file must be UTF-8 (a non-UTF-8 byte is reported with its offset and line).
+
 Labels are class names: the classes are the distinct label values, sorted
 (numerically when all labels are integers, so ``1, 2, 10`` stay in that
 order), and each label becomes its index in that list.
@@ -14,6 +19,7 @@ order), and each label becomes its index in that list.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -23,8 +29,9 @@ import numpy as np
 from warmstart.errors import DataError
 from warmstart.tasks._task import Task
 from warmstart.tasks.loaders._build import ArrayData, build_task, first_nonfinite_row
+from warmstart.tasks.loaders._text import DEFAULT_TEXT_COLUMN, build_text_task, read_utf8, text_column_index
 
-OPTIONS: dict[str, Any] = {"label_column": None, "delimiter": None, "seed": 0}
+OPTIONS: dict[str, Any] = {"label_column": None, "delimiter": None, "seed": 0, "text_column": None}
 
 
 def _is_number(text: str) -> bool:
@@ -39,11 +46,11 @@ def _rows(path: Path, delimiter: str | None) -> tuple[list[str], list[tuple[int,
     """Header and (line number, cells) of the data rows; blank lines are skipped."""
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    content = read_utf8(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
-            rows = [(reader.line_num, [c.strip() for c in row]) for row in reader if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+        rows = [(reader.line_num, [c.strip() for c in row]) for row in reader if row]
+    except csv.Error as exc:
         raise DataError(f"{path}: cannot read CSV ({exc})") from exc
     if not rows:
         raise DataError(f"{path}: file is empty")
@@ -86,9 +93,10 @@ def _class_names(labels: list[str]) -> list[str]:
 
 
 def load_csv(
-    path: Path, label_column: str | int | None = None, delimiter: str | None = None, seed: int = 0
+    path: Path, label_column: str | int | None = None, delimiter: str | None = None, seed: int = 0,
+    text_column: str | int | None = None,
 ) -> Task:
-    """Load a CSV file as a tabular task (see the module docstring).
+    """Load a CSV file as a tabular or text task (see the module docstring).
 
     Args:
         path: The ``.csv`` (or ``.tsv``) file.
@@ -96,15 +104,26 @@ def load_csv(
             ``"label"`` if there is such a column, else the last column.
         delimiter: Cell separator (default ``,``; tab for ``.tsv``).
         seed: Seed of the stratified 70/10/20 split.
+        text_column: Name or 0-based index of the text column: the file is then a text task
+            and must have that column. None: a text task when there is a column ``text``.
 
     Raises:
-        DataError: no label column (lists the columns), a non-numeric or missing
-            feature (names line and column), NaN/inf (names the line), ragged rows,
-            fewer than 2 classes.
+        DataError: no label column or no given text column (lists the columns), a non-numeric
+            or missing feature (names line and column), an empty text (names line and data
+            row), NaN/inf (names the line), ragged rows, a non-UTF-8 byte (names its offset
+            and line), fewer than 2 classes.
     """
     header, rows = _rows(path, delimiter)
     if len(header) < 2:
         raise DataError(f"{path}: needs a label column and at least one feature column")
+    if text_column is not None or DEFAULT_TEXT_COLUMN in header:
+        ti = text_column_index(path, header, DEFAULT_TEXT_COLUMN if text_column is None else text_column)
+        if label_column is None and "label" not in header:
+            li = max(j for j in range(len(header)) if j != ti)
+        else:
+            li = _label_index(path, header, label_column)
+        found = [cells[li] for _, cells in rows if cells[li]]
+        return build_text_task(path, header, rows, ti, li, _class_names(found), seed)
     li = _label_index(path, header, label_column)
     feat_cols = [j for j in range(len(header)) if j != li]
     x = np.empty((len(rows), len(feat_cols)), dtype=np.float64)
