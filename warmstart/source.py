@@ -8,7 +8,10 @@ meta-learning), or a model and a task together. With only a source task,
 once into an ordinary checkpoint (:func:`~warmstart.backbones.import_weights.import_weights`:
 its pretrained head and class names when known, input size and normalization
 from its pretrained configuration). Both are cached under ``$WARMSTART_CACHE``
-(default ``~/.cache/warmstart``).
+(default ``~/.cache/warmstart``): a pretrained source keyed by a fingerprint of the
+source task's training data (inputs, labels, classes; for a streamed image folder its
+files' names, sizes and modification times), the backbone, epochs and seed, so two
+folders with the same name do not share one and changed data gets a new one.
 """
 
 from __future__ import annotations
@@ -157,16 +160,22 @@ class Source:
                 return load_checkpoint(out)
             except Exception:  # a corrupt cache entry is rebuilt
                 pass
-        print(f"importing {self.describe()} as a checkpoint (cached for next time)...", file=sys.stderr, flush=True)
-        return load_checkpoint(import_weights(self.weights, self.zoo, out, input_size=self.input_size,
+        ckpt = load_checkpoint(import_weights(self.weights, self.zoo, out, input_size=self.input_size,
                                               overwrite=True))
+        # said once it worked: a failed import is one error line, nothing else
+        print(f"imported {self.describe()} as a checkpoint (cached for next time)", file=sys.stderr, flush=True)
+        return ckpt
 
     def _pretrain(self, progress: bool, *, deadline: float | None = None) -> Checkpoint:
         from warmstart.engine.config import TrainConfig
+        from warmstart.engine.feature_cache import data_fingerprint
         from warmstart.pretraining.supervised import pretrain_supervised
 
         task = self.task()
-        key = f"{task.name}|{self.backbone}|{self.pretrain_epochs}|{self.seed}"
+        # keyed by the data, not the folder's name: two folders called train/ do not share a source,
+        # and a folder whose files change gets a new one
+        data = f"{data_fingerprint(task.x_train)}|{data_fingerprint(task.y_train)}|{task.classes}"
+        key = f"{task.name}|{data}|{self.backbone}|{self.pretrain_epochs}|{self.seed}"
         out = cache_dir() / "sources" / hashlib.sha256(key.encode()).hexdigest()[:16]
         if (out / "meta.json").exists():
             try:

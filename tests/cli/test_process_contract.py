@@ -39,7 +39,7 @@ import pytest
 
 HEAVY = ("torch", "optuna")
 SUBCOMMANDS = ("quickstart", "tasks", "backbones", "strategies", "pretrain", "transfer", "tune", "search", "auto",
-               "export", "predict", "report", "kb")
+               "export", "predict", "report", "kb", "import-weights")
 
 
 def _load_bad_input_cases() -> ModuleType:
@@ -148,6 +148,43 @@ def _object_npz(root: Path, ckpt: Path) -> Case:
                 absent=root / "out")
 
 
+def _zoo_files(root: Path) -> tuple[Path, Path]:
+    """A safetensors file whose one tensor fits no layout, and a pickle that would run code if unpickled."""
+    import pickle
+
+    import torch
+    from safetensors.torch import save_file
+
+    bad = root / "bad.safetensors"
+    save_file({"x": torch.zeros(3, 3)}, str(bad))
+    evil = root / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": _Boom(str(root / "ran"))}))
+    return bad, evil
+
+
+class _Boom:
+    """Unpickling it would create a file: the case checks that it is never executed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (self.path, "w"))
+
+
+def _zoo_no_layout(root: Path, ckpt: Path) -> Case:
+    bad, _ = _zoo_files(root)
+    return Case(["import-weights", str(bad), "--model", "timm:test_resnet", "-o", str(root / "out")],
+                ("tensor 'x' with shape [3, 3] fits no known layout",), absent=root / "out")
+
+
+def _zoo_pickle(root: Path, ckpt: Path) -> Case:
+    _, evil = _zoo_files(root)
+    return Case(["transfer", "--source", "timm:test_resnet", "--weights", str(evil), "--task", "digits",
+                 "-o", str(root / "out")], ("is a pickle with objects other than tensors; refused",),
+                absent=root / "ran")
+
+
 NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}
 TUNE = ["tune", "--task", "iris", "--strategy", "scratch", "--epochs", "1", "--storage", "{root}/kb.db"]
 
@@ -209,6 +246,23 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
                                          "nowhere", "not a folder"),
     "missing model to predict with": _simple(["predict", "{root}/nowhere", "{root}"], "nowhere"),
     "missing run to report": _simple(["report", "{root}/nowhere"], "nowhere", "run.json"),
+    # issue 14: model-zoo sources
+    "unknown timm model": _simple(["transfer", "--source", "timm:resnet5O", "--task", "digits", "-o", "{out}"],
+                                  "unknown timm model 'resnet5O'", "close matches: resnet50"),
+    "weights that fit no layout": _zoo_no_layout,
+    "pickle that is not a state dict": _zoo_pickle,
+    "--weights without a timm source (transfer)": _simple(
+        ["transfer", "--task", "digits", "--weights", "{root}/w.safetensors", "-o", "{out}"],
+        "--weights FILE goes with one timm model"),
+    "--weights without a timm source (auto)": _simple(
+        ["auto", "--task", "digits", "--weights", "{root}/w.safetensors", "--budget", "1"],
+        "--weights FILE goes with one timm model"),
+    "--image-size without a timm source": _simple(
+        ["transfer", "--task", "digits", "--source", "hf:all-MiniLM-L6-v2", "--image-size", "64", "-o", "{out}"],
+        "--image-size N goes with a timm model"),
+    "import-weights of a non-timm model": _simple(
+        ["import-weights", "{root}/w.safetensors", "--model", "resnet50", "-o", "{out}"],
+        "--model takes a timm model"),
 }
 
 

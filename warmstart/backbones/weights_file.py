@@ -11,6 +11,7 @@ stripped. Anything that is not, in the end, a flat dict of tensors is refused.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         except Exception as exc:  # safetensors raises its own error types
             raise ConfigError(f"weights file {path}: not a readable safetensors file ({_first(exc)})") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol: the error line says it all
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for refused globals, others for corrupt files
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise ConfigError(f"weights file {path} is a pickle with objects other than tensors; refused "

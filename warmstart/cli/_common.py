@@ -187,3 +187,53 @@ def tracking(track: str | None, run_name: str) -> Iterator[None]:
 
     with make_tracker(track, run_name) as tracker, extra_callbacks(tracker):
         yield
+
+
+SOURCE_HELP = "Source: a checkpoint folder, timm:NAME or hf:NAME|FOLDER."
+WEIGHTS_HELP = ("Local weights file (.safetensors, .pth, .bin; timm, torchvision-ResNet or EfficientNet-PyTorch "
+                "layout, read without running pickled code) for a --source timm:NAME.")
+IMAGE_SIZE_HELP = "Square image size in pixels a timm: source works at, instead of its pretrained default."
+
+
+def resolve_sources(sources: list[str], weights: str | None, image_size: int | None) -> list[str]:
+    """The sources as checkpoint folders: each model-zoo name imported once (cached) into one.
+
+    A ``timm:`` source takes ``weights`` (a local file; there must be exactly one ``timm:``
+    source then) and ``image_size`` (its input size, square, instead of the pretrained
+    default); an ``hf:`` source takes neither. Checkpoint folders pass through unchanged.
+    The import is :meth:`warmstart.source.Source.checkpoint` (cached under
+    ``$WARMSTART_CACHE/zoo``, keyed by name, file bytes and size).
+
+    Raises:
+        ConfigError: ``--weights`` without exactly one ``timm:`` source, ``--image-size`` without a
+            ``timm:`` source or below 16, or any error of the import (unreadable file, no layout fits,
+            a pickle that is not a plain state dict, offline without a file).
+        UnknownNameError: an unknown timm name (lists close matches).
+    """
+    from warmstart.backbones.zoo import is_zoo_name
+    from warmstart.source import Source
+
+    timm_sources = [s for s in sources if str(s).startswith("timm:")]
+    if weights is not None and len(timm_sources) != 1:
+        raise ConfigError("--weights FILE goes with one timm model: --source timm:NAME --weights FILE")
+    if image_size is not None:
+        if not timm_sources:
+            raise ConfigError("--image-size N goes with a timm model: --source timm:NAME --image-size N")
+        if image_size < 16:
+            raise ConfigError(f"--image-size must be at least 16 pixels, got {image_size}")
+    out = []
+    for s in sources:
+        if not is_zoo_name(s):
+            out.append(s)
+            continue
+        timm_src = s.startswith("timm:")
+        src = Source(zoo=s, weights=weights if timm_src else None,
+                     input_size=(image_size, image_size) if timm_src and image_size is not None else None)
+        out.append(str(src.checkpoint(progress=False).path))
+    return out
+
+
+def resolve_source(source: str | None, weights: str | None, image_size: int | None) -> str | None:
+    """One optional source as :func:`resolve_sources` resolves it (None stays None, after the same checks)."""
+    resolved = resolve_sources([] if source is None else [source], weights, image_size)
+    return resolved[0] if resolved else None

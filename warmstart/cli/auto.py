@@ -10,10 +10,12 @@ from rich.table import Table
 from warmstart.cli._common import (
     CONTINUE_HINT,
     DEVICE_HELP,
+    IMAGE_SIZE_HELP,
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
     TRACK_HELP,
+    WEIGHTS_HELP,
     check_device,
     cli_errors,
     console,
@@ -22,6 +24,7 @@ from warmstart.cli._common import (
     load_target,
     parse_extra_options,
     quiet_optuna,
+    resolve_sources,
     tracking,
 )
 
@@ -32,7 +35,10 @@ def auto(
     task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
     budget: str = typer.Option("10m", "--budget", "-b", help="Trials (20) of the search, or wall time "
                                "(90s, 10m, 2h) of the whole command, pretraining of sources included."),
-    source: list[Path] = typer.Option([], "--source", help="Source checkpoint folder (repeatable)."),
+    source: list[str] = typer.Option([], "--source", help="Source checkpoint folder, timm:NAME or hf:NAME|FOLDER "
+                                     "(repeatable; model-zoo names are imported once into cached checkpoints)."),
+    weights: Path = typer.Option(None, "--weights", help=WEIGHTS_HELP + " With one timm: --source only."),
+    image_size: int = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     source_task: list[str] = typer.Option([], "--source-task", help="Source task (repeatable)."),
     storage: str = typer.Option(None, "--storage", help="Knowledge base: SQLite file, SQLAlchemy URL or journal file."),
     shots: int = typer.Option(None, "--shots", help="Labels per class in total (0: unlabelled pool only)."),
@@ -55,9 +61,10 @@ def auto(
     quiet_optuna()
     check_device(device)
     params = dict(parse_extra_options(list(ctx.args)))
+    sources = resolve_sources(list(source), None if weights is None else str(weights), image_size)
     target = load_target(task, skip_bad)
     with tracking(track, f"auto:{Path(task).name}"):
-        result = run_auto(target, budget=budget, sources=list(source), source_tasks=list(source_task),
+        result = run_auto(target, budget=budget, sources=list(sources), source_tasks=list(source_task),
                           storage=storage, shots=shots, seed=seed, device=device, out=out,
                           strategies=list(strategy) or None, params=params, command=invocation())
     if json_out:

@@ -27,6 +27,7 @@ def get_app() -> Any:
     from warmstart.cli.auto import auto
     from warmstart.cli.backbones_cmd import backbones
     from warmstart.cli.export import export
+    from warmstart.cli.import_weights import import_weights
     from warmstart.cli.kb import kb
     from warmstart.cli.predict import predict
     from warmstart.cli.pretrain import pretrain
@@ -58,6 +59,7 @@ def get_app() -> Any:
     app.command("search", context_settings=extra)(search)
     app.add_typer(kb, name="kb")
     app.command("auto", context_settings=extra)(auto)
+    app.command("import-weights")(import_weights)
     app.command("export")(export)
     app.command("predict")(predict)
     app.command("report")(report)

@@ -9,16 +9,19 @@ from rich.table import Table
 
 from warmstart.cli._common import (
     CONTINUE_HINT,
+    IMAGE_SIZE_HELP,
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
     TRACK_HELP,
+    WEIGHTS_HELP,
     cli_errors,
     console,
     emit_json,
     load_target,
     parse_extra_options,
     quiet_optuna,
+    resolve_source,
     tracking,
 )
 
@@ -29,7 +32,10 @@ STRATEGIES = ("random", "evolution", "tpe", "rl", "darts", "nsga2")
 @cli_errors(interrupted=CONTINUE_HINT)
 def search(
     ctx: typer.Context,
-    source: Path = typer.Option(..., "--source", help="Source checkpoint folder (its backbone defines the space)."),
+    source: str = typer.Option(..., "--source", help="Source checkpoint folder, timm:NAME or hf:NAME|FOLDER "
+                               "(its backbone defines the space)."),
+    weights: Path = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    image_size: int = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
     strategy: str = typer.Option("evolution", "--strategy", "-s", help="Search strategy: " + ", ".join(STRATEGIES)),
     budget: str = typer.Option("20", "--budget", "-b", help="Trials (50) or wall time (90s, 10m, 2h); "
@@ -68,9 +74,11 @@ def search(
 
     quiet_optuna()
     params = dict(parse_extra_options(list(ctx.args)))
+    resolved = resolve_source(source, None if weights is None else str(weights), image_size)
+    assert resolved is not None
     target = load_target(task, skip_bad)
     with tracking(track, f"search:{strategy}:{Path(task).name}"):
-        result = search_architecture(target, source, strategy=strategy, budget=budget, objective=objective, lam=lam,
+        result = search_architecture(target, resolved, strategy=strategy, budget=budget, objective=objective, lam=lam,
                                      inherit=not scratch, shots=shots, seed=seed, epochs=epochs,
                                      transfer_strategy=None if then == "none" else then, transfer_params=params,
                                      out=out, storage=storage, run_dir=run_dir, progress=not json_out)

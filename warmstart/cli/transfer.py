@@ -10,16 +10,20 @@ from rich.table import Table
 from warmstart.cli._common import (
     DEVICE_HELP,
     EPOCHS_HELP,
+    IMAGE_SIZE_HELP,
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
+    SOURCE_HELP,
     TRACK_HELP,
+    WEIGHTS_HELP,
     check_device,
     cli_errors,
     console,
     emit_json,
     load_target,
     parse_extra_options,
+    resolve_source,
     tracking,
 )
 
@@ -30,7 +34,9 @@ def transfer(
     task: str = typer.Option(..., "--task", "-t", help="Target task name or data path."),
     strategy: str = typer.Option(
         "finetune", "--strategy", "-s", help="Strategy name (warmstart strategies lists them)."),
-    source: Path = typer.Option(None, "--source", help="Source checkpoint folder."),
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    weights: Path = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    image_size: int = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     source_task: str = typer.Option(
         None, "--source-task",
         help="Source task (data for methods that train on it; pretrained first when no --source)."),
@@ -49,6 +55,8 @@ def transfer(
     Strategy hyperparameters are options too, e.g. --lr 0.001 --head new.
 
     Example: warmstart transfer --source src/ --task digits --shots 5 --strategy finetune
+
+    Example: warmstart transfer --source timm:efficientnet_lite0 --weights lite0.pth --task photos/ -s linear_probe
     """
     from warmstart import transfer as run_transfer
 
@@ -56,9 +64,10 @@ def transfer(
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
     if epochs is not None:
         params["epochs"] = epochs
+    src = resolve_source(source, None if weights is None else str(weights), image_size)
     target = load_target(task, skip_bad)
     with tracking(track, f"transfer:{strategy}:{Path(task).name}"):
-        result = run_transfer(target, strategy, source=source, source_task=source_task, shots=shots, seed=seed,
+        result = run_transfer(target, strategy, source=src, source_task=source_task, shots=shots, seed=seed,
                               device=device, params=params, out=out)
     if json_out:
         emit_json(result)

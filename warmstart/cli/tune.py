@@ -10,10 +10,13 @@ from rich.table import Table
 from warmstart.cli._common import (
     CONTINUE_HINT,
     DEVICE_HELP,
+    IMAGE_SIZE_HELP,
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
+    SOURCE_HELP,
     TRACK_HELP,
+    WEIGHTS_HELP,
     check_device,
     cli_errors,
     console,
@@ -21,6 +24,7 @@ from warmstart.cli._common import (
     load_target,
     parse_extra_options,
     quiet_optuna,
+    resolve_source,
 )
 
 BUDGET_HELP = "Trials for the whole study (50) or wall time (90s, 10m, 2h); completed + pruned trials count."
@@ -39,7 +43,9 @@ def tune(
     storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes on this machine (one torch thread each)."),
     shots: int = typer.Option(None, "--shots", help="Few-shot protocol: labels per class (validation by CV)."),
-    source: Path = typer.Option(None, "--source", help="Source checkpoint folder."),
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    weights: Path = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    image_size: int = typer.Option(None, "--image-size", help=IMAGE_SIZE_HELP),
     source_task: str = typer.Option(None, "--source-task", help="Source task (pretrained first if no --source)."),
     metric: str = typer.Option("val_accuracy", "--metric", help="val_accuracy, val_macro_f1 or val_balanced_accuracy."),
     pruner: str = typer.Option("hyperband", "--pruner", help="hyperband, sha (successive halving) or none."),
@@ -65,9 +71,10 @@ def tune(
     quiet_optuna()
     check_device(device)
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
+    src = resolve_source(source, None if weights is None else str(weights), image_size)
     target = load_target(task, skip_bad)
     result = run_tune(target, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
-                      shots=shots, seed=seed, params=params, source=source, source_task=source_task,
+                      shots=shots, seed=seed, params=params, source=src, source_task=source_task,
                       metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout,
                       track=track)
     if json_out:

@@ -29,6 +29,10 @@ class TrainConfig:
         seed: Seed for initialization, batching and augmentation.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         progress: Show a progress bar.
+        amp: On CUDA, mixed precision: bf16 autocast where the GPU supports it, else fp16
+            autocast with a gradient scaler. Ignored on CPU (always float32).
+        channels_last: On CUDA, the model and 4-D image batches in channels-last memory
+            format. Ignored on CPU.
     """
 
     epochs: int = 10
@@ -47,6 +51,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    amp: bool = True
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         self.validate()

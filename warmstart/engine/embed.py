@@ -22,7 +22,7 @@ def embed(model: nn.Module, x: Any, depth: int | None = None, *, pooled: bool = 
     Args:
         model: A :class:`~warmstart.backbones.classifier.Classifier` (its input preparation,
             normalization and resizing, is applied) or a bare backbone with ``forward_stages``.
-        x: Inputs (tensor or list of strings).
+        x: Inputs (tensor, list of strings, or a streaming Dataset of (input, label) pairs).
         depth: Run the first ``depth`` stages (None: the model's own cut, i.e. what its head sees).
         pooled: Pool the output to N×D (False: the raw stage output, e.g. N×C×H×W maps).
         batch_size: Inference batch size.
@@ -44,6 +44,8 @@ def embed(model: nn.Module, x: Any, depth: int | None = None, *, pooled: bool = 
         with torch.no_grad():
             for start in range(0, n, batch_size):
                 xb = take(x, torch.arange(start, min(start + batch_size, n)))
+                if not isinstance(xb, (Tensor, list)):  # a Subset of a streaming Dataset of (input, label)
+                    xb = torch.stack([xb[i][0] for i in range(len(xb))])
                 if isinstance(xb, Tensor):
                     xb = xb.to(device)
                 if hasattr(mdl, "prepare"):

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,16 @@ FEATURE_DIR = "features"
 
 
 def data_fingerprint(x: Any) -> str:
-    """A short, content-based fingerprint of an input container (tensor or list of strings).
+    """A short fingerprint of an input container.
+
+    Tensors and lists of strings are fingerprinted by content. A streamed image dataset
+    (:class:`~warmstart.tasks.loaders._image_files.ImageFileDataset`, and torch ``Subset`` /
+    ``ConcatDataset`` of them, as few-shot sampling and splits make) by its file list, each
+    file's size and modification time, its channel count and image size: a file rewritten
+    in place (new mtime) or resized gets a new fingerprint, without decoding any image.
 
     Raises:
-        ConfigError: the container is a streaming dataset (give an explicit ``data_key``).
+        ConfigError: another kind of dataset (give an explicit ``data_key``).
     """
     h = hashlib.sha256()
     if isinstance(x, Tensor):
@@ -52,8 +59,31 @@ def data_fingerprint(x: Any) -> str:
         for s in x:
             h.update(str(s).encode("utf-8", "surrogatepass") + b"\x00")
     else:
-        raise ConfigError("feature cache: streaming datasets need an explicit data_key")
+        _stream_fingerprint(x, h)
     return h.hexdigest()[:32]
+
+
+def _stream_fingerprint(x: Any, h: Any) -> None:
+    """Feed a streamed dataset's identity (files, sizes, mtimes, image size) into ``h``."""
+    from torch.utils.data import ConcatDataset, Subset
+
+    if isinstance(x, Subset):
+        h.update(f"subset|{list(x.indices)}|".encode())
+        _stream_fingerprint(x.dataset, h)
+    elif isinstance(x, ConcatDataset):
+        h.update(f"concat|{len(x.datasets)}|".encode())
+        for d in x.datasets:
+            _stream_fingerprint(d, h)
+    elif all(hasattr(x, a) for a in ("files", "channels", "size")):
+        h.update(f"files|{x.channels}|{tuple(x.size)}|{len(x.files)}|".encode())
+        for f in x.files:
+            try:
+                st = os.stat(f)
+                h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\x00".encode("utf-8", "surrogatepass"))
+            except OSError:
+                h.update(f"{f}|missing\x00".encode("utf-8", "surrogatepass"))
+    else:
+        raise ConfigError(f"feature cache: a {type(x).__name__} dataset needs an explicit data_key")
 
 
 class FeatureCache:

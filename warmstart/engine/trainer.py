@@ -6,6 +6,12 @@ folders) go through a DataLoader. AdamW or SGD, warm-up then cosine schedule
 per step, label smoothing, tensor augmentations, gradient clipping, a
 divergence check, per-epoch callbacks (early stopping, pruning), best-weights
 restore on the monitored validation metric, and a rich progress bar.
+
+Image batches are augmented (``config.augment``) whether they come from memory or
+stream from disk (after collation, on the batch tensor). On CUDA, training runs in
+mixed precision (bf16 autocast where supported, else fp16 with a gradient scaler)
+and channels-last memory format, unless ``config.amp`` / ``config.channels_last``
+turn them off; on CPU both flags are ignored. Validation runs in float32.
 """
 
 from __future__ import annotations
@@ -120,6 +126,15 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
+        cuda = self.device.type == "cuda"
+        # CUDA only: channels-last memory and mixed precision (bf16 when supported, else fp16 + scaler)
+        self.channels_last = cuda and config.channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.amp_dtype: torch.dtype | None = None
+        if cuda and config.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
         self.optimizer = make_optimizer(groups, config)
         self.step_fn = step_fn or cross_entropy_step(config.label_smoothing)
@@ -205,7 +220,6 @@ class Trainer:
             self.history, self.best_state = History(), None
         hist = self.history
         best = hist.best_value if hist.best_value is not None else -math.inf if self.mode == "max" else math.inf
-        is_image = isinstance(x, Tensor) and x.dim() == 4
         for cb in self.callbacks:
             cb.on_train_begin(self.model, epochs)
         t0 = time.perf_counter()
@@ -216,15 +230,23 @@ class Trainer:
                     te = time.perf_counter()
                     running = torch.zeros((), device=self.device)
                     for i, (xb, yb) in enumerate(self._batches(x, y)):
-                        if is_image and cfg.augment != "none":
-                            xb = augment_images(xb, cfg.augment, self.aug_generator)
+                        # image batches (in-memory or streamed from disk, after collation) alike
+                        if isinstance(xb, Tensor) and xb.dim() == 4:
+                            if cfg.augment != "none":
+                                xb = augment_images(xb, cfg.augment, self.aug_generator)
+                            if self.channels_last:
+                                xb = xb.contiguous(memory_format=torch.channels_last)
                         info = StepInfo(epoch, self.global_step, total, self.aug_generator, self.device)
-                        loss = self.step_fn(self.model, xb, yb, info)
+                        with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                                            enabled=self.amp_dtype is not None):
+                            loss = self.step_fn(self.model, xb, yb, info)
                         self.optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
+                        self.scaler.scale(loss).backward()
                         if cfg.grad_clip:
+                            self.scaler.unscale_(self.optimizer)
                             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                        self.optimizer.step()
+                        self.scaler.step(self.optimizer)
+                        self.scaler.update()
                         self.scheduler.step()
                         self.global_step += 1
                         running += loss.detach()
@@ -290,6 +312,8 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.scaler.is_enabled():
+            state["grad_scaler"] = self.scaler.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -304,6 +328,8 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        if "grad_scaler" in state and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["grad_scaler"])
         self.history = History(epochs=list(state.get("history", [])), best_epoch=state.get("best_epoch"),
                                best_value=state.get("best_value"))
         best = state.get("best_state")
