@@ -72,6 +72,19 @@ def test_auto_end_to_end_and_second_run_starts_warm(pretrained_source, tmp_path)
               strategies=["finetune", "linear_probe"], out=tmp_path / "run2", progress=False, params=FAST)
     assert r2["warm_started_trials"] >= 1
     assert any("queued the best configuration of digits-small" in n for n in r2["notes"])
+    # `kb list` shows tune and auto studies alike (search studies: tests/search/test_nas_study.py)
+    import contextlib
+    import io
+
+    from warmstart import tune
+    from warmstart.cli.main import main
+
+    tune("iris", "scratch", budget=1, storage=str(kb), params={"epochs": 1, "min_steps": 1}, warm_start="none")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["kb", "list", "--storage", str(kb), "--json"]) == 0
+    kinds = {rec["kind"] for rec in json.loads(out.getvalue())}
+    assert {"auto", "tune:scratch"} <= kinds, kinds
 
 
 def test_auto_cli_bad_inputs(pretrained_source, tmp_path) -> None:
