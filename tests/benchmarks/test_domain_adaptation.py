@@ -13,12 +13,14 @@ def test_quick(tmp_path: Path) -> None:
     for name in ("README.md", "runs.csv", "summary.csv", "domain_adaptation.png"):
         assert (tmp_path / name).exists(), name
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
-    assert {r["method"] for r in rows} == {"source_only", "dann"}
+    assert {r["method"] for r in rows} == {"source_only", "dann", "mcc", "self_training"}
+    assert all(float(r["s_per_1k_steps"]) > 0 and int(r["steps"]) == 4 for r in rows)
     for r in rows:
         assert r["select_by"] == "dev"
         assert float(r["oracle_accuracy"]) >= float(r["accuracy"]) - 1e-9  # the oracle is the best candidate
     text = (tmp_path / "README.md").read_text()
-    assert "oracle" in text and "selected by" in text and "seeds" in text
+    assert "oracle" in text and "selected by" in text and "seeds" in text and "s / 1k steps" in text
+    assert "mnist5k -> digits: not run" in text  # the targets are stated per pair
     assert "## Checks" in text and "| NO |" not in text
     # partial runs (one process per pair) merge into one report
     assert main(["--merge", str(tmp_path), "--out", str(tmp_path / "merged")]) == 0

@@ -34,6 +34,8 @@ def make_source(pretrained_source: Path):  # type: ignore[no-untyped-def]
 
 
 TINY = {"epochs": 1, "min_steps": 3, "batch_size": 16, "progress": False, "device": "cpu",
+        # domain adaptation and semi-supervised strategies: steps in all
+        "iterations": 3,
         # meta-learners (protonet, maml): a couple of small episodes
         "meta_episodes": 2, "meta_iterations": 1, "meta_batch": 1, "inner_steps": 1, "adapt_steps": 2,
         "meta_queries": 2}

@@ -87,11 +87,57 @@ def test_select_by_picks_the_scored_epoch(unlabeled_target: Task, source_task_on
 
 
 def test_few_target_labels_are_used(make_source, tiny_target: Task) -> None:  # type: ignore[no-untyped-def]
-    s = get_strategy("dann", bn_adapt="pool", **TINY).fit(tiny_target, make_source("mnist5k-a"))
+    s = get_strategy("dann", **TINY).fit(tiny_target, make_source("mnist5k-a"))
     assert s.info_["target_labels_used"] == 10
-    assert s.info_["bn_adapt"] == "AdaBN on 64 target-pool inputs"
+    assert s.info_["bn_adapt"] == "AdaBN on 64 target-pool inputs"  # the default: AdaBN at the end
     assert s.info_["init"].startswith("source checkpoint")
-    assert s.info_["head"] == "reuse"
+    # the default bottleneck: Linear-BN-ReLU 256 and a new classifier on top of the source features
+    assert s.info_["head"] == "new"
+    head = s.model_.head
+    assert [type(m).__name__ for m in head] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert head[0].out_features == 256 and s.criterion_.discriminator[0].in_features == 256
+
+
+def test_defaults_are_the_tllib_style_recipe() -> None:
+    s = get_strategy("dann")
+    p = s.get_params()
+    assert (p["optimizer"], p["lr"], p["weight_decay"], p["lr_schedule"]) == ("sgd", 0.01, 1e-3, "dann")
+    assert (p["iterations"], p["batch_size"], p["bottleneck"], p["domain_bn"], p["bn_adapt"]) == (
+        3000, 32, 256, "separate", "pool")
+    assert s._steps_per_epoch() * p["epochs"] == 3000
+
+
+class _BatchSizes(torch.nn.Module):
+    """Records the batch sizes the first batch-norm layer normalizes in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def __call__(self, module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        if module.training:
+            self.sizes.append(inputs[0].shape[0])
+
+
+@pytest.mark.parametrize("domain_bn,expected", [("separate", {8}), ("joint", {16})])
+def test_batch_norm_per_domain(unlabeled_target: Task, source_task_only: Source, domain_bn: str,
+                               expected: set[int]) -> None:
+    """separate: source and target batches are normalized apart (8 + 8); joint: together (16)."""
+    from warmstart.strategies._bn import batch_norms
+
+    s = get_strategy("dann", domain_bn=domain_bn, bn_adapt="none", select_by="last", **TINY)
+    recorder = _BatchSizes()
+    original = s._build
+
+    def build(target: Task, source: Source) -> Any:
+        model, report = original(target, source)
+        batch_norms(model)[0].register_forward_pre_hook(recorder)
+        return model, report
+
+    s._build = build  # type: ignore[method-assign]
+    s.fit(unlabeled_target, source_task_only)
+    assert set(recorder.sizes) == expected
+    assert s.info_["steps"] == 4 and s.info_["seconds_per_1000_steps"] > 0
 
 
 def test_different_class_sets_refused(unlabeled_target: Task, source_task_only: Source) -> None:
@@ -118,5 +164,22 @@ def test_source_task_alone_is_pretrained_once_and_announced(unlabeled_target: Ta
     # cached or fresh, the run is the same
     x = unlabeled_target.x_test[:16]
     assert torch.equal(first.predict_proba(x), again.predict_proba(x))
-    # it starts from the pretrained source: its head is the source classifier, not a new one
-    assert first.info_["head"] == "reuse"
+    # it starts from the pretrained source; without a bottleneck its head is the source classifier
+    assert first.info_["head"] == "new"
+    kept = get_strategy("source_only", bottleneck=0, **TINY).fit(unlabeled_target,
+                                                                 Source(task_name=name, pretrain_epochs=1))
+    assert kept.info_["head"] == "reuse" and "bottleneck" not in kept.info_
+
+
+def test_pool_smaller_than_a_batch_refused(unlabeled_target: Task, source_task_only: Source) -> None:
+    small = unlabeled_target.replace(x_unlabeled=unlabeled_target.x_unlabeled[:5])
+    with pytest.raises(ConfigError, match=r"has 5 examples, fewer than one unlabelled batch \(8\)"):
+        get_strategy("dann", **TINY).fit(small, source_task_only)
+
+
+def test_divergence_is_one_error(unlabeled_target: Task, source_task_only: Source) -> None:
+    from warmstart.errors import TrainingDivergedError
+
+    bad = unlabeled_target.replace(x_unlabeled=torch.full_like(unlabeled_target.x_unlabeled, float("nan")))
+    with pytest.raises(TrainingDivergedError, match="training diverged"):
+        get_strategy("mcc", bn_adapt="none", **TINY).fit(bad, source_task_only)

@@ -11,7 +11,7 @@ from warmstart.strategies._registry import strategy_class
 from warmstart.tasks import get_task
 
 # the methods that train on source labels and the target's unlabelled pool only
-LABEL_FREE = ["cdan", "coral", "dann", "mmd", "source_only"]
+LABEL_FREE = ["cdan", "coral", "dann", "mcc", "mmd", "self_training", "source_only"]
 
 
 def test_label_free_strategies_are_the_domain_adaptation_ones() -> None:
@@ -35,5 +35,6 @@ def test_cli_zero_shots_finetune_is_one_error_line(capsys: pytest.CaptureFixture
     code = main(["transfer", "--task", "digits", "--strategy", "finetune", "--shots", "0", "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: strategy 'finetune' needs labelled target examples and the task has none (--shots 0); "
-                   "strategies that train without target labels: cdan, coral, dann, mmd, source_only"]
+                   "strategies that train without target labels: cdan, coral, dann, mcc, mmd, self_training, "
+                   "source_only"]
     assert code in (0, 2)  # 2 once main() returns the commands' exit codes (issue 12, CLI part)

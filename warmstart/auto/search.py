@@ -52,9 +52,10 @@ KIND = "auto"
 #: failed trials in a row after which auto stops with an error
 MAX_FAILURES = 5
 #: fixed settings that keep one trial affordable inside a time budget
+_DA_TRIAL = {"epochs": 3, "iters_per_epoch": 40}  # 120 steps (the adaptation defaults are 3,000)
 TRIAL_FIXED: dict[str, dict[str, Any]] = {
-    "source_only": {"epochs": 3}, "dann": {"epochs": 3}, "coral": {"epochs": 3}, "mmd": {"epochs": 3},
-    "cdan": {"epochs": 3}, "multitask": {"epochs": 5},
+    "source_only": _DA_TRIAL, "dann": _DA_TRIAL, "coral": _DA_TRIAL, "mmd": _DA_TRIAL, "cdan": _DA_TRIAL,
+    "multitask": {"epochs": 5},
 }
 
 

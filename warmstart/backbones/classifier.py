@@ -28,13 +28,16 @@ class HeadSpec:
         hidden: Widths of hidden layers (empty: a single linear layer).
         activation: ``relu``, ``gelu`` or ``tanh``.
         dropout: Dropout before each linear layer.
-        norm: Whether hidden layers use LayerNorm.
+        norm: Whether hidden layers are normalized.
+        norm_layer: ``layer`` (LayerNorm) or ``batch`` (BatchNorm1d, e.g. a domain-adaptation
+            bottleneck Linear-BN-ReLU).
     """
 
     hidden: tuple[int, ...] = ()
     activation: str = "relu"
     dropout: float = 0.0
     norm: bool = False
+    norm_layer: str = "layer"
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for JSON metadata."""
@@ -48,7 +51,7 @@ class HeadSpec:
         if not d:
             return cls()
         return cls(tuple(int(h) for h in d.get("hidden", ())), str(d.get("activation", "relu")),
-                   float(d.get("dropout", 0.0)), bool(d.get("norm", False)))
+                   float(d.get("dropout", 0.0)), bool(d.get("norm", False)), str(d.get("norm_layer", "layer")))
 
 
 def build_head(in_dim: int, n_classes: int, spec: HeadSpec) -> nn.Sequential:
@@ -60,7 +63,7 @@ def build_head(in_dim: int, n_classes: int, spec: HeadSpec) -> nn.Sequential:
             layers.append(nn.Dropout(spec.dropout))
         layers.append(nn.Linear(d, h))
         if spec.norm:
-            layers.append(nn.LayerNorm(h))
+            layers.append(nn.BatchNorm1d(h) if spec.norm_layer == "batch" else nn.LayerNorm(h))
         layers.append(ACTIVATIONS[spec.activation]())
         d = h
     if spec.dropout > 0:

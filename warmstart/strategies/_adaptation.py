@@ -1,42 +1,61 @@
-"""The shared training loop of the domain-adaptation strategies (source_only, dann, cdan, mmd, coral).
+"""The shared training loop of the domain-adaptation strategies (source_only, dann, cdan, mmd, coral, mcc,
+self_training).
 
-Every step draws a labelled source batch and an unlabelled target-pool batch of
-the same size (and, when the target has a few labels, a batch of those), runs
-them through the model in one forward pass, and minimizes
+The recipe follows TLlib's (Jiang et al., "Transferability in Deep Learning", 2022) at its
+defaults:
+
+* the model starts from the ``--source`` checkpoint when one is given, else from a model
+  pretrained on the source task first (:meth:`warmstart.source.Source.checkpoint`:
+  announced on stderr, cached for the next run); on top of its pooled features a
+  **bottleneck** Linear–BatchNorm–ReLU (``bottleneck=256``) and a new linear classifier
+  (``bottleneck=0`` keeps the source classifier instead). The adaptation losses act on
+  the bottleneck's output;
+* SGD, momentum 0.9, Nesterov, weight decay 1e-3, lr μ₀ = 0.01 for the new layers and
+  ``backbone_lr_mult``·μ₀ for the backbone, annealed as in DANN (Ganin et al., JMLR 2016):
+  μ_p = μ₀ / (1 + 10·p)^0.75, p the training progress;
+* ``iterations`` steps (3,000), each drawing a labelled source batch and an unlabelled
+  target-pool batch of the same size (``batch_size`` each; self-training's unlabelled
+  batch is ``unlabeled_ratio`` times larger) and, when the target has a few labels, a batch
+  of those;
+* **batch norm per domain** (``domain_bn="separate"``): the source batch and the target
+  batch go through the model in separate forward passes, so each is normalized with its
+  own domain's batch statistics during training; at the end (and before every selection
+  evaluation) the running statistics are re-estimated on the target pool (AdaBN, Li et
+  al. 2017, ``bn_adapt="pool"``). Statistics cannot flip a sign: an inverted target needs
+  the features themselves to adapt, which is what the adaptation losses do.
+
+The loss of one step is
 
     CE(source) [+ target_label_weight · CE(target support)] + trade_off · L_adapt
+    [+ mcc · L_mcc(target)] [+ target_entropy · H(target)]
 
-where ``L_adapt`` is the method's domain loss on the features (and, for CDAN, the
-predictions). ``trade_off=0`` switches it off entirely, which makes any of these
-methods exactly ``source_only`` (same seed, same steps, same model). The learning
-rate is annealed as in DANN (Ganin et al., JMLR 2016):
-μ_p = μ₀ / (1 + 10·p)^0.75, p the training progress. An "epoch" here is
-``iters_per_epoch`` steps; after each one the label-free selection scores of
-:mod:`warmstart.strategies._selection` are computed and ``select_by`` picks the
-epoch whose weights are kept. The target's labels, other than the few-shot
-support, are never read.
-
-The model starts from the ``--source`` checkpoint when one is given, else from a
-model pretrained on the source task first (:meth:`warmstart.source.Source.checkpoint`:
-announced on stderr, cached for the next run).
+where ``L_adapt`` is the method's loss. ``trade_off=0`` switches it off entirely, which
+makes any of these methods exactly ``source_only`` (same seed, same steps, same model).
+The steps are split into ``epochs`` evaluations; after each the label-free selection
+scores of :mod:`warmstart.strategies._selection` are computed (on the model as it would be
+returned, AdaBN included) and ``select_by`` picks the epoch whose weights are kept. The
+target's labels, other than the few-shot support, are never read.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from warmstart.backbones.classifier import Classifier
+from warmstart.backbones.classifier import Classifier, HeadSpec
 from warmstart.engine.augment import augment_images
 from warmstart.engine.callbacks import Callback
 from warmstart.engine.device import resolve_device
 from warmstart.engine.seeding import seed_everything
 from warmstart.engine.trainer import StepInfo, Trainer
-from warmstart.errors import ConfigError, IncompatibleError
+from warmstart.errors import ConfigError
+from warmstart.losses.mcc import mcc_loss
+from warmstart.strategies._adaptation_data import Cycler, check_pair, check_pool, match_inputs
 from warmstart.strategies._base import Strategy
 from warmstart.strategies._bn import adapt_bn_statistics
 from warmstart.strategies._params import Param
@@ -44,94 +63,51 @@ from warmstart.strategies._selection import SELECTORS, SelectionScores
 from warmstart.strategies._transfer import source_model
 from warmstart.tasks._task import Task, n_items, take
 
+__all__ = ["ADAPTATION_PARAMS", "MCC_PARAMS", "AdaptationStrategy", "check_pair", "match_inputs"]
+
 ADAPTATION_PARAMS: dict[str, Param] = {
-    "epochs": Param(10, 1, 100_000, help="evaluations of the selection scores (each after iters_per_epoch steps)"),
-    "iters_per_epoch": Param(40, 1, 10_000_000, help="training steps per epoch"),
-    "batch_size": Param(64, 2, 100_000, help="source and target-pool examples per step (each)"),
-    "lr": Param(1e-3, 1e-7, 10.0, log=True, search=(1e-4, 1e-2), help="initial learning rate"),
-    "min_steps": Param(0, 0, 10_000_000, help="unused: the step count is epochs x iters_per_epoch"),
+    "iterations": Param(3000, 1, 10_000_000, search=(1000, 6000), log=True,
+                        help="training steps in all (split into `epochs` evaluations); ignored when "
+                             "iters_per_epoch > 0"),
+    "epochs": Param(10, 1, 100_000, help="evaluations of the selection scores (candidate checkpoints)"),
+    "iters_per_epoch": Param(0, 0, 10_000_000,
+                             help="training steps per evaluation; 0: iterations / epochs (rounded up)"),
+    "batch_size": Param(32, 2, 100_000, help="source and target-pool examples per step (each)"),
+    "lr": Param(0.01, 1e-7, 10.0, log=True, search=(1e-3, 3e-2), help="initial learning rate of the new layers"),
+    "optimizer": Param("sgd", choices=("sgd", "adamw"), help="sgd: momentum 0.9, Nesterov (TLlib's recipe)"),
+    "weight_decay": Param(1e-3, 0.0, 1.0, search=(1e-5, 1e-2), log=True, help="weight decay"),
+    "min_steps": Param(0, 0, 10_000_000, help="unused: the step count is set by iterations"),
     "lr_schedule": Param("dann", choices=("dann", "cosine", "constant"),
                          help="dann: lr / (1 + 10 p)^0.75 (Ganin et al. 2016)"),
     "trade_off": Param(1.0, 0.0, 1000.0, search=(0.1, 10.0), log=True, help="weight of the adaptation loss"),
-    "backbone_lr_mult": Param(0.1, 0.0, 100.0, help="backbone lr / lr (head and discriminator train at lr; "
-                              "0.1 as in TLlib's DANN/CDAN recipes)"),
+    "backbone_lr_mult": Param(1.0, 0.0, 100.0, search=(0.1, 1.0), log=True,
+                              help="backbone lr / lr (TLlib: 0.1 for an ImageNet backbone, 1 when trained "
+                                   "from scratch)"),
+    "bottleneck": Param(256, 0, 65536, help="width of the Linear-BN-ReLU bottleneck before a new classifier; "
+                        "0: keep the source classifier on the pooled features"),
+    "domain_bn": Param("separate", choices=("separate", "joint"),
+                       help="separate: source and target batches through batch norm in separate passes "
+                            "(domain-specific statistics); joint: one pass over both"),
     "target_entropy": Param(0.0, 0.0, 100.0, help="weight of entropy minimization on target predictions "
                             "(Grandvalet & Bengio 2005); 0: off"),
     "target_label_weight": Param(1.0, 0.0, 100.0, help="weight of the target support labels' loss (shots > 0)"),
     "select_by": Param("dev", choices=tuple(SELECTORS),
                        help="label-free score that picks the epoch: source_accuracy, entropy, infomax, dev, last"),
     "score_samples": Param(256, 20, 1_000_000, help="examples per set used by the selection scores"),
-    "bn_adapt": Param("none", choices=("pool", "none"),
-                      help="pool: re-estimate batch-norm statistics of the picked model on the target pool "
-                           "(AdaBN, Li et al. 2017) after selection"),
+    "bn_adapt": Param("pool", choices=("pool", "none"),
+                      help="pool: re-estimate batch-norm statistics on the target pool (AdaBN, Li et al. 2017) "
+                           "before every selection evaluation and at the end"),
     "keep_candidates": Param(False, help="keep every evaluated epoch's weights in candidates_ (for analysis)"),
 }
 
+#: MCC added to another method's loss (dann, cdan): Jin et al., ECCV 2020
+MCC_PARAMS: dict[str, Param] = {
+    "mcc": Param(0.0, 0.0, 100.0, help="weight of minimum class confusion on target predictions "
+                 "(Jin et al. 2020) added to this method's loss; 0: off"),
+    "mcc_temperature": Param(2.5, 0.01, 100.0, help="temperature T of MCC's rescaled softmax"),
+}
 
-class _Cycler:
-    """Endless batches of indices over ``n`` items: successive seeded permutations."""
-
-    def __init__(self, n: int, batch: int, gen: torch.Generator) -> None:
-        self.n, self.batch, self.gen = n, batch, gen
-        self.perm = torch.randperm(n, generator=gen)
-        self.pos = 0
-
-    def next(self) -> Tensor:
-        out: list[Tensor] = []
-        need = self.batch
-        while need > 0:
-            if self.pos >= self.n:
-                self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
-            chunk = self.perm[self.pos:self.pos + need]
-            self.pos += len(chunk)
-            need -= len(chunk)
-            out.append(chunk)
-        return torch.cat(out)
-
-
-def check_pair(source: Task, target: Task, strategy: str) -> None:
-    """Refuse pairs these closed-set methods cannot adapt.
-
-    Raises:
-        IncompatibleError: class sets or modalities differ, or tabular widths differ.
-        ConfigError: the target has no unlabelled pool.
-    """
-    if set(source.classes) != set(target.classes):
-        only_s = [c for c in source.classes if c not in target.classes]
-        only_t = [c for c in target.classes if c not in source.classes]
-        raise IncompatibleError(
-            f"{strategy} is closed-set domain adaptation: source task {source.name!r} and target "
-            f"{target.name!r} need the same classes; only in source: {only_s}, only in target: {only_t}")
-    if source.modality != target.modality:
-        raise IncompatibleError(f"{strategy}: a {source.modality} source task cannot be adapted to "
-                                f"{target.modality} task {target.name!r}")
-    if source.modality == "tabular" and source.input_shape != target.input_shape:
-        raise IncompatibleError(f"{strategy}: source task {source.name!r} has {source.input_shape[0]} features, "
-                                f"target {target.name!r} has {target.input_shape[0]}")
-    if not target.has_unlabeled:
-        raise ConfigError(
-            f"{strategy} needs an unlabelled target pool, but task {target.name!r} has none; use --shots K "
-            "(the rest of its training split becomes the pool) or give a task with unlabelled data")
-
-
-def match_inputs(x: Any, target: Task) -> tuple[Any, list[str]]:
-    """Bring source images to the target's channels and resolution (so one model sees both)."""
-    if not isinstance(x, Tensor) or x.dim() != 4 or target.modality != "image":
-        return x, []
-    notes = []
-    c, h, w = target.input_shape
-    if x.shape[1] != c:
-        if x.shape[1] == 1:
-            x = x.repeat(1, c, 1, 1)
-        elif c == 1:
-            x = x.mean(1, keepdim=True)
-        else:
-            raise IncompatibleError(f"cannot map {x.shape[1]}-channel source images to {c} channels")
-        notes.append(f"source images converted from {x.shape[1] if c != 1 else 'colour'} to {c} channels")
-    if tuple(x.shape[-2:]) != (h, w):
-        notes.append(f"source images resized from {x.shape[2]}x{x.shape[3]} to {h}x{w}")
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
-    return x, notes
+AdaBN_ITEMS = 2000  # target-pool inputs AdaBN re-estimates the statistics on
 
 
 class _KeepCandidates(Callback):
@@ -147,11 +123,18 @@ class _KeepCandidates(Callback):
         self.owner.candidates_.append(entry)
 
 
+def split_head(model: Classifier) -> tuple[nn.Module, nn.Module]:
+    """(bottleneck, classifier): the head's layers before its last Linear (identity when none), and it."""
+    assert model.head is not None
+    return model.head[:-1], model.head[-1]
+
+
 class AdaptationStrategy(Strategy):
-    """Base of the domain-adaptation strategies: the shared loop; subclasses add a domain loss.
+    """Base of the domain-adaptation strategies: the shared loop; subclasses add a loss.
 
     Subclasses override :meth:`make_criterion` (build the loss module, or None) and
-    :meth:`adaptation_loss`.
+    :meth:`adaptation_loss` (a loss on features and logits), or :meth:`target_loss`
+    (a loss that needs the raw target batch, e.g. a second augmented view).
     """
 
     needs_source_task: ClassVar[bool] = True
@@ -166,8 +149,21 @@ class AdaptationStrategy(Strategy):
         return None
 
     def adaptation_loss(self, f_s: Tensor, f_t: Tensor, z_s: Tensor, z_t: Tensor, progress: float) -> Tensor | None:
-        """The domain loss of one step (features f, logits z of the source and target halves)."""
+        """The domain loss of one step (bottleneck features f, logits z of the source and target batches)."""
         return None
+
+    def target_loss(self, forward: Any, x_t: Tensor, index: Tensor, z_t: Tensor, info: StepInfo) -> Tensor | None:
+        """A loss on the raw (unaugmented) target batch ``x_t`` (pool indices ``index``) whose view
+        :meth:`target_view` gave logits ``z_t``; ``forward(x)`` returns (features, logits)."""
+        return None
+
+    def target_view(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """The augmented view of a target batch the shared loop trains on (default: ``augment``)."""
+        return augment_images(x, self.augment, generator)
+
+    def unlabeled_batch(self) -> int:
+        """Target-pool examples per step (``batch_size``: equal to the source batch)."""
+        return int(self.batch_size)
 
     # ------------------------------------------------------------------ loop
     def _build(self, target: Task, source: Any) -> tuple[Classifier, dict[str, Any]]:
@@ -178,13 +174,24 @@ class AdaptationStrategy(Strategy):
         model, report = source_model(target, source, "auto", progress=self.progress)
         report["init"] = (f"source checkpoint {source.path}" if source.path is not None else
                           f"source model pretrained on {source.task_name} ({source.pretrain_epochs} epochs, cached)")
+        if self.bottleneck > 0:
+            model.replace_head(target.n_classes, HeadSpec(hidden=(self.bottleneck,), activation="relu", norm=True,
+                                                          norm_layer="batch"))
+            report["head"] = "new"
+            report["bottleneck"] = f"Linear-BN-ReLU {self.bottleneck} + new linear classifier"
         return model, report
+
+    def _steps_per_epoch(self) -> int:
+        if self.iters_per_epoch > 0:
+            return int(self.iters_per_epoch)
+        return max(1, math.ceil(self.iterations / self.epochs))
 
     def _fit(self, task: Task, source: Any) -> None:
         if source is None:
             raise ConfigError(f"{self.name} trains on source data: give --source-task NAME")
         src = source.task()
         check_pair(src, task, self.name)
+        check_pool(task, self.name, self.unlabeled_batch())
         if src.x_val is None or src.y_val is None:
             raise ConfigError(f"{self.name}: source task {src.name!r} needs a labelled validation split")
         # source labels in the target's class order
@@ -195,17 +202,19 @@ class AdaptationStrategy(Strategy):
         model, report = self._build(task, source)
         report["adapted"] = list(report.get("adapted", [])) + notes
         self.info_.update(report)
+        classifier = split_head(model)[1]
+        assert isinstance(classifier, nn.Linear)
         # trade_off 0 switches the method off entirely (no module, no forward pass, no random draw):
         # the run is then exactly source_only's
-        self.criterion_ = self.make_criterion(model.feature_dim, task.n_classes) if self.trade_off > 0 else None
+        self.criterion_ = self.make_criterion(classifier.in_features, task.n_classes) if self.trade_off > 0 else None
 
-        cfg = self.train_config(epochs=self.epochs, min_steps=0, augment="none",
-                                schedule="cosine" if self.lr_schedule == "cosine" else "constant")
+        cfg = self.train_config(epochs=self.epochs, min_steps=0, augment="none", optimizer=self.optimizer,
+                                momentum=0.9, schedule="cosine" if self.lr_schedule == "cosine" else "constant")
         device = resolve_device(cfg.device)
-        head = {id(p) for p in model.head.parameters()} if model.head is not None else set()
-        params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in head],
+        new = {id(p) for p in model.head.parameters()} if model.head is not None else set()
+        params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in new],
                    "lr": self.lr * self.backbone_lr_mult},
-                  {"params": [p for p in model.parameters() if p.requires_grad and id(p) in head], "lr": self.lr}]
+                  {"params": [p for p in model.parameters() if p.requires_grad and id(p) in new], "lr": self.lr}]
         if self.criterion_ is not None:
             self.criterion_.to(device)
             crit = [p for p in self.criterion_.parameters() if p.requires_grad]
@@ -218,17 +227,25 @@ class AdaptationStrategy(Strategy):
                                  seed=self.seed, device=trainer.device)
         self.candidates_: list[dict[str, Any]] = []
         self._target_pool = task.x_unlabeled
+
+        def evaluate(m: nn.Module) -> dict[str, float]:  # the model as it would be returned
+            return scores(self._with_target_bn(m))
+
         trainer.callbacks.append(_KeepCandidates(self, self.keep_candidates))
-        n = self.iters_per_epoch * self.batch_size
-        dummy = torch.zeros(n, dtype=torch.long)
-        self.history_ = trainer.fit(dummy, dummy, val=scores, eval_every=1, description=self.name)
+        dummy = torch.zeros(self._steps_per_epoch() * self.batch_size, dtype=torch.long)
+        self.history_ = trainer.fit(dummy, dummy, val=evaluate, eval_every=1, description=self.name)
         self.model_ = model
-        self.info_["bn_adapt"] = self._adabn(model, task)
+        used = self._adabn(model)
+        self.info_["bn_adapt"] = (f"AdaBN on {used} target-pool inputs" if used else
+                                  "none" if self.bn_adapt != "pool" else "none (no batch norm)")
+        train_seconds = sum(e["seconds"] for e in self.history_.epochs)  # without the evaluations
         self.info_.update({
             "select_by": self.select_by,
             "selected_epoch": self.history_.best_epoch,
             "selected_score": self.history_.best_value,
             "steps": self.history_.steps,
+            "seconds_per_1000_steps": 1000.0 * train_seconds / max(1, self.history_.steps),
+            "domain_bn": self.domain_bn,
             "target_labels_used": len(task.y_train),
             "source_task": src.name,
         })
@@ -236,56 +253,94 @@ class AdaptationStrategy(Strategy):
     def _step_fn(self, task: Task, xs: Any, ys: Tensor) -> Any:
         gen = torch.Generator().manual_seed(self.seed + 17)
         bs = self.batch_size
-        src_cyc = _Cycler(n_items(xs), bs, gen)
-        tgt_cyc = _Cycler(n_items(task.x_unlabeled), bs, gen)
+        pool = task.x_unlabeled
+        src_cyc = Cycler(n_items(xs), bs, gen)
+        tgt_cyc = Cycler(n_items(pool), self.unlabeled_batch(), gen)
         n_sup = len(task.y_train)
-        sup_cyc = _Cycler(n_sup, min(bs, n_sup), gen) if n_sup > 0 and self.target_label_weight > 0 else None
+        sup_cyc = Cycler(n_sup, min(bs, n_sup), gen) if n_sup > 0 and self.target_label_weight > 0 else None
         image = task.modality == "image" and isinstance(xs, Tensor) and xs.dim() == 4
         augment = self._params["augment"]
         schedule = self.lr_schedule
+        mcc = float(self._params.get("mcc", 0.0))
+        mcc_t = float(self._params.get("mcc_temperature", 2.5))
+        cls = type(self)
+        has_loss = (cls.adaptation_loss is not AdaptationStrategy.adaptation_loss
+                    or cls.target_loss is not AdaptationStrategy.target_loss)  # source_only has none
+        uses_target = (has_loss and self.trade_off > 0) or self.target_entropy > 0 or mcc > 0 or sup_cyc is not None
+        separate = self.domain_bn == "separate"
+
+        def to_dev(x: Any, info: StepInfo) -> Any:
+            return x.to(info.device, non_blocking=True) if isinstance(x, Tensor) else x
 
         def prep(x: Any, info: StepInfo) -> Any:
-            if isinstance(x, Tensor):
-                x = x.to(info.device, non_blocking=True)
-                if image and augment != "none":
-                    x = augment_images(x, augment, info.generator)
-            return x
+            x = to_dev(x, info)
+            return augment_images(x, augment, info.generator) if image and augment != "none" else x
+
+        def cat(parts: list[Any]) -> Any:
+            return torch.cat(parts) if isinstance(parts[0], Tensor) else [item for part in parts for item in part]
 
         def step(model: nn.Module, _xb: Any, _yb: Tensor, info: StepInfo) -> Tensor:
             if schedule == "dann":
                 factor = (1.0 + 10.0 * info.progress) ** -0.75
                 for g in self._trainer.optimizer.param_groups:
                     g["lr"] = g["initial_lr"] * factor
-            i_s, i_t = src_cyc.next(), tgt_cyc.next()
-            parts = [prep(take(xs, i_s), info), prep(take(task.x_unlabeled, i_t), info)]
-            y_s = ys[i_s].to(info.device)
+            bottleneck, classifier = split_head(model)  # type: ignore[arg-type]
+
+            def forward(x: Any) -> tuple[Tensor, Tensor]:
+                f = bottleneck(model.features(x))  # type: ignore[operator]
+                return f, classifier(f)
+
+            i_s = src_cyc.next()
+            x_s, y_s = prep(take(xs, i_s), info), ys[i_s].to(info.device)
+            if not uses_target:
+                return F.cross_entropy(forward(x_s)[1], y_s, label_smoothing=self.label_smoothing)
+            i_t = tgt_cyc.next()
+            raw_t = to_dev(take(pool, i_t), info)
+            x_t = self.target_view(raw_t, info.generator) if image else raw_t
+            tgt = [x_t]
             if sup_cyc is not None:
                 i_l = sup_cyc.next()
-                parts.append(prep(take(task.x_train, i_l), info))
+                tgt.append(prep(take(task.x_train, i_l), info))
                 y_l = task.y_train[i_l].to(info.device)
-            x = torch.cat(parts) if isinstance(parts[0], Tensor) else [item for part in parts for item in part]
-            f = model.features(x)  # type: ignore[operator]
-            z = model.head(f)  # type: ignore[operator]
             ns, nt = len(i_s), len(i_t)
-            loss = F.cross_entropy(z[:ns], y_s, label_smoothing=self.label_smoothing)
+            if separate:
+                f_s, z_s = forward(x_s)
+                f_t, z_t = forward(cat(tgt))
+            else:
+                f, z = forward(cat([x_s, *tgt]))
+                f_s, z_s, f_t, z_t = f[:ns], z[:ns], f[ns:], z[ns:]
+            loss = F.cross_entropy(z_s, y_s, label_smoothing=self.label_smoothing)
             if sup_cyc is not None:
-                loss = loss + self.target_label_weight * F.cross_entropy(z[ns + nt:], y_l)
+                loss = loss + self.target_label_weight * F.cross_entropy(z_t[nt:], y_l)
+            f_t, z_t = f_t[:nt], z_t[:nt]
             if self.trade_off > 0:
-                extra = self.adaptation_loss(f[:ns], f[ns:ns + nt], z[:ns], z[ns:ns + nt], info.progress)
+                extra = self.adaptation_loss(f_s, f_t, z_s, z_t, info.progress)
                 if extra is not None:
                     loss = loss + self.trade_off * extra
+                extra = self.target_loss(forward, raw_t, i_t, z_t, info)
+                if extra is not None:
+                    loss = loss + self.trade_off * extra
+            if mcc > 0:
+                loss = loss + mcc * mcc_loss(z_t, mcc_t)
             if self.target_entropy > 0:
-                p_t = torch.softmax(z[ns:ns + nt], 1)
+                p_t = torch.softmax(z_t, 1)
                 loss = loss - self.target_entropy * (p_t * torch.log(p_t + 1e-8)).sum(1).mean()
             return loss
 
         return step
 
-    def _adabn(self, model: nn.Module, task: Task) -> str:
+    def _with_target_bn(self, model: nn.Module) -> nn.Module:
+        """``model`` with AdaBN statistics from the target pool (a copy), or ``model`` when bn_adapt is none."""
         if self.bn_adapt != "pool":
-            return "none"
-        used = adapt_bn_statistics(model, task.x_unlabeled, max_items=2000, seed=self.seed)
-        return f"AdaBN on {used} target-pool inputs" if used else "none (no batch norm)"
+            return model
+        out = copy.deepcopy(model)
+        adapt_bn_statistics(out, self._target_pool, max_items=AdaBN_ITEMS, seed=self.seed)
+        return out
+
+    def _adabn(self, model: nn.Module) -> int:
+        if self.bn_adapt != "pool":
+            return 0
+        return adapt_bn_statistics(model, self._target_pool, max_items=AdaBN_ITEMS, seed=self.seed)
 
     def candidate_model(self, index: int) -> nn.Module:
         """A copy of the model with the weights of evaluated epoch ``index`` (needs ``keep_candidates``).
@@ -298,6 +353,5 @@ class AdaptationStrategy(Strategy):
             raise ConfigError(f"{self.name}: fit with keep_candidates=True to inspect candidate epochs")
         model = copy.deepcopy(self.model_)
         model.load_state_dict(self.candidates_[index]["state"])
-        if self.bn_adapt == "pool":
-            adapt_bn_statistics(model, self._target_pool, max_items=2000, seed=self.seed)
+        self._adabn(model)
         return model

@@ -16,16 +16,19 @@ from warmstart.strategies.cdan import CDAN
 from warmstart.strategies.coral import DeepCORAL
 from warmstart.strategies.dann import DANN
 from warmstart.strategies.finetune import Finetune
+from warmstart.strategies.fixmatch import FixMatch
 from warmstart.strategies.gradual_unfreeze import GradualUnfreeze
 from warmstart.strategies.l2sp import L2SP
 from warmstart.strategies.linear_probe import LinearProbe
 from warmstart.strategies.llrd import LLRD
 from warmstart.strategies.lora import LoRA
 from warmstart.strategies.maml import MAML
+from warmstart.strategies.mcc import MCC
 from warmstart.strategies.mmd import MMD
 from warmstart.strategies.multitask import Multitask
 from warmstart.strategies.protonet import ProtoNet
 from warmstart.strategies.scratch import Scratch
+from warmstart.strategies.self_training import SelfTraining
 from warmstart.strategies.source_only import SourceOnly
 
 _CLASSES: list[type[Strategy]] = [
@@ -43,6 +46,9 @@ _CLASSES: list[type[Strategy]] = [
     CDAN,
     MMD,
     DeepCORAL,
+    MCC,
+    SelfTraining,
+    FixMatch,
     ProtoNet,
     MAML,
     NASCandidate,

@@ -6,7 +6,8 @@ softmax predictions, or the randomized map (R_f f) ⊙ (R_g g)/√1024 when
 d_f·d_g > ``max_multilinear`` (4096, as in the paper); with ``entropy=True``
 (CDAN+E, the default) each example's domain loss is weighted by 1 + exp(−H(g)),
 normalized within the source and the target halves. Gradient reversal with DANN's
-λ_p schedule and learning-rate annealing (shared loop).
+λ_p schedule and learning-rate annealing (shared loop). ``mcc > 0`` adds minimum class
+confusion on the target predictions (CDAN+MCC, Jin et al. 2020).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 from warmstart.losses.cdan import ConditionalDomainAdversarialLoss, cdan_map
 from warmstart.losses.domain_discriminator import DomainDiscriminator
 from warmstart.losses.gradient_reversal import dann_lambda
-from warmstart.strategies._adaptation import ADAPTATION_PARAMS, AdaptationStrategy
+from warmstart.strategies._adaptation import ADAPTATION_PARAMS, MCC_PARAMS, AdaptationStrategy
 from warmstart.strategies._params import Param
 
 
@@ -30,6 +31,7 @@ class CDAN(AdaptationStrategy):
     summary = "conditional adversarial (multilinear map, entropy conditioning)"
     params: ClassVar[dict[str, Param]] = {
         **ADAPTATION_PARAMS,
+        **MCC_PARAMS,
         "entropy": Param(True, help="CDAN+E: weight examples by 1 + exp(-entropy)"),
         "randomized": Param("auto", choices=("auto", "yes", "no"),
                             help="randomized multilinear map: auto = when d_f x d_g > max_multilinear"),

@@ -4,7 +4,8 @@ Neural Networks").
 A domain discriminator after a gradient reversal layer on the features; the
 reversal coefficient follows λ_p = 2 / (1 + exp(−10·p)) − 1 and the learning
 rate μ_p = μ₀ / (1 + 10·p)^0.75 (shared loop), with source and target batches of
-equal size each step.
+equal size each step. The discriminator sees the bottleneck features. ``mcc > 0`` adds
+minimum class confusion on the target predictions (DANN+MCC, Jin et al. 2020).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 
 from warmstart.losses.domain_discriminator import DomainAdversarialLoss, DomainDiscriminator
 from warmstart.losses.gradient_reversal import dann_lambda
-from warmstart.strategies._adaptation import ADAPTATION_PARAMS, AdaptationStrategy
+from warmstart.strategies._adaptation import ADAPTATION_PARAMS, MCC_PARAMS, AdaptationStrategy
 from warmstart.strategies._params import Param
 
 
@@ -27,6 +28,7 @@ class DANN(AdaptationStrategy):
     summary = "domain-adversarial features (gradient reversal, lambda schedule)"
     params: ClassVar[dict[str, Param]] = {
         **ADAPTATION_PARAMS,
+        **MCC_PARAMS,
         "disc_hidden": Param(256, 8, 8192, help="hidden width of the domain discriminator"),
         "lambda_gamma": Param(10.0, 0.0, 100.0, help="gamma of the schedule 2/(1+exp(-gamma p))-1"),
     }
