@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 import json
 import time
-from html.parser import HTMLParser
 
 import torch
 
+from tests.report._sections import sections
 from warmstart.auto import auto
 from warmstart.auto.clock import FINISH_SECONDS, PRETRAIN_SHARE, Clock
 from warmstart.source import Source, cache_dir
@@ -38,37 +38,6 @@ register_task("digits-300", _subset("digits", 300))
 # a source whose full pretraining (10 epochs of 1,500 images) takes far longer than the budget allows
 register_task("mnist5k-1500", _subset("mnist5k", 1500))
 register_task("mnist5k-200", _subset("mnist5k", 200))
-
-
-class _Sections(HTMLParser):
-    """Text and image count of each ``<section id=...>`` of a report."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: dict[str, str] = {}
-        self.images: dict[str, int] = {}
-        self._at: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "section":
-            self._at = dict(attrs)["id"]
-            self.text[self._at], self.images[self._at] = "", 0
-        elif tag == "img" and self._at:
-            self.images[self._at] += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "section":
-            self._at = None
-
-    def handle_data(self, data: str) -> None:
-        if self._at:
-            self.text[self._at] += data
-
-
-def sections(html: str) -> _Sections:
-    p = _Sections()
-    p.feed(html)
-    return p
 
 
 def test_clock_plans_trials_around_the_retraining() -> None:

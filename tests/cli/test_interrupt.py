@@ -8,8 +8,6 @@ in-process, through ``main()``, with a registered task whose loading is interrup
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,22 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli._console import console_script, script_env
 from warmstart.cli._common import CONTINUE_HINT, INTERRUPTED, RESUME_HINT
 from warmstart.tasks import get_task, register_task
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def console_script() -> str:
-    beside = Path(sys.executable).with_name("warmstart")
-    found = str(beside) if beside.is_file() else shutil.which("warmstart")
-    if not found:
-        pytest.fail("the warmstart console script is not installed: pip install -e .")
-    return found
-
-
-def script_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "WARMSTART_NO_PROGRESS": "1", "PYTHONUNBUFFERED": "1", **extra}
 
 
 def interrupt_when(argv: list[str], ready: Callable[[list[str]], bool], env: dict[str, str],

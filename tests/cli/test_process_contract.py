@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.cli._console import console_script, script_env
 
 HEAVY = ("torch", "optuna")
 SUBCOMMANDS = ("quickstart", "tasks", "backbones", "strategies", "pretrain", "transfer", "tune", "search", "auto",
@@ -55,22 +56,6 @@ def _load_bad_input_cases() -> ModuleType:
 
 
 BAD = _load_bad_input_cases()
-
-
-def console_script() -> str:
-    """The installed ``warmstart`` script of this interpreter (else the one on PATH)."""
-    beside = Path(sys.executable).with_name("warmstart")
-    found = str(beside) if beside.is_file() else shutil.which("warmstart")
-    if not found:
-        pytest.fail("the warmstart console script is not installed: pip install -e .")
-    return found
-
-
-def script_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "WARMSTART_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONUNBUFFERED": "1"}
-    env.pop("PYTHONPROFILEIMPORTTIME", None)
-    return {**env, **extra}
 
 
 @dataclass

@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
+from tests.report._sections import Sections, sections
 from warmstart.report import render
 
 
-class _Sections(HTMLParser):
-    """Text and image count of each ``<section id=...>``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: dict[str, str] = {}
-        self.images: dict[str, int] = {}
-        self._at: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "section":
-            self._at = str(dict(attrs)["id"])
-            self.text[self._at], self.images[self._at] = "", 0
-        elif tag == "img" and self._at:
-            self.images[self._at] += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "section":
-            self._at = None
-
-    def handle_data(self, data: str) -> None:
-        if self._at:
-            self.text[self._at] += data
-
-
-def _page(run: dict) -> _Sections:
-    p = _Sections()
-    p.feed(render(run))
-    return p
+def _page(run: dict) -> Sections:
+    return sections(render(run))
 
 
 def _run(states: list[str], **extra) -> dict:
