@@ -47,6 +47,9 @@ class Recipe:
             ``seed``, ``device`` and ``progress`` are set by :func:`run_recipe`.
         source: A checkpoint folder, or a model-zoo name (``timm:NAME``, ``hf:NAME``); None.
         weights: A local weights file for a model-zoo source; None.
+        source_spec: The source as the user named it when ``source`` is the checkpoint it was
+            turned into (``timm:NAME with weights FILE``, imported into a cached checkpoint);
+            shown in reports, never used for loading. None: ``source`` is how it was named.
         source_task: A source task (data for methods that train on it; pretrained first
             when no checkpoint is given); None.
         architecture: The NAS candidate spec (cut depth, frozen stages, neck) applied to the
@@ -61,6 +64,7 @@ class Recipe:
     source: str | None = None
     weights: str | None = None
     source_task: str | None = None
+    source_spec: str | None = None
     architecture: Mapping[str, Any] | None = None
     shots: int | None = None
     seed: int = 0
@@ -75,7 +79,7 @@ class Recipe:
         object.__setattr__(self, "params", params)
         if self.architecture is not None:
             object.__setattr__(self, "architecture", _frozen_json(dict(self.architecture), "architecture"))
-        for name in ("source", "weights", "source_task"):
+        for name in ("source", "weights", "source_task", "source_spec"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, str(v))
@@ -88,7 +92,7 @@ class Recipe:
     def to_json(self) -> dict[str, Any]:
         """The recipe as a JSON object (the knowledge base stores this)."""
         return {"strategy": self.strategy, "params": dict(self.params), "source": self.source,
-                "weights": self.weights, "source_task": self.source_task,
+                "weights": self.weights, "source_task": self.source_task, "source_spec": self.source_spec,
                 "architecture": None if self.architecture is None else dict(self.architecture),
                 "shots": self.shots, "seed": self.seed}
 
@@ -103,8 +107,8 @@ class Recipe:
         Raises:
             ConfigError: unknown fields or a missing strategy.
         """
-        unknown = set(data) - {"strategy", "params", "source", "weights", "source_task", "architecture",
-                               "shots", "seed"}
+        unknown = set(data) - {"strategy", "params", "source", "weights", "source_task", "source_spec",
+                               "architecture", "shots", "seed"}
         if unknown:
             raise ConfigError(f"recipe has unknown field(s): {', '.join(sorted(unknown))}")
         if "strategy" not in data:
@@ -120,7 +124,8 @@ class Recipe:
         parts = [self.strategy]
         if self.params:
             parts.append(", ".join(f"{k}={v}" for k, v in sorted(self.params.items())))
-        src = " + ".join(s for s in (self.source, self.source_task and f"task {self.source_task}") if s)
+        src = " + ".join(s for s in (self.source_spec or self.source, self.source_task and f"task {self.source_task}")
+                         if s)
         if src:
             parts.append(f"from {src}")
         if self.architecture:
@@ -300,6 +305,8 @@ def make_source(recipe: Recipe, *, device: str = "auto", progress: bool = False)
     kwargs: dict[str, Any] = {"seed": recipe.seed, "device": device}
     if recipe.weights is not None:
         kwargs["weights"] = recipe.weights
+    if recipe.source_spec is not None:
+        kwargs["spec"] = recipe.source_spec
     path: str | Path | None = recipe.source
     return Source.from_options(path, recipe.source_task, **kwargs)
 

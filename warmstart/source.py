@@ -42,6 +42,10 @@ class Source:
         zoo: A model-zoo name (``timm:NAME``, ``hf:NAME|FOLDER``), or None.
         weights: A local weights file for a ``timm:`` zoo model, or None (timm's own weights).
         input_size: Image size (H, W) for a ``timm:`` zoo model instead of its pretrained default.
+        spec: The source as the user named it, when ``path`` is what it was turned into (e.g.
+            ``timm:efficientnet_lite0 with weights lite0.pth``, imported into a cached checkpoint):
+            shown by :meth:`describe` and in reports, never used for loading. None: ``describe``
+            names what was given.
         backbone: Backbone for pretraining when only a task is given.
         pretrain_epochs: Epochs for that pretraining.
         seed: Seed for that pretraining.
@@ -56,6 +60,7 @@ class Source:
     zoo: str | None = None
     weights: str | None = None
     input_size: tuple[int, int] | None = None
+    spec: str | None = None
     _ckpt: Checkpoint | None = field(default=None, repr=False)
     _task: Task | None = field(default=None, repr=False)
 
@@ -201,13 +206,39 @@ class Source:
         os.replace(part, out)
         return load_checkpoint(out)
 
-    def describe(self) -> str:
-        """One line for reports."""
-        parts = []
-        if self.path is not None:
-            parts.append(f"checkpoint {self.path}")
+    @property
+    def display_name(self) -> str:
+        """The source's name in reports: ``spec`` when given, else what the source is.
+
+        A checkpoint folder's path, a zoo name (with its weights file and image size), or
+        ``task:NAME`` for a source task alone.
+        """
+        if self.spec is not None:
+            return self.spec
         if self.zoo is not None:
-            parts.append(self.zoo + (f" with weights {self.weights}" if self.weights is not None else ""))
+            return self.zoo_description()
+        if self.path is not None:
+            return str(self.path)
+        return f"task:{self.task_name}"
+
+    def zoo_description(self) -> str:
+        """The zoo model as given: ``timm:NAME with weights FILE at HxW px`` (parts only when set)."""
+        out = str(self.zoo)
+        if self.weights is not None:
+            out += f" with weights {self.weights}"
+        if self.input_size is not None:
+            out += f" at {self.input_size[0]}x{self.input_size[1]} px"
+        return out
+
+    def describe(self) -> str:
+        """One line for reports (``spec`` first, with the checkpoint it names in parentheses)."""
+        parts = []
+        if self.spec is not None:
+            parts.append(self.spec + (f" (checkpoint {self.path})" if self.path is not None else ""))
+        elif self.path is not None:
+            parts.append(f"checkpoint {self.path}")
+        if self.zoo is not None and self.spec is None:
+            parts.append(self.zoo_description())
         if self.task_name is not None:
             parts.append(f"source task {self.task_name}")
         return " + ".join(parts)

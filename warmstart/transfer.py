@@ -8,6 +8,7 @@ to a Result is :mod:`warmstart.recipe`.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def transfer(task: str | Task, strategy: str = "finetune", *, source: str | Path
     Args:
         task: Target task (name, path or Task).
         strategy: Registered strategy name.
-        source: Checkpoint folder or :class:`Source`.
+        source: Checkpoint folder, zoo name or :class:`Source` (its ``spec``, when set, is how the
+            recipe and the report name it).
         source_task: Source task name (for methods that train on source data; pretrained
             first when no checkpoint is given).
         shots: Labels per class in total (few-shot protocol), or None for all.
@@ -53,15 +55,19 @@ def transfer(task: str | Task, strategy: str = "finetune", *, source: str | Path
     """
     target = load_task(task) if not isinstance(task, Task) else task
     src: Source | None
+    weights = source_spec = None
     if isinstance(source, Source):
         src = source
-        source_path = None if source.path is None else str(source.path)
-        source_task = source_task or source.task_name
+        if source_task is not None and src.task_name is None:  # a checkpoint given apart from its data
+            src = dataclasses.replace(src, task_name=source_task, seed=seed, device=device)
+        source_path = str(src.path) if src.path is not None else src.zoo
+        weights, source_spec = src.weights, src.spec
+        source_task = src.task_name
     else:
         source_path = None if source is None else str(source)
         src = Source.from_options(source, source_task, seed=seed, device=device)
-    recipe = Recipe(strategy, dict(params or {}), source=source_path, source_task=source_task,
-                    shots=shots, seed=seed)
+    recipe = Recipe(strategy, dict(params or {}), source=source_path, weights=weights, source_task=source_task,
+                    source_spec=source_spec, shots=shots, seed=seed)
     result = run_recipe(target, recipe, validation="none", source=src, device=device, progress=progress)
     summary = result_summary(result)
     if out is not None:

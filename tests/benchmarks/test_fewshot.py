@@ -1,4 +1,5 @@
-"""The few-shot benchmark's quick mode runs end to end and writes its table, CSVs and plot."""
+"""The few-shot benchmark's quick mode runs end to end (with the pool methods, and without them under
+``--no-pool``) and writes its tables, CSVs and plot; the pool gains and targets are computed right."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def test_quick(tmp_path: Path) -> None:
         assert (tmp_path / name).is_file(), name
     rows = list(csv.DictReader(open(tmp_path / "fewshot.csv")))
     methods = {r["method"] for r in rows}
-    assert {"reference", *fewshot.STRATEGIES} <= methods
+    assert {"reference", *fewshot.STRATEGIES, *fewshot.POOL_STRATEGIES} <= methods
     for r in rows:
         assert 0.0 <= float(r["accuracy_mean"]) <= 1.0
         assert r["head"] in ("reuse", "new")
@@ -23,6 +24,43 @@ def test_quick(tmp_path: Path) -> None:
     assert "## Checks" in text and "| NO |" not in text
     acc = {r["method"]: float(r["accuracy_mean"]) for r in rows}
     assert max(v for m, v in acc.items() if m != "scratch") >= acc["scratch"] + 0.05  # transfer beats scratch
+    # the pool: one gain row for the one (direction, shots) cell, and the targets with their verdict
+    gains = list(csv.DictReader(open(tmp_path / "fewshot_pool.csv")))
+    assert len(gains) == 1 and gains[0]["best_pool_method"] in fewshot.POOL_STRATEGIES
+    assert gains[0]["best_pool_free"] in fewshot.STRATEGIES
+    assert "## What the unlabelled pool adds" in text and "## Targets" in text
+    assert "mnist5k→digits, 1 shot(s): best method >= 0.95:" in text
+    assert "labels never read" in text
+
+
+def test_no_pool_runs_only_the_pool_free_strategies(tmp_path: Path) -> None:
+    assert fewshot.main(["--quick", "--no-pool", "--strategies", "scratch", "finetune", "--out", str(tmp_path)]) == 0
+    methods = {r["method"] for r in csv.DictReader(open(tmp_path / "fewshot.csv"))}
+    assert methods == {"reference", "scratch", "finetune"}
+    assert not (tmp_path / "fewshot_pool.csv").exists()
+    assert "unlabelled pool adds" not in (tmp_path / "README.md").read_text()
+
+
+def _run(method: str, seed: int, acc: float, shots: int = 1) -> dict[str, object]:
+    return {"direction": "mnist5k→digits", "shots": shots, "seed": seed, "method": method, "accuracy": acc}
+
+
+def test_pool_gain_pairs_the_best_of_each_side() -> None:
+    runs = [_run("reference", s, 0.5) for s in range(3)]
+    runs += [_run("finetune", s, a) for s, a in enumerate((0.80, 0.82, 0.84))]
+    runs += [_run("l2sp", s, a) for s, a in enumerate((0.85, 0.86, 0.87))]  # the best pool-free strategy
+    runs += [_run("fixmatch", s, a) for s, a in enumerate((0.90, 0.95, 0.97))]  # the best pool method
+    runs += [_run("mcc", s, a) for s, a in enumerate((0.88, 0.88, 0.88))]
+    (row,) = fewshot.pool_gains(runs, ["finetune", "l2sp"], ["fixmatch", "mcc"])
+    assert (row["best_pool_method"], row["best_pool_free"], row["seeds"]) == ("fixmatch", "l2sp", 3)
+    diffs = [0.90 - 0.85, 0.95 - 0.86, 0.97 - 0.87]
+    assert abs(row["gain"] - sum(diffs) / 3) < 1e-9 and row["ci95_low"] < row["gain"] < row["ci95_high"]
+    assert fewshot.pool_gains(runs, ["finetune", "l2sp"], []) == []
+    text = fewshot.targets_section(runs)
+    assert f"1 shot(s): best method >= 0.95: fixmatch {sum((0.90, 0.95, 0.97)) / 3:.4f}: NOT met" in text
+    assert "5 shot(s): best method >= 0.97: not run" in text
+    met = fewshot.targets_section([_run("fixmatch", 0, 0.99, shots=10)])
+    assert "10 shot(s): best method >= 0.98: fixmatch 0.9900: met" in met
 
 
 def test_sanity_checks_fail_when_transfer_does_not_help() -> None:

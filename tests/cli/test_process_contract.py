@@ -172,6 +172,7 @@ def _zoo_pickle(root: Path, ckpt: Path) -> Case:
 
 NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}
 TUNE = ["tune", "--task", "iris", "--strategy", "scratch", "--epochs", "1", "--storage", "{root}/kb.db"]
+POOL = ["transfer", "--source", "{ckpt}", "--task", "digits", "--device", "cpu", "-o", "{out}"]
 
 CASES: dict[str, Callable[[Path, Path], Case]] = {
     **{f"data: {n}": _data_case(n) for n in BAD.DATA_CASES},
@@ -248,6 +249,23 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
     "import-weights of a non-timm model": _simple(
         ["import-weights", "{root}/w.safetensors", "--model", "resnet50", "-o", "{out}"],
         "--model takes a timm model"),
+    # issue 15: the unlabelled pool (refused before any training)
+    "pool smaller than one unlabelled batch": _simple(
+        [*POOL, "--shots", "1", "--strategy", "fixmatch", "--batch-size", "500"],
+        "fixmatch: the unlabelled pool of task 'digits' has 1427 examples, fewer than one unlabelled batch (1500)"),
+    "pool method without a pool": _simple([*POOL, "--strategy", "fixmatch"],
+                                          "fixmatch needs an unlabelled target pool", "has none"),
+    "source and target classes differ": _simple(
+        ["transfer", "--source-task", "iris", "--task", "wine", "--shots", "0", "--strategy", "dann", "--device",
+         "cpu", "-o", "{out}"], "closed-set", "only in source: ['setosa', 'versicolor', 'virginica']",
+        "only in target: ['class_0', 'class_1', 'class_2']"),
+    "confidence threshold outside (0, 1)": _simple([*POOL, "--shots", "1", "--strategy", "fixmatch",
+                                                    "--threshold", "1.5"], "threshold=1.5 is out of range"),
+    "semi-supervised method without labels": _simple([*POOL, "--shots", "0", "--strategy", "fixmatch"],
+                                                     "'fixmatch' needs labelled target examples"),
+    "image-view method on tabular data": _simple(
+        ["transfer", "--source-task", "iris", "--task", "iris", "--shots", "0", "--strategy", "self_training",
+         "--device", "cpu", "-o", "{out}"], "weak and strong image augmentations", "tabular"),
 }
 
 
@@ -275,6 +293,7 @@ def _tiny_checkpoint(out: Path) -> Path:
     from warmstart.tasks import get_task
 
     task = get_task("mnist5k")
+    assert task.x_val is not None and task.y_val is not None
     small = task.replace(x_train=task.x_train[:200], y_train=task.y_train[:200], x_val=task.x_val[:50],
                          y_val=task.y_val[:50], x_test=task.x_test[:50], y_test=task.y_test[:50])
     with warnings.catch_warnings():  # 50 test images of 10 classes: sklearn notes classes missing from y_true

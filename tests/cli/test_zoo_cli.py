@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -96,3 +98,40 @@ def test_weights_without_a_timm_source(tmp_path, run_cli, user_error, tiny_task,
                "--image-size")
     user_error(run_cli("transfer", "--task", tiny_task, "--source", "timm:test_resnet", "--weights", tiny_weights,
                        "--image-size", "4"), "at least 16")
+
+
+def _spec(weights: str) -> str:
+    return f"timm:test_resnet with weights {weights} at 32x32 px"
+
+
+def test_recipe_and_results_name_the_source_as_given(run_cli, tiny_task, tiny_weights, tmp_path) -> None:
+    zoo = ("--source", "timm:test_resnet", "--weights", tiny_weights, "--image-size", "32")
+    run = run_cli("transfer", "--task", tiny_task, *zoo, "--strategy", "linear_probe", "--json")
+    assert run.code == 0, run.stderr
+    res = run.json()
+    assert res["recipe"]["source_spec"] == _spec(tiny_weights)
+    assert Path(res["recipe"]["source"]).parent.name == "zoo"  # loaded from the imported checkpoint
+    assert res["info"]["source"] == f"{_spec(tiny_weights)} (checkpoint {res['recipe']['source']})"
+
+    run = run_cli("tune", "--task", tiny_task, *zoo, "--strategy", "linear_probe", "--budget", "1",
+                  "--warm-start", "none", "--storage", str(tmp_path / "kb.db"), "--json")
+    assert run.code == 0, run.stderr
+    res = run.json()
+    assert res["source"].startswith(_spec(tiny_weights))
+    trial = optuna.load_study(study_name=res["study"], storage=res["storage"]).trials[0]
+    assert trial.user_attrs["recipe"]["source_spec"] == _spec(tiny_weights)
+
+
+def test_auto_takes_a_zoo_source(run_cli, tiny_task, tiny_weights, tmp_path) -> None:
+    out = tmp_path / "run"
+    run = run_cli("auto", "--task", tiny_task, "--source", "timm:test_resnet", "--weights", tiny_weights,
+                  "--image-size", "32", "--strategy", "linear_probe", "--budget", "2",
+                  "--storage", str(tmp_path / "kb.db"), "-o", str(out), "--json")
+    assert run.code == 0, run.stderr
+    res = run.json()
+    assert [s["source"] for s in res["sources"]] == [_spec(tiny_weights)]  # not the cache folder it was imported to
+    assert res["winner"]["source"] == _spec(tiny_weights) and 0.0 <= res["winner"]["test"]["accuracy"] <= 1.0
+    assert res["trials"] and all(t["source"] == _spec(tiny_weights) for t in res["trials"])
+    meta = json.loads((out / "model" / "meta.json").read_text())
+    assert meta["extra"]["source"] == _spec(tiny_weights)
+    assert (out / "report.html").is_file()

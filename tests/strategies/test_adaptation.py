@@ -46,7 +46,7 @@ def test_rgb_32px_source_transfers_to_grey_28px_digits(colour_source: Path, tiny
         s = get_strategy(name, **{k: v for k, v in FAST.items() if k in get_strategy(name).get_params()})
         s.fit(tiny_target, Source(path=colour_source))
         notes = " | ".join(s.info_["adapted"])
-        assert "from 3 to 1 input channels" in notes
+        assert "grey images repeated to the source's 3 channels" in notes
         assert "resized from 28x28 to the source's 32x32" in notes
         assert "head replaced" in notes and s.info_["head"] == "new"
         proba = s.predict_proba(tiny_target.x_test[:8])

@@ -53,7 +53,7 @@ MIN_SECONDS = 20.0
 TOP_SOURCES = 2
 
 
-def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[str | Path] | None = None,
+def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[str | Path | Source] | None = None,
          source_tasks: list[str] | None = None, storage: Any = None, shots: int | None = None, seed: int = 0,
          device: str = "auto", out: str | Path | None = None, strategies: list[str] | None = None,
          progress: bool = True, command: str | None = None,
@@ -65,7 +65,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         budget: Trials (``20``: of the search only) or wall time (``"5m"``: of the whole call, pretraining
             sources and retraining the winner included; it may run over by about one epoch of training
             and the seconds it takes to write the outputs).
-        sources: Source checkpoint folders.
+        sources: Source checkpoint folders, or :class:`~warmstart.source.Source` objects (a zoo
+            model is imported first; a source's ``spec``, when set, is its name in the ranking,
+            the trials, the recipe and the report).
         source_tasks: Source tasks (pretrained once and cached when no checkpoint is given for them;
             their data also enables domain adaptation and multi-task strategies).
         storage: Knowledge base (see :func:`warmstart.knowledge.open_storage`).
@@ -133,7 +135,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     used = best.user_attrs.get("source_used", best.params["source"])
     win_source = next(r for r in top if r.name == used)
     path, source_task = recipe_source(win_source.source)
-    recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task, seed=seed)
+    recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task,
+                    source_spec=win_source.source.spec, seed=seed)
     end = clock.retrain_deadline()
     stop = DeadlineStop(end, f"the {b} budget") if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
@@ -167,19 +170,29 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     return result
 
 
-def _candidates(sources: list[str | Path], source_tasks: list[str], seed: int,
+def _candidates(sources: list[str | Path | Source], source_tasks: list[str], seed: int,
                 device: str) -> list[tuple[str, Source]]:
-    """Given checkpoints and source tasks; a checkpoint trained on a given source task carries its data too."""
+    """Given checkpoints and source tasks; a checkpoint trained on a given source task carries its data too.
+
+    A candidate is named by its source's ``spec`` when it has one (``timm:NAME with weights FILE``),
+    else by its checkpoint folder.
+    """
     from warmstart.backbones.checkpoint import read_meta
 
     tasks = list(dict.fromkeys(source_tasks))
     out: list[tuple[str, Source]] = []
-    for p in sources:
+    for given in sources:
+        spec = None
+        if isinstance(given, Source):
+            spec = given.spec or (given.zoo_description() if given.zoo is not None else None)
+            p: str | Path = given.checkpoint(progress=False).path if given.path is None else given.path
+        else:
+            p = given
         trained_on = read_meta(p).get("source_task")
         task_name = trained_on if trained_on in tasks else None
         if task_name is not None:
             tasks.remove(task_name)
-        out.append((str(p), Source(path=Path(p), task_name=task_name, seed=seed, device=device)))
+        out.append((spec or str(p), Source(path=Path(p), task_name=task_name, seed=seed, device=device, spec=spec)))
     out += [(f"task:{t}", Source(task_name=t, seed=seed, device=device)) for t in tasks]
     return out
 

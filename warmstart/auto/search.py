@@ -53,8 +53,11 @@ KIND = "auto"
 MAX_FAILURES = 5
 #: fixed settings that keep one trial affordable inside a time budget
 _DA_TRIAL = {"epochs": 3, "iters_per_epoch": 40}  # 120 steps (the adaptation defaults are 3,000)
+#: fixmatch: 120 steps in 3 logged epochs (its default is 1,000); ``iterations`` is then not searched
+_SEMI_TRIAL = {"epochs": 3, "iterations": 120}
 TRIAL_FIXED: dict[str, dict[str, Any]] = {
     "source_only": _DA_TRIAL, "dann": _DA_TRIAL, "coral": _DA_TRIAL, "mmd": _DA_TRIAL, "cdan": _DA_TRIAL,
+    "mcc": _DA_TRIAL, "self_training": _DA_TRIAL, "fixmatch": _SEMI_TRIAL,
     "multitask": {"epochs": 5},
 }
 
@@ -242,7 +245,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             src = alt.source
             trial.set_user_attr("source_used", alt.name)
         path, source_task = recipe_source(src)
-        recipe = Recipe(strat_name, params, source=path, source_task=source_task, seed=seed)
+        recipe = Recipe(strat_name, params, source=path, source_task=source_task, source_spec=src.spec, seed=seed)
         record_recipe(trial, recipe)
         stop = DeadlinePrune(deadline[0], f"the {budget} budget") if deadline[0] is not None else None
         try:

@@ -1,8 +1,11 @@
 """Adapting a source model to a target task: input channels, resolution, head.
 
-Sources and targets rarely match exactly. A different channel count is adapted
-by folding or repeating the first convolution's weights (as timm's
-``adapt_input_conv`` does for ``in_chans``), a different resolution by resizing
+Sources and targets rarely match exactly. Grey target images on a colour source are
+repeated to the source's channels inside the model, before the source's per-channel
+normalization (``InputSpec.repeat_grey``): the source computes exactly what it would on
+the grey picture stored as RGB. Any other channel difference is adapted by folding or
+repeating the first convolution's weights (as timm's ``adapt_input_conv`` does for
+``in_chans``; not exact when the channels' normalizations differ), a different resolution by resizing
 inputs to the source's resolution inside the model, and a different class set by
 a new head. Only truly incompatible pairs (an image source for a tabular target,
 say) are refused.
@@ -45,6 +48,36 @@ def _first_conv(module: nn.Module) -> tuple[nn.Module, str, nn.Conv2d] | None:
     return None
 
 
+def _adapt_first_conv(model: Classifier, c: int) -> None:
+    """Fold or repeat the first convolution to ``c`` input channels; normalization averaged to ``c`` channels.
+
+    Raises:
+        IncompatibleError: the backbone has no convolution.
+    """
+    spec = model.backbone.spec
+    found = _first_conv(model.backbone)
+    if found is None:
+        raise IncompatibleError(
+            f"source backbone {spec.name!r} has no convolution to adapt from {spec.in_chans} to {c} channels")
+    parent, attr, conv = found
+    new = nn.Conv2d(c, conv.out_channels, conv.kernel_size, conv.stride,  # type: ignore[arg-type]
+                    conv.padding, conv.dilation, conv.groups,  # type: ignore[arg-type]
+                    conv.bias is not None, conv.padding_mode)
+    with torch.no_grad():
+        new.weight.copy_(adapt_conv_weight(conv.weight, c))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)  # type: ignore[union-attr]
+    setattr(parent, attr, new.to(conv.weight.device))
+    model.backbone.spec = dataclasses.replace(spec, in_chans=c)
+    ins = model.input_spec
+    if ins.mean:
+        m, s = sum(ins.mean) / len(ins.mean), sum(ins.std) / len(ins.std)
+        model.input_spec = dataclasses.replace(ins, mean=[m] * c, std=[s] * c)
+        shape = (1, -1, 1, 1)
+        model.in_mean = torch.tensor([m] * c).reshape(shape).to(conv.weight.device)
+        model.in_std = torch.tensor([s] * c).reshape(shape).to(conv.weight.device)
+
+
 def head_matches(source_classes: list[str] | None, task: Task) -> bool:
     """Whether the source's class names equal the target's (same order)."""
     return source_classes is not None and list(source_classes) == list(task.classes)
@@ -82,30 +115,18 @@ def adapt_to_task(model: Classifier, task: Task, source_classes: list[str] | Non
         )
     if task.modality == "image":
         c, h, w = task.input_shape
-        if spec.in_chans != c:
-            found = _first_conv(model.backbone)
-            if found is None:
-                raise IncompatibleError(
-                    f"source backbone {spec.name!r} has no convolution to adapt from {spec.in_chans} "
-                    f"to {c} channels")
-            parent, attr, conv = found
-            new = nn.Conv2d(c, conv.out_channels, conv.kernel_size, conv.stride,  # type: ignore[arg-type]
-                            conv.padding, conv.dilation, conv.groups,  # type: ignore[arg-type]
-                            conv.bias is not None, conv.padding_mode)
-            with torch.no_grad():
-                new.weight.copy_(adapt_conv_weight(conv.weight, c))
-                if conv.bias is not None:
-                    new.bias.copy_(conv.bias)  # type: ignore[union-attr]
-            setattr(parent, attr, new.to(conv.weight.device))
-            model.backbone.spec = dataclasses.replace(spec, in_chans=c)
-            ins = model.input_spec
-            if ins.mean:
-                m, s = sum(ins.mean) / len(ins.mean), sum(ins.std) / len(ins.std)
-                model.input_spec = dataclasses.replace(ins, mean=[m] * c, std=[s] * c)
-                shape = (1, -1, 1, 1)
-                model.in_mean = torch.tensor([m] * c).reshape(shape).to(conv.weight.device)
-                model.in_std = torch.tensor([s] * c).reshape(shape).to(conv.weight.device)
-            notes.append(f"first convolution adapted from {spec.in_chans} to {c} input channels")
+        ins = model.input_spec
+        if c == 1 and spec.in_chans > 1:
+            if not ins.repeat_grey:  # exact: the source sees the grey picture as it would stored as RGB
+                model.input_spec = dataclasses.replace(ins, repeat_grey=True)
+                notes.append(f"grey images repeated to the source's {spec.in_chans} channels (before its "
+                             "per-channel normalization)")
+        elif spec.in_chans != c or ins.repeat_grey:
+            if ins.repeat_grey:  # a model adapted to grey images meets colour ones
+                model.input_spec = dataclasses.replace(ins, repeat_grey=False)
+            if spec.in_chans != c:
+                _adapt_first_conv(model, c)
+                notes.append(f"first convolution adapted from {spec.in_chans} to {c} input channels")
         size = model.input_spec.input_size
         if size is not None and tuple(size) != (h, w):
             notes.append(f"inputs resized from {h}x{w} to the source's {size[0]}x{size[1]}")

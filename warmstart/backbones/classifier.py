@@ -31,6 +31,8 @@ class HeadSpec:
         norm: Whether hidden layers are normalized.
         norm_layer: ``layer`` (LayerNorm) or ``batch`` (BatchNorm1d, e.g. a domain-adaptation
             bottleneck Linear-BN-ReLU).
+        l2_normalize: Scale the features to unit L2 norm before the head (a cosine-similarity
+            classifier when the head is one linear layer without bias).
     """
 
     hidden: tuple[int, ...] = ()
@@ -38,11 +40,14 @@ class HeadSpec:
     dropout: float = 0.0
     norm: bool = False
     norm_layer: str = "layer"
+    l2_normalize: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """Plain dict for JSON metadata."""
+        """Plain dict for JSON metadata (``l2_normalize`` only when set)."""
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        if not self.l2_normalize:
+            del d["l2_normalize"]
         return d
 
     @classmethod
@@ -51,12 +56,20 @@ class HeadSpec:
         if not d:
             return cls()
         return cls(tuple(int(h) for h in d.get("hidden", ())), str(d.get("activation", "relu")),
-                   float(d.get("dropout", 0.0)), bool(d.get("norm", False)), str(d.get("norm_layer", "layer")))
+                   float(d.get("dropout", 0.0)), bool(d.get("norm", False)), str(d.get("norm_layer", "layer")),
+                   bool(d.get("l2_normalize", False)))
+
+
+class L2Normalize(nn.Module):
+    """Scale each row (N×D) to unit L2 norm."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=1)
 
 
 def build_head(in_dim: int, n_classes: int, spec: HeadSpec) -> nn.Sequential:
     """Build the head described by ``spec``; its last module is the output ``nn.Linear``."""
-    layers: list[nn.Module] = []
+    layers: list[nn.Module] = [L2Normalize()] if spec.l2_normalize else []
     d = in_dim
     for h in spec.hidden:
         if spec.dropout > 0:
@@ -80,12 +93,16 @@ class InputSpec:
         modality: ``image``, ``tabular`` or ``text``.
         mean, std: Per-channel (image) normalization applied inside the model.
         input_size: Images are resized to this (H, W) before the backbone, if set.
+        repeat_grey: The model takes grey (1-channel) images and repeats them to the backbone's
+            channels before the per-channel normalization: exactly what the source computes on a
+            grey picture stored as RGB (a grey target on an RGB source).
     """
 
     modality: str = "image"
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     input_size: tuple[int, int] | None = None
+    repeat_grey: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for JSON metadata."""
@@ -98,7 +115,7 @@ class InputSpec:
         """Inverse of :meth:`to_json`."""
         size = d.get("input_size")
         return cls(str(d.get("modality", "image")), list(d.get("mean", [])), list(d.get("std", [])),
-                   tuple(size) if size else None)  # type: ignore[arg-type]
+                   tuple(size) if size else None, bool(d.get("repeat_grey", False)))  # type: ignore[arg-type]
 
 
 class Classifier(nn.Module):
@@ -143,13 +160,27 @@ class Classifier(nn.Module):
             self.in_mean = None
             self.in_std = None
 
+    @property
+    def input_channels(self) -> int:
+        """Channels (image) or features (tabular) of the inputs the model takes (0 for text).
+
+        The backbone's own count, or 1 when grey images are repeated to it (``repeat_grey``).
+        """
+        return 1 if self.input_spec.repeat_grey else int(self.backbone.spec.in_chans)
+
     def prepare(self, x: Any) -> Any:
-        """Normalize and resize raw task inputs as the backbone expects."""
+        """Resize raw task inputs, repeat grey ones to the backbone's channels, normalize.
+
+        Grey images are repeated (``input_spec.repeat_grey``) before the per-channel
+        normalization, so the backbone sees what it would on the grey picture stored as RGB.
+        """
         if not isinstance(x, Tensor):
             return x
         size = self.input_spec.input_size
         if size is not None and x.dim() == 4 and tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+        if self.input_spec.repeat_grey and x.dim() == 4 and x.shape[1] == 1:
+            x = x.repeat(1, int(self.backbone.spec.in_chans), 1, 1)
         if self.in_mean is not None:
             x = (x - self.in_mean) / self.in_std
         return x

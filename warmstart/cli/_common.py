@@ -79,19 +79,37 @@ def check_device(device: str) -> None:
                           f"CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
 
 
-def load_target(spec: str, skip_bad: bool) -> Any:
-    """``spec`` itself, or with ``--skip-bad`` the task loaded without its unreadable files.
+TEXT_COLUMN_HELP = ("Text tasks: the CSV's text column (default text: a CSV with a column text is a text task; "
+                    "a column given here must exist).")
 
-    With ``skip_bad``, prints ``skipped N unreadable files`` (naming the first few) on stderr.
+
+def load_target(spec: str, skip_bad: bool, text_column: str | None = None) -> Any:
+    """``spec`` itself, or the task loaded with ``--skip-bad`` / ``--text-column``.
+
+    With ``skip_bad``, the task is loaded without its unreadable files and ``skipped N
+    unreadable files`` (naming the first few) is printed on stderr. With ``text_column``,
+    ``spec`` must be a ``.csv``/``.tsv`` file and is loaded as a text task with that text
+    column (by default a CSV with a column ``text`` is one).
 
     Raises:
-        UnknownNameError, DataError: as :func:`warmstart.load_task`.
+        ConfigError: ``text_column`` for a target that is not a CSV file.
+        UnknownNameError, DataError: as :func:`warmstart.load_task` (a CSV without the text
+            column names the column and lists the columns it has).
     """
-    if not skip_bad:
+    if not skip_bad and text_column is None:
         return spec
+    from pathlib import Path
+
     from warmstart import load_task
 
-    task = load_task(spec, skip_bad=True)
+    options: dict[str, Any] = {"skip_bad": True} if skip_bad else {}
+    if text_column is not None:
+        if Path(spec).suffix.lower() not in (".csv", ".tsv") or not Path(spec).is_file():
+            raise ConfigError(f"--text-column goes with a CSV task file (--task data.csv); {spec!r} is not one")
+        options["text_column"] = text_column
+    task = load_task(spec, **options)
+    if not skip_bad:
+        return task
     skipped = [str(f) for f in task.provenance.get("skipped_files", [])]
     shown = ": " + ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
     typer.echo(f"skipped {len(skipped)} unreadable files{shown if skipped else ''}", err=True)
@@ -195,14 +213,20 @@ WEIGHTS_HELP = ("Local weights file (.safetensors, .pth, .bin; timm, torchvision
 IMAGE_SIZE_HELP = "Square image size in pixels a timm: source works at, instead of its pretrained default."
 
 
-def resolve_sources(sources: list[str], weights: str | None, image_size: int | None) -> list[str]:
-    """The sources as checkpoint folders: each model-zoo name imported once (cached) into one.
+def resolve_sources(sources: list[str], weights: str | None, image_size: int | None) -> list[Any]:
+    """The sources, each model-zoo name imported once (cached) into a checkpoint folder.
 
     A ``timm:`` source takes ``weights`` (a local file; there must be exactly one ``timm:``
     source then) and ``image_size`` (its input size, square, instead of the pretrained
-    default); an ``hf:`` source takes neither. Checkpoint folders pass through unchanged.
-    The import is :meth:`warmstart.source.Source.checkpoint` (cached under
-    ``$WARMSTART_CACHE/zoo``, keyed by name, file bytes and size).
+    default); an ``hf:`` source takes neither. Checkpoint folders pass through unchanged (as
+    the strings given). A zoo name becomes a :class:`~warmstart.source.Source` of the imported
+    folder whose ``spec`` is the name as given (``timm:NAME with weights FILE``), so recipes and
+    reports show it rather than only the cache path. The import is
+    :meth:`warmstart.source.Source.checkpoint` (cached under ``$WARMSTART_CACHE/zoo``, keyed by
+    name, file bytes and size).
+
+    Returns:
+        One ``str`` (a checkpoint folder) or ``Source`` (an imported zoo model) per source.
 
     Raises:
         ConfigError: ``--weights`` without exactly one ``timm:`` source, ``--image-size`` without a
@@ -221,7 +245,7 @@ def resolve_sources(sources: list[str], weights: str | None, image_size: int | N
             raise ConfigError("--image-size N goes with a timm model: --source timm:NAME --image-size N")
         if image_size < 16:
             raise ConfigError(f"--image-size must be at least 16 pixels, got {image_size}")
-    out = []
+    out: list[Any] = []
     for s in sources:
         if not is_zoo_name(s):
             out.append(s)
@@ -229,11 +253,11 @@ def resolve_sources(sources: list[str], weights: str | None, image_size: int | N
         timm_src = s.startswith("timm:")
         src = Source(zoo=s, weights=weights if timm_src else None,
                      input_size=(image_size, image_size) if timm_src and image_size is not None else None)
-        out.append(str(src.checkpoint(progress=False).path))
+        out.append(Source(path=src.checkpoint(progress=False).path, spec=src.zoo_description()))
     return out
 
 
-def resolve_source(source: str | None, weights: str | None, image_size: int | None) -> str | None:
+def resolve_source(source: str | None, weights: str | None, image_size: int | None) -> Any:
     """One optional source as :func:`resolve_sources` resolves it (None stays None, after the same checks)."""
     resolved = resolve_sources([] if source is None else [source], weights, image_size)
     return resolved[0] if resolved else None

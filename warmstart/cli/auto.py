@@ -14,6 +14,7 @@ from warmstart.cli._common import (
     JSON_HELP,
     SEED_HELP,
     SKIP_BAD_HELP,
+    TEXT_COLUMN_HELP,
     TRACK_HELP,
     WEIGHTS_HELP,
     check_device,
@@ -49,6 +50,7 @@ def auto(
     track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
+    text_column: str = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
 ) -> None:
     """Rank sources, pick strategies, search them jointly within the budget, retrain and save the winner.
 
@@ -62,7 +64,7 @@ def auto(
     check_device(device)
     params = dict(parse_extra_options(list(ctx.args)))
     sources = resolve_sources(list(source), None if weights is None else str(weights), image_size)
-    target = load_target(task, skip_bad)
+    target = load_target(task, skip_bad, text_column)
     with tracking(track, f"auto:{Path(task).name}"):
         result = run_auto(target, budget=budget, sources=list(sources), source_tasks=list(source_task),
                           storage=storage, shots=shots, seed=seed, device=device, out=out,

@@ -15,6 +15,7 @@ from warmstart.cli._common import (
     SEED_HELP,
     SKIP_BAD_HELP,
     SOURCE_HELP,
+    TEXT_COLUMN_HELP,
     TRACK_HELP,
     WEIGHTS_HELP,
     check_device,
@@ -49,6 +50,7 @@ def transfer(
     track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
+    text_column: str = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
 ) -> None:
     """Transfer a source to a target task with one strategy; report test metrics.
 
@@ -65,7 +67,7 @@ def transfer(
     if epochs is not None:
         params["epochs"] = epochs
     src = resolve_source(source, None if weights is None else str(weights), image_size)
-    target = load_target(task, skip_bad)
+    target = load_target(task, skip_bad, text_column)
     with tracking(track, f"transfer:{strategy}:{Path(task).name}"):
         result = run_transfer(target, strategy, source=src, source_task=source_task, shots=shots, seed=seed,
                               device=device, params=params, out=out)
@@ -78,6 +80,8 @@ def transfer(
     for k, v in result["test"].items():
         table.add_row(f"test {k}", f"{v:.4f}")
     info = result["info"]
+    if "source" in info:
+        table.add_row("source", str(info["source"]))
     table.add_row("head", str(info.get("head", "-")))
     if "select_by" in info:
         table.add_row("selected by", f"{info['select_by']} (epoch {info.get('selected_epoch', '?')})")

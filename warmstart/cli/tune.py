@@ -15,6 +15,7 @@ from warmstart.cli._common import (
     SEED_HELP,
     SKIP_BAD_HELP,
     SOURCE_HELP,
+    TEXT_COLUMN_HELP,
     TRACK_HELP,
     WEIGHTS_HELP,
     check_device,
@@ -57,6 +58,7 @@ def tune(
     track: str = typer.Option(None, "--track", help=TRACK_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
+    text_column: str = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
 ) -> None:
     """Tune a strategy's hyperparameters on a task, warm-started from similar past tasks.
 
@@ -72,7 +74,7 @@ def tune(
     check_device(device)
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
     src = resolve_source(source, None if weights is None else str(weights), image_size)
-    target = load_target(task, skip_bad)
+    target = load_target(task, skip_bad, text_column)
     result = run_tune(target, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
                       shots=shots, seed=seed, params=params, source=src, source_task=source_task,
                       metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout,
@@ -88,6 +90,8 @@ def tune(
                         f"{tr['pruned']} pruned; {tr['failed']} failed)")
     table.add_column("")
     table.add_column("value")
+    if result.get("source"):
+        table.add_row("source", str(result["source"]))
     table.add_row(f"best validation {metric}", "-" if result["best_value"] is None else f"{result['best_value']:.4f}")
     for k, v in (result["best_params"] or {}).items():
         table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))

@@ -27,7 +27,7 @@ CONTRACT_VERSION = 1
 def contract(model: Classifier, classes: list[str] | None, source_task: str | None = None) -> dict[str, Any]:
     """The JSON-serializable description of an exported graph's input and output."""
     spec = model.input_spec
-    chans = int(model.backbone.spec.in_chans)
+    chans = model.input_channels
     inp: dict[str, Any]
     if spec.modality == "image":
         inp = {"name": "input", "dtype": "uint8", "layout": "NHWC", "height": "any", "width": "any",
@@ -43,7 +43,8 @@ def contract(model: Classifier, classes: list[str] | None, source_task: str | No
         "modality": spec.modality, "classes": list(classes or []), "source_task": source_task,
         "input": inp,
         "model": {"channels": chans, "input_size": list(spec.input_size) if spec.input_size else None,
-                  "mean": list(spec.mean), "std": list(spec.std), "normalization": "(x - mean) / std per channel"},
+                  "mean": list(spec.mean), "std": list(spec.std), "normalization": "(x - mean) / std per channel",
+                  "repeat_grey_to": int(model.backbone.spec.in_chans) if spec.repeat_grey else None},
         "output": {"name": "probabilities", "dtype": "float32", "shape": "N x K", "K": len(classes or [])},
     }
 

@@ -25,7 +25,7 @@ class RawInputModel(nn.Module):
         self.model = model.eval()
         spec = model.input_spec
         self.is_image = spec.modality == "image"
-        self.channels = int(model.backbone.spec.in_chans)
+        self.channels = model.input_channels
         size = spec.input_size
         self.size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
 
@@ -39,7 +39,7 @@ class RawInputModel(nn.Module):
 
 def accepted_channels(model: Classifier) -> list[int]:
     """Channel counts the raw image input of ``model`` accepts."""
-    chans = int(model.backbone.spec.in_chans)
+    chans = model.input_channels
     return [1, 2, 3, 4] if chans in CONVERTIBLE_CHANNELS else [chans]
 
 
@@ -53,6 +53,6 @@ def example_input(model: Classifier, batch: int = 2, seed: int = 0, channels: in
     spec = model.backbone.spec
     if model.input_spec.modality == "image":
         h, w = model.input_spec.input_size or (32, 32)
-        c = spec.in_chans if channels is None else channels
+        c = model.input_channels if channels is None else channels
         return torch.randint(0, 256, (batch, h + 3, w + 5, c), generator=gen, dtype=torch.uint8)
     return torch.randn(batch, spec.in_chans, generator=gen)

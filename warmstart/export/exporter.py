@@ -73,7 +73,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> dict[str, 
         if diff > TOLERANCE:
             raise WarmstartError(f"exported {fmt} graph differs from PyTorch by {diff:.2e} (> {TOLERANCE}); "
                                  "not saved")
-    chans = model.backbone.spec.in_chans
+    chans = model.input_channels
     if wrapper.is_image:
         accepted = "/".join(str(c) for c in accepted_channels(model))
         inp = f"uint8 images N x H x W x C (any H, W; C = {accepted}; the model takes {chans})"

@@ -172,7 +172,7 @@ def predict_files(model_dir: str | Path, inputs: str | Path, *, text_column: str
     if spec.modality == "text":
         texts = load_texts(Path(inputs), text_column)
         return _rows_of(texts, predict_proba(model, texts, batch_size=64), ckpt.classes)
-    x, names = load_inputs(Path(inputs), spec.modality, model.backbone.spec.in_chans, spec.input_size)
+    x, names = load_inputs(Path(inputs), spec.modality, model.input_channels, spec.input_size)
     probs = torch.cat([predict_proba(model, im) for im in x]) if isinstance(x, list) else predict_proba(model, x)
     conf, pred = probs.max(1)
     return [{"input": n, "class": ckpt.classes[int(p)], "probability": float(c)}

@@ -157,7 +157,8 @@ class CandidateObjective:
         """The ``nas_candidate`` recipe of a candidate spec."""
         return Recipe("nas_candidate", {**self.params, "inherit": self.inherit},
                       source=None if self.source.path is None else str(self.source.path),
-                      source_task=self.source.task_name, architecture=spec, shots=self.task.shots, seed=self.seed)
+                      source_task=self.source.task_name, source_spec=self.source.spec, architecture=spec,
+                      shots=self.task.shots, seed=self.seed)
 
     def run(self, trial: optuna.Trial, spec: dict[str, Any]) -> float | list[float]:
         """Score the candidate ``spec`` as ``trial``: run its recipe, record it, keep its weights."""

@@ -68,6 +68,7 @@ class TuneSpec:
     params: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     source_task: str | None = None
+    source_spec: str | None = None
     metric: str = "val_accuracy"
     pruner: str = "hyperband"
     device: str = "auto"
@@ -108,7 +109,7 @@ def warm_start(name: str, storage: BaseStorage, kind: str, key: str, task: Task,
 def _recipe(spec: TuneSpec, params: dict[str, Any]) -> Recipe:
     """The recipe of one trial (the task is already cut to its shots, so ``shots`` stays None)."""
     return Recipe(spec.strategy, {**spec.params, **params}, source=spec.source, source_task=spec.source_task,
-                  shots=None, seed=spec.seed)
+                  source_spec=spec.source_spec, shots=None, seed=spec.seed)
 
 
 def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> None:
@@ -125,7 +126,7 @@ def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> N
     ws = warm_start(spec.warm_start, st, kind, key, task, space, spec.seed + index)
     study = optuna.load_study(study_name=study_name(key, kind), storage=st, sampler=ws.sampler,
                               pruner=make_pruner(spec.pruner))
-    src = Source.from_options(spec.source, spec.source_task, seed=spec.seed, device=spec.device)
+    src = _source(spec)
     tracker = BudgetTracker(spec.budget, deadline=spec.deadline)
     store = None
     if spec.artifacts is not None:
@@ -151,6 +152,12 @@ def _worker(spec: TuneSpec, index: int, storage: BaseStorage | None = None) -> N
         callbacks = study_callbacks(spec.track, run_name=study.study_name)
     drive(study, objective, n_trials=spec.budget.trials, deadline=tracker.deadline,
           catch=(WarmstartError, RuntimeError, ValueError), trial_timeout=spec.trial_timeout, callbacks=callbacks)
+
+
+def _source(spec: TuneSpec) -> Source | None:
+    """The study's source (its ``spec`` the name the user gave it, when that is not its path)."""
+    extra = {"spec": spec.source_spec} if spec.source_spec is not None else {}
+    return Source.from_options(spec.source, spec.source_task, seed=spec.seed, device=spec.device, **extra)
 
 
 def _spawned(spec: TuneSpec, index: int) -> None:  # pragma: no cover - runs in a child process
@@ -200,7 +207,7 @@ def prepare_study(spec: TuneSpec, storage: BaseStorage | None = None) -> tuple[o
 
 def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, warm_start: str = "auto",
          storage: str | Path | BaseStorage | None = None, jobs: int = 1, shots: int | None = None,
-         seed: int = 0, params: dict[str, Any] | None = None, source: str | Path | None = None,
+         seed: int = 0, params: dict[str, Any] | None = None, source: str | Path | Source | None = None,
          source_task: str | None = None, metric: str = "val_accuracy", pruner: str = "hyperband",
          device: str = "auto", artifacts: str | Path | None = None, threads: int | None = None,
          trial_timeout: float | None = None, track: str | None = None) -> dict[str, Any]:
@@ -217,7 +224,9 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
             (:mod:`warmstart.validation`: stratified k-fold, or leave-one-out with 1-2 per class).
         seed: Seed of the support set, folds, training and samplers (worker i's sampler uses seed + i).
         params: Fixed hyperparameters (not tuned), e.g. ``{"epochs": 5}``.
-        source, source_task: The transfer source (see :class:`warmstart.source.Source`).
+        source, source_task: The transfer source (see :class:`warmstart.source.Source`): a checkpoint
+            folder, a zoo name, or a Source (a zoo model is imported first; its ``spec``, when set,
+            is how recipes and the result name it).
         metric: Validation metric to maximize (``val_accuracy``, ``val_macro_f1``, ``val_balanced_accuracy``).
         pruner: ``hyperband``, ``sha`` or ``none``.
         device: Torch device.
@@ -229,7 +238,8 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
 
     Returns:
         A JSON-serializable summary: study, storage, warm start (and why), trial counts, best value,
-        best params, best trial's test metrics (reporting only), notes.
+        best params, best trial's test metrics (reporting only), notes, and the source as named
+        (:meth:`~warmstart.source.Source.describe`; None without one).
 
     Raises:
         ConfigError, UnknownNameError, StorageError: bad options, names or storage.
@@ -261,16 +271,22 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
     url = None if obj is not None else storage_url(storage)  # type: ignore[arg-type]
     if jobs > 1 and obj is not None:
         raise ConfigError("--jobs > 1 needs a storage URL or file that worker processes can open")
+    source_spec = None
+    if isinstance(source, Source):  # workers rebuild it from the checkpoint folder it names
+        source_task = source_task or source.task_name
+        source_spec = source.spec or (source.zoo_description() if source.zoo is not None else None)
+        source = (source.path if source.path is not None
+                  else source.checkpoint(progress=False).path if source.has_checkpoint else None)
     spec = TuneSpec(task=task, strategy=strategy, budget=b, warm_start=warm_start, storage=url, shots=shots,
                     seed=seed, params=fixed, source=str(source) if source is not None else None,
-                    source_task=source_task, metric=metric, pruner=pruner, device=device,
+                    source_task=source_task, source_spec=source_spec, metric=metric, pruner=pruner, device=device,
                     artifacts=str(artifacts) if artifacts is not None else None,
                     threads=threads if threads is not None else (1 if jobs > 1 else None),
                     deadline=time.time() + b.seconds if b.seconds is not None else None,
                     trial_timeout=trial_timeout, track=track)
     st = obj if obj is not None else open_storage(url)
     study, ws = prepare_study(spec, st)
-    src = Source.from_options(spec.source, spec.source_task, seed=seed, device=device)
+    src = _source(spec)
     if src is not None and (cls.needs_source or src.path is None):
         src.checkpoint()  # pretrain/cache once, before the workers start
     before = counted_trials(study)
@@ -295,7 +311,9 @@ def tune(task: str | Task, strategy: str, *, budget: str | int | Budget = 20, wa
         if bad:
             raise StorageError(f"{len(bad)} of {jobs} workers exited with codes {bad}; finished trials are kept "
                                "in the storage, run the same command again to continue")
-    return summarize(study, ws.name, ws.description, ws.notes, url, before, time.perf_counter() - t0)
+    out = summarize(study, ws.name, ws.description, ws.notes, url, before, time.perf_counter() - t0)
+    out["source"] = None if src is None else src.describe()
+    return out
 
 
 def summarize(study: optuna.Study, warm: str, why: str, notes: list[str], url: str | None, before: int,

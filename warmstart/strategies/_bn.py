@@ -11,11 +11,13 @@ of letting them drift to the few support images.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import torch
 from torch import nn
 
+from warmstart.errors import ConfigError
 from warmstart.strategies._params import Param
 from warmstart.tasks._task import Task, n_items, take
 
@@ -73,8 +75,49 @@ def adapt_bn_statistics(model: nn.Module, x: Any, *, max_items: int = 2000, batc
     return len(idx)
 
 
-def maybe_adapt_bn(model: nn.Module, task: Task, mode: str, seed: int) -> int:
-    """AdaBN on ``task``'s unlabelled pool when ``mode == "pool"`` and the task has one."""
+#: AdaBN results by (source weights, pool, seed): the statistics and the number of inputs used
+_ADAPTED: OrderedDict[str, tuple[int, list[dict[str, torch.Tensor]]]] = OrderedDict()
+_ADAPTED_MAX = 16
+
+
+def maybe_adapt_bn(model: nn.Module, task: Task, mode: str, seed: int, cache_key: str | None = None) -> int:
+    """AdaBN on ``task``'s unlabelled pool when ``mode == "pool"`` and the task has one.
+
+    With ``cache_key`` (the identity of ``model``'s weights and input preparation, e.g.
+    :func:`~warmstart.strategies._frozen_features.frozen_key`), the statistics are computed
+    once per (weights, pool, seed) in this process and copied into later models with the
+    same key, without running the pool through the backbone again.
+
+    Returns:
+        The number of pool inputs the statistics come from (0: none re-estimated).
+    """
     if mode != "pool" or not task.has_unlabeled:
         return 0
-    return adapt_bn_statistics(model, task.x_unlabeled, seed=seed)
+    if cache_key is None:
+        return adapt_bn_statistics(model, task.x_unlabeled, seed=seed)
+    from warmstart.engine.feature_cache import data_fingerprint
+
+    try:
+        key = f"{cache_key}|pool={data_fingerprint(task.x_unlabeled)}|seed={seed}"
+    except ConfigError:  # a dataset kind without a fingerprint: no cache
+        return adapt_bn_statistics(model, task.x_unlabeled, seed=seed)
+    bns = batch_norms(model)
+    hit = _ADAPTED.get(key)
+    if hit is not None and len(hit[1]) == len(bns):
+        _ADAPTED.move_to_end(key)
+        with torch.no_grad():
+            for bn, stats in zip(bns, hit[1], strict=True):
+                for name, value in stats.items():
+                    getattr(bn, name).copy_(value)
+        return hit[0]
+    n = adapt_bn_statistics(model, task.x_unlabeled, seed=seed)
+    _ADAPTED[key] = (n, [{name: b.detach().clone() for name, b in bn.named_buffers(recurse=False) if b is not None}
+                         for bn in bns])
+    while len(_ADAPTED) > _ADAPTED_MAX:
+        _ADAPTED.popitem(last=False)
+    return n
+
+
+def clear_bn_cache() -> None:
+    """Forget the AdaBN statistics kept by :func:`maybe_adapt_bn` (to free memory, or measure a cold start)."""
+    _ADAPTED.clear()

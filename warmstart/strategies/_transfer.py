@@ -24,7 +24,10 @@ def source_model(task: Task, source: Source | None, head: str = "auto", *,
     """
     if source is None:
         raise ConfigError("this strategy transfers from a source: give --source PATH or --source-task NAME")
-    ckpt = source.fresh_checkpoint(progress)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # loading (or importing) the source draws no numbers of the caller's
+        ckpt = source.fresh_checkpoint(progress)  # stream: a new head starts alike in every fit of a process
     try:
         model, report = adapt_to_task(ckpt.model, task, ckpt.classes, head)
     except IncompatibleError as exc:  # name both sides

@@ -6,9 +6,12 @@ Kornblith, Shlens, Le, "Do Better ImageNet Models Transfer Better?", CVPR 2019, 
 also fits the head by L-BFGS).
 
 The backbone runs once in eval mode under ``torch.no_grad()``; its features are cached
-(:mod:`warmstart.engine.feature_cache`, keyed by the source checkpoint's sha256, the
-adapted input channels, the cut depth and the data), so repeated fits cost only the
-head. The head is fitted by full-batch L-BFGS on
+(:mod:`warmstart.strategies._frozen_features`: keyed by the source checkpoint's sha256, the
+adapted input preparation, the cut depth, the AdaBN statistics and the data), so repeated
+fits cost only the head; the AdaBN statistics are computed once per source and pool, and
+predictions on inputs seen before (a search's validation and test splits) read their cached
+features too. A ``warmstart tune`` of linear-probe settings so runs the backbone once per
+image, not once per trial. The head is fitted by full-batch L-BFGS on
 
     mean cross-entropy + l2/2 · ‖W − W₀‖²
 
@@ -25,6 +28,7 @@ mnist5k-b-noisy (1 shot, seeds 0/1: l2 1e-3/1e-2/0.1 gave 0.69/0.72/0.75 with Ad
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 import torch
@@ -38,6 +42,7 @@ from warmstart.engine.seeding import seed_everything
 from warmstart.engine.trainer import History
 from warmstart.strategies._base import Strategy
 from warmstart.strategies._bn import BN_PARAMS, maybe_adapt_bn
+from warmstart.strategies._frozen_features import FrozenBackbone, frozen_key, head_proba
 from warmstart.strategies._params import Param
 from warmstart.strategies._source_finetune import HEAD_PARAM, freeze
 from warmstart.strategies._transfer import source_model
@@ -98,15 +103,15 @@ class LinearProbe(Strategy):
         model, report = source_model(task, source, self.head, progress=self.progress)
         self.info_.update(report)
         model = model.to(resolve_device(self.device)).eval()
-        n_bn = maybe_adapt_bn(model, task, self.bn_adapt, self.seed)
+        n_bn = maybe_adapt_bn(model, task, self.bn_adapt, self.seed, cache_key=frozen_key(model, report))
         self.info_["bn_adapted_on"] = n_bn
         freeze([model], True)
         reused = report["head"] == "reuse"
         if not reused and (model.head is None or len(model.head) > 1):
             model.replace_head(task.n_classes, HeadSpec())  # a linear head
-        key = f"{report.get('source_sha256', 'unknown')}|in_chans={model.backbone.spec.in_chans}"
-        if n_bn:  # statistics re-estimated on the pool: part of the weights' identity
-            key += f"|adabn={data_fingerprint(task.x_unlabeled)}|n={n_bn}|seed={self.seed}"
+        key = frozen_key(model, report, n_bn, pool=task.x_unlabeled, seed=self.seed)
+        if key is None:  # weights of unknown identity: features of this fit only
+            key = f"unidentified-{uuid.uuid4().hex}"
         feats = cached_features(model, task.x_train, depth=None, key=key,
                                 data_key=data_fingerprint(task.x_train))
         assert model.head is not None
@@ -126,3 +131,15 @@ class LinearProbe(Strategy):
         self.info_["head_loss"] = loss
         self.history_ = History(epochs=[{"epoch": 0, "head_loss": loss}], steps=1)
         self.model_ = model
+        self._frozen = FrozenBackbone(model, key) if not key.startswith("unidentified-") else None
+
+    def predict_proba(self, x: Any) -> Tensor:
+        """Class probabilities (N×K); the frozen backbone's features of ``x`` come from the cache.
+
+        Inputs seen before (the validation and test splits of every trial of a search) are not
+        run through the backbone again; once the model's backbone has changed since ``fit`` (it
+        was trained further), the whole model runs as usual.
+        """
+        self._check_fitted()
+        proba = head_proba(self.model_, getattr(self, "_frozen", None), x)
+        return proba if proba is not None else super().predict_proba(x)
