@@ -1,4 +1,4 @@
-"""``warmstart kb``: inspect the knowledge base (list, show TASK, similar TASK) and export its trials."""
+"""``warmstart kb``: inspect the knowledge base (list, show TASK, similar TASK), export its trials, fit the prior."""
 
 from __future__ import annotations
 
@@ -121,3 +121,50 @@ def kb_export(output: str = typer.Option(..., "--output", "-o", help="The file t
 
     n = export_trials(_storage(storage), output, fmt, kinds=kind)
     console.print(f"wrote {n} trials to {output}")
+
+
+@kb.command("fit-prior")
+@cli_errors
+def kb_fit_prior(storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
+                 output: str = typer.Option(None, "--output", "-o",
+                                            help="The prior file to write (.json, or .json.gz compressed); default "
+                                                 "$WARMSTART_CACHE/prior.json, the user's prior."),
+                 base: str = typer.Option("shipped", "--base",
+                                          help="Add another prior's training tasks: 'shipped' (the prior shipped "
+                                               "with warmstart, when there is one), 'none', or a prior file."),
+                 json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Fit a prior (which recipes win on which tasks) on this knowledge base's trials.
+
+    Validation scores only: the test metrics in the knowledge base are never read.
+
+    Example: warmstart kb fit-prior --storage kb.db -o prior.json
+    """
+    from warmstart.knowledge import trial_rows
+    from warmstart.knowledge.prior import Prior, fit_prior, shipped_prior_path, user_prior_path
+
+    rows = trial_rows(_storage(storage))
+    if base == "none":
+        start = None
+    elif base == "shipped":
+        shipped = shipped_prior_path()
+        start = Prior.load(shipped) if shipped is not None else None
+    else:
+        start = Prior.load(base)
+    prior = fit_prior(rows, target="score", base=start)
+    path = prior.save(output or user_prior_path())
+    prior.path = str(path)
+    if json_out:
+        emit_json({"path": str(path), "tasks": len(prior.tasks), "recipes": len(prior.candidates()),
+                   "target": prior.table.target, "ranker_error": prior.ranker.sigma,
+                   "gray_box": prior.has_gray_box, "portfolio": [m.to_json() for m in prior.portfolio]})
+        return
+    console.print(prior.describe())
+    table = Table(title="greedy portfolio (evaluated first on a new task)")
+    for col in ("#", "recipe", "best on", "mean regret", "seconds"):
+        table.add_column(col)
+    specs = {s.key(): s for s in prior.candidates()}
+    for n, m in enumerate(prior.portfolio, 1):
+        table.add_row(str(n), specs[m.key].describe(), f"{m.tasks_best} of {m.tasks_run} tasks",
+                      f"{m.mean_regret:.4f}", "-" if m.seconds is None else f"{m.seconds:.1f}")
+    console.print(table)
+    console.print(f"wrote the prior to {path}")

@@ -1,0 +1,253 @@
+"""The prior: fitted on realistic synthetic trial rows (image tasks favour l2sp, tabular ones scratch)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import optuna
+import pytest
+from optuna.trial import create_trial
+
+from warmstart.errors import ConfigError, DataError
+from warmstart.knowledge import open_storage, study_name, trial_rows
+from warmstart.knowledge.prior import (
+    NO_PRIOR,
+    Observed,
+    Prior,
+    PriorConfig,
+    fit_prior,
+    load_prior,
+    shipped_prior_path,
+)
+from warmstart.knowledge.records import ATTR, make_record_attr
+from warmstart.recipe import Recipe
+
+#: true mean validation accuracy of each strategy by task family; image sources help, tabular ones do not
+TRUTH = {"image": {"l2sp": 0.90, "finetune": 0.87, "linear_probe": 0.80, "scratch": 0.55},
+         "tabular": {"l2sp": 0.72, "finetune": 0.74, "linear_probe": 0.70, "scratch": 0.86}}
+SECONDS = {"l2sp": 30.0, "finetune": 25.0, "linear_probe": 2.0, "scratch": 10.0}
+LRS = (1e-3, 1e-2)
+
+
+def meta(kind: str, rng: random.Random) -> dict[str, float]:
+    """Meta-features as :func:`warmstart.knowledge.meta_features` names them (a few of them)."""
+    return {"is_image": 1.0 if kind == "image" else 0.0, "log_n_classes": rng.uniform(0.7, 2.3),
+            "log_input_dim": 6.7 if kind == "image" else rng.uniform(1.5, 3.5)}
+
+
+def synthetic_rows(n_per_family: int = 5, seed: int = 0, seeds: int = 2,
+                   families: tuple[str, ...] = ("image", "tabular")) -> list[dict]:
+    """Rows in the trial_rows format: every (strategy, lr) on every task, ``seeds`` seeds each, with curves."""
+    rng = random.Random(seed)
+    rows = []
+    for kind in families:
+        for t in range(n_per_family):
+            level = rng.uniform(-0.1, 0.05)  # tasks differ in difficulty
+            mf = {f"mf_{k}": v for k, v in meta(kind, rng).items()}
+            logme = rng.uniform(-1, 1)
+            for strat, acc in TRUTH[kind].items():
+                for lr in LRS:
+                    for s in range(seeds):
+                        final = acc + level + rng.gauss(0, 0.01)
+                        curve = [final * (1 - 0.5 ** (e + 1)) + rng.gauss(0, 0.005) for e in range(5)]
+                        rows.append({"study": f"{kind}{t}@5shots|auto", "kind": "auto", "task": f"{kind}{t}@5shots",
+                                     "state": "COMPLETE", "shots": 5, "strategy": strat, "seed": s,
+                                     "source": f"/cache/src-{kind}", "params": json.dumps({"lr": lr}),
+                                     "architecture": None, "score": final, "metric": "val_accuracy",
+                                     "validation": "kfold", "seconds": SECONDS[strat] * rng.uniform(0.8, 1.2),
+                                     "n_epochs": 5, "curve": json.dumps(curve), "p_lr": lr, "tf_logme": logme,
+                                     "test_accuracy": final + rng.gauss(0, 0.02), **mf})
+    return rows
+
+
+def situation(kind: str, seed: int = 99) -> dict[str, float]:
+    return {**meta(kind, random.Random(seed)), "shots": 5}
+
+
+@pytest.fixture(scope="module")
+def prior() -> Prior:
+    return fit_prior(synthetic_rows())
+
+
+@pytest.mark.parametrize(("kind", "winner"), [("image", "l2sp"), ("tabular", "scratch")])
+def test_ranker_puts_the_better_recipe_first_on_a_held_out_task(prior, kind, winner):
+    picks = prior.suggest(situation(kind), k=3, cost_weight=0.0)
+    assert picks[0].spec.strategy == winner
+    assert picks[0].predicted > picks[-1].predicted and picks[0].std > 0
+    # a held-out task, not in the table
+    assert not any(t.endswith("99@5shots") for t in prior.tasks)
+    assert "predicted" in picks[0].why and "nearest training tasks" in picks[0].why
+    loser = min(TRUTH[kind], key=TRUTH[kind].get)
+    assert prior.predict({"strategy": winner, "params": {"lr": 1e-3}}, situation(kind))[0] > \
+        prior.predict({"strategy": loser, "params": {"lr": 1e-3}}, situation(kind))[0]
+
+
+def test_cost_aware_order_puts_a_cheap_recipe_first(prior):
+    # on image tasks linear_probe is 10 points worse than l2sp but 15x cheaper: with a large λ it comes first
+    free = prior.suggest(situation("image"), k=8, cost_weight=0.0)
+    cheap = prior.suggest(situation("image"), k=8, cost_weight=1.0)
+    assert free[0].spec.strategy == "l2sp" and cheap[0].spec.strategy == "linear_probe"
+    assert cheap[0].seconds is not None and cheap[0].seconds < free[0].seconds
+    assert cheap == sorted(cheap, key=lambda p: -p.utility)
+
+
+def test_suggest_filters_strategies_and_scores_each_source(prior):
+    picks = prior.suggest(situation("image"), k=2, strategies=["finetune", "scratch"],
+                          sources={"a": {"logme": 0.5}, "b": {"tf_logme": -0.5}})
+    assert {p.spec.strategy for p in picks} <= {"finetune", "scratch"} and picks[0].spec.strategy == "finetune"
+    assert all(p.source in {"a", "b"} for p in picks)
+    with pytest.raises(ConfigError, match="k must be"):
+        prior.suggest(situation("image"), k=0)
+
+
+def test_portfolio_of_the_fitted_prior_starts_with_a_family_winner(prior):
+    first = json.loads(prior.portfolio[0].key)["strategy"]
+    assert first in {"l2sp", "scratch"}  # each is best on one family; nothing else is best anywhere
+    assert [m.mean_regret for m in prior.portfolio] == sorted((m.mean_regret for m in prior.portfolio), reverse=True)
+
+
+def test_gray_box_tells_a_promising_curve_from_a_poor_one(prior):
+    recipe = Recipe("l2sp", {"lr": 1e-3}, shots=5)
+    good, std = prior.predict_final([0.45, 0.68], recipe, situation("image"))
+    poor, _ = prior.predict_final([0.28, 0.42], recipe, situation("image"))
+    assert good > poor and std > 0
+    assert prior.should_stop([0.28, 0.42], recipe, situation("image"), incumbent=good)
+    assert not prior.should_stop([0.45, 0.68], recipe, situation("image"), incumbent=poor)
+    with pytest.raises(ConfigError, match="curve prefix"):
+        prior.predict_final([], recipe, situation("image"))
+
+
+def test_posterior_moves_toward_the_prior_when_few_labels_scored(prior):
+    predicted, _ = prior.predict({"strategy": "l2sp", "params": {"lr": 1e-3}}, situation("image"))
+    few = prior.posterior(1.0, predicted, 0.8, n_examples=5)
+    many = prior.posterior(1.0, predicted, 0.8, n_examples=5000)
+    p = 0.8 + predicted
+    assert abs(few.mean - p) < abs(many.mean - p)
+    assert p < few.mean < 1.0 and few.weight_prior > many.weight_prior
+
+
+def test_final_choice_trusts_the_prior_with_few_labels_and_validation_with_many(prior):
+    # a perfect but noisy validation score for scratch (the prior says it is poor on image tasks),
+    # a slightly lower one for l2sp (the prior says it is best)
+    trials = [Observed({"strategy": "scratch", "params": {"lr": 1e-3}}, 1.0, [1.0, 1.0, 1.0]),
+              Observed({"strategy": "l2sp", "params": {"lr": 1e-3}}, 0.93, [0.9, 0.95, 0.94])]
+    few = prior.final_scores(trials, situation("image"), n_examples=15)
+    exact = [Observed(o.recipe, o.score) for o in trials]  # no fold spread: only the binomial error remains
+    many = prior.final_scores(exact, situation("image"), n_examples=100_000)
+    assert few[0].index == 1 and many[0].index == 0
+    assert few[0].predicted > few[1].predicted and 0 <= few[1].predicted <= few[0].predicted <= 1
+    assert few[0].posterior.weight_prior > many[0].posterior.weight_prior
+    one = prior.final_scores(trials[:1], situation("image"), n_examples=15)
+    assert one[0].posterior.mean == pytest.approx(1.0)  # one trial: nothing to compare, its own score
+    assert prior.final_scores([], situation("image")) == []
+
+
+def test_save_load_round_trip_is_json_not_pickle(prior, tmp_path):
+    for name in ("prior.json", "prior.json.gz"):
+        path = prior.save(tmp_path / name)
+        raw = path.read_bytes()
+        text = gzip.decompress(raw).decode() if name.endswith(".gz") else raw.decode()
+        data = json.loads(text)  # plain JSON: nothing to unpickle
+        assert data["format"] == "warmstart-prior" and data["table"]["target"] == "score"
+        back = Prior.load(path)
+        assert back.path == str(path)
+        assert back.portfolio == prior.portfolio and back.tasks == prior.tasks
+        for kind in ("image", "tabular"):
+            assert [p.to_json() for p in back.suggest(situation(kind), k=4)] == \
+                   [p.to_json() for p in prior.suggest(situation(kind), k=4)]
+        r = {"strategy": "finetune", "params": {"lr": 1e-2}}
+        assert back.predict_final([0.4, 0.6], r, situation("image")) == \
+            prior.predict_final([0.4, 0.6], r, situation("image"))
+
+
+def test_load_rejects_bad_files(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        Prior.load(tmp_path / "missing.json")
+    (tmp_path / "x.json").write_text('{"format": "something else"}')
+    with pytest.raises(DataError, match="not a warmstart prior"):
+        Prior.load(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text('{"format": "warmstart-prior", "version": 1, "config": {}}')
+    with pytest.raises(DataError, match="malformed"):
+        Prior.load(tmp_path / "y.json")
+    (tmp_path / "z.json").write_bytes(b"\x80\x04K\x01.")  # a pickle: refused as unreadable, never unpickled
+    with pytest.raises(DataError, match="unreadable"):
+        Prior.load(tmp_path / "z.json")
+
+
+def test_load_prior_prefers_the_users_then_the_shipped_one(prior, tmp_path, monkeypatch):
+    monkeypatch.setenv("WARMSTART_CACHE", str(tmp_path))
+    shipped = shipped_prior_path()
+    found = load_prior()
+    if shipped is None:
+        assert found is None and "hand-written rules" in NO_PRIOR
+    else:
+        assert found is not None and found.path == str(shipped)
+    prior.save(tmp_path / "prior.json")
+    mine = load_prior()
+    assert mine is not None and mine.path == str(tmp_path / "prior.json")
+    assert load_prior(tmp_path / "prior.json") is not None
+
+
+def test_validation_scores_only_test_scores_never_drive_the_prior():
+    rows = synthetic_rows(n_per_family=3, families=("image",), seeds=1)
+    for r in rows:  # test scores rank the strategies the other way round
+        r["test_accuracy"] = 2.0 - r["score"]
+    by_score = fit_prior(rows).suggest(situation("image"), k=1, cost_weight=0.0)[0]
+    by_test = fit_prior(rows, target="test_accuracy").suggest(situation("image"), k=1, cost_weight=0.0)[0]
+    assert by_score.spec.strategy == "l2sp" and by_test.spec.strategy == "scratch"
+
+
+def test_label_free_rows_and_too_few_tasks_are_refused():
+    rows = synthetic_rows(n_per_family=3, families=("image",), seeds=1)
+    with pytest.raises(DataError, match="at least 3 tasks"):
+        fit_prior(rows[: len(rows) // 2])  # two tasks
+    free = [{**r, "metric": "infomax"} for r in rows]
+    with pytest.raises(DataError, match="hold 0"):
+        fit_prior(free)  # label-free scores are on another scale
+    assert fit_prior(free, target="test_accuracy").table.target == "test_accuracy"
+    with pytest.raises(ConfigError, match="target"):
+        fit_prior(rows, target="seconds")
+    with pytest.raises(ConfigError, match="feature group"):
+        PriorConfig(features=("task", "colour"))
+
+
+def test_feature_groups_are_configurable_and_missing_columns_tolerated():
+    rows = synthetic_rows(n_per_family=3, seeds=1)
+    for r in rows:
+        del r["tf_logme"], r["curve"]
+    p = fit_prior(rows, config=PriorConfig(features=("task", "recipe")))
+    assert not p.has_gray_box and not any(f.startswith("tf_") for f in p.encoder.names())
+    assert p.suggest({"is_image": 1.0}, k=1, cost_weight=0.0)[0].spec.strategy == "l2sp"  # partial situation
+    assert not p.should_stop([0.1], {"strategy": "l2sp"}, {}, incumbent=0.9)  # no gray-box model: never stops
+    with pytest.raises(ConfigError, match="gray-box"):
+        p.predict_final([0.1], {"strategy": "l2sp"}, {})
+
+
+def test_base_prior_adds_its_tasks(prior):
+    user = synthetic_rows(n_per_family=1, seed=7, seeds=1)  # two tasks: too few alone
+    with pytest.raises(DataError):
+        fit_prior(user)
+    both = fit_prior(user, base=prior)
+    assert len(both.tasks) == len(prior.tasks) + 2
+    assert sum(t.startswith("base:") for t in both.tasks) == len(prior.tasks)
+
+
+def test_rows_from_a_real_optuna_knowledge_base(tmp_path):
+    """Trials written as record_result writes them, read back by trial_rows, fit a prior."""
+    st = open_storage(f"sqlite:///{tmp_path}/kb.db")
+    rng = random.Random(3)
+    for t in range(3):
+        key = f"digits{t}@5shots"
+        study = optuna.create_study(study_name=study_name(key, "auto"), storage=st, direction="maximize")
+        study.set_user_attr(ATTR, make_record_attr(key, "auto", meta("image", rng), {}, {}, strategy="auto", shots=5))
+        for strat, acc in TRUTH["image"].items():
+            recipe = Recipe(strat, {"lr": 1e-3}, source="/cache/src", shots=5, seed=0)
+            v = acc + rng.gauss(0, 0.01)
+            study.add_trial(create_trial(value=v, params={}, distributions={}, user_attrs={
+                "recipe": recipe.to_json(), "metric": "val_accuracy", "validation": "kfold", "fold_scores": [v] * 3,
+                "seconds": SECONDS[strat], "curve": [v / 2, v], "n_epochs": 2, "test": {"accuracy": v}}))
+    p = fit_prior(trial_rows(st))
+    assert len(p.tasks) == 3 and p.table.tasks["digits0@5shots"].shots == 5
+    assert p.suggest(situation("image"), k=1, cost_weight=0.0)[0].spec.strategy == "l2sp"

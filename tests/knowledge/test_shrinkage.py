@@ -1,0 +1,42 @@
+"""Shrinkage of a few-shot validation score toward the prior (normal-normal posterior)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from warmstart.errors import ConfigError
+from warmstart.knowledge._shrinkage import shrink, validation_variance
+
+
+def test_few_labels_move_the_estimate_toward_the_prior():
+    means = [shrink(1.0, 0.85, 0.03, n_examples=n).mean for n in (3, 15, 150, 15000)]
+    assert 0.85 < means[0] < means[1] < means[2] < means[3] < 1.0
+    assert means[3] == pytest.approx(1.0, abs=0.01)
+
+
+def test_posterior_is_the_precision_weighted_mean():
+    var_v = validation_variance(0.8, n_examples=20)
+    post = shrink(0.8, 0.7, math.sqrt(var_v), n_examples=20)  # equal variances: the midpoint
+    assert post.mean == pytest.approx(0.75) and post.weight_prior == pytest.approx(0.5)
+    assert post.std == pytest.approx(math.sqrt(var_v / 2)) and post.validation_std == pytest.approx(math.sqrt(var_v))
+
+
+def test_validation_variance_takes_the_larger_of_binomial_and_fold_spread():
+    binom = validation_variance(0.8, n_examples=30)
+    spread = validation_variance(0.8, fold_scores=[0.5, 0.8, 1.0])
+    assert spread > binom
+    assert validation_variance(0.8, n_examples=30, fold_scores=[0.5, 0.8, 1.0]) == spread
+    assert validation_variance(1.0, n_examples=3) > 0  # a perfect score on 3 labels is not certain
+
+
+def test_bad_input():
+    with pytest.raises(ConfigError, match="n_examples or two"):
+        validation_variance(0.8, fold_scores=[0.8])
+    with pytest.raises(ConfigError, match="n_examples must be"):
+        validation_variance(0.8, n_examples=0)
+    with pytest.raises(ConfigError, match="std > 0"):
+        shrink(0.8, 0.7, 0.0, n_examples=10)
+    with pytest.raises(ConfigError, match="finite"):
+        shrink(float("nan"), 0.7, 0.1, n_examples=10)

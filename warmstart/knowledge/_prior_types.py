@@ -1,0 +1,117 @@
+"""The values the prior hands out: its settings, a suggested recipe, an observed trial, a final score."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmstart.errors import ConfigError
+from warmstart.knowledge._prior_features import GROUPS, check_groups
+from warmstart.knowledge._prior_table import RecipeSpec
+from warmstart.knowledge._shrinkage import Posterior
+
+#: default λ: relative score traded per decade of seconds (a 10× slower recipe must be 1 point better)
+COST_WEIGHT = 0.01
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """How a prior is fitted.
+
+    Attributes:
+        features: Feature groups of the ranker and gray-box model (``task``, ``shots``,
+            ``transfer``, ``recipe``).
+        portfolio_size: Most portfolio members (None: until none lowers the mean regret).
+        cost_weight: λ, relative score traded per decade of seconds, for the portfolio and
+            :meth:`Prior.suggest`.
+        seed: Seed of the models.
+    """
+
+    features: tuple[str, ...] = GROUPS
+    portfolio_size: int | None = 8
+    cost_weight: float = COST_WEIGHT
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", check_groups(self.features))
+        if self.portfolio_size is not None and self.portfolio_size < 1:
+            raise ConfigError(f"portfolio_size must be >= 1, got {self.portfolio_size}")
+        if not (math.isfinite(self.cost_weight) and self.cost_weight >= 0):
+            raise ConfigError(f"cost_weight must be >= 0, got {self.cost_weight}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict."""
+        return {"features": list(self.features), "portfolio_size": self.portfolio_size,
+                "cost_weight": self.cost_weight, "seed": self.seed}
+
+
+@dataclass
+class Pick:
+    """A recipe the prior suggests for a task, with why.
+
+    Attributes:
+        spec: Strategy, hyperparameters, architecture.
+        source: The source (a name the caller gave in ``sources``), or None.
+        predicted: Predicted score relative to the median recipe of a task (score units).
+        std: The ranker's uncertainty (task-grouped out-of-fold RMSE).
+        seconds: Predicted seconds of one run, or None.
+        utility: ``predicted − λ·log10(seconds)``: the order of :meth:`Prior.suggest`.
+        portfolio_rank: Its place in the greedy portfolio (1 = first), or None.
+        why: One line for the user.
+    """
+
+    spec: RecipeSpec
+    source: str | None
+    predicted: float
+    std: float
+    seconds: float | None
+    utility: float
+    portfolio_rank: int | None
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict (for run.json and the report)."""
+        return {**self.spec.to_json(), "source": self.source, "predicted": self.predicted, "std": self.std,
+                "seconds": self.seconds, "utility": self.utility, "portfolio_rank": self.portfolio_rank,
+                "why": self.why}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A finished trial on the new task, as the final choice sees it.
+
+    Attributes:
+        recipe: Its recipe (a Recipe, spec or mapping with ``strategy``).
+        score: Its validation score.
+        fold_scores: The score of each fold.
+        source: Its source's transferability scores (``logme``, ``leep``, ``tf_*``), or None.
+    """
+
+    recipe: Any
+    score: float
+    fold_scores: Sequence[float] = ()
+    source: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class FinalScore:
+    """An observed trial's validation score, the prior's prediction of it, and their combination.
+
+    Attributes:
+        index: Its place in the list given to :meth:`~warmstart.knowledge.prior.Prior.final_scores`.
+        validation: The validation score.
+        predicted: The prior's prediction on the validation scale (task level + relative prediction).
+        posterior: The shrinkage estimate (:func:`warmstart.knowledge._shrinkage.shrink`).
+    """
+
+    index: int
+    validation: float
+    predicted: float
+    posterior: Posterior = field(compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict (for run.json and the report)."""
+        return {"index": self.index, "validation": self.validation, "predicted": self.predicted,
+                **{f"posterior_{k}": v for k, v in self.posterior.to_json().items()}}

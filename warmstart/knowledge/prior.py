@@ -1,0 +1,390 @@
+"""The prior: which recipes win where, learned from earlier runs, for ``auto``'s first trials and final choice.
+
+Fitted on trial rows (:func:`warmstart.knowledge.trials.trial_rows`, or the meta-dataset, which
+has the same columns) by :func:`fit_prior`; four parts:
+
+* a greedy portfolio (auto-sklearn 2.0, Feurer et al., JMLR 2022; :mod:`._portfolio`): the recipes
+  that together cover most tasks, cost-aware;
+* a conditional ranker (ZAP, Öztürk et al., ICML 2022; Quick-Tune, Arango et al., ICLR 2024;
+  :mod:`._ranker`): a recipe's relative score on a new task from its meta-features, shots, the
+  source's transferability (LogME, LEEP) and the recipe's features; :meth:`Prior.suggest` orders
+  the candidates by predicted score − λ·log10(predicted seconds);
+* a gray-box model (Quick-Tune; :mod:`._graybox`): a trial's final score from its first epochs,
+  :meth:`Prior.predict_final` and :meth:`Prior.should_stop`;
+* shrinkage of the noisy validation score toward the prior's prediction (:mod:`._shrinkage`),
+  :meth:`Prior.final_scores` (the final choice among a task's trials) and :meth:`Prior.posterior`.
+
+Which score it learns from. A user's own knowledge base gives the prior only validation scores
+(``target="score"``; ``warmstart kb fit-prior`` never reads another): test labels must never
+drive a choice on the user's tasks. The prior shipped with the package may be fitted on the test
+scores of the meta-dataset's tasks (``target="test_accuracy"``), which are never a user's task.
+
+Storage. A prior is one JSON file (gzip-compressed when its name ends in ``.gz``) holding its
+settings, its training table (:class:`._prior_table.PriorTable`), the portfolio and the models'
+cross-validated errors; the models are refitted from the table at load time (deterministic for a
+fixed seed and scikit-learn version): the ranker at once (seconds for a few thousand records), the
+gray-box model when it is first asked. Nothing is pickled.
+:func:`load_prior` looks for the user's prior (``$WARMSTART_CACHE/prior.json``, written by
+``warmstart kb fit-prior``), then the one shipped in ``warmstart/knowledge/prior_data/prior.json.gz``;
+with neither it returns None, and a caller falls back to its hand-written rules, saying so with
+:data:`NO_PRIOR` (``auto`` does not read the prior yet).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import json
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warmstart._atomic import write_bytes_atomic
+from warmstart._paths import cache_dir
+from warmstart.errors import ConfigError, DataError
+from warmstart.knowledge._graybox import CurveModel
+from warmstart.knowledge._portfolio import PortfolioMember, greedy_portfolio
+from warmstart.knowledge._prior_features import Encoder, split_situation
+from warmstart.knowledge._prior_table import PriorTable, RecipeSpec, build_table, check_target
+from warmstart.knowledge._prior_types import COST_WEIGHT, FinalScore, Observed, Pick, PriorConfig
+from warmstart.knowledge._ranker import Ranker
+from warmstart.knowledge._shrinkage import Posterior, shrink
+from warmstart.knowledge.similarity import rank_similar
+
+__all__ = ["COST_WEIGHT", "NO_PRIOR", "FinalScore", "Observed", "Pick", "Prior", "PriorConfig", "fit_prior",
+           "load_prior", "shipped_prior_path", "user_prior_path"]
+
+FORMAT, VERSION = "warmstart-prior", 1
+#: fewest tasks with two or more recipes a prior is fitted on
+MIN_TASKS = 3
+#: the user's prior, written by ``warmstart kb fit-prior`` (in the cache folder)
+USER_PRIOR = "prior.json"
+#: the prior shipped with the package (package data of ``warmstart.knowledge``)
+SHIPPED_PRIOR = "prior_data/prior.json.gz"
+NO_PRIOR = ("no prior: no user prior (warmstart kb fit-prior) and none shipped with this version, "
+            "so the strategies come from the hand-written rules")
+
+
+@dataclass
+class Prior:
+    """A fitted prior (see the module docstring). Build with :func:`fit_prior` or :meth:`load`."""
+
+    table: PriorTable
+    config: PriorConfig
+    encoder: Encoder
+    ranker: Ranker
+    curve_sigmas: list[float] | None  # the gray-box model's errors by prefix length; None: no gray-box model
+    portfolio: list[PortfolioMember]
+    tasks: list[str]
+    path: str | None = field(default=None, compare=False)
+    _curves: CurveModel | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def has_gray_box(self) -> bool:
+        """Whether the training table held enough curves for :meth:`predict_final`."""
+        return self.curve_sigmas is not None
+
+    def _curve_model(self) -> CurveModel | None:
+        if self._curves is None and self.curve_sigmas is not None:
+            self._curves = CurveModel.fit(self.table, self.encoder, seed=self.config.seed, sigmas=self.curve_sigmas)
+        return self._curves
+
+    # ---- what the prior says about a new task
+    def candidates(self, strategies: Iterable[str] | None = None) -> list[RecipeSpec]:
+        """The recipes of the training table (only those of ``strategies`` when given)."""
+        allowed = None if strategies is None else set(strategies)
+        used = sorted({r.recipe for r in self.table.records})
+        return [self.table.recipes[i] for i in used if allowed is None or self.table.recipes[i].strategy in allowed]
+
+    def predict(self, recipe: Any, situation: Mapping[str, Any]) -> tuple[float, float]:
+        """(predicted relative score, std) of one recipe (a Recipe, spec or mapping) in a situation.
+
+        The situation maps meta-feature names (bare or ``mf_``), ``shots`` and the source's
+        transferability (``tf_<name>``, ``logme``, ``leep``) to numbers; missing ones are allowed.
+        """
+        meta, shots, tf = split_situation(situation)
+        mean, _ = self.ranker.predict(meta, shots, tf, [RecipeSpec.of(recipe)])
+        return float(mean[0]), self.ranker.sigma
+
+    def suggest(self, situation: Mapping[str, Any], *, k: int = 3, strategies: Iterable[str] | None = None,
+                sources: Mapping[str, Mapping[str, float]] | None = None, candidates: Sequence[Any] | None = None,
+                cost_weight: float | None = None) -> list[Pick]:
+        """The ``k`` best (recipe, source) pairs for a situation, best utility first, one per recipe.
+
+        Args:
+            situation: What is known of the task (see :meth:`predict`).
+            k: How many picks.
+            strategies: Only recipes of these strategies (e.g. those the situation allows).
+            sources: Source name → its transferability scores (``logme``, ``leep``, ``tf_*``); each
+                recipe is scored with each source. None: no source features.
+            candidates: Recipes to rank (default: every recipe of the training table).
+            cost_weight: λ (default: the prior's).
+
+        Raises:
+            ConfigError: ``k`` < 1 or a negative ``cost_weight``.
+        """
+        if k < 1:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        lam = self.config.cost_weight if cost_weight is None else cost_weight
+        if not (math.isfinite(lam) and lam >= 0):
+            raise ConfigError(f"cost_weight must be >= 0, got {lam}")
+        specs = [RecipeSpec.of(c) for c in candidates] if candidates is not None else self.candidates(strategies)
+        if strategies is not None:
+            allowed = set(strategies)
+            specs = [s for s in specs if s.strategy in allowed]
+        meta, shots, tf = split_situation(situation)
+        srcs: dict[str | None, dict[str, float]] = {None: tf} if not sources else {
+            name: {**tf, **split_situation(v)[2]} for name, v in sources.items()}
+        best: dict[str, Pick] = {}
+        rank = {m.key: n for n, m in enumerate(self.portfolio, 1)}
+        near = self._nearest(meta)
+        for name, feats in srcs.items():
+            pred, secs = self.ranker.predict(meta, shots, feats, specs)
+            for n, spec in enumerate(specs):
+                s = None if secs is None else float(secs[n])
+                util = float(pred[n]) - (lam * math.log10(s) if s is not None and s > 0 else 0.0)
+                if spec.key() in best and best[spec.key()].utility >= util:
+                    continue
+                best[spec.key()] = Pick(spec, name, float(pred[n]), self.ranker.sigma, s, util, rank.get(spec.key()),
+                                        "")
+        picks = sorted(best.values(), key=lambda p: (-p.utility, p.spec.key()))[:k]
+        fitted = set(self.tasks)
+        scores = {t: v for t, v in self.table.scores().items() if t in fitted}
+        for p in picks:
+            p.why = self._why(p, near, scores)
+        return picks
+
+    def _nearest(self, meta: Mapping[str, float], k: int = 3) -> list[str]:
+        metas = {t: self.table.tasks[t].meta for t in self.tasks if self.table.tasks[t].meta}
+        return [t for t, _ in rank_similar(meta, metas, k)] if meta and metas else []
+
+    def _why(self, p: Pick, near: list[str], scores: Mapping[str, Mapping[str, float]]) -> str:
+        key = p.spec.key()
+        ran = [t for t, v in scores.items() if key in v]
+        parts = [f"predicted {p.predicted:+.3f} (±{p.std:.3f}) against the median recipe of a task"]
+        if p.seconds is not None:
+            parts.append(f"about {p.seconds:.0f} s")
+        if ran:
+            wins = sum(1 for t in ran if scores[t][key] >= max(scores[t].values()))
+            parts.append(f"best on {wins} of the {len(ran)} training tasks it ran on")
+        if p.portfolio_rank is not None:
+            parts.append(f"portfolio member {p.portfolio_rank} of {len(self.portfolio)}")
+        if near:
+            parts.append(f"nearest training tasks: {', '.join(near)}")
+        return "; ".join(parts)
+
+    def predict_final(self, curve_prefix: Sequence[float], recipe: Any,
+                      task_features: Mapping[str, Any]) -> tuple[float, float]:
+        """(mean, std) of a trial's final score from its first epochs (gray-box; Quick-Tune).
+
+        Args:
+            curve_prefix: Validation metric of the epochs run so far (one or more).
+            recipe: The trial's recipe (a Recipe, spec or mapping with ``strategy``).
+            task_features: The situation (see :meth:`predict`).
+
+        Raises:
+            ConfigError: the prior has no gray-box model (too few curves), or an empty prefix.
+        """
+        model = self._curve_model()
+        if model is None:
+            raise ConfigError("this prior has no gray-box model: its training table held too few curves")
+        meta, shots, tf = split_situation(task_features)
+        return model.predict_final(curve_prefix, RecipeSpec.of(recipe), meta, shots, tf)
+
+    def should_stop(self, curve_prefix: Sequence[float], recipe: Any, task_features: Mapping[str, Any],
+                    incumbent: float, z: float = 1.0) -> bool:
+        """Whether a trial is unpromising: predicted final score + z·std below ``incumbent``.
+
+        False when the prior has no gray-box model (nothing is stopped on no evidence).
+        """
+        if not self.has_gray_box:
+            return False
+        mean, std = self.predict_final(curve_prefix, recipe, task_features)
+        return mean + z * std < incumbent
+
+    def posterior(self, v: float, predicted: float, level: float, *, n_examples: int | None = None,
+                  fold_scores: Sequence[float] = ()) -> Posterior:
+        """Shrink a validation score ``v`` toward the prior's ``level + predicted`` (std: the ranker's).
+
+        ``level`` puts the relative prediction on the validation scale (see :meth:`final_scores`,
+        which estimates it). See :func:`._shrinkage.shrink`.
+        """
+        return shrink(v, level + predicted, self.ranker.sigma, n_examples=n_examples, fold_scores=fold_scores)
+
+    def final_scores(self, observed: Sequence[Observed], situation: Mapping[str, Any], *,
+                     n_examples: int | None = None) -> list[FinalScore]:
+        """The shrinkage estimate of each finished trial of a task, best posterior mean first.
+
+        The prior predicts relative scores, so the task's level is estimated from the trials
+        themselves: the median over them of (validation score − relative prediction). Each trial's
+        prior mean is that level plus its relative prediction, clipped to [0, 1] (every labelled
+        metric's range); with a single trial the prior mean is its own score, so the prior changes
+        nothing until there are two to compare.
+
+        Args:
+            observed: The trials (recipe, validation score, fold scores, source's transferability).
+            situation: What is known of the task (see :meth:`predict`).
+            n_examples: Held-out labels behind each score (k-fold CV: the support size).
+
+        Raises:
+            ConfigError: a non-finite score, or neither ``n_examples`` nor two fold scores for a trial.
+        """
+        if not observed:
+            return []
+        meta, shots, tf = split_situation(situation)
+        preds = []
+        for o in observed:
+            feats = {**tf, **split_situation(o.source or {})[2]}
+            preds.append(float(self.ranker.predict(meta, shots, feats, [RecipeSpec.of(o.recipe)])[0][0]))
+        level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
+        out = []
+        for i, (o, p) in enumerate(zip(observed, preds, strict=True)):
+            mean = min(1.0, max(0.0, level + p))
+            post = shrink(o.score, mean, self.ranker.sigma, n_examples=n_examples, fold_scores=o.fold_scores)
+            out.append(FinalScore(i, float(o.score), mean, post))
+        return sorted(out, key=lambda f: (-f.posterior.mean, f.index))
+
+    # ---- description and storage
+    def describe(self) -> str:
+        """One line: where it came from and what it was fitted on."""
+        where = f" ({self.path})" if self.path else ""
+        gray = "with" if self.has_gray_box else "without"
+        return (f"prior{where}: {len(self.tasks)} tasks, {len(self.candidates())} recipes, fitted on "
+                f"{self.table.target}, ranker error ±{self.ranker.sigma:.3f}, {gray} a gray-box model")
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole prior as JSON (the models as their training table; see the module docstring)."""
+        import sklearn
+
+        return {"format": FORMAT, "version": VERSION, "sklearn": sklearn.__version__,
+                "config": self.config.to_json(), "features": self.encoder.names(),
+                "tasks_fitted": self.tasks,
+                "sigma": {"ranker": self.ranker.sigma, "cost": _finite_or_none(self.ranker.cost_sigma),
+                          "curves": self.curve_sigmas},
+                "portfolio": [m.to_json() for m in self.portfolio], "table": self.table.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], path: str | None = None) -> Prior:
+        """Rebuild (and refit the ranker) from :meth:`to_json` output.
+
+        Raises:
+            DataError: not a warmstart prior, another format version, or malformed.
+        """
+        where = f" {path}" if path else ""
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise DataError(f"prior file{where} is not a warmstart prior")
+        if data.get("version") != VERSION:
+            raise DataError(f"prior file{where} has format version {data.get('version')!r}; this warmstart reads "
+                            f"version {VERSION} (refit it: warmstart kb fit-prior)")
+        try:
+            c = data["config"]
+            config = PriorConfig(tuple(c["features"]), c["portfolio_size"], float(c["cost_weight"]), int(c["seed"]))
+            table = PriorTable.from_json(data["table"])
+            tasks = [str(t) for t in data["tasks_fitted"]]
+            sig = data["sigma"]
+            cost_sigma = float("nan") if sig["cost"] is None else float(sig["cost"])
+            encoder = Encoder.fit(table, config.features)
+            ranker = Ranker.fit(table, encoder, tasks, seed=config.seed, sigmas=(float(sig["ranker"]), cost_sigma))
+            curve_sigmas = None if sig["curves"] is None else [float(s) for s in sig["curves"]]
+            portfolio = [PortfolioMember.from_json(m) for m in data["portfolio"]]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DataError(f"prior file{where} is malformed ({type(exc).__name__}: {exc})") from None
+        return cls(table, config, encoder, ranker, curve_sigmas, portfolio, tasks, path)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the prior as JSON (gzip when the name ends in ``.gz``), atomically; returns the path."""
+        p = Path(path)
+        text = json.dumps(self.to_json(), allow_nan=False, separators=(",", ":"))
+        data = text.encode()
+        write_bytes_atomic(p, gzip.compress(data, mtime=0) if p.name.endswith(".gz") else data)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prior:
+        """Read a prior written by :meth:`save` (never unpickles).
+
+        Raises:
+            DataError: a missing, unreadable or malformed file.
+        """
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+            text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+            data = json.loads(text)
+        except FileNotFoundError:
+            raise DataError(f"prior file {p} does not exist") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"prior file {p} is unreadable ({exc})") from None
+        return cls.from_json(data, str(p))
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def fit_prior(rows: Iterable[Mapping[str, Any]], *, target: str = "score", config: PriorConfig | None = None,
+              base: Prior | None = None) -> Prior:
+    """Fit a prior on trial rows (see the module docstring).
+
+    Args:
+        rows: Trial rows (:func:`warmstart.knowledge.trials.trial_rows` or the meta-dataset).
+        target: ``score`` (validation; the only choice for a user's knowledge base) or a
+            ``test_<metric>`` column (only for the shipped prior, fitted on tasks no user runs).
+        config: Settings (default :class:`PriorConfig`).
+        base: Another prior whose training table is added to the rows' (its tasks prefixed ``base:``),
+            e.g. the shipped one under a user's first few tasks. Its target must be the same or a test column.
+
+    Raises:
+        DataError: fewer than :data:`MIN_TASKS` tasks with two or more scored recipes.
+        ConfigError: a bad target or config.
+    """
+    config = config or PriorConfig()
+    check_target(target)
+    table = build_table(rows, target)
+    if base is not None:
+        table = table.merged(base.table)
+    tasks = table.comparable_tasks()
+    if len(tasks) < MIN_TASKS:
+        what = "a labelled validation score" if target == "score" else f"a {target} value"
+        raise DataError(f"fitting a prior needs at least {MIN_TASKS} tasks with two or more recipes that have "
+                        f"{what}; the trials hold {len(tasks)} (run warmstart auto, tune or search on more tasks)")
+    encoder = Encoder.fit(table, config.features)
+    ranker = Ranker.fit(table, encoder, tasks, seed=config.seed)
+    curves = CurveModel.fit(table, encoder, seed=config.seed)
+    scores = {t: v for t, v in table.scores().items() if t in set(tasks)}
+    portfolio = greedy_portfolio(scores, size=config.portfolio_size, seconds=table.seconds(),
+                                 cost_weight=config.cost_weight)
+    return Prior(table, config, encoder, ranker, None if curves is None else curves.sigmas, portfolio, tasks,
+                 _curves=curves)
+
+
+def user_prior_path() -> Path:
+    """Where ``warmstart kb fit-prior`` writes by default: ``$WARMSTART_CACHE/prior.json``."""
+    return cache_dir() / USER_PRIOR
+
+
+def shipped_prior_path() -> Path | None:
+    """The prior file shipped with the package, or None when this version ships none."""
+    ref = importlib.resources.files("warmstart.knowledge").joinpath(SHIPPED_PRIOR)
+    return Path(str(ref)) if ref.is_file() else None
+
+
+def load_prior(path: str | Path | None = None) -> Prior | None:
+    """The prior to use, or None (the caller then keeps its hand-written rules and says :data:`NO_PRIOR`).
+
+    Args:
+        path: A prior file; None: the user's (:func:`user_prior_path`) when it exists, else the
+            shipped one (:func:`shipped_prior_path`), else None.
+
+    Raises:
+        DataError: the chosen file is missing (only when ``path`` is given), unreadable or malformed.
+    """
+    if path is not None:
+        return Prior.load(path)
+    for p in (user_prior_path(), shipped_prior_path()):
+        if p is not None and p.is_file():
+            return Prior.load(p)
+    return None
