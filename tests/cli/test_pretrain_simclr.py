@@ -27,4 +27,5 @@ def test_pretrain_simclr_cli(tmp_path: Path, run_cli) -> None:
 def test_pretrain_simclr_cli_bad_input(tmp_path: Path, run_cli, user_error) -> None:
     user_error(run_cli("pretrain", "--method", "simclr", "--task", "iris", "-o", str(tmp_path / "x")), "tabular")
     assert not (tmp_path / "x").exists()
-    user_error(run_cli("pretrain", "--method", "byol", "--task", "digits", "-o", str(tmp_path / "x")), "simclr")
+    user_error(run_cli("pretrain", "--method", "moco", "--task", "digits", "-o", str(tmp_path / "x")),
+               "unknown pretraining method 'moco'", "simclr", "byol")

@@ -1,1 +1,4 @@
-"""Penalties and criteria as nn.Module: NT-Xent, gradient reversal, domain discriminator, CDAN, MK-MMD, CORAL."""
+"""Penalties and criteria as nn.Module.
+
+NT-Xent, BYOL regression, gradient reversal, domain discriminator, CDAN, MK-MMD, CORAL, MCC, FixMatch.
+"""
