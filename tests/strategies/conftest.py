@@ -37,7 +37,8 @@ TINY = {"epochs": 1, "min_steps": 3, "batch_size": 16, "progress": False, "devic
         # domain adaptation and semi-supervised strategies: steps in all
         "iterations": 3,
         # meta-learners (protonet, maml): a couple of small episodes
-        "meta_episodes": 2, "meta_iterations": 1, "meta_batch": 1, "inner_steps": 1, "adapt_steps": 2,
+        "meta_episodes": 2, "pretrain_epochs": 0, "meta_iterations": 1, "meta_batch": 1, "inner_steps": 1,
+        "adapt_steps": 2,
         "meta_queries": 2}
 
 

@@ -29,7 +29,8 @@ def test_registered() -> None:
 
 def test_protonet_adapts_and_caches_meta_training(pretrained_source: Path, episode_task) -> None:  # type: ignore[no-untyped-def]
     src = Source(path=pretrained_source, task_name="mnist5k")
-    s = get_strategy("protonet", meta_episodes=4, meta_ways=5, progress=False, source_classes="0,1,2,3,4")
+    s = get_strategy("protonet", meta_episodes=4, meta_ways=5, pretrain_epochs=0, progress=False,
+                     source_classes="0,1,2,3,4")
     s.fit(episode_task, src)
     assert s.info_["meta_trained"]["cached"] is False and s.info_["meta_trained"]["ways"] == 5
     assert s.score(episode_task.x_test, episode_task.y_test) > 0.3  # chance is 0.2
@@ -42,11 +43,13 @@ def test_protonet_adapts_and_caches_meta_training(pretrained_source: Path, episo
     model_before = s._meta_cache[1]
     s.fit(episode_task, src)  # same instance: no second meta-training
     assert s._meta_cache[1] is model_before
-    s2 = get_strategy("protonet", meta_episodes=4, meta_ways=5, progress=False, source_classes="0,1,2,3,4")
+    s2 = get_strategy("protonet", meta_episodes=4, meta_ways=5, pretrain_epochs=0, progress=False,
+                     source_classes="0,1,2,3,4")
     s2.fit(episode_task, src)  # new instance: loaded from the disk cache
     assert s2.info_["meta_trained"]["cached"] is True
     with pytest.raises(ConfigError, match="no class 'x'"):
-        get_strategy("protonet", meta_episodes=1, source_classes="0,x", progress=False).fit(episode_task, src)
+        get_strategy("protonet", meta_episodes=1, pretrain_epochs=0, source_classes="0,x",
+                     progress=False).fit(episode_task, src)
     with pytest.raises(ConfigError, match="source task"):
         get_strategy("protonet", meta_episodes=1, progress=False).fit(episode_task, None)
 
@@ -75,5 +78,6 @@ def test_maml_divergent_inner_lr(pretrained_source: Path, episode_task) -> None:
 
 def test_transfer_runs_protonet_few_shot(pretrained_source: Path) -> None:
     res = transfer("digits", "protonet", source=pretrained_source, source_task="mnist5k", shots=2,
-                   params={"meta_episodes": 2, "meta_ways": 3, "meta_queries": 2}, progress=False)
+                   params={"meta_episodes": 2, "meta_ways": 3, "meta_queries": 2, "pretrain_epochs": 0},
+                   progress=False)
     assert res["strategy"] == "protonet" and res["test"]["accuracy"] > 0.3
