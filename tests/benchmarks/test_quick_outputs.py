@@ -10,14 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import _report, auto, domain_adaptation, fewshot, fewshot_episodes, nas, reliability, throughput
+from benchmarks import (
+    _report,
+    auto,
+    domain_adaptation,
+    fewshot,
+    fewshot_episodes,
+    meta_dataset,
+    nas,
+    reliability,
+    throughput,
+)
 from benchmarks.hpo_transfer import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewshot": fewshot.main,
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
-         "throughput": throughput.main, "hpo_transfer": simulate.main}
+         "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main}
 
 
 def committed() -> dict[str, str]:

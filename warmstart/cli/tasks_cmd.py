@@ -33,4 +33,5 @@ def tasks(
     console.print(table)
     if not all_variants:
         console.print("Variants: <base>-a / <base>-b (disjoint halves); image bases also "
-                      "-inverted, -rotated, -noisy (e.g. mnist5k-b-inverted). --all lists them.")
+                      "-inverted, -rotated, -noisy, -blurred, -thick, -thin, -scaled, -elastic, -lowcontrast "
+                      "(e.g. mnist5k-b-inverted); class subsets TASK[0-4] or TASK[3,8]. --all lists them.")

@@ -45,7 +45,7 @@ from warmstart.errors import ConfigError
 from warmstart.knowledge.records import ATTR, list_records
 
 #: the search families a kind starts with (``tune:<strategy>``, ``search:<strategy>``, ``auto``)
-FAMILIES = ("tune", "search", "auto")
+FAMILIES = ("tune", "search", "auto", "portfolio")  # portfolio: the meta-dataset builder's studies
 
 #: the fixed columns of :func:`trial_rows`, in order; ``mf_*``, ``p_*`` and ``test_*`` follow
 FIXED_COLUMNS = ("study", "kind", "task", "trial", "state", "shots", "strategy", "source", "source_task",

@@ -1,9 +1,11 @@
 """Built-in tasks, all offline: mnist5k, digits, breast_cancer, wine, iris.
 
-Names are ``BASE[-a|-b][-SHIFT]``: ``-a``/``-b`` are two disjoint stratified
+Names are ``BASE[-a|-b][-SHIFT][[CLASSES]]``: ``-a``/``-b`` are two disjoint stratified
 halves of the base data (so a task can be paired with a shifted copy of itself
-without any target image having been seen in pretraining), and ``SHIFT`` (image
-tasks only) is one of :data:`warmstart.tasks._shifts.SHIFTS`.
+without any target image having been seen in pretraining), ``SHIFT`` (image
+tasks only) is one of :data:`warmstart.tasks._shifts.SHIFTS`, and a ``[CLASSES]``
+suffix keeps only some classes (:mod:`warmstart.tasks.class_subsets`, e.g.
+``digits[0-4]``, ``mnist5k-b-inverted[3,8]``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from warmstart.errors import DataError
 from warmstart.tasks._shifts import SHIFTS
 from warmstart.tasks._splits import stratified_halves, stratified_three_way
 from warmstart.tasks._task import Task
+from warmstart.tasks.class_subsets import split_subset_name, with_class_subset
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -103,7 +106,14 @@ def builtin_names() -> list[str]:
 
 
 def parse_name(name: str) -> tuple[str, str, str] | None:
-    """Split ``BASE[-a|-b][-SHIFT]`` into (base, half, shift), or None if not built in."""
+    """Split ``BASE[-a|-b][-SHIFT]`` into (base, half, shift), or None if not built in.
+
+    A class-subset name ``NAME[CLASSES]`` gives the parts of ``NAME``; whether the classes
+    exist is checked when the task is built (:func:`build_builtin`).
+    """
+    subset = split_subset_name(name)
+    if subset is not None:
+        return parse_name(subset[0])
     for base in [*_IMAGE_BASES, *_TABULAR_BASES]:
         if name == base or name.startswith(base + "-"):
             rest = name[len(base):].split("-")[1:]
@@ -116,7 +126,16 @@ def parse_name(name: str) -> tuple[str, str, str] | None:
 
 
 def build_builtin(name: str) -> Task:
-    """Build a built-in task by name (see :func:`builtin_names`)."""
+    """Build a built-in task by name (see :func:`builtin_names`; ``NAME[CLASSES]`` subsets too).
+
+    Raises:
+        KeyError: not a built-in name.
+        ConfigError: a class subset names an unknown class, a class twice, fewer than 2
+            classes or every class (:func:`warmstart.tasks.class_subsets.resolve_classes`).
+    """
+    subset = split_subset_name(name)
+    if subset is not None:
+        return with_class_subset(build_builtin(subset[0]), subset[1])
     parsed = parse_name(name)
     if parsed is None:
         raise KeyError(name)

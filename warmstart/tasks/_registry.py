@@ -7,6 +7,7 @@ from pathlib import Path
 
 from warmstart.errors import UnknownNameError
 from warmstart.tasks._builtin import build_builtin, builtin_names, parse_name
+from warmstart.tasks._shifts import SHIFTS
 from warmstart.tasks._task import Task
 
 _USER: dict[str, Callable[[], Task]] = {}
@@ -43,7 +44,8 @@ def get_task(name: str) -> Task:
 
 def _short_names() -> list[str]:
     bases = [n for n in builtin_names() if "-" not in n]
-    return [*bases, "<base>-a|-b", "<image base>[-a|-b]-inverted|rotated|noisy", *sorted(_USER)]
+    return [*bases, "<base>-a|-b", f"<image base>[-a|-b]-{'|'.join(SHIFTS)}", "<built-in task>[<classes>]",
+            *sorted(_USER)]
 
 
 def load_task(spec: str | Path, **options: object) -> Task:

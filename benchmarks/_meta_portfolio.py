@@ -1,0 +1,193 @@
+"""The recipe portfolio of the meta-dataset: every strategy at its defaults, sampled settings, NAS candidates.
+
+* **Labelled strategies**: every registered strategy that needs target labels, except the
+  meta-learners (``protonet``, ``maml``: they train episodically on the source task, a different
+  protocol) and ``nas_candidate`` (below). ``fixmatch`` needs labels and the pool.
+* **Unlabelled strategies**: ``source_only``, ``dann``, ``cdan``, ``mcc``, ``self_training`` — the
+  issue's list. ``mmd`` and ``coral`` (feature-alignment cousins of ``dann``) are left out to keep
+  the build affordable; ``--strategies`` adds them. They run at every shot level: with labels they
+  add the support loss (semi-supervised domain adaptation).
+* **NAS candidates** (``nas_candidate``) around the pretrained source: with S source stages, the
+  full depth with S-1 or S-2 stages frozen, and the depth cut to S-1 with none or S-2 frozen.
+* Each strategy runs at its defaults and at ``k`` settings sampled from its declared search ranges
+  (``Param.search``, :func:`warmstart.search.space.search_space`), drawn once with a seed per
+  strategy, so the same sampled recipes recur on every task (a portfolio member is comparable
+  across tasks). NAS candidates run at their defaults only.
+
+**Per-run budget** (:data:`BUDGET`): fixed settings that make one run affordable on a CPU core,
+recorded in every recipe's params (so a prior's pick is a recipe that can be run verbatim): the
+fine-tuning family 10 epochs with at least 50 steps (their defaults: 30 epochs, 100 steps), the
+domain-adaptation loop 50 steps in one epoch (defaults: 3,000; ``auto`` trials: 120), FixMatch 30
+iterations (defaults: 1,000); self-training and FixMatch draw one unlabelled batch per labelled one
+(``unlabeled_ratio`` 1, default 3: their weak and strong views of the pool batch dominate a step's
+cost). ``linear_probe`` and ``nas_candidate`` are cheap at their defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from warmstart.recipe import Recipe
+from warmstart.search.space import search_space
+from warmstart.strategies import list_strategies, strategy_class
+from warmstart.strategies._meta import MetaLearner
+from warmstart.tasks._task import Task
+
+UNLABELLED = ("source_only", "dann", "cdan", "mcc", "self_training")
+NAS = "nas_candidate"
+SAMPLE_SEED = 16  # the issue's number: the sampled settings are the same in every build
+
+_FINETUNE_BUDGET = {"epochs": 10, "min_steps": 50}
+_DA_BUDGET = {"epochs": 1, "iters_per_epoch": 50}
+BUDGET: dict[str, dict[str, Any]] = {
+    **{s: _FINETUNE_BUDGET for s in ("scratch", "finetune", "gradual_unfreeze", "l2sp", "llrd", "bss", "lora",
+                                     "multitask")},
+    **{s: _DA_BUDGET for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")},
+    "self_training": {**_DA_BUDGET, "unlabeled_ratio": 1},
+    "fixmatch": {"epochs": 1, "iterations": 30, "unlabeled_ratio": 1},
+}
+#: quick mode: seconds, not minutes
+QUICK_BUDGET: dict[str, dict[str, Any]] = {
+    s: {**b, "epochs": 1, "min_steps": 4} if "min_steps" in b else {**b, "iters_per_epoch": 5}
+    if "iters_per_epoch" in b else {**b, "iterations": 5} for s, b in BUDGET.items()}
+QUICK_MEMBERS = ("finetune#default", "linear_probe#default", "source_only#default")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One recipe of the portfolio, apart from its task, source, shots and seed.
+
+    Attributes:
+        id: Stable name: ``<strategy>#default``, ``<strategy>#s<i>`` or ``nas_candidate#cut<c>-freeze<f>``.
+        strategy: Registered strategy name.
+        params: Hyperparameters (the per-run budget included).
+        architecture: NAS candidate spec, or None.
+        tier: 0 for defaults and NAS candidates, 1 for sampled settings (built first: 0, then 1).
+    """
+
+    id: str
+    strategy: str
+    params: dict[str, Any] = field(default_factory=dict)
+    architecture: dict[str, Any] | None = None
+    tier: int = 0
+
+    def recipe(self, *, source: str, source_task: str, shots: int, seed: int) -> Recipe:
+        """The recipe of this member on one (source, shots, seed)."""
+        return Recipe(self.strategy, self.params, source=source, source_task=source_task, shots=shots, seed=seed,
+                      architecture=self.architecture)
+
+
+def labelled_strategies() -> list[str]:
+    """Registered strategies that need target labels, without meta-learners and ``nas_candidate``."""
+    out = []
+    for name in list_strategies():
+        cls = strategy_class(name)
+        if cls.needs_labels and not issubclass(cls, MetaLearner) and name != NAS:
+            out.append(name)
+    return out
+
+
+def _budget_fixed(strategy: str, quick: bool) -> dict[str, Any]:
+    return dict((QUICK_BUDGET if quick else BUDGET).get(strategy, {}))
+
+
+def _draw(dist: BaseDistribution, rng: np.random.Generator) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(rng.integers(len(dist.choices)))]
+    if isinstance(dist, IntDistribution):
+        if dist.log:
+            return round(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high))))
+        return int(rng.integers(dist.low, dist.high + 1))
+    assert isinstance(dist, FloatDistribution)
+    lo, hi = dist.low, dist.high
+    v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if dist.log else rng.uniform(lo, hi)
+    return min(max(float(f"{v:.3g}"), lo), hi)  # 3 significant digits: readable recipes
+
+
+def sampled_params(strategy: str, k: int, fixed: dict[str, Any]) -> list[dict[str, Any]]:
+    """``k`` settings of ``strategy``'s searchable parameters not in ``fixed`` (seeded per strategy).
+
+    ``iterations`` is not sampled when ``iters_per_epoch`` is fixed (it would change nothing).
+    """
+    skip = set(fixed) | ({"iterations"} if fixed.get("iters_per_epoch") else set())
+    try:
+        space = search_space(strategy, skip)
+    except Exception:  # nothing left to tune
+        return []
+    rng = np.random.default_rng([SAMPLE_SEED, zlib.crc32(strategy.encode())])
+    return [{name: _draw(d, rng) for name, d in sorted(space.items())} for _ in range(k)]
+
+
+def members(k_sampled: int = 3, *, quick: bool = False, strategies: list[str] | None = None) -> list[Member]:
+    """The task-independent portfolio: defaults (tier 0) and sampled settings (tier 1) per strategy.
+
+    NAS candidates depend on the source's depth: :func:`nas_members`.
+    """
+    names = [*labelled_strategies(), *UNLABELLED] if strategies is None else list(strategies)
+    out: list[Member] = []
+    for s in names:
+        if s == NAS:
+            continue
+        fixed = _budget_fixed(s, quick)
+        out.append(Member(f"{s}#default", s, fixed))
+        for i, p in enumerate(sampled_params(s, k_sampled, fixed), start=1):
+            out.append(Member(f"{s}#s{i}", s, {**fixed, **p}, tier=1))
+    if quick and strategies is None:
+        out = [m for m in out if m.id in QUICK_MEMBERS]
+    return out
+
+
+def nas_members(n_stages: int) -> list[Member]:
+    """NAS candidates around a source with ``n_stages`` stages: frozen stages and a cut depth."""
+    specs: list[tuple[int, int]] = []
+    for cut, freeze in ((n_stages, n_stages - 1), (n_stages, n_stages - 2), (n_stages - 1, 0),
+                        (n_stages - 1, n_stages - 2)):
+        spec = (cut, max(0, min(freeze, cut)))
+        if cut >= 1 and spec not in specs:
+            specs.append(spec)
+    return [Member(f"{NAS}#cut{c}-freeze{f}", NAS, {}, {"cut": c, "freeze": f}) for c, f in specs]
+
+
+def applicable(portfolio: list[Member], task: Task) -> tuple[list[Member], list[str]]:
+    """The members that can run on ``task`` (a few-shot cut), and why the others cannot.
+
+    Without labels only the unlabelled strategies run; methods that need the pool are checked
+    as ``auto`` checks them (:func:`warmstart.auto.situation.pool_methods`: pool size, image-only).
+    """
+    from warmstart.auto.situation import pool_methods
+
+    kept, reasons = [], []
+    verdict: dict[str, str | None] = {}
+    for m in portfolio:
+        if m.strategy not in verdict:
+            cls = strategy_class(m.strategy)
+            why: str | None = None
+            if cls.needs_labels and not task.shots:
+                why = f"{m.strategy} needs labels"
+            elif cls.needs_unlabeled:
+                ok, left_out = pool_methods(task, (m.strategy,))
+                why = None if ok else "; ".join(left_out)
+            verdict[m.strategy] = why
+            if why:
+                reasons.append(why)
+        if verdict[m.strategy] is None:
+            kept.append(m)
+    return kept, reasons
+
+
+def unit_key(recipe: Recipe) -> str:
+    """What identifies a run within its (task, shots) study: the recipe without where the checkpoint lies.
+
+    The checkpoint folder is left out so a moved work folder still resumes; ``source_task`` names the source.
+    """
+    data = recipe.to_json()
+    for k in ("source", "source_spec", "weights"):
+        data.pop(k, None)
+    return json.dumps(data, sort_keys=True)
