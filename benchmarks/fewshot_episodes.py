@@ -222,6 +222,9 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
     for r in csv.DictReader(path.open()):
         out: dict[str, Any] = {}
         for k, v in r.items():
+            if k == "value":  # an ablation's setting, shown as written
+                out[k] = v
+                continue
             try:
                 out[k] = int(v) if k in ("shots", "episodes", "seeds") else float(v)
             except (TypeError, ValueError):

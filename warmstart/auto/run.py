@@ -57,7 +57,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
          source_tasks: list[str] | None = None, storage: Any = None, shots: int | None = None, seed: int = 0,
          device: str = "auto", out: str | Path | None = None, strategies: list[str] | None = None,
          progress: bool = True, command: str | None = None,
-         params: dict[str, Any] | None = None) -> dict[str, Any]:
+         params: dict[str, Any] | None = None, ssl_source: bool = False) -> dict[str, Any]:
     """Find, retrain, save and explain the best transfer for ``task``.
 
     Args:
@@ -79,6 +79,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         progress: Show progress bars.
         command: The command line to record for reproduction.
         params: Hyperparameters fixed for every strategy that has them (e.g. ``{"epochs": 5}``).
+        ssl_source: Also pretrain and rank a SimCLR source on the target's own images (labels
+            unused) plus the source tasks' images (:mod:`warmstart.auto.ssl_source`).
 
     Returns:
         The result dict the CLI prints (also saved as ``OUT/run.json``).
@@ -101,6 +103,14 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         out = Path(out) if out is not None else Path("runs") / f"{target.name}-auto"
         candidates = _candidates(sources or [], source_tasks or [], seed, device)
     pre_notes = pretrain_sources(candidates, clock, progress)
+    if ssl_source:
+        from warmstart.auto.ssl_source import ssl_candidate
+
+        task_srcs = [s.task() for _, s in candidates if s.task_name is not None]
+        cand, note = ssl_candidate(target, task_srcs, clock, seed=seed, device=device, progress=progress)
+        pre_notes.append(note)
+        if cand is not None:
+            candidates.append(cand)
     with clock.phase("ranking"):
         known = {name for name, _ in candidates}
         candidates += [(n, s) for n, s in kb_sources(st) if n not in known]

@@ -51,6 +51,8 @@ def auto(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_BAD_HELP),
     text_column: str = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
+    ssl_source: bool = typer.Option(False, "--ssl-source", help="Also consider a SimCLR source pretrained on the "
+                                    "target's own images (labels unused) plus the source tasks' images."),
 ) -> None:
     """Rank sources, pick strategies, search them jointly within the budget, retrain and save the winner.
 
@@ -67,6 +69,7 @@ def auto(
     target = load_target(task, skip_bad, text_column)
     with tracking(track, f"auto:{Path(task).name}"):
         result = run_auto(target, budget=budget, sources=list(sources), source_tasks=list(source_task),
+                          ssl_source=ssl_source,
                           storage=storage, shots=shots, seed=seed, device=device, out=out,
                           strategies=list(strategy) or None, params=params, command=invocation())
     if json_out:
