@@ -24,8 +24,10 @@ import torch
 
 def speed_rows(b: dict[str, Any], lite0: Any, task: Any) -> list[dict[str, Any]]:
     """Forward images/s and head-only trial seconds (recomputed vs cached) at each of ``b["speed_sizes"]``."""
+    from warmstart.engine.feature_cache import default_cache
     from warmstart.recipe import Recipe, run_recipe
     from warmstart.source import Source
+    from warmstart.strategies._bn import clear_bn_cache
     from warmstart.strategies._transfer import source_model
 
     rows = []
@@ -44,7 +46,9 @@ def speed_rows(b: dict[str, Any], lite0: Any, task: Any) -> list[dict[str, Any]]
                 times.append(time.perf_counter() - t0)
         support = task.few_shot(5, seed=0)
         recompute, cached = [], []
-        for seed in (0, 1):  # a new seed re-estimates AdaBN statistics: nothing of it is cached yet
+        for seed in (0, 1):
+            default_cache().clear()  # recomputing means nothing of this source is cached in the process
+            clear_bn_cache()
             t0 = time.perf_counter()
             run_recipe(support, Recipe("linear_probe", params={"l2": 0.1}, seed=seed), source=src,
                        validation="none", keep_model=False)
