@@ -73,3 +73,22 @@ def load_state(folder: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"resume state in {folder} is unreadable ({exc}); start without --resume") from None
     except Exception as exc:  # safetensors' own error type
         raise CheckpointError(f"resume state in {folder} is unreadable ({exc}); start without --resume") from None
+
+
+def resume_into(model: Any, trainer: Any, resume_dir: Path, out: Path, mismatch: str) -> None:
+    """Load an interrupted run's model and trainer state from ``resume_dir`` (``--resume``).
+
+    Raises:
+        CheckpointError: no resumable state, or one that does not fit this run (``mismatch``
+            names what may differ, e.g. ``"other backbone, task or options?"``).
+    """
+    if not (resume_dir / "state.json").exists():
+        raise CheckpointError(f"--resume: no interrupted run to resume in {out} (no {resume_dir.name}/ state)")
+    state = load_state(resume_dir)
+    try:
+        model.load_state_dict(state["model"])
+        trainer.load_state_dict(state["trainer"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"--resume: the interrupted run in {resume_dir} does not fit this one ({mismatch}): {first}") from None

@@ -23,9 +23,9 @@ from warmstart.backbones.classifier import Classifier
 from warmstart.engine.callbacks import Callback
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.trainer import StepFn, Trainer
-from warmstart.errors import CheckpointError, ConfigError
+from warmstart.errors import ConfigError
 from warmstart.pretraining._feature_scale import standardize_features
-from warmstart.pretraining._resume import load_state
+from warmstart.pretraining._resume import resume_into
 from warmstart.pretraining.supervised import RESUME_DIR, _SaveResume
 
 
@@ -95,17 +95,7 @@ def run_ssl(model: nn.Module, encoder: Classifier, x: Tensor, config: TrainConfi
     trainer = Trainer(model, config, step_fn=step_fn)
     resume_dir = out / RESUME_DIR
     if resume:
-        if not (resume_dir / "state.json").exists():
-            raise CheckpointError(f"--resume: no interrupted run to resume in {out} (no {RESUME_DIR}/ state)")
-        state = load_state(resume_dir)
-        try:
-            model.load_state_dict(state["model"])
-            trainer.load_state_dict(state["trainer"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(
-                f"--resume: the interrupted run in {resume_dir} does not fit this one (other method, backbone "
-                f"or options?): {first}") from None
+        resume_into(model, trainer, resume_dir, out, "other method, backbone or options?")
     # the resumable state is written before any other callback (an ambient one may interrupt)
     trainer.callbacks.insert(0, _SaveResume(trainer, resume_dir))
     if callbacks is not None:

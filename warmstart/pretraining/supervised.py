@@ -21,8 +21,8 @@ from warmstart.engine.config import TrainConfig
 from warmstart.engine.evaluate import evaluate
 from warmstart.engine.seeding import seed_everything
 from warmstart.engine.trainer import Trainer
-from warmstart.errors import CheckpointError, ConfigError
-from warmstart.pretraining._resume import load_state, save_state
+from warmstart.errors import ConfigError
+from warmstart.pretraining._resume import resume_into, save_state
 from warmstart.tasks._task import Task
 
 RESUME_DIR = ".resume"
@@ -78,17 +78,7 @@ def pretrain_supervised(task: Task, out: str | Path, *, backbone: str | None = N
     model = new_model(task, backbone, weights, **backbone_kwargs)
     trainer = Trainer(model, config)
     if resume:
-        if not (resume_dir / "state.json").exists():
-            raise CheckpointError(f"--resume: no interrupted run to resume in {out} (no {RESUME_DIR}/ state)")
-        state = load_state(resume_dir)
-        try:
-            model.load_state_dict(state["model"])
-            trainer.load_state_dict(state["trainer"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(
-                f"--resume: the interrupted run in {resume_dir} does not fit this one (other backbone, "
-                f"task or options?): {first}") from None
+        resume_into(model, trainer, resume_dir, out, "other backbone, task or options?")
     trainer.callbacks.append(_SaveResume(trainer, resume_dir))
     trainer.callbacks.extend(callbacks)
     val = (task.x_val, task.y_val) if task.x_val is not None and task.y_val is not None else None
