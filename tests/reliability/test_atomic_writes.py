@@ -28,6 +28,7 @@ ALLOWED = {
     ("export/exporter.py", "_export_torchscript"): "writes the temporary path export_model's atomic_path yields",
     ("export/exporter.py", "_export_onnx"): "writes the temporary path export_model's atomic_path yields",
     ("export/_metadata.py", "write_onnx_metadata"): "rewrites that temporary file before export_model's rename",
+    ("cli/kb.py", "kb_fit_prior"): "Prior.save writes through write_bytes_atomic",
 }
 
 
