@@ -69,10 +69,10 @@ def _accuracy(model: torch.nn.Module, task: Task) -> float:
 
 
 def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, target: Task,
-            params: dict[str, Any]) -> dict[str, Any]:
+            params: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
     """Fit one method on one pair and seed; score every candidate epoch (test labels only to report)."""
     res = run_recipe(target, Recipe(method, {"keep_candidates": True, **params}, seed=seed), validation="none",
-                     source=source, device="cpu")
+                     source=source, device=device)
     strat = res.strategy
     cands = strat.candidates_  # type: ignore[attr-defined]
     accs = [_accuracy(strat.candidate_model(i), target) for i in range(len(cands))]  # type: ignore[attr-defined]
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="source and target examples per step, each (default: the strategies' 32)")
     ap.add_argument("--pretrain-epochs", type=int, default=6)
     ap.add_argument("--score-samples", type=int, default=500, help="examples per set for the selection scores")
+    ap.add_argument("--device", default="cpu", help="torch device of the runs (default cpu: this machine's times)")
     ap.add_argument("--merge", type=Path, nargs="+", help="combine the runs.csv of earlier partial runs "
                     "(e.g. one process per pair) into --out instead of running")
     args = ap.parse_args(argv)
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                         y_test=target.y_test[:60])
             for method in methods:
                 source = Source(path=ckpt, task_name=src_name, _task=src_task)
-                row = run_one((src_name, tgt_name), method, seed, source, target, params)
+                row = run_one((src_name, tgt_name), method, seed, source, target, params, args.device)
                 rows.append(row)
                 print(f"{row['pair']:32s} {method:12s} seed {seed}  acc {row['accuracy']:.3f} "
                       f"(oracle {row['oracle_accuracy']:.3f})  {row['seconds']:.0f}s", file=sys.stderr, flush=True)
@@ -213,11 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     budget = (f"each run: {', '.join(map(str, steps))} steps ({_describe_budget(params)}), default strategy "
               f"hyperparameters otherwise (self_training: an unlabelled batch 3x the source one), "
               f"selection scores on {params['score_samples']} examples per set after every epoch; "
-              f"wall time {wall / 60:.1f} min with WARMSTART_THREADS={os.environ.get('WARMSTART_THREADS', 'auto')}")
+              f"wall time {wall / 60:.1f} min with WARMSTART_THREADS={os.environ.get('WARMSTART_THREADS', 'auto')}"
+              f" on device {_device_name(args.device)}")
     command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
     checks = sanity_checks(rows, len(pairs) * len(methods) * len(seeds))
     write_outputs(args.out, rows, seeds, command, [budget, *notes], checks)
     return checks.exit_code()
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(0)})"
+    return device
 
 
 def _describe_budget(params: dict[str, Any]) -> str:

@@ -26,6 +26,9 @@ stopped when started again with the same ``--out``.
 Usage:
     python -m benchmarks.model_zoo            # full run → benchmarks/results/model_zoo/
     python -m benchmarks.model_zoo --quick    # seconds; checks that it works
+    python -m benchmarks.model_zoo --prepare  # on a many-core or GPU machine: make the sources, then
+    python -m benchmarks.model_zoo --shard 0/6 & … --shard 5/6 &   # the grid in parallel, then the
+    python -m benchmarks.model_zoo            # plain run: the cells are done, it writes the report
 """
 
 from __future__ import annotations
@@ -91,8 +94,23 @@ def target_task(name: str, b: dict[str, Any]) -> Any:
     return t
 
 
-def run_grid(b: dict[str, Any], sources: dict[str, Any], runs_file: Path) -> list[dict[str, Any]]:
-    """Every (source, target, shots, seed, strategy) fit; finished runs are read back, not redone."""
+def machine() -> str:
+    """Where the fits run: the CUDA device's name, else the CPU and its torch threads."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({torch.get_num_threads()} torch threads)"
+
+
+def run_grid(b: dict[str, Any], sources: dict[str, Any], runs_file: Path,
+             shard: tuple[int, int] = (0, 1)) -> list[dict[str, Any]]:
+    """Every (source, target, shots, seed, strategy) fit; finished runs are read back, not redone.
+
+    With ``shard=(i, n)`` only every n-th cell from the i-th is run (several processes can share
+    one ``runs_file``: each run is one appended line); the return value then holds the cells done
+    so far of this shard.
+    """
     from warmstart.recipe import Recipe, run_recipe
 
     done = {}
@@ -103,8 +121,9 @@ def run_grid(b: dict[str, Any], sources: dict[str, Any], runs_file: Path) -> lis
                 done[(r["source"], r["target"], r["shots"], r["seed"], r["strategy"])] = r
     cells = [(s, t, k, seed, st) for t in b["targets"] for k in b["shots"] for seed in b["seeds"]
              for s in sources for st in b["strategies"]]
+    where = machine()
     for i, key in enumerate(cells):
-        if key in done:
+        if key in done or i % shard[1] != shard[0]:
             continue
         src_name, tname, shots, seed, strat = key
         task = target_task(tname, b)
@@ -113,13 +132,13 @@ def run_grid(b: dict[str, Any], sources: dict[str, Any], runs_file: Path) -> lis
                          source=sources[src_name], validation="none", keep_model=False)
         row = {"source": src_name, "target": tname, "shots": shots, "seed": seed, "strategy": strat,
                "accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0,
-               "adapted": "; ".join(res.adaptations.get("adapted", []))}
+               "adapted": "; ".join(res.adaptations.get("adapted", [])), "machine": where}
         with runs_file.open("a") as fh:  # one complete line per run: a kill loses at most the run under way
             fh.write(json.dumps(row) + "\n")
         done[key] = row
         _log(f"[{i + 1}/{len(cells)}] {src_name} → {tname} shots={shots} seed={seed} {strat}: "
              f"{row['accuracy']:.3f} in {row['seconds']:.0f}s")
-    return [done[c] for c in cells]
+    return [done[c] for c in cells if c in done]
 
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,7 +150,8 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sel = [r for r in runs if (r["target"], r["shots"], r["source"], r["strategy"]) == (t, k, s, st)]
         m, sd = mean_std([r["accuracy"] for r in sel])
         out.append({"target": t, "shots": k, "source": s, "strategy": st, "accuracy": m, "std": sd,
-                    "seeds": len(sel), "seconds_per_run": sum(r["seconds"] for r in sel) / len(sel)})
+                    "seeds": len(sel), "seconds_per_run": sum(r["seconds"] for r in sel) / len(sel),
+                    "machine": ", ".join(sorted({r.get("machine", "not recorded") for r in sel}))})
     return out
 
 
@@ -145,18 +165,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny budgets: checks that it works")
     ap.add_argument("--out", type=Path, default=None, help="output folder")
     ap.add_argument("--image-size", type=int, default=112, help="EfficientNet input size of the accuracy grid")
+    ap.add_argument("--shard", default=None, metavar="I/N",
+                    help="run only the grid's cells i, i+N, … (no report); start the shards after --prepare")
+    ap.add_argument("--prepare", action="store_true", help="make the two sources and stop (before --shard runs)")
     args = ap.parse_args(argv)
     from warmstart.engine import configure_threads
 
     configure_threads()
     os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
-    out = output_folder("model_zoo", args.quick, args.out)
+    try:
+        out = output_folder("model_zoo", args.quick, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WARMSTART_CACHE", str(work / "cache"))
     b = budgets(args.quick, args.image_size)
     t0 = time.perf_counter()
     sources = make_sources(b, work)
+    if args.prepare:
+        return 0
+    if args.shard is not None:
+        i, n = (int(v) for v in args.shard.split("/"))
+        run_grid(b, sources, out / "runs.jsonl", (i, n))
+        return 0
     runs = run_grid(b, sources, out / "runs.jsonl")
     rows = summarize(runs)
     scores = transferability_rows(b, sources, lambda name: target_task(name, b))
@@ -180,11 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         "its strategies on that seed. τ is Kendall's over all source × target × shots × seed cells.\n",
         markdown_table(scores), markdown_table(tau),
         checks.markdown(),
-        "## Provenance\n", provenance(cmd, b["seeds"], notes=f"wall {time.perf_counter() - t0:.0f} s"),
+        "## Provenance\n", provenance(cmd, b["seeds"], notes=f"wall {time.perf_counter() - t0:.0f} s of this "
+                                       f"invocation; the grid's fits ran on {grid_machines(runs)} (each run's "
+                                       "`machine` in runs.jsonl); speed and LogME/LEEP ran on the machine above"),
     ]
     write_text_atomic(out / "README.md", "\n".join(report))
     _log(f"wrote {out / 'README.md'}")
     return checks.exit_code()
+
+
+def grid_machines(runs: list[dict[str, Any]]) -> str:
+    """The machines the grid's runs were measured on, with their counts."""
+    names = [r.get("machine", "not recorded") for r in runs]
+    return ", ".join(f"{m} ({names.count(m)} runs)" for m in sorted(set(names)))
 
 
 def targets_section(speed: list[dict[str, Any]]) -> str:

@@ -17,6 +17,7 @@ from benchmarks import (
     fewshot,
     fewshot_episodes,
     meta_dataset,
+    model_zoo,
     nas,
     reliability,
     throughput,
@@ -27,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewshot": fewshot.main,
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
-         "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main}
+         "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
+         "model_zoo": model_zoo.main}
 
 
 def committed() -> dict[str, str]:

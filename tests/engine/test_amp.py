@@ -26,7 +26,7 @@ def _data(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 def _train(device: str, **flags: bool) -> tuple[Trainer, nn.Module]:
     x, y = _data()
     model = _net()
-    cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2, progress=False, device=device, augment="light", **flags)
+    cfg = TrainConfig(epochs=10, batch_size=16, lr=1e-2, progress=False, device=device, augment="light", **flags)
     trainer = Trainer(model, cfg)
     trainer.fit(x, y)
     return trainer, model

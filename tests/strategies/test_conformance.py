@@ -68,6 +68,19 @@ def test_fits_few_shot_digits(name: str, make_source, tiny_budget, tiny_target: 
     assert s.fit_seconds_ > 0
 
 
+@pytest.mark.ci_may_skip
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", NAMES)
+def test_fits_on_cuda(name: str, make_source, tiny_budget, tiny_target: Task,  # type: ignore[no-untyped-def]
+                      tiny_source_task_name: str) -> None:
+    """Every strategy trains and predicts on a GPU (tensors kept on the CPU by a strategy fail here)."""
+    cls = strategy_class(name)
+    source = make_source(tiny_source_task_name if cls.needs_source_task else None)
+    budget = {**tiny_budget(cls.param_table()), **({"device": "cuda"} if "device" in cls.param_table() else {})}
+    s = get_strategy(name, **budget).fit(tiny_target, source)
+    proba = s.predict_proba(tiny_target.x_test[:16])
+    assert proba.shape == (16, tiny_target.n_classes) and torch.isfinite(proba).all()
+
 
 @pytest.mark.parametrize("name", ["scratch", "finetune", "linear_probe", "gradual_unfreeze", "l2sp"])
 def test_history_has_one_shape(name: str, pretrained_source) -> None:  # type: ignore[no-untyped-def]

@@ -19,12 +19,16 @@ from warmstart.tasks._task import n_items, take
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: Any, *, batch_size: int = 512,
-                  device: torch.device | str = "cpu") -> Tensor:
+                  device: torch.device | str | None = None) -> Tensor:
     """Class probabilities (N×K, on CPU) of ``model`` on inputs ``x``, in eval mode.
 
-    ``x`` is a tensor, a list of strings or a Dataset of (input, label) pairs. The
+    ``x`` is a tensor, a list of strings or a Dataset of (input, label) pairs; batches go
+    to ``device`` (default: the device of the model's first parameter, else the CPU). The
     model's train/eval mode is restored afterwards.
     """
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else "cpu"
     was_training = model.training
     model.eval()
     out: list[Tensor] = []
@@ -79,6 +83,6 @@ def classification_metrics(probs: Tensor, y: Tensor) -> dict[str, float]:
 
 
 def evaluate(model: nn.Module, x: Any, y: Tensor, *, batch_size: int = 512,
-             device: torch.device | str = "cpu") -> dict[str, float]:
-    """:func:`classification_metrics` of ``model`` on (x, y)."""
+             device: torch.device | str | None = None) -> dict[str, float]:
+    """:func:`classification_metrics` of ``model`` on (x, y) (batches on ``device``, default the model's)."""
     return classification_metrics(predict_proba(model, x, batch_size=batch_size, device=device), y)

@@ -56,7 +56,9 @@ class L2SP(SourceFinetune):
         self.info_["l2sp"] = {"transferred_tensors": len(self._source), "new_tensors": len(self._new)}
 
     def penalty(self) -> Tensor:
-        """Ω(w) for the current weights."""
+        """Ω(w) for the current weights (the source copies follow the model to its device once)."""
+        if self._source and self._source[0][1].device != self._source[0][0].device:
+            self._source = [(p, p0.to(p.device)) for p, p0 in self._source]
         sp = sum(((p - p0) ** 2).sum() for p, p0 in self._source)
         new = sum((p ** 2).sum() for p in self._new)
         return 0.5 * self.alpha * torch.as_tensor(sp) + 0.5 * self.beta * torch.as_tensor(new)
