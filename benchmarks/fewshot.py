@@ -42,14 +42,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from benchmarks._fewshot_pool import pool_gains, pool_section, targets_section
 from benchmarks._report import Checks, markdown_table, mean_std, output_folder, paired_ci, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 
 STRATEGIES = ["scratch", "linear_probe", "finetune", "gradual_unfreeze", "l2sp", "llrd", "bss", "multitask"]
 #: methods that learn from the target's unlabelled pool too (all take the support labels)
 POOL_STRATEGIES = ["fixmatch", "self_training", "mcc"]
-#: the issue's targets: best method (mean test accuracy over seeds) per (direction, shots)
-TARGETS = {("mnist5k→digits", 1): 0.95, ("mnist5k→digits", 5): 0.97, ("mnist5k→digits", 10): 0.98}
 #: --quick: a few steps of each pool method (fixmatch's iterations; the adaptation loop's steps and scores)
 QUICK_POOL: dict[str, Any] = {"iterations": 6, "score_samples": 30}
 DIRECTIONS = [("mnist5k", "digits"), ("digits", "mnist5k")]
@@ -162,71 +161,6 @@ def summarize(runs: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
                          "diff_vs_reference": diff, "ci95_low": lo, "ci95_high": hi,
                          "seconds_mean": mean_std([r["seconds"] for r in rs])[0]})
     return rows
-
-
-def _means(sel: list[dict[str, Any]], methods: list[str]) -> dict[str, float]:
-    """Mean test accuracy per method over the runs ``sel`` (methods that did not run are left out)."""
-    out = {}
-    for m in methods:
-        accs = [r["accuracy"] for r in sel if r["method"] == m]
-        if accs:
-            out[m] = float(sum(accs) / len(accs))
-    return out
-
-
-def pool_gains(runs: list[dict[str, Any]], pool_free: list[str], pool: list[str]) -> list[dict[str, Any]]:
-    """Per (direction, shots): the best pool method's paired gain over the best pool-free strategy.
-
-    "Best" is the highest mean test accuracy over seeds on each side (a reporting choice made
-    on test scores, shown as such); the gain is the mean over the seeds both ran of
-    acc(best pool method) − acc(best pool-free strategy), with its 95% t confidence interval.
-    Empty when no pool method ran.
-    """
-    rows: list[dict[str, Any]] = []
-    keys = sorted({(r["direction"], r["shots"]) for r in runs}, key=lambda k: (k[0] != "mnist5k→digits", k[1]))
-    for direction, shots in keys:
-        sel = [r for r in runs if r["direction"] == direction and r["shots"] == shots]
-        with_pool, without = _means(sel, pool), _means(sel, [m for m in pool_free if m not in pool])
-        if not with_pool or not without:
-            continue
-        best_p, best_f = max(with_pool, key=with_pool.__getitem__), max(without, key=without.__getitem__)
-        acc_p = {r["seed"]: r["accuracy"] for r in sel if r["method"] == best_p}
-        acc_f = {r["seed"]: r["accuracy"] for r in sel if r["method"] == best_f}
-        seeds = sorted(set(acc_p) & set(acc_f))
-        gain, lo, hi = paired_ci([acc_p[s] for s in seeds], [acc_f[s] for s in seeds])
-        rows.append({"direction": direction, "shots": shots, "best_pool_method": best_p,
-                     "pool_accuracy": with_pool[best_p], "best_pool_free": best_f,
-                     "pool_free_accuracy": without[best_f], "seeds": len(seeds), "gain": gain, "ci95_low": lo,
-                     "ci95_high": hi})
-    return rows
-
-
-def pool_section(gains: list[dict[str, Any]], pool: list[str]) -> str:
-    """The README section on the pool: the gains table (empty string without pool methods)."""
-    if not pool:
-        return ""
-    return ("## What the unlabelled pool adds\n\n"
-            f"Pool methods: {', '.join(pool)}. Per (direction, shots), `gain` is the paired difference (same seeds, "
-            "same support sets) between the best pool method and the best pool-free strategy, both picked by "
-            "mean test accuracy, with a 95% t confidence interval (`nan` with one seed).\n\n"
-            + markdown_table(gains, ["direction", "shots", "best_pool_method", "pool_accuracy", "best_pool_free",
-                                     "pool_free_accuracy", "seeds", "gain", "ci95_low", "ci95_high"]) + "\n")
-
-
-def targets_section(runs: list[dict[str, Any]]) -> str:
-    """The issue's targets (:data:`TARGETS`): best method's mean test accuracy per cell, met or NOT met."""
-    lines = []
-    for (direction, shots), target in TARGETS.items():
-        sel = [r for r in runs if r["direction"] == direction and r["shots"] == shots and r["method"] != "reference"]
-        means = _means(sel, list(dict.fromkeys(r["method"] for r in sel)))
-        if not means:
-            lines.append(f"- {direction}, {shots} shot(s): best method >= {target:.2f}: not run")
-            continue
-        best = max(means, key=means.__getitem__)
-        verdict = "met" if means[best] >= target else "NOT met"
-        lines.append(f"- {direction}, {shots} shot(s): best method >= {target:.2f}: {best} {means[best]:.4f}: "
-                     f"{verdict}")
-    return "## Targets\n\n" + "\n".join(lines) + "\n\n"
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
