@@ -10,10 +10,21 @@ wall time, the test accuracy of each final architecture after fine-tuning
 (``finetune``, outside the budget, timed separately), and the nsga2 Pareto front
 (validation accuracy vs measured CPU latency).
 
-Targets checked: (1) with inheritance the search reaches the final validation accuracy
-of the best from-scratch search (over strategies, same target and seed) within a fifth
-of that search's wall time; (2) evolution with inheritance ends at least as accurate as
-random with inheritance at equal budget.
+Every search with inheritance runs as ``warmstart search`` does by default: its first trial is
+the baseline, the unchanged source fine-tuned with ``l2sp`` at its defaults and scored by the
+same validation protocol, and the final model is the baseline unless a candidate beats it on
+validation (ties go to the baseline). The scratch searches have no baseline. The budget, 20 s
+of wall time per search by default, includes the baseline trial and excludes the final training.
+
+Targets checked: (1) with inheritance the architecture candidates reach the final validation
+accuracy of the best from-scratch search (over strategies, same target and seed) within a
+fifth of that search's wall time (candidates' time: the baseline trial's time left out);
+(2) evolution with inheritance ends at least as accurate as random with inheritance at equal
+budget; (3) each inheriting search's final model against ``l2sp`` at its defaults from the
+same source on the same support set and seed, run once as ``warmstart transfer --strategy
+l2sp`` runs it (one fit on every label, no validation): test accuracy and the wall time of
+each (the search: its budget plus its final training). ``--quick`` gives the baseline and that
+l2sp run 1 epoch of at least 10 steps instead of the defaults.
 
 Usage:
     WARMSTART_THREADS=1 python -m benchmarks.nas          # full run → benchmarks/results/nas/
@@ -43,6 +54,8 @@ from warmstart._atomic import write_text_atomic
 STRATEGIES = ["random", "evolution", "tpe", "rl", "darts", "nsga2"]
 TARGETS = ["digits", "mnist5k-b-rotated"]
 SHOTS = 10
+BASELINE = "l2sp"
+QUICK_L2SP = {"epochs": 1, "min_steps": 10}  # --quick: the baseline's and the l2sp run's settings (else defaults)
 
 
 def pretrain_source(out: Path, quick: bool) -> Path:
@@ -71,37 +84,88 @@ def time_to_reach(timeline: list[dict[str, Any]], level: float) -> float:
     return float("inf")
 
 
-def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def l2sp_run(task: Any, source: Path, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """``l2sp`` from ``source`` on the support set, as ``warmstart transfer --strategy l2sp`` runs it; timed."""
+    from warmstart.recipe import Recipe, run_recipe
+
+    t0 = time.perf_counter()
+    res = run_recipe(task, Recipe(BASELINE, params, source=str(source), shots=SHOTS, seed=seed), validation="none")
+    return {"target": task.name, "seed": seed, "test_acc": res.test["accuracy"], "wall_s": time.perf_counter() - t0}
+
+
+def search_row(r: dict[str, Any], target: str, strategy: str, init: str, seed: int, wall: float) -> dict[str, Any]:
+    """One search's row: the best candidate's validation accuracy, the final model's, and which won."""
+    choice = r["final_choice"]
+    cand = choice["candidate"]
+    return {"target": target, "strategy": strategy, "init": init, "seed": seed, "trials": r["n_trials"],
+            "search_s": r["search_seconds"], "final_train_s": r["final_seconds"],
+            "best_val_acc": cand["val_accuracy"] if cand else float("nan"), "final_val_acc": r["val_accuracy"],
+            "winner": choice["winner"], "baseline_val_acc": (r["baseline"] or {}).get("val_accuracy"),
+            "baseline_s": (r["baseline"] or {}).get("seconds"), "test_acc": r["test"]["accuracy"],
+            "latency_ms": r["latency_ms"], "params_m": r["params_m"],
+            "arch": json.dumps(r["architecture"]["resolved"]), "wall_s": wall}
+
+
+def candidate_curve(r: dict[str, Any], key: dict[str, Any]) -> list[dict[str, Any]]:
+    """The candidates' best-so-far validation accuracy against candidates' time (the baseline trial left out)."""
+    rows = r["timeline"]
+    offset = max([row["seconds"] for row in rows if row["baseline"]], default=0.0)
+    best, out = -1.0, []
+    for row in rows:
+        if row["baseline"]:
+            continue
+        best = max(best, row["val_accuracy"])
+        out.append({**key, "seconds": row["seconds"] - offset, "val_acc": row["val_accuracy"],
+                    "best_val_acc": best, "latency_ms": row["latency_ms"]})
+    return out
+
+
+def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],
+                                           list[dict[str, Any]]]:
     from warmstart.search.nas import search_architecture
     from warmstart.tasks import get_task
 
     source = pretrain_source(args.out, args.quick)
+    l2sp_params = dict(QUICK_L2SP) if args.quick else {}
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     fronts: list[dict[str, Any]] = []
-    log = args.out / "runs.jsonl"  # one line per finished search: an interrupted run resumes from it
+    refs: list[dict[str, Any]] = []
+    log = args.out / "runs.jsonl"  # one line per finished search or l2sp run: an interrupted run resumes from it
     done: set[tuple[str, int, str, str]] = set()
     if log.exists():
         for line in log.read_text().splitlines():
             rec = json.loads(line)
-            if rec["budget"] != str(args.budget) or rec["epochs"] != args.epochs:
+            old = "row" in rec and "winner" not in rec["row"]  # written before searches had a baseline trial
+            if rec["budget"] != str(args.budget) or rec["epochs"] != args.epochs or old:
+                continue
+            if "l2sp" in rec:
+                refs.append(rec["l2sp"])
                 continue
             rows.append(rec["row"])
             curves += rec["curves"]
             fronts += rec["fronts"]
             done.add((rec["row"]["target"], rec["row"]["seed"], rec["row"]["strategy"], rec["row"]["init"]))
+
+    def append(rec: dict[str, Any]) -> None:
+        with open(log, "a", encoding="utf-8") as fh:  # append-only log, one JSON object a line
+            fh.write(json.dumps({"budget": str(args.budget), "epochs": args.epochs, **rec}) + "\n")
+
     transfer = {"epochs": 5, "min_steps": 20 if not args.quick else 2}
     # warm-up (untimed, discarded): imports, first-call allocations and kernels, so the first timed
     # search does not pay one-off start-up costs that later ones do not
     if not args.quick:
         with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:
             search_architecture(get_task(args.targets[0]).few_shot(SHOTS, seed=0), source, strategy="random",
-                                budget=1, epochs=1, transfer_strategy=None, storage=Path(tmp) / "kb.db",
-                                run_dir=tmp)
+                                budget=1, epochs=1, transfer_strategy=None, baseline_params=QUICK_L2SP,
+                                storage=Path(tmp) / "kb.db", run_dir=tmp)
     for target in args.targets:
         full = get_task(target)
         for seed in args.seeds:
             task = full.few_shot(SHOTS, seed=seed)
+            if not any(x["target"] == target and x["seed"] == seed for x in refs):
+                refs.append(l2sp_run(task, source, seed, l2sp_params))
+                append({"l2sp": refs[-1]})
             for strategy in args.strategies:
                 for inherit in (True, False):
                     if (target, seed, strategy, "inherit" if inherit else "scratch") in done:
@@ -113,29 +177,35 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, 
                         r = search_architecture(task, source, strategy=strategy, budget=args.budget,
                                                 objective=objective, inherit=inherit, seed=seed,
                                                 epochs=args.epochs, transfer_strategy="finetune",
-                                                transfer_params=transfer, storage=Path(tmp) / "kb.db", run_dir=tmp)
+                                                transfer_params=transfer, baseline=BASELINE,
+                                                baseline_params=l2sp_params, storage=Path(tmp) / "kb.db",
+                                                run_dir=tmp)
                     init = "inherit" if inherit else "scratch"
                     n_curves, n_fronts = len(curves), len(fronts)
-                    rows.append({"target": target, "strategy": strategy, "init": init, "seed": seed,
-                                 "trials": r["n_trials"], "search_s": r["search_seconds"],
-                                 "final_train_s": r["final_seconds"], "best_val_acc": r["val_accuracy"],
-                                 "test_acc": r["test"]["accuracy"], "latency_ms": r["latency_ms"],
-                                 "params_m": r["params_m"], "arch": json.dumps(r["architecture"]["resolved"]),
-                                 "wall_s": time.perf_counter() - t0})
-                    for row in r["timeline"]:
-                        curves.append({"target": target, "strategy": strategy, "init": init, "seed": seed,
-                                       "seconds": row["seconds"], "val_acc": row["val_accuracy"],
-                                       "best_val_acc": row["best_val_accuracy"], "latency_ms": row["latency_ms"]})
+                    rows.append(search_row(r, target, strategy, init, seed, time.perf_counter() - t0))
+                    curves += candidate_curve(r, {"target": target, "strategy": strategy, "init": init, "seed": seed})
                     for p in r["pareto_front"]:
                         fronts.append({"target": target, "init": init, "seed": seed, "trial": p["trial"],
                                        "val_acc": p["val_accuracy"], "latency_ms": p["latency"]})
-                    rec = {"budget": str(args.budget), "epochs": args.epochs, "row": rows[-1],
-                           "curves": curves[n_curves:], "fronts": fronts[n_fronts:]}
-                    with open(log, "a", encoding="utf-8") as fh:  # append-only log, one JSON object a line
-                        fh.write(json.dumps(rec) + "\n")
-                    print(f"{target} seed {seed} {strategy:9s} {init}: {r['n_trials']} trials, best val "
-                          f"{r['val_accuracy']:.3f}, test {r['test']['accuracy']:.3f}", file=sys.stderr, flush=True)
-    return rows, curves, fronts
+                    append({"row": rows[-1], "curves": curves[n_curves:], "fronts": fronts[n_fronts:]})
+                    print(f"{target} seed {seed} {strategy:9s} {init}: {r['n_trials']} trials, final "
+                          f"{r['final_choice']['winner']} val {r['val_accuracy']:.3f}, test "
+                          f"{r['test']['accuracy']:.3f}", file=sys.stderr, flush=True)
+    return rows, curves, fronts, refs
+
+
+def l2sp_table(rows: list[dict[str, Any]], refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Target (3): each inheriting search's final model against l2sp at defaults (same source, support set, seed)."""
+    out = []
+    for r in rows:
+        ref = next((x for x in refs if (x["target"], x["seed"]) == (r["target"], r["seed"])), None)
+        if r["init"] != "inherit" or ref is None:
+            continue
+        out.append({"target": r["target"], "seed": r["seed"], "strategy": r["strategy"], "winner": r["winner"],
+                    "baseline_val": r["baseline_val_acc"], "best_candidate_val": r["best_val_acc"],
+                    "search_test": r["test_acc"], "l2sp_test": ref["test_acc"],
+                    "search_wall_s": r["search_s"] + r["final_train_s"], "l2sp_wall_s": ref["wall_s"]})
+    return out
 
 
 def targets_table(rows: list[dict[str, Any]], curves: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict]:
@@ -178,9 +248,12 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sel = [r for r in rows if (r["target"], r["strategy"], r["init"]) == (target, strategy, init)]
         v, vs = mean_std([r["best_val_acc"] for r in sel])
         t, ts = mean_std([r["test_acc"] for r in sel])
+        kept = sum(r["winner"] == "baseline" for r in sel)
         out.append({"target": target, "strategy": strategy, "init": init,
                     "trials": f"{np.mean([r['trials'] for r in sel]):.1f}",
-                    "best val acc": f"{v:.3f} ± {vs:.3f}", "test acc": f"{t:.3f} ± {ts:.3f}",
+                    "best candidate val acc": f"{v:.3f} ± {vs:.3f}",
+                    "final": f"baseline {kept}/{len(sel)}" if init == "inherit" else "candidate",
+                    "test acc": f"{t:.3f} ± {ts:.3f}",
                     "search s": f"{np.mean([r['search_s'] for r in sel]):.1f}",
                     "final train s": f"{np.mean([r['final_train_s'] for r in sel]):.1f}",
                     "latency ms": f"{np.mean([r['latency_ms'] for r in sel]):.3f}"})
@@ -212,8 +285,8 @@ def plot(curves: list[dict[str, Any]], fronts: list[dict[str, Any]], budget_s: f
                     warnings.simplefilter("ignore")
                     mean = np.nanmean(np.array(ys, dtype=float), axis=0)
                 ax.plot(grid, mean, style, color=colors[strategy], label=f"{strategy} {init}")
-        ax.set_title(f"{target}, {SHOTS}/class: best-so-far validation")
-        ax.set_xlabel("wall time (s)")
+        ax.set_title(f"{target}, {SHOTS}/class: candidates' best-so-far validation")
+        ax.set_xlabel("wall time of the candidates (s)")
         ax.set_ylabel("validation accuracy")
     axes[0][0].legend(fontsize=6, ncol=2)
     ax = axes[0][-1]
@@ -242,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a few seconds: one target, one seed, two strategies")
     p.add_argument("--out", type=Path, default=None,
                    help="results folder (default benchmarks/results/nas/, with --quick its quick/)")
-    p.add_argument("--budget", default=None, help="per search (default 8s; quick: 2 trials)")
+    p.add_argument("--budget", default=None, help="per search, the baseline trial included (default 20s; quick: 2 "
+                   "candidate trials)")
     p.add_argument("--seeds", type=int, nargs="+", default=None)
     p.add_argument("--strategies", nargs="+", default=None)
     p.add_argument("--targets", nargs="+", default=None)
@@ -252,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out = output_folder("nas", args.quick, args.out)
     except ValueError as exc:
         p.error(str(exc))
-    args.budget = args.budget or ("2" if args.quick else "8s")
+    args.budget = args.budget or ("2" if args.quick else "20s")
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     args.strategies = args.strategies or (["random", "evolution"] if args.quick else STRATEGIES)
     args.targets = args.targets or (["digits"] if args.quick else TARGETS)
@@ -265,9 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:  # a quick run starts over: its resume log is only for long runs
         (args.out / "runs.jsonl").unlink(missing_ok=True)
     t0 = time.perf_counter()
-    rows, curves, fronts = run(args)
+    rows, curves, fronts, refs = run(args)
     checks, evo = targets_table(rows, curves)
+    vs_l2sp = l2sp_table(rows, refs)
     write_csv(args.out / "runs.csv", rows)
+    if vs_l2sp:
+        write_csv(args.out / "vs_l2sp.csv", vs_l2sp)
     write_csv(args.out / "curves.csv", curves)
     if fronts:
         write_csv(args.out / "pareto.csv", fronts)
@@ -278,18 +355,24 @@ def main(argv: list[str] | None = None) -> int:
     bud = Budget.parse(args.budget)
     plot(curves, fronts, bud.seconds or max(c["seconds"] for c in curves), args.out / "nas.png")
     met = [c["met_1/5"] for c in checks]
-    sanity = sanity_checks(rows, curves, args)
-    lines = ["# NAS with weight inheritance vs from scratch", "",
+    sanity = sanity_checks(rows, curves, args, refs)
+    l2sp_set = "1 epoch of at least 10 steps (--quick)" if args.quick else "its defaults"
+    lines = ["# NAS with weight inheritance vs from scratch, and against l2sp", "",
              f"Source: smallcnn (16, 32, 64) pretrained on mnist5k-a. Targets {', '.join(args.targets)} with "
-             f"{SHOTS} labels per class (7 train + 3 validation per class inside the search). Budget per search: "
-             f"{bud} ({'trials' if bud.trials else 'wall time'}), equal for every strategy and initialization; "
-             f"each candidate trains {args.epochs} epochs (AdamW 3e-3, batch 32) on cached frozen features; the "
-             "final architecture is fine-tuned (finetune, 5 epochs, at least 20 steps) outside the budget "
-             "(`final train s`). Validation accuracy is on the 30 held-out support images; test accuracy on the "
+             f"{SHOTS} labels per class (each candidate scored by stratified 3-fold CV on them). Budget per "
+             f"search: {bud} ({'candidate trials' if bud.trials else 'wall time, the baseline trial included'}), "
+             f"equal for every strategy and initialization; each candidate trains {args.epochs} epochs (AdamW "
+             "3e-3, batch 32) on cached frozen features. Searches with inheritance first score the baseline: the "
+             f"unchanged source fine-tuned with {BASELINE} at {l2sp_set}, by the same CV; the final model is the "
+             "baseline unless a candidate beats it on validation (ties go to the baseline). The final model is "
+             "trained outside the budget (`final train s`): a winning architecture fine-tuned (finetune, 5 "
+             "epochs, at least 20 steps), a kept baseline its own recipe on every label. Test accuracy is on the "
              "task's test split (read only to report).", "",
              "## Summary (mean ± std over seeds)", "", markdown_table(summary(rows)),
              "## Target 1: inheritance reaches the best scratch search's final validation accuracy in <= 1/5 of "
              "its wall time", "",
+             "Architecture candidates only: the baseline trial and its time are left out of the inheriting "
+             "searches' curves.", "",
              f"Met in {sum(met)}/{len(met)} (target, seed, inheriting strategy) cases; median time ratio "
              f"{np.median([c['ratio'] for c in checks]) if checks else float('nan'):.3f}.", "",
              markdown_table(checks), "## Target 2: evolution + inheritance vs random + inheritance (equal budget)", ""]
@@ -298,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{d['random_test'][0]:.3f} ± {d['random_test'][1]:.3f} (random); best validation "
                      f"{d['evolution_val'][0]:.3f} vs {d['random_val'][0]:.3f} → "
                      f"{'met' if d['evolution_test'][0] >= d['random_test'][0] else 'missed'} on test")
-    lines += ["", "![curves and Pareto front](nas.png)", "", sanity.markdown(), "## Provenance", "",
+    lines += ["", f"## Target 3: the search's final model vs {BASELINE} at {l2sp_set} (same source, support set "
+              "and seed)", "", l2sp_summary(vs_l2sp, bud), "", markdown_table(vs_l2sp) if vs_l2sp else "",
+              "![curves and Pareto front](nas.png)", "", sanity.markdown(), "## Provenance", "",
               provenance("WARMSTART_THREADS=1 python -m benchmarks.nas " + " ".join(argv or sys.argv[1:]), args.seeds,
                          f"total wall time {time.perf_counter() - t0:.0f} s on a shared machine"), ""]
     write_text_atomic(args.out / "README.md", "\n".join(lines))
@@ -306,11 +391,29 @@ def main(argv: list[str] | None = None) -> int:
     return sanity.exit_code()
 
 
-def sanity_checks(rows: list[dict[str, Any]], curves: list[dict[str, Any]], args: argparse.Namespace) -> Checks:
+def l2sp_summary(table: list[dict[str, Any]], bud: Any) -> str:
+    """One paragraph: how often the search ended at least as accurate as l2sp, and the wall times."""
+    if not table:
+        return "No search with inheritance ran."
+    n = len(table)
+    ge = sum(r["search_test"] >= r["l2sp_test"] - 1e-9 for r in table)
+    kept = sum(r["winner"] == "baseline" for r in table)
+    return (f"The search's final model is at least as accurate on test as {BASELINE} in {ge}/{n} searches; the "
+            f"baseline was kept in {kept}/{n}. Mean test accuracy {np.mean([r['search_test'] for r in table]):.3f} "
+            f"(search) vs {np.mean([r['l2sp_test'] for r in table]):.3f} ({BASELINE}). Wall time: each search "
+            f"had {bud} plus its final training, {np.mean([r['search_wall_s'] for r in table]):.1f} s on average; "
+            f"{BASELINE} took {np.mean([r['l2sp_wall_s'] for r in table]):.1f} s on average.")
+
+
+def sanity_checks(rows: list[dict[str, Any]], curves: list[dict[str, Any]], args: argparse.Namespace,
+                  refs: list[dict[str, Any]] | None = None) -> Checks:
     """What must hold at any budget (targets 1 and 2 are goals, reported whether met or not).
 
     Every (target, seed, strategy, init) searched once; with a trial budget every search ran exactly
-    that many trials; accuracies in [0, 1]; every best-so-far curve is non-decreasing; and, per
+    that many candidate trials; every inheriting search scored its baseline trial and ended at least
+    as high on validation, and one that kept its baseline ended with exactly the test accuracy of the
+    l2sp run (the same recipe, support set and seed: the same model); accuracies in [0, 1]; every
+    best-so-far curve is non-decreasing; and, per
     target and seed, the final models found with inheritance are on average (over strategies) at
     least as accurate on the test split as those found from scratch (equal budgets; the candidates
     start from the pretrained source instead of random weights). Test, not validation, accuracy:
@@ -328,7 +431,17 @@ def sanity_checks(rows: list[dict[str, Any]], curves: list[dict[str, Any]], args
     if bud.trials:
         trials = sorted({int(r["trials"]) for r in rows})
         checks.add(f"every search ran its {bud.trials} trials", trials == [bud.trials], f"trials {trials}")
-    accs = [float(r[k]) for r in rows for k in ("best_val_acc", "test_acc")]
+    inherit = [r for r in rows if r["init"] == "inherit"]
+    floor = [r for r in inherit if r["baseline_val_acc"] is None or r["final_val_acc"] < r["baseline_val_acc"]]
+    checks.add("every inheriting search scored its baseline and ended at least as high on validation", not floor,
+               f"{len(floor)} of {len(inherit)} not")
+    if refs is not None:
+        ref = {(x["target"], x["seed"]): x["test_acc"] for x in refs}
+        kept = [r for r in inherit if r["winner"] == "baseline"]
+        off = [r for r in kept if abs(r["test_acc"] - ref.get((r["target"], r["seed"]), -1.0)) > 1e-6]
+        checks.add(f"a kept baseline is the {BASELINE} run's model (same test accuracy)", not off,
+                   f"{len(off)} of {len(kept)} differ")
+    accs = [float(r[k]) for r in rows for k in ("final_val_acc", "test_acc")]
     checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{min(accs):.3f}..{max(accs):.3f}")
     rising = 0
     for key in {(c["target"], c["seed"], c["strategy"], c["init"]) for c in curves}:

@@ -48,7 +48,8 @@ def test_situation_rules() -> None:
 def test_auto_end_to_end_and_second_run_starts_warm(pretrained_source, tmp_path) -> None:
     kb = tmp_path / "kb.db"
     r1 = auto("digits-small", budget=2, sources=[pretrained_source], storage=str(kb), shots=3,
-              strategies=["finetune", "linear_probe"], out=tmp_path / "run1", progress=False, params=FAST)
+              strategies=["finetune", "linear_probe"], out=tmp_path / "run1", progress=False, params=FAST,
+              prior="none")  # the rules and the knowledge-base warm start (the prior: test_auto_prior.py)
     assert r1["sources"][0]["logme"] is not None and r1["sources"][0]["leep"] is not None
     assert len([t for t in r1["trials"] if t["state"] in ("COMPLETE", "PRUNED")]) == 2
     assert r1["winner"]["strategy"] in ("finetune", "linear_probe")
@@ -69,7 +70,8 @@ def test_auto_end_to_end_and_second_run_starts_warm(pretrained_source, tmp_path)
     assert "3-fold" in run["selection"]["protocol"]
     # a similar task: the first trial is the first run's best configuration, queued from the knowledge base
     r2 = auto("digits-noisy-small", budget=1, sources=[pretrained_source], storage=str(kb), shots=3,
-              strategies=["finetune", "linear_probe"], out=tmp_path / "run2", progress=False, params=FAST)
+              strategies=["finetune", "linear_probe"], out=tmp_path / "run2", progress=False, params=FAST,
+              prior="none")
     assert r2["warm_started_trials"] >= 1
     assert any("queued the best configuration of digits-small" in n for n in r2["notes"])
     # `kb list` shows tune and auto studies alike (search studies: tests/search/test_nas_study.py)

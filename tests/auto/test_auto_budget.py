@@ -65,7 +65,7 @@ def test_time_budget_bounds_the_whole_run_pretraining_included(tmp_path, capsys)
     get_task("mnist5k-1500"), get_task("digits-300")  # read the data files before the clock starts
     t0 = time.monotonic()
     r = auto("digits-300", budget=f"{BUDGET:g}s", source_tasks=["mnist5k-1500"], storage=str(tmp_path / "kb.db"),
-             shots=3, out=tmp_path / "run", progress=False, params=FAST)
+             shots=3, out=tmp_path / "run", progress=False, params=FAST, prior="none")
     wall = time.monotonic() - t0
     err = capsys.readouterr().err
     assert wall <= TOLERANCE, f"auto --budget {BUDGET:g}s took {wall:.1f} s ({r['time']})"
@@ -88,7 +88,8 @@ def test_time_budget_bounds_the_whole_run_pretraining_included(tmp_path, capsys)
 
 def test_promised_trials_note_and_the_only_trial_report(pretrained_source, tmp_path) -> None:
     r = auto("digits-300", budget=1, sources=[pretrained_source], storage=str(tmp_path / "kb.db"), shots=3,
-             strategies=["finetune", "l2sp", "llrd"], out=tmp_path / "run", progress=False, params=FAST)
+             strategies=["finetune", "l2sp", "llrd"], out=tmp_path / "run", progress=False, params=FAST,
+             prior="none")
     assert any("the first trials are the defaults (chosen on other tasks) of finetune, l2sp, llrd" in n
                for n in r["notes"]), r["notes"]
     assert "budget allowed 1 of the 3 promised default trials: budget 1 trials" in r["notes"]

@@ -26,7 +26,7 @@ from warmstart.search.reinforce import ReinforceSampler
 from warmstart.tasks import Task, get_task
 from warmstart.validation import plan_validation
 
-FAST = {"epochs": 2, "batch_size": 32}
+FAST = {"epochs": 2, "batch_size": 32, "baseline": "none"}  # the baseline trial: tests/search/test_nas_baseline.py
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,12 @@ def test_strategies_run_and_report(strategy: str, few: Task, pretrained_source: 
     assert 0.0 <= r["test"]["accuracy"] <= 1.0 and r["latency_ms"] > 0
     best = [row["best_val_accuracy"] for row in r["timeline"]]
     assert best == sorted(best)
+    # baseline="none" keeps the old behaviour: no baseline trial, the best candidate is the final model
+    assert r["baseline"] is None and not any(row["baseline"] for row in r["timeline"])
+    assert r["final_choice"]["winner"] == "candidate" and r["final_choice"]["baseline"] is None
+    assert not r["architecture"]["unchanged_source"]
+    if strategy != "nsga2":
+        assert r["best_trial"] == max(r["timeline"], key=lambda row: row["value"])["trial"]
     if strategy == "nsga2":
         assert r["pareto_front"] and {"val_accuracy", "latency"} <= set(r["pareto_front"][0])
 
@@ -205,12 +211,14 @@ def test_bad_input_gives_clear_errors(few: Task, pretrained_source: Path, tmp_pa
         Space({"a": [1, 2]}, constraint=lambda a: a["a"] > 5).validate()
     with pytest.raises(ConfigError, match="too small for one candidate"):
         search_architecture(few, pretrained_source, strategy="random", budget="0.01s", space=SMALL,
-                            transfer_strategy=None, epochs=50, storage=tmp_path / "kb.db")
+                            transfer_strategy=None, epochs=50, storage=tmp_path / "kb.db", baseline="none")
     with pytest.raises(ConfigError, match="too small for one candidate"):
         search_architecture(few, pretrained_source, strategy="darts", budget="0.001s", transfer_strategy=None,
-                            storage=tmp_path / "kb.db")
+                            storage=tmp_path / "kb.db", baseline="none")
     with pytest.raises(ConfigError, match="unknown search strategy"):
         search_architecture(few, pretrained_source, strategy="genetic", budget=1)
+    with pytest.raises(ConfigError, match="unknown baseline 'lora'; valid: l2sp, finetune, none"):
+        search_architecture(few, pretrained_source, strategy="random", budget=1, baseline="lora")
     with pytest.raises(ConfigError, match="unknown objective"):
         parse_objectives("accuracy,speed")
     with pytest.raises(ConfigError, match="first"):

@@ -41,8 +41,8 @@ def test_search_continues_its_study_and_kb_list_shows_it(pretrained_source: Path
     """
     kb = str(tmp_path / "kb.db")
     cmd = ["search", "--source", str(pretrained_source), "--task", "digits", "--shots", "4", "--strategy",
-           "evolution", "--epochs", "1", "--then", "none", "--storage", kb, "--run-dir", str(tmp_path / "run"),
-           "--json"]
+           "evolution", "--epochs", "1", "--then", "none", "--baseline", "none", "--storage", kb, "--run-dir",
+           str(tmp_path / "run"), "--json"]
     code, out, err = _cli(*cmd, "--budget", "2")
     assert code == 0, err
     first = json.loads(out)
@@ -73,7 +73,7 @@ def test_every_candidate_is_a_recorded_recipe(pretrained_source: Path, tmp_path:
     few = get_task("digits").few_shot(4, seed=0)
     kb = tmp_path / "kb.db"
     r = search_architecture(few, pretrained_source, strategy="random", budget=2, space=SPACE, epochs=1,
-                            transfer_strategy=None, storage=kb, run_dir=tmp_path / "run")
+                            transfer_strategy=None, storage=kb, run_dir=tmp_path / "run", baseline="none")
     rows = trial_rows(open_storage(kb), "search")
     assert len(rows) == 2 and {row["kind"] for row in rows} == {"search:random"}
     for row in rows:
@@ -86,7 +86,8 @@ def test_every_candidate_is_a_recorded_recipe(pretrained_source: Path, tmp_path:
 
 def test_resuming_with_other_settings_is_refused(pretrained_source: Path, tmp_path: Path) -> None:
     few = get_task("digits").few_shot(4, seed=0)
-    kw = dict(strategy="random", budget=1, epochs=1, transfer_strategy=None, storage=tmp_path / "kb.db")
+    kw = dict(strategy="random", budget=1, epochs=1, transfer_strategy=None, storage=tmp_path / "kb.db",
+              baseline="none")
     search_architecture(few, pretrained_source, space=SPACE, **kw)
     other = NASSpace(3, "image", cut=(3,), freeze=(3,), blocks=(0,), head_depth=(0,))
     with pytest.raises(ConfigError, match="other settings"):

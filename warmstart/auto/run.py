@@ -3,14 +3,21 @@
 1. Candidate sources (given checkpoints, source tasks, and those recorded in the
    knowledge base) are ranked without training (LogME, LEEP; see
    :mod:`warmstart.auto.sources`); the best few enter the search.
-2. The situation (labels per class, unlabelled pool, measured domain gap) picks
-   the strategies worth trying (:mod:`warmstart.auto.situation`).
-3. One Optuna study searches source × strategy × hyperparameters, warm-started
-   from similar past tasks, with pruning, within the budget (:mod:`warmstart.auto.search`);
-   every trial is a Recipe run by :func:`warmstart.recipe.run_recipe` and scored by the
-   one few-shot protocol (:mod:`warmstart.validation`).
-4. The winner is retrained on all labelled data (``run_recipe`` with ``validation="none"``),
-   saved as a checkpoint, and evaluated on the test split (reporting only); everything is written to
+2. With a prior (:mod:`warmstart.knowledge.prior`, chosen by ``prior``): every strategy that
+   can run on the task enters the search, NAS candidates around the source included, and the
+   prior's cost-aware picks are the first trials, each with its predicted score and why
+   (:mod:`warmstart.auto.prior_plan`). Without one, the situation (labels per class,
+   unlabelled pool, measured domain gap) picks the strategies worth trying by hand-written
+   rules (:mod:`warmstart.auto.situation`), and the notes say which of the two was used.
+3. One Optuna study searches source × strategy × architecture × hyperparameters, warm-started
+   (the prior's picks, then similar past tasks), with pruning, within the budget
+   (:mod:`warmstart.auto.search`); every trial is a Recipe run by
+   :func:`warmstart.recipe.run_recipe` and scored by the one few-shot protocol
+   (:mod:`warmstart.validation`).
+4. The winner is the best validation score, or with a prior the best posterior mean of the
+   validation score shrunk toward the prior's prediction (:mod:`warmstart.auto.choice`). It is
+   retrained on all labelled data (``run_recipe`` with ``validation="none"``), saved as a
+   checkpoint, and evaluated on the test split (reporting only); everything is written to
    ``OUT/run.json`` and ``OUT/report.html`` and recorded in the knowledge base.
 
 A time budget bounds the whole call, pretraining of sources and the final
@@ -31,15 +38,19 @@ from optuna.trial import TrialState
 from sklearn.metrics import confusion_matrix
 
 from warmstart._atomic import write_text_atomic
+from warmstart.auto.arch import split_params
+from warmstart.auto.choice import annotate, choose, selection
 from warmstart.auto.clock import Clock
 from warmstart.auto.pretrain import pretrain_sources
+from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
 from warmstart.auto.search import KIND, fixed_params, recipe_source, run_search, validation_protocol
-from warmstart.auto.situation import choose_strategies
+from warmstart.auto.situation import Situation, choose_strategies
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.backbones.checkpoint import save_checkpoint
 from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError
 from warmstart.knowledge.metafeatures import meta_features
+from warmstart.knowledge.prior import Prior
 from warmstart.knowledge.records import task_key
 from warmstart.knowledge.storage import open_storage
 from warmstart.recipe import Recipe, run_recipe
@@ -57,7 +68,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
          source_tasks: list[str] | None = None, storage: Any = None, shots: int | None = None, seed: int = 0,
          device: str = "auto", out: str | Path | None = None, strategies: list[str] | None = None,
          progress: bool = True, command: str | None = None,
-         params: dict[str, Any] | None = None, ssl_source: bool = False) -> dict[str, Any]:
+         params: dict[str, Any] | None = None, ssl_source: bool = False,
+         prior: str | Path | Prior | None = "auto") -> dict[str, Any]:
     """Find, retrain, save and explain the best transfer for ``task``.
 
     Args:
@@ -81,12 +93,18 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         params: Hyperparameters fixed for every strategy that has them (e.g. ``{"epochs": 5}``).
         ssl_source: Also pretrain and rank a SimCLR source on the target's own images (labels
             unused) plus the source tasks' images (:mod:`warmstart.auto.ssl_source`).
+        prior: ``"auto"`` (the user's prior, else the shipped one, else the hand-written rules),
+            ``"none"`` (the rules), a prior file, or a :class:`~warmstart.knowledge.prior.Prior`.
 
     Returns:
-        The result dict the CLI prints (also saved as ``OUT/run.json``).
+        The result dict the CLI prints (also saved as ``OUT/run.json``); ``prior`` is None when
+        the rules chose the strategies, else the prior's description and picks; with a prior,
+        ``selection`` and ``trials`` carry each completed trial's validation score, the prior's
+        predicted score and the posterior mean.
 
     Raises:
         ConfigError: a budget too small, no usable source, unknown strategies.
+        DataError: a prior file that is missing or not a warmstart prior.
     """
     b = Budget.parse(budget)
     clock = Clock(b.seconds)
@@ -96,6 +114,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     with clock.phase("setup"):
         for s in strategies or []:
             strategy_class(s)
+        the_prior, prior_note = resolve_prior(prior)
         target = load_task(task) if not isinstance(task, Task) else task
         if shots is not None:
             target = target.few_shot(shots, seed=seed)
@@ -117,17 +136,12 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         ranked = rank_sources(target, candidates)
     top = ranked[:TOP_SOURCES]
     src_tasks = [r for r in top if r.source.task_name is not None]
-    gap = top[0].gap
-    sit = choose_strategies(target, has_source_data=bool(src_tasks), gap=gap, allowed=strategies)
-    if not sit.strategies:
-        raise ConfigError(f"no strategy fits task {target.name!r}: {'; '.join(sit.reasons)}")
-    if not src_tasks:
-        sit.strategies = [s for s in sit.strategies if not strategy_class(s).needs_source_task] or ["finetune"]
     key = task_key(target.name, shots)
     with clock.phase("search"):
         meta = meta_features(target)
+        sit, plan = _strategies(target, top, bool(src_tasks), strategies, the_prior, prior_note, meta, b, params)
         study, notes = run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
-                                  progress=progress, overrides=params, clock=clock)
+                                  progress=progress, overrides=params, clock=clock, prior=plan)
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not done:
         reasons = sorted({str(t.user_attrs.get("fail_reason")) for t in study.trials if t.state == TrialState.FAIL})
@@ -138,15 +152,16 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
                f"{float(cut[0].user_attrs.get('wall_seconds', 0)):.0f} s); give a larger budget" if cut else
                "; give a larger budget")
         raise ConfigError(f"budget {b}{spent} ended before any trial completed{why}")
-    best = study.best_trial
+    choice = choose(study, plan, target, seed)
+    best = choice.trial
     win_strategy = str(best.params["strategy"])
-    win_params = {k.split(".", 1)[1]: v for k, v in best.params.items() if k.startswith(win_strategy + ".")}
+    win_params, win_arch = split_params(win_strategy, best.params)
     win_params.update(fixed_params(win_strategy, params))
     used = best.user_attrs.get("source_used", best.params["source"])
     win_source = next(r for r in top if r.name == used)
     path, source_task = recipe_source(win_source.source)
     recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task,
-                    source_spec=win_source.source.spec, seed=seed)
+                    source_spec=win_source.source.spec, seed=seed, architecture=win_arch)
     end = clock.retrain_deadline()
     stop = DeadlineStop(end, f"the {b} budget") if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
@@ -169,8 +184,14 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             saved = str(model_dir)
         record_sources(st, ranked)
         result = _result(target, b, seed, shots, ranked, sit, study, pre_notes + notes, win_strategy, win_params,
-                         win_source.name, final, test, cm, saved, command)
-        result["selection"] = selection(result["trials"], validation_protocol(target, seed))
+                         win_source.name, final, test, cm, saved, command, best)
+        annotate(result["trials"], choice)
+        result["selection"] = selection(result["trials"], validation_protocol(target, seed), choice)
+        result["prior"] = plan.to_json() if plan is not None else None
+        result["winner"].update({k: v for r in result["trials"] if r["number"] == best.number
+                                 for k, v in r.items() if k in ("predicted", "posterior")})
+        if win_arch is not None:
+            result["winner"]["architecture"] = win_arch
         out.mkdir(parents=True, exist_ok=True)
         result["report"] = str(out / "report.html")
     result["time"] = clock.to_json()  # up to writing run.json and the report
@@ -178,6 +199,31 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
     write_report(result, out / "report.html")
     return result
+
+
+def _strategies(target: Task, top: list[Any], has_source_data: bool, allowed: list[str] | None,
+                prior: Prior | None, prior_note: str | None, meta: dict[str, float], budget: Budget,
+                params: dict[str, Any] | None) -> tuple[Situation, PriorPlan | None]:
+    """The strategies of the search and why: the prior's applicable set and picks, else the hand-written rules.
+
+    Raises:
+        ConfigError: no strategy can run on the task.
+    """
+    sit = choose_strategies(target, has_source_data=has_source_data, gap=top[0].gap, allowed=allowed)
+    plan = None
+    if prior is not None:
+        plan = plan_with_prior(prior, target, meta, top, labels_per_class=sit.labels_per_class,
+                               has_source_data=has_source_data, budget=budget, allowed=allowed, overrides=params)
+        used = (f"strategies and first trials from the prior ({prior.describe()}), not the hand-written rules: "
+                f"every strategy that can run on the task ({', '.join(plan.strategies) or 'none'})")
+        sit.strategies, sit.reasons = list(plan.strategies), [used, *plan.reasons]
+    elif prior_note:
+        sit.reasons.insert(0, prior_note)
+    if not sit.strategies:
+        raise ConfigError(f"no strategy fits task {target.name!r}: {'; '.join(sit.reasons)}")
+    if plan is None and not has_source_data:
+        sit.strategies = [s for s in sit.strategies if not strategy_class(s).needs_source_task] or ["finetune"]
+    return sit, plan
 
 
 def _candidates(sources: list[str | Path | Source], source_tasks: list[str], seed: int,
@@ -210,7 +256,7 @@ def _candidates(sources: list[str | Path | Source], source_tasks: list[str], see
 def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: list[Any], sit: Any, study: Any,
             notes: list[str], strategy: str, params: dict[str, Any], source: str, final: Any,
             test: dict[str, float], cm: list[list[int]], saved: str | None,
-            command: str | None) -> dict[str, Any]:
+            command: str | None, best: Any) -> dict[str, Any]:
     trials = []
     t0 = min((t.datetime_start.timestamp() for t in study.trials if t.datetime_start), default=0.0)
     for t in study.trials:
@@ -220,7 +266,8 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
         trials.append({"number": t.number, "state": t.state.name, "source": t.params.get("source"),
                        "strategy": t.params.get("strategy"), "value": t.value, "elapsed": end - t0,
                        "fail_reason": t.user_attrs.get("fail_reason"), "seconds": t.user_attrs.get("wall_seconds"),
-                       "stopped_by_budget": bool(t.user_attrs.get("stopped_by_budget"))})
+                       "stopped_by_budget": bool(t.user_attrs.get("stopped_by_budget")),
+                       **({"pruned_by": t.user_attrs["pruned_by"]} if t.user_attrs.get("pruned_by") else {})})
     per: dict[str, dict[str, Any]] = {}
     for t in trials:
         s = per.setdefault(str(t["strategy"]), {"strategy": t["strategy"], "trials": 0, "best": None})
@@ -238,23 +285,8 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
         "notes": sit.reasons + notes, "strategies": sorted(per.values(), key=lambda s: -(s["best"] or -1e9)),
         "trials": trials, "warm_started_trials": len(warm),
         "winner": {"label": f"{strategy} from {source}", "strategy": strategy, "source": source, "params": params,
-                   "validation": study.best_value, "test": test, "history": hist, "confusion": cm,
+                   "validation": best.value, "test": test, "history": hist, "confusion": cm,
                    "classes": task.classes, "info": getattr(final, "info_", {})},
         "model": saved, "kind": KIND,
     }
 
-
-def selection(trials: list[dict[str, Any]], protocol: str) -> dict[str, Any]:
-    """How the winner was chosen, in words and numbers (for run.json and the report).
-
-    ``trials`` are the rows of :func:`_result`; the winner is the best completed one.
-    """
-    states = [str(t["state"]) for t in trials]
-    n, pruned, failed = states.count("COMPLETE"), states.count("PRUNED"), states.count("FAIL")
-    cut = sum(1 for t in trials if t.get("stopped_by_budget"))
-    how = "the only completed trial" if n == 1 else f"the best validation score among {n} completed trials"
-    others = [f"{pruned} pruned" + (f" ({cut} of them stopped by the budget)" if cut else "")] if pruned else []
-    others += [f"{failed} failed"] if failed else []
-    text = how + (f" (not counted: {', '.join(others)})" if others else "") + f"; scored by {protocol}"
-    return {"completed": n, "pruned": pruned, "stopped_by_budget": cut, "failed": failed, "protocol": protocol,
-            "text": text}

@@ -15,7 +15,10 @@ driver (:func:`warmstart.search.driver.drive`): the search stops with an error a
 Warm start (Feurer et al. 2015): before the first trial, the best
 configurations of the most similar past tasks' auto studies in the knowledge
 base are enqueued, where their source and strategy are among today's choices;
-with no similar past task, the defaults of the first three strategies are. When
+with no similar past task, the defaults of the first three strategies are. With a prior
+(:mod:`warmstart.auto.prior_plan`) the prior's picks come first instead, the similar past tasks'
+configurations after them, and TPE starts right after the queued trials, fitted on them; its
+gray-box model may stop a trial from its first epochs (:mod:`warmstart.auto.prior_pruner`). When
 the budget ends before every queued trial ran, a note says how many ran and why.
 
 With a time budget the :class:`~warmstart.auto.clock.Clock` decides whether a
@@ -26,12 +29,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from warmstart.auto.arch import ARCH, NAS, split_params
 from warmstart.auto.clock import Clock
 from warmstart.auto.sources import RankedSource
 from warmstart.engine.callbacks import extra_callbacks
@@ -47,6 +51,9 @@ from warmstart.source import Source
 from warmstart.strategies import strategy_class
 from warmstart.tasks._task import Task
 from warmstart.validation import plan_validation
+
+if TYPE_CHECKING:
+    from warmstart.auto.prior_plan import PriorPlan
 
 KIND = "auto"
 #: failed trials in a row after which auto stops with an error
@@ -72,16 +79,37 @@ def fixed_params(strategy: str, overrides: dict[str, Any] | None = None) -> dict
     return fixed
 
 
-def joint_space(strategies: list[str], sources: list[RankedSource],
-                overrides: dict[str, Any] | None = None) -> dict[str, BaseDistribution]:
+def strategy_space(strategy: str, overrides: dict[str, Any] | None = None,
+                   archs: list[str] | None = None) -> dict[str, BaseDistribution]:
+    """The parameters of one strategy in the joint space, named ``STRATEGY.PARAM``.
+
+    ``nas_candidate`` with ``archs`` (JSON texts, :mod:`warmstart.auto.arch`) also searches its
+    architecture, ``nas_candidate.arch``.
+
+    Raises:
+        ConfigError: the strategy has nothing to search (after the fixed settings).
+    """
+    fixed = fixed_params(strategy, overrides)
+    if strategy == NAS and archs:
+        try:
+            space = search_space(strategy, fixed)
+        except ConfigError:  # every hyperparameter fixed: the architecture is still searched
+            space = {}
+        space[ARCH] = CategoricalDistribution(archs)
+    else:
+        space = search_space(strategy, fixed)
+    return {f"{strategy}.{k}": d for k, d in space.items()}
+
+
+def joint_space(strategies: list[str], sources: list[RankedSource], overrides: dict[str, Any] | None = None,
+                archs: list[str] | None = None) -> dict[str, BaseDistribution]:
     """Every parameter of the joint space (for the knowledge-base record)."""
     space: dict[str, BaseDistribution] = {
         "source": CategoricalDistribution([s.name for s in sources]),
         "strategy": CategoricalDistribution(strategies),
     }
     for s in strategies:
-        for k, d in search_space(s, fixed_params(s, overrides)).items():
-            space[f"{s}.{k}"] = d
+        space.update(strategy_space(s, overrides, archs))
     return space
 
 
@@ -175,10 +203,41 @@ def queued_note(study: optuna.Study, first: int, queued: int, budget: Budget, cl
     return f"budget allowed {len(ran)} of the {queued} {what}: {why}"
 
 
+def _first_trials(study: optuna.Study, storage: Any, key: str, meta: dict[str, float],
+                  space: dict[str, BaseDistribution], strategies: list[str], sources: list[RankedSource],
+                  overrides: dict[str, Any] | None, prior: PriorPlan | None) -> tuple[int, str, list[str]]:
+    """Queue the first trials of a new study: (how many, what they are called in the notes, notes).
+
+    With the prior's picks: the picks, then the similar past tasks' configurations; without:
+    the similar past tasks' configurations, else the defaults of the first three strategies.
+    """
+    configs, notes = warm_configs(storage, key, meta, space)
+    if prior is not None and prior.configs:
+        kb = [(c, n) for c, n in zip(configs, notes, strict=True) if c not in prior.configs]
+        same = len(configs) - len(kb)
+        notes = [*prior.notes, *(n for _, n in kb)]
+        notes += [f"{same} best configuration(s) of similar past tasks already among the prior's picks"] if same else []
+        configs = [*prior.configs, *(c for c, _ in kb)]
+        what = "queued picks of the prior" + (" and of similar past tasks" if kb else "")
+    elif not configs:
+        configs = default_configs(strategies, sources, overrides)
+        notes.append(f"no similar past task in the knowledge base: the first trials are the defaults "
+                     f"(chosen on other tasks) of {', '.join(c['strategy'] for c in configs)}")
+        what = "promised default trials"
+    else:
+        what = "queued trials of similar past tasks"
+    if prior is not None and not prior.configs:  # the prior knows none of the strategies: say so first
+        notes = [*prior.notes, *notes]
+    for cfg in configs:
+        study.enqueue_trial(cfg, skip_if_exists=True)
+    study.set_user_attr("warm_start_enqueued", len(configs))
+    return len(configs), what, notes
+
+
 def run_search(task: Task, sources: list[RankedSource], strategies: list[str], budget: Budget, storage: Any,
                key: str, meta: dict[str, float], *, seed: int = 0, device: str = "auto",
                progress: bool = True, overrides: dict[str, Any] | None = None,
-               clock: Clock | None = None) -> tuple[optuna.Study, list[str]]:
+               clock: Clock | None = None, prior: PriorPlan | None = None) -> tuple[optuna.Study, list[str]]:
     """Run (or continue) the auto study for ``task`` until the budget is spent; return it and notes.
 
     ``overrides`` fixes hyperparameters (e.g. ``{"epochs": 5}``) for every strategy that has them.
@@ -186,35 +245,43 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     retraining still fits; trials it cuts short end PRUNED with user attribute ``stopped_by_budget``.
     Each finished trial carries ``wall_seconds`` and, when completed, ``fit_seconds`` (one training,
     predicted on all labelled data: under k-fold cross-validation a fold's time times k/(k-1)).
+
+    ``prior`` (the prior's plan, :func:`warmstart.auto.prior_plan.plan_with_prior`) makes the
+    prior's picks the first trials of a new study (the similar past tasks' configurations after
+    them), starts TPE right after the queued trials, adds ``nas_candidate.arch`` to the space
+    when the plan has architectures, and lets the prior's gray-box model prune trials
+    (:class:`~warmstart.auto.prior_pruner.PriorPruner`; user attribute ``pruned_by``).
     """
     from warmstart.engine.progress import progress_bar
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = joint_space(strategies, sources, overrides)
+    archs = prior.archs if prior is not None else None
+    space = joint_space(strategies, sources, overrides, archs)
     name = study_name(key, KIND)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    pruner: optuna.pruners.BasePruner = optuna.pruners.HyperbandPruner(min_resource=1)
+    if prior is not None and prior.prior.has_gray_box:
+        from warmstart.auto.prior_pruner import PriorPruner
+
+        pruner = PriorPruner(prior.prior, prior.situation, prior.sources, pruner)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=sampler, pruner=optuna.pruners.HyperbandPruner(min_resource=1))
+                                sampler=sampler, pruner=pruner)
     study.set_user_attr(ATTR, make_record_attr(key, KIND, meta, {"n_classes": task.n_classes}, space,
                                                strategy="auto", shots=task.shots))
     notes: list[str] = []
     queued, what = 0, "queued trials"
     first = len(study.get_trials(deepcopy=False))
-    if not study.get_trials(deepcopy=False):
-        configs, notes = warm_configs(storage, key, meta, space)
-        if not configs:
-            configs = default_configs(strategies, sources, overrides)
-            notes.append(f"no similar past task in the knowledge base: the first trials are the defaults "
-                         f"(chosen on other tasks) of {', '.join(c['strategy'] for c in configs)}")
-            what = "promised default trials"
-        else:
-            what = "queued trials of similar past tasks"
-        queued = len(configs)
-        for cfg in configs:
-            study.enqueue_trial(cfg, skip_if_exists=True)
-        study.set_user_attr("warm_start_enqueued", len(configs))
+    if not first:
+        queued, what, notes = _first_trials(study, storage, key, meta, space, strategies, sources, overrides, prior)
+    elif prior is not None and prior.configs:
+        notes.append(f"the study already has {first} trial(s): the prior's picks were not queued again")
+    if prior is not None:
+        with warnings.catch_warnings():  # TPE fitted on the queued trials from the first trial after them
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                                       n_startup_trials=max(1, queued or len(prior.configs)))
     by_name = {s.name: s for s in sources}
     clock = clock or Clock(budget.seconds)
     longest: list[float | None] = [None]  # wall seconds of the longest trial so far (its sampling included)
@@ -233,8 +300,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         src_name = trial.suggest_categorical("source", [s.name for s in sources])
         strat_name = str(trial.suggest_categorical("strategy", strategies))
         fixed = fixed_params(strat_name, overrides)
-        sub = {f"{strat_name}.{k}": d for k, d in search_space(strat_name, fixed).items()}
-        params = {k.split(".", 1)[1]: v for k, v in suggest(trial, sub).items()}
+        params, arch = split_params(strat_name, suggest(trial, strategy_space(strat_name, overrides, archs)))
         params.update(fixed)
         src = by_name[str(src_name)].source
         if strategy_class(strat_name).needs_source_task and src.task_name is None:
@@ -245,7 +311,8 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             src = alt.source
             trial.set_user_attr("source_used", alt.name)
         path, source_task = recipe_source(src)
-        recipe = Recipe(strat_name, params, source=path, source_task=source_task, source_spec=src.spec, seed=seed)
+        recipe = Recipe(strat_name, params, source=path, source_task=source_task, source_spec=src.spec, seed=seed,
+                        architecture=arch)
         record_recipe(trial, recipe)
         stop = DeadlinePrune(deadline[0], f"the {budget} budget") if deadline[0] is not None else None
         try:

@@ -53,6 +53,9 @@ def auto(
     text_column: str = typer.Option(None, "--text-column", help=TEXT_COLUMN_HELP),
     ssl_source: bool = typer.Option(False, "--ssl-source", help="Also consider a SimCLR source pretrained on the "
                                     "target's own images (labels unused) plus the source tasks' images."),
+    prior: str = typer.Option("auto", "--prior", help="Prior that orders the first trials and shrinks the final "
+                              "choice: auto (your warmstart kb fit-prior, else the shipped one, else the "
+                              "hand-written rules), none (the rules), or a prior file."),
 ) -> None:
     """Rank sources, pick strategies, search them jointly within the budget, retrain and save the winner.
 
@@ -61,15 +64,17 @@ def auto(
     Example: warmstart auto --task digits --shots 5 --budget 10m --source-task mnist5k
     """
     from warmstart import auto as run_auto
+    from warmstart.knowledge.prior import load_prior
 
     quiet_optuna()
     check_device(device)
+    chosen_prior = prior if prior in ("auto", "none") else load_prior(prior)  # a bad file fails before any work
     params = dict(parse_extra_options(list(ctx.args)))
     sources = resolve_sources(list(source), None if weights is None else str(weights), image_size)
     target = load_target(task, skip_bad, text_column)
     with tracking(track, f"auto:{Path(task).name}"):
         result = run_auto(target, budget=budget, sources=list(sources), source_tasks=list(source_task),
-                          ssl_source=ssl_source,
+                          ssl_source=ssl_source, prior=chosen_prior,
                           storage=storage, shots=shots, seed=seed, device=device, out=out,
                           strategies=list(strategy) or None, params=params, command=invocation())
     if json_out:
@@ -89,6 +94,16 @@ def auto(
     for s in result["strategies"]:
         t.add_row(str(s["strategy"]), str(s["trials"]), f"{s['best']:.4f}" if s["best"] is not None else "-")
     console.print(t)
+    scored = [t for t in result["trials"] if "posterior" in t]
+    if scored:
+        t = Table(title="completed trials: validation score, the prior's prediction, posterior mean")
+        for col in ("trial", "strategy", "validation", "predicted", "posterior"):
+            t.add_column(col)
+        for r in scored:
+            t.add_row(str(r["number"]), str(r["strategy"]),
+                      *(f"{r[k]:.4f}" for k in ("value", "predicted", "posterior")))
+        console.print(t)
+    console.print(f"chosen as {result['selection']['text']}")
     w = result["winner"]
     console.print(f"winner: [bold]{w['label']}[/] — test accuracy {w['test']['accuracy']:.4f} "
                   f"(search {result['search_seconds']:.0f}s, total {result['total_seconds']:.0f}s)")

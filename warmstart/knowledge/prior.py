@@ -27,7 +27,7 @@ gray-box model when it is first asked. Nothing is pickled.
 :func:`load_prior` looks for the user's prior (``$WARMSTART_CACHE/prior.json``, written by
 ``warmstart kb fit-prior``), then the one shipped in ``warmstart/knowledge/prior_data/prior.json.gz``;
 with neither it returns None, and a caller falls back to its hand-written rules, saying so with
-:data:`NO_PRIOR` (``auto`` does not read the prior yet).
+:data:`NO_PRIOR`. ``warmstart auto`` reads it (:mod:`warmstart.auto.prior_plan`; ``--prior none`` turns it off).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A self-contained HTML report of a run (plots embedded, no scripts, no network).
 
 Sections: summary (with how the winner was chosen and where the time went),
-source ranking, strategies tried, search progress (best-so-far against trials
+source ranking, strategies tried (for ``auto``: whether the prior or the hand-written rules
+chose them, the prior's picks with their reasons, and each completed trial's validation score,
+the prior's prediction and the posterior mean), search progress (best-so-far against trials
 and time, drawn only from at least :data:`MIN_PROGRESS_TRIALS` completed
 trials), learning curves of the winner, Pareto front (when there are several
 objectives), confusion matrix, and the exact command and versions to reproduce.
@@ -94,6 +96,35 @@ def _progress(trials: list[dict[str, Any]]) -> str:
             f"{MIN_PROGRESS_TRIALS} completed trials).</p>")
 
 
+def chooser(run: dict[str, Any]) -> str:
+    """For an ``auto`` run: who chose the strategies (prior or rules), the picks, and the scores behind the winner.
+
+    Empty for runs without a ``prior`` entry (other commands, older auto runs).
+    """
+    if "prior" not in run:
+        return ""
+    prior = run.get("prior")
+    if not prior:
+        return "<p>strategies chosen by: <b>rules</b> (the hand-written situation rules; no prior used)</p>"
+    out = f"<p>strategies and first trials chosen by: <b>prior</b> ({html.escape(str(prior.get('describe')))})</p>"
+    picks = [{"pick": i, "recipe": p.get("label", p.get("strategy")), "source": p.get("source"),
+              "predicted vs the median recipe": p.get("predicted"), "std": p.get("std"),
+              "seconds": p.get("seconds"), "why": p.get("why")}
+             for i, p in enumerate(prior.get("picks") or [], 1)]
+    out += "<h3>the prior's picks (the first trials)</h3>" + _table(picks)
+    scored = [t for t in run.get("trials") or [] if "posterior" in t]
+    if scored:
+        rows = [{"trial": t["number"], "strategy": t.get("strategy"), "source": t.get("source"),
+                 "validation": t.get("value"), "predicted": t.get("predicted"), "posterior": t.get("posterior")}
+                for t in scored]
+        out += "<h3>validation / predicted / posterior of each completed trial</h3>" + _table(rows)
+    stopped = [{"trial": t["number"], "strategy": t.get("strategy"), "why": t["pruned_by"]}
+               for t in run.get("trials") or [] if t.get("pruned_by")]
+    if stopped:
+        out += "<h3>trials the prior's gray-box model stopped early</h3>" + _table(stopped)
+    return out
+
+
 def render(run: dict[str, Any]) -> str:
     """The report as an HTML string."""
     winner = run.get("winner") or {}
@@ -116,7 +147,7 @@ def render(run: dict[str, Any]) -> str:
         parts["sources"] += _img(plots.bars([s["source"] for s in src], [s["logme"] for s in src], "LogME"),
                                  "source ranking")
     strat = run.get("strategies") or []
-    parts["strategies"] = _table(strat)
+    parts["strategies"] = chooser(run) + _table(strat)
     parts["progress"] = _progress(trials)
     hist = winner.get("history") or []
     parts["curves"] = _img(plots.learning_curves(hist), "learning curves") if hist else _table([])

@@ -16,19 +16,26 @@ with the candidate spec as ``Recipe.architecture``, scored by
 (:func:`warmstart.knowledge.trials.record_result`). The trials run through the one
 study driver (:func:`warmstart.search.driver.drive`: budget, failures, liveness).
 
+Baseline: before the candidates, the unchanged source architecture fine-tuned with a
+pool-free strategy at its defaults (``baseline``, default ``l2sp``) is scored as one more
+trial of the study by the same protocol, and it competes for the final choice: the final
+model is the baseline unless a candidate beats it on validation (ties go to the baseline;
+:mod:`warmstart.search._baseline`), so a search never ends below plain fine-tuning.
+
 The study lives in the knowledge base (``storage``, default the user's KB), named
-``<task key>|search:<strategy>`` (``...:scratch`` for the baseline), with the task's
-meta-features: running the same search again continues it (a trial budget counts the
-study's trials), and ``warmstart kb list`` shows it. Each trial's trained weights are
-an Optuna artifact (in ``run_dir/artifacts``, default ``<cache>/artifacts``).
+``<task key>|search:<strategy>`` (``...:scratch`` for the random-initialization study),
+with the task's meta-features: running the same search again continues it (a trial
+budget counts the study's candidates), and ``warmstart kb list`` shows it. Each
+candidate's trained weights are an Optuna artifact (in ``run_dir/artifacts``, default
+``<cache>/artifacts``).
 
 Objectives: ``accuracy`` (the validation score) or ``loss`` (minus the validation NLL
 of the first fold's model), then costs ``params`` (millions) and ``latency`` (ms,
 measured). Single-objective strategies maximize the primary minus ``lam`` times the
-costs; ``nsga2`` keeps them apart. The best architecture is then trained once more on
-every label through ``run_recipe`` (validation ``none``): with a transfer strategy
-(default ``finetune``) from the best trial's trained weights, or (``None``) as the
-candidate itself; that time is reported apart, outside the budget.
+costs; ``nsga2`` keeps them apart. The final model is then trained once more on every
+label through ``run_recipe`` (validation ``none``): a winning candidate with a transfer
+strategy (default ``finetune``) from its trained weights, or (``None``) as the candidate
+itself; a winning baseline as its own recipe. That time is reported apart, outside the budget.
 """
 
 from __future__ import annotations
@@ -172,17 +179,36 @@ class CandidateObjective:
                 trial.set_user_attr("out_of_budget", True)
                 raise optuna.TrialPruned("the search budget ran out during this trial") from None
         record_result(trial, result)
-        model = result.model
-        metrics = {"val_accuracy": float(result.score if result.score is not None else math.nan),
-                   "val_loss": float(result.info.get("val_loss", math.nan)),
-                   "params_m": count_parameters(model) / 1e6,
-                   "latency_ms": measure_latency(model, tuple(self.task.input_shape))}
+        metrics = self.metrics_of(result)
         for k, v in metrics.items():
             trial.set_user_attr(k, v)
         trial.set_user_attr("candidate", {k: v for k, v in spec.items() if k != "init"})
         trial.set_user_attr("init_probe", result.info.get("init_probe"))
         trial.set_user_attr("morph", result.info.get("morph"))
-        self.save_weights(trial, model)
+        self.save_weights(trial, result.model)
+        return self.value_of(metrics)
+
+    def metrics_of(self, result: Any) -> dict[str, float]:
+        """A scored run's ``val_accuracy``, ``val_loss``, ``params_m`` and measured ``latency_ms``."""
+        model = result.model
+        val_loss = result.info.get("val_loss")  # nas_candidate reports its first fold's; others: computed here
+        if val_loss is None:
+            val_loss = self.first_fold_nll(result.strategy)
+        return {"val_accuracy": float(result.score if result.score is not None else math.nan),
+                "val_loss": float(val_loss), "params_m": count_parameters(model) / 1e6,
+                "latency_ms": measure_latency(model, tuple(self.task.input_shape))}
+
+    def first_fold_nll(self, strategy: Any) -> float:
+        """Validation NLL of a fitted first-fold strategy on the first fold of the search's protocol (NaN: none)."""
+        from warmstart.validation import plan_validation
+
+        fold = plan_validation(self.task, "auto", seed=self.seed).folds[0]
+        if strategy is None or fold.x_val is None or fold.y_val is None or len(fold.y_val) == 0:
+            return math.nan
+        return float(strategy.evaluate(fold, "val")["nll"])
+
+    def value_of(self, metrics: dict[str, float]) -> float | list[float]:
+        """The trial's value: the primary objective, then costs (nsga2), or primary − λ·costs."""
         primary = metrics["val_accuracy"] if self.objectives[0] != "loss" else -metrics["val_loss"]
         costs = [metrics[COSTS[c]] for c in self.objectives[1:]]
         return [primary, *costs] if self.multi else primary - self.lam * sum(costs)
@@ -206,32 +232,73 @@ def _too_small(budget: Budget) -> str:
             "give a larger --budget")
 
 
+def _run_candidates(objective: CandidateObjective, study: optuna.Study, strategy: str, bud: Budget, t0: float,
+                    baseline: bool) -> dict[str, Any] | None:
+    """Run the architecture candidates in what is left of the budget (started at ``t0``); DARTS' report.
+
+    A trial budget counts candidates (the study's baseline trials are added to it); a wall-time
+    budget ends at ``t0 + seconds``. With a ``baseline`` trial finished, a budget that runs out
+    before any candidate finishes is not an error: the baseline stands.
+    """
+    from warmstart.search._baseline import is_baseline
+    from warmstart.search.budget import COUNTED
+    from warmstart.search.driver import drive
+
+    left = None if bud.seconds is None else t0 + bud.seconds - time.monotonic()
+    if left is not None and left <= 0:
+        return None
+    if strategy == "darts":
+        from warmstart.search.darts import run_darts
+
+        try:
+            return run_darts(objective, study, bud if left is None else Budget(seconds=left), time.monotonic())
+        except ConfigError:
+            if not baseline or left is None or time.monotonic() < t0 + (bud.seconds or 0.0):
+                raise
+            return None  # the one-shot search ran out of time: the baseline stands
+    n_trials = None
+    if bud.trials is not None:
+        n_trials = bud.trials + sum(is_baseline(t) for t in study.get_trials(deepcopy=False, states=COUNTED))
+    objective.deadline = None if left is None else time.monotonic() + left
+    drive(study, objective, n_trials=n_trials, deadline=None if left is None else time.time() + left,
+          catch=(TrainingDivergedError, RuntimeError))
+    return None
+
+
 def search_architecture(task: str | Task, source: str | Path | Source, *, strategy: str = "evolution",
                         budget: str | int | Budget = 20, objective: str | list[str] = "accuracy",
                         lam: float = 0.01, inherit: bool = True, shots: int | None = None, seed: int = 0,
                         space: Space | None = None, epochs: int = 15, lr: float = 3e-3, batch_size: int = 32,
                         transfer_strategy: str | None = "finetune", transfer_params: dict[str, Any] | None = None,
+                        baseline: str | None = "l2sp", baseline_params: dict[str, Any] | None = None,
                         out: str | Path | None = None, storage: str | Path | BaseStorage | None = None,
                         run_dir: str | Path | None = None,
                         device: str = "auto", progress: bool = False) -> dict[str, Any]:
-    """Search an architecture for ``task`` starting from ``source``; train and optionally save the best.
+    """Search an architecture for ``task`` starting from ``source``; train and optionally save the final model.
 
     Args:
         task: Target task (name, path or Task).
         source: Source checkpoint folder or :class:`Source`.
         strategy: One of ``random, evolution, tpe, rl, darts, nsga2``.
-        budget: Trials of the whole study (``20``; a resumed study counts its earlier trials) or wall
-            time of this call (``"90s"``, ``"10m"``), final training excluded.
+        budget: Candidate trials of the whole study (``20``; a resumed study counts its earlier
+            candidates; the baseline trial is one more) or wall time of this call (``"90s"``,
+            ``"10m"``), baseline trial included, final training excluded.
         objective: ``accuracy`` or ``loss``, optionally followed by costs ``params``/``latency``.
         lam: λ of the scalarized objective (primary − λ·costs) for single-objective strategies.
-        inherit: Start candidates from the source weights (False: the scratch baseline, its own study).
+        inherit: Start candidates from the source weights (False: the random-initialization
+            study, its own study, without a baseline trial).
         shots: Few-shot protocol (labels per class in total); validation comes out of them.
         seed: Seed of the support set, the folds, the sampler and training.
         space: The space (default: :class:`NASSpace` of the source backbone).
         epochs, lr, batch_size: Training of each candidate (``nas_candidate`` hyperparameters).
-        transfer_strategy: Strategy that trains the best architecture afterwards from its searched
-            weights (None: the best candidate is trained again on every label).
+        transfer_strategy: Strategy that trains a winning candidate afterwards from its searched
+            weights (None: the candidate is trained again on every label).
         transfer_params: Its hyperparameters.
+        baseline: The baseline trial's strategy, ``l2sp`` (default) or ``finetune``, on the unchanged
+            source architecture; ``"none"`` or None: no baseline (the final model is the best
+            candidate). The final model is the baseline unless a candidate beats it on validation;
+            ties go to the baseline (:mod:`warmstart.search._baseline`).
+        baseline_params: The baseline strategy's hyperparameters (default: its defaults).
         out: Save the final model here as a checkpoint folder (its metadata records the architecture).
         storage: The knowledge base holding the study (see :func:`warmstart.knowledge.open_storage`).
         run_dir: Folder of the trials' artifacts (their trained weights; default ``<cache>/artifacts``).
@@ -239,24 +306,31 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
         progress: Progress bars for the final training.
 
     Returns:
-        JSON-serializable result: best architecture, its validation scores, the timeline of the
-        study's trials (best-so-far vs seconds), the Pareto front (several objectives), final test
-        metrics, search and final-training seconds, and ``study`` (``storage`` URL, ``name``,
-        ``artifacts`` folder).
+        JSON-serializable result: the final model's architecture (``unchanged_source`` when the
+        baseline won), its trial and validation scores, ``final_choice`` (which won, why, and both
+        validation scores), ``baseline`` (its strategy, params, seconds, whether reused or failed;
+        None without one), the number of candidates (``n_trials``), the timeline of the study's
+        trials (best-so-far vs seconds, baseline rows marked), the candidates' Pareto front
+        (several objectives), final test metrics, search and final-training seconds, and ``study``
+        (``storage`` URL, ``name``, ``artifacts`` folder).
 
     Raises:
-        ConfigError: unknown strategy/objective, an empty or contradictory space, settings that
-            differ from the stored study's, or a budget too small for one candidate.
+        ConfigError: unknown strategy/objective/baseline, an empty or contradictory space, settings
+            that differ from the stored study's, or a budget too small for one candidate when there
+            is no baseline trial either.
     """
     from warmstart.backbones.adapt import adapt_to_task
     from warmstart.engine.device import configure_threads
-    from warmstart.search._nas_study import finish, prepare_study
-    from warmstart.search.driver import drive
+    from warmstart.search._baseline import choose, is_baseline, parse_baseline, run_baseline
+    from warmstart.search._nas_study import best_candidate, finish, prepare_study
     from warmstart.tasks import load_task
 
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown search strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
     objectives = parse_objectives(objective)
+    baseline = parse_baseline(baseline)
+    if not inherit:  # the random-initialization study has no baseline: it would use the source's weights
+        baseline = None
     if strategy == "nsga2" and len(objectives) < 2:
         objectives = [objectives[0], "latency"]
     bud = Budget.parse(budget)
@@ -291,24 +365,22 @@ def search_architecture(task: str | Task, source: str | Path | Source, *, strate
                                       params={"epochs": epochs, "lr": lr, "batch_size": batch_size}, seed=seed,
                                       device=device, artifacts=artifacts)
     t0 = time.monotonic()
-    darts_info = None
-    if strategy == "darts":
-        from warmstart.search.darts import run_darts
-
-        darts_info = run_darts(objective_fn, study, bud, t0)
-    else:
-        objective_fn.deadline = t0 + bud.seconds if bud.seconds is not None else None
-        drive(study, objective_fn, n_trials=bud.trials,
-              deadline=time.time() + bud.seconds if bud.seconds is not None else None,
-              catch=(TrainingDivergedError, RuntimeError))
+    base_trial, base_report = (run_baseline(objective_fn, study, baseline, baseline_params) if baseline
+                               else (None, None))
+    darts_info = _run_candidates(objective_fn, study, strategy, bud, t0, base_trial is not None)
     search_seconds = time.monotonic() - t0
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not done:
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if not is_baseline(t)]
+    if not done and base_trial is None:
         raise ConfigError(_too_small(bud))
-    result = finish(objective_fn, study, done, strategy=strategy, transfer_strategy=transfer_strategy,
+    choice = choose(best_candidate(done, strategy), base_trial)
+    result = finish(objective_fn, study, done, choice, strategy=strategy, transfer_strategy=transfer_strategy,
                     transfer_params=transfer_params or {}, progress=progress, out=out)
+    if base_report is not None and base_trial is not None:
+        base_report.update({"trial": base_trial.number, "val_accuracy": base_trial.user_attrs["val_accuracy"],
+                            "val_loss": base_trial.user_attrs["val_loss"]})
     result.update({"strategy": strategy, "inherit": inherit, "budget": str(bud), "search_seconds": search_seconds,
-                   "objectives": objectives, "lam": lam, "space": space.describe(),
+                   "objectives": objectives, "lam": lam, "space": space.describe(), "baseline": base_report,
                    "adapted": adapt_report.get("adapted", []), "source_head": adapt_report.get("head"),
                    "study": {**info, "artifacts": str(artifacts)}})
     if darts_info is not None:

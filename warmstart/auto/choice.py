@@ -1,0 +1,137 @@
+"""auto's final choice among its completed trials, and how it is stated.
+
+Without a prior the winner is the trial with the best validation score. With one
+(:mod:`warmstart.auto.prior_plan`), and at least two completed trials scored with target labels,
+the winner is the trial with the best *posterior mean*: its noisy few-shot validation score shrunk
+toward the prior's prediction of it (:meth:`warmstart.knowledge.prior.Prior.final_scores`; a
+normal-normal model whose validation variance comes from the held-out labels behind the score and
+the spread of its fold scores), not the validation score alone. With fewer trials, or a label-free
+score, the plain best validation score decides, and :func:`selection` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from warmstart.auto.arch import split_params
+from warmstart.auto.prior_plan import PriorPlan
+from warmstart.errors import ConfigError
+from warmstart.knowledge.prior import FinalScore, Observed
+from warmstart.tasks._task import Task
+from warmstart.validation import plan_validation
+
+LABELLED_PROTOCOLS = ("split", "kfold", "loo")
+
+
+@dataclass
+class Choice:
+    """The chosen trial and how it was chosen.
+
+    Attributes:
+        trial: The winner.
+        by: ``posterior`` (validation shrunk toward the prior) or ``validation`` (the plain best value).
+        scores: Trial number → its validation score, the prior's prediction and the posterior
+            (only when ``by`` is ``posterior``).
+        why_plain: Why a prior did not decide (None when it did, or when there is no prior).
+    """
+
+    trial: FrozenTrial
+    by: str = "validation"
+    scores: dict[int, FinalScore] = field(default_factory=dict)
+    why_plain: str | None = None
+
+
+def held_out_labels(task: Task, seed: int = 0) -> int | None:
+    """Labels behind a trial's validation score (every fold's held-out labels); None when label-free."""
+    try:
+        plan = plan_validation(task, "auto", seed=seed)
+    except ConfigError:
+        return None
+    if plan.kind not in LABELLED_PROTOCOLS:
+        return None
+    n = sum(len(f.y_val) for f in plan.folds if f.y_val is not None)
+    return n or None
+
+
+def trial_recipe(trial: FrozenTrial) -> dict[str, Any]:
+    """The recipe a trial ran (user attribute ``recipe``), else rebuilt from its parameters."""
+    stored = trial.user_attrs.get("recipe")
+    if isinstance(stored, dict) and stored.get("strategy"):
+        return stored
+    strategy = str(trial.params.get("strategy"))
+    params, arch = split_params(strategy, trial.params)
+    return {"strategy": strategy, "params": params, "architecture": arch}
+
+
+def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 0) -> Choice:
+    """The winner among the study's completed trials (see the module docstring).
+
+    Raises:
+        ValueError: the study has no completed trial.
+    """
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+    if plan is None:
+        return Choice(study.best_trial)
+    n = held_out_labels(task, seed)
+    if n is None:
+        return Choice(study.best_trial, why_plain="the scores are label-free, so the prior's shrinkage does not apply")
+    if len(done) < 2:
+        return Choice(study.best_trial, why_plain="shrinkage toward the prior needs two completed trials to compare")
+    observed = []
+    for t in done:
+        source = str(t.user_attrs.get("source_used", t.params.get("source", "")))
+        folds = [float(v) for v in (t.user_attrs.get("fold_scores") or []) if isinstance(v, (int, float))]
+        observed.append(Observed(trial_recipe(t), float(t.value or 0.0), folds, plan.sources.get(source)))
+    scores = plan.prior.final_scores(observed, plan.situation, n_examples=n)
+    return Choice(done[scores[0].index], "posterior", {done[f.index].number: f for f in scores})
+
+
+def annotate(trials: list[dict[str, Any]], choice: Choice) -> None:
+    """Add ``predicted``, ``posterior`` and ``posterior_std`` to each completed trial row (in place)."""
+    for row in trials:
+        f = choice.scores.get(int(row["number"]))
+        if f is not None:
+            row.update(predicted=f.predicted, posterior=f.posterior.mean, posterior_std=f.posterior.std,
+                       weight_prior=f.posterior.weight_prior)
+
+
+def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None = None) -> dict[str, Any]:
+    """How the winner was chosen, in words and numbers (for run.json and the report).
+
+    ``trials`` are the rows of auto's result (annotated by :func:`annotate`); ``choice`` says
+    whether the prior's posterior or the plain validation score decided (None: the plain score).
+    """
+    states = [str(t["state"]) for t in trials]
+    n, pruned, failed = states.count("COMPLETE"), states.count("PRUNED"), states.count("FAIL")
+    cut = sum(1 for t in trials if t.get("stopped_by_budget"))
+    gray = sum(1 for t in trials if t.get("pruned_by"))
+    by = choice.by if choice is not None else "validation"
+    if n == 1:
+        how = "the only completed trial"
+    elif by == "posterior":
+        how = (f"the best posterior mean (the validation score shrunk toward the prior's prediction) among {n} "
+               "completed trials")
+    else:
+        how = f"the best validation score among {n} completed trials"
+    if choice is not None and choice.why_plain and n > 1:
+        how += f" ({choice.why_plain})"
+    notes = [f"{cut} of them stopped by the budget"] if cut else []
+    notes += [f"{gray} of them by the prior's gray-box model"] if gray else []
+    others = [f"{pruned} pruned" + (f" ({', '.join(notes)})" if notes else "")] if pruned else []
+    others += [f"{failed} failed"] if failed else []
+    text = how + (f" (not counted: {', '.join(others)})" if others else "") + f"; scored by {protocol}"
+    out: dict[str, Any] = {"completed": n, "pruned": pruned, "stopped_by_budget": cut, "failed": failed,
+                           "protocol": protocol, "text": text, "by": by}
+    if gray:
+        out["pruned_by_prior"] = gray
+    if choice is not None and choice.scores:
+        out["scores"] = [{"number": t["number"], "strategy": t.get("strategy"), "validation": t["value"],
+                          "predicted": t["predicted"], "posterior": t["posterior"]}
+                         for t in trials if "posterior" in t]
+    return out
