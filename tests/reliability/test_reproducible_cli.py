@@ -82,6 +82,7 @@ def _args(command: str, folder: Path, src: Path, run: Path, seed: int) -> list[s
                  "--warm-start", "none", "--pruner", "none", "--epochs", "1", "--min-steps", "0",
                  "--device", "cpu"],
         "search": ["search", *common, "--source", str(src), "--budget", "2", "--epochs", "1", "--then", "none",
+                   "--baseline", "none",
                    "--run-dir", str(run / "nas")],
         "auto": ["auto", *common, *kb, "--source", str(src), "--budget", "2", "--strategy", "finetune",
                  "--out", str(run / "auto"), "--device", "cpu"],
