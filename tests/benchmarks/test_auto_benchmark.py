@@ -1,24 +1,42 @@
-"""benchmarks/auto.py --quick runs end to end, holds its checks and writes its table."""
+"""benchmarks/auto.py --quick runs end to end, holds its checks, writes its tables and resumes."""
 
 from __future__ import annotations
 
 import csv
+import json
 
 from benchmarks import auto as bench
+from benchmarks._prior_rows import TABLE
 
 
 def test_auto_benchmark_quick(tmp_path) -> None:
     assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "README.md").read_text()
-    assert "digits-5shot" in text and "command:" in text
+    assert "digits-5shot" in text and "command:" in text and "## Targets" in text
     assert "## Checks" in text and "| NO |" not in text
     (row,) = list(csv.DictReader(open(tmp_path / "auto.csv")))
-    assert int(row["auto_trials"]) == 2 and float(row["auto_accuracy"]) >= 0.15  # 10 classes: chance is 0.1
+    assert float(row["auto_none"]) >= 0.15  # 10 classes: chance is 0.1
+    assert row["single:finetune"] and row["single:linear_probe"]
+    if TABLE.is_file():  # the prior fitted without the digits family, and its first trial retrained
+        assert float(row["auto_prior"]) >= 0.15 and 0.0 <= float(row["first_trial"]) <= 1.0
+    else:
+        assert "no meta-dataset table" in text and not row["auto_prior"]
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert {r["arm"] for r in runs} >= {"auto_none", "single"}
+    assert all(r["trials"] == 2 for r in runs if r["arm"].startswith("auto_"))
+    # started again: every run is read back, none is redone
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(runs)
 
 
-def test_sanity_checks_fail_on_wrong_trial_count_or_chance_accuracy() -> None:
-    row = {"auto_trials": 2, "auto_accuracy": 0.6, "baseline_accuracy": 0.5}
-    assert bench.sanity_checks([row], "2").ok
-    assert not bench.sanity_checks([{**row, "auto_trials": 1}], "2").ok
-    assert not bench.sanity_checks([{**row, "auto_accuracy": 0.1}], "2").ok
+def test_sanity_checks_fail_on_wrong_trial_count_chance_accuracy_or_failed_run() -> None:
+    row = {"situation": "s", "seed": 0, "arm": "auto_none", "trials": 2, "accuracy": 0.6, "n_classes": 10}
+    single = {"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.5}
+    assert bench.sanity_checks([row, single], "2").ok
+    assert not bench.sanity_checks([{**row, "trials": 1}], "2").ok
+    assert not bench.sanity_checks([{**row, "accuracy": 0.1}], "2").ok
+    assert bench.sanity_checks([{**row, "accuracy": 0.56, "n_classes": 2}], "2").ok
+    assert not bench.sanity_checks([{**row, "accuracy": 0.5, "n_classes": 2}], "2").ok  # chance of 2 classes
+    assert not bench.sanity_checks([row, {**row, "arm": "auto_prior", "accuracy": None, "error": "x"}], "2").ok
+    assert not bench.sanity_checks([row, {**single, "accuracy": 1.5}], "2").ok
     assert bench.sanity_checks([row], "5m").ok  # a wall-time budget has no trial count to check

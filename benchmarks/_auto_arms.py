@@ -1,0 +1,189 @@
+"""The runs of the auto benchmark: auto with and without the prior, its first trial alone, single strategies.
+
+Every finished run is one line of ``runs.jsonl`` (:class:`RunLog`), written as soon as it ends, so
+a stopped benchmark continues where it was when started again with the same ``--out``. A run that
+raised a warmstart error is recorded with its ``error`` and not retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._auto_situations import Situation, lofo_rows, row_family
+
+#: rows of the few task keys a ``--quick`` prior is fitted on (seconds, not minutes)
+QUICK_PRIOR_TASKS = 8
+
+
+class RunLog:
+    """The finished runs of ``runs.jsonl``, keyed by (situation, seed, arm, strategy)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runs: dict[tuple[str, int, str, str], dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.runs[self.key(row)] = row
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple[str, int, str, str]:
+        """(situation, seed, arm, strategy): strategy is empty but for the single-strategy arm."""
+        return str(row["situation"]), int(row["seed"]), str(row["arm"]), str(row.get("strategy") or "")
+
+    def get(self, situation: str, seed: int, arm: str, strategy: str = "") -> dict[str, Any] | None:
+        """The finished run, or None."""
+        return self.runs.get((situation, seed, arm, strategy))
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Append one finished run (one complete line: a kill loses at most the run under way)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(row, default=str) + "\n")
+        self.runs[self.key(row)] = row
+        return row
+
+
+def file_hash(path: Path) -> str:
+    """First 12 hex digits of the file's sha256 (names the priors fitted on that table)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def few_tasks(rows: list[dict[str, Any]], n: int = QUICK_PRIOR_TASKS) -> list[dict[str, Any]]:
+    """The rows of ``n`` task keys spread over the sorted keys (so over families), curves dropped: a prior
+    fitted in about a second."""
+    keys = sorted({str(r["task"]) for r in rows})
+    keep = set(keys[::max(1, len(keys) // n)][:n])
+    return [{**r, "curve": None} for r in rows if str(r["task"]) in keep]
+
+
+def family_prior(rows: list[dict[str, Any]], family: str, folder: Path, tag: str,
+                 quick: bool = False) -> tuple[Any, str]:
+    """The prior for a situation of ``family``: fitted on every other family's rows (target test accuracy).
+
+    Cached as ``folder/<family>-<tag>.json.gz`` (``tag`` names the table); its gray-box model is
+    fitted here, before any auto run, so no run's budget pays for it. Returns (prior or None, a note).
+    """
+    from warmstart.errors import DataError
+    from warmstart.knowledge.prior import Prior, fit_prior
+
+    path = folder / f"{family}-{tag}{'-quick' if quick else ''}.json.gz"
+    train = lofo_rows(rows, family)
+    if quick:
+        train = few_tasks(train)
+    t0 = time.perf_counter()
+    if path.exists():
+        prior = Prior.load(path)
+    else:
+        try:
+            prior = fit_prior(train, target="test_accuracy")
+        except DataError as exc:
+            return None, f"no prior without {family}: {exc}"
+        folder.mkdir(parents=True, exist_ok=True)
+        prior.save(path)
+    if prior.has_gray_box and prior.candidates():  # fit the lazily built curve model now
+        prior.predict_final([0.5], prior.candidates()[0], {})
+    fams = sorted({str(row_family(r)) for r in train})
+    return prior, (f"without {family}: {prior.describe()}; {len(train)} rows of {', '.join(fams)}"
+                   f"{' (quick: a few tasks only)' if quick else ''}; {time.perf_counter() - t0:.0f} s")
+
+
+def first_trial_recipe(storage: Path) -> dict[str, Any] | None:
+    """The recipe (``Recipe.to_json``), state and value of the first trial of the auto study in ``storage``."""
+    import optuna
+
+    from warmstart.auto.search import KIND
+    from warmstart.knowledge.records import SEP
+    from warmstart.knowledge.storage import open_storage
+
+    st = open_storage(str(storage))
+    names = [n for n in optuna.get_all_study_names(storage=st) if n.endswith(SEP + KIND)]
+    if not names:
+        return None
+    trials = sorted(optuna.load_study(study_name=names[0], storage=st).get_trials(deepcopy=False),
+                    key=lambda t: t.number)
+    if not trials or not isinstance(trials[0].user_attrs.get("recipe"), dict):
+        return None
+    t = trials[0]
+    return {"recipe": t.user_attrs["recipe"], "state": t.state.name, "value": t.value}
+
+
+def source_checkpoints(work: Path, names: list[str], quick: bool = False) -> dict[str, Path]:
+    """Each source task pretrained once into a checkpoint (which names its task, so it carries its data).
+
+    The meta-dataset's own recipe (:func:`benchmarks._meta_tasks.prepare_source`); ``quick``: 2
+    epochs on 1,500 examples (seconds, and well above chance after a 4-step fine-tune, which the
+    meta-dataset's 1-epoch quick source is not).
+    """
+    from benchmarks._meta_tasks import prepare_source
+
+    if not quick:
+        return {n: prepare_source(work, n) for n in names}
+    from warmstart.engine.config import TrainConfig
+    from warmstart.pretraining import pretrain_supervised
+    from warmstart.tasks import get_task
+
+    out = {}
+    for n in names:
+        out[n] = work / "sources-quick" / n
+        if not (out[n] / "meta.json").exists():
+            task = get_task(n)
+            task = task.replace(x_train=task.x_train[:1500], y_train=task.y_train[:1500])
+            pretrain_supervised(task, out[n], config=TrainConfig(
+                epochs=2, lr=3e-3, augment="light" if task.modality == "image" else "none", progress=False, seed=0))
+    return out
+
+
+def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, Path], work: Path,
+             budget: str, quick: dict[str, Any] | None) -> dict[str, Any]:
+    """One auto run (``arm`` ``auto_prior`` with ``prior``, ``auto_none`` without), with its own empty
+    knowledge base; ``quick`` holds the fixed params and strategies of a ``--quick`` run."""
+    from warmstart.auto import auto
+    from warmstart.errors import WarmstartError
+
+    db = work / "kb" / f"{sit.name}-{seed}-{arm}.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
+    folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
+    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm}
+    t0 = time.perf_counter()
+    try:
+        res = auto(sit.task, budget=budget, sources=[ckpts[t] for t in sit.source_tasks],
+                   source_tasks=list(sit.source_tasks), storage=str(db), shots=sit.shots, seed=seed, out=folder,
+                   progress=False, params=(quick or {}).get("params"), strategies=(quick or {}).get("strategies"),
+                   prior=prior if prior is not None else "none", command=f"benchmarks.auto {sit.name} {arm}")
+    except WarmstartError as exc:
+        return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
+    shutil.rmtree(folder / "model", ignore_errors=True)  # run.json and report.html stay
+    row.update(accuracy=float(res["winner"]["test"]["accuracy"]), seconds=time.perf_counter() - t0,
+               n_classes=len(res["winner"]["classes"]), trials=len(res["trials"]), label=res["winner"]["label"],
+               selection=res["selection"].get("by"), prior=(res.get("prior") or {}).get("describe"))
+    if arm == "auto_prior":
+        row["first_trial"] = first_trial_recipe(db)
+    return row
+
+
+def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any = None) -> dict[str, Any]:
+    """One recipe fit on every label of the situation's support set (``validation="none"``), test accuracy."""
+    from warmstart.errors import WarmstartError
+    from warmstart.recipe import run_recipe
+
+    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "label": recipe.describe()}
+    if arm == "single":
+        row["strategy"] = recipe.strategy
+    t0 = time.perf_counter()
+    try:
+        res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)
+    except WarmstartError as exc:
+        return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
+    return {**row, "accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0}

@@ -1,0 +1,177 @@
+"""The auto benchmark's tables: per seed, per situation (paired differences with 95% CIs) and its targets.
+
+Arms: ``auto_prior`` (auto with the leave-one-family-out prior), ``auto_none`` (auto with the
+hand-written rules, today's), ``first_trial`` (the auto_prior run's first trial retrained on every
+label), ``single:<strategy>`` (each strategy at its defaults) and ``oracle`` (the meta-dataset's best
+run of the cell, by test accuracy; reference only). The best single strategy is picked in hindsight:
+the one with the best mean test accuracy over the situation's seeds, among those that ran on all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from benchmarks._report import mean_std, paired_ci
+
+ARMS = ("auto_prior", "auto_none", "first_trial")
+SINGLE = "single:"
+#: the lower 95% CI bound auto (prior) − best single may reach and still "match"
+CI_FLOOR = -0.01
+#: "within 1 point of the oracle"
+ORACLE_GAP = 0.01
+
+
+def per_seed(runs: Sequence[Mapping[str, Any]],
+             oracles: Mapping[tuple[str, int], float | None]) -> list[dict[str, Any]]:
+    """One row per (situation, seed): each arm's test accuracy (None when it failed or did not run)."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in runs:
+        k = (str(r["situation"]), int(r["seed"]))
+        row = out.setdefault(k, {"situation": k[0], "seed": k[1], **{a: None for a in ARMS},
+                                 "oracle": oracles.get(k)})
+        col = SINGLE + str(r["strategy"]) if r["arm"] == "single" else str(r["arm"])
+        row[col] = r.get("accuracy")
+    return list(out.values())
+
+
+def best_single(rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[float]] | None:
+    """(strategy, its accuracy per row) of the best single strategy over ``rows`` (one situation's seeds)."""
+    cols = sorted({c for r in rows for c in r if c.startswith(SINGLE)})
+    done = [(c[len(SINGLE):], [float(r[c]) for r in rows]) for c in cols if all(r.get(c) is not None for r in rows)]
+    if not done:
+        return None
+    return max(done, key=lambda cv: statistics.fmean(cv[1]))
+
+
+def paired_target(a: Sequence[float], b: Sequence[float], floor: float = CI_FLOOR) -> dict[str, Any]:
+    """Mean of a − b over paired seeds, its 95% CI, and whether a matches b: mean ≥ 0 and lower bound ≥ ``floor``
+    (not met with one seed: there is no CI)."""
+    d, lo, hi = paired_ci(a, b)
+    return {"diff": d, "lo": lo, "hi": hi, "met": d >= 0 and not math.isnan(lo) and lo >= floor}
+
+
+def situation_stats(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per situation: every arm's values and the paired comparisons the targets need (numbers, None when missing)."""
+    out = []
+    for name in dict.fromkeys(r["situation"] for r in rows):
+        rs = [r for r in rows if r["situation"] == name]
+        s: dict[str, Any] = {"situation": name, "seeds": len(rs)}
+        for arm in ARMS:
+            s[arm] = [float(r[arm]) for r in rs if r.get(arm) is not None]
+        s["oracle"] = [float(r["oracle"]) for r in rs if r.get("oracle") is not None]
+        best = best_single(rs)
+        s["best_single"], s["single"] = (best[0], best[1]) if best else (None, [])
+        if best and all(r.get("auto_prior") is not None for r in rs):
+            s["vs_best"] = paired_target([float(r["auto_prior"]) for r in rs], best[1])
+        gap = [float(r["oracle"]) - float(r["auto_prior"]) for r in rs
+               if r.get("oracle") is not None and r.get("auto_prior") is not None]
+        s["oracle_gap"] = statistics.fmean(gap) if gap else None
+        pairs = [(float(r["first_trial"]), float(r["auto_none"])) for r in rs
+                 if r.get("first_trial") is not None and r.get("auto_none") is not None]
+        if pairs:
+            s["first_vs_none"] = paired_target([p[0] for p in pairs], [p[1] for p in pairs])
+        out.append(s)
+    return out
+
+
+def _ms(values: Sequence[float]) -> str:
+    if not values:
+        return "—"
+    m, sd = mean_std(values)
+    return f"{m:.4f} ± {sd:.4f}"
+
+
+def _ci(p: Mapping[str, Any] | None) -> str:
+    if p is None:
+        return "—"
+    if math.isnan(p["lo"]):
+        return f"{p['diff']:+.4f} (one seed: no CI)"
+    return f"{p['diff']:+.4f} [{p['lo']:+.4f}, {p['hi']:+.4f}]"
+
+
+def summary_table(stats: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The per-situation table of the README (text cells)."""
+    out = []
+    for s in stats:
+        vs = s.get("vs_best")
+        out.append({"situation": s["situation"], "seeds": s["seeds"], "auto (prior)": _ms(s["auto_prior"]),
+                    "auto (no prior)": _ms(s["auto_none"]), "first trial": _ms(s["first_trial"]),
+                    "best single (hindsight)": f"{s['best_single']} {_ms(s['single'])}" if s["best_single"] else "—",
+                    "oracle": f"{statistics.fmean(s['oracle']):.4f} ({len(s['oracle'])} seeds)" if s["oracle"]
+                    else "—",
+                    "prior − best single": _ci(vs), "matches": "—" if vs is None else "yes" if vs["met"] else "NOT",
+                    "oracle − prior": "—" if s["oracle_gap"] is None else f"{s['oracle_gap']:+.4f}",
+                    "first − no prior": _ci(s.get("first_vs_none"))})
+    return out
+
+
+def _row(target: str, met: bool | None, measured: str) -> dict[str, str]:
+    return {"target": target, "met": "not measured" if met is None else "yes" if met else "NOT met",
+            "measured": measured}
+
+
+def targets(stats: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Issue 16's targets for auto with the prior, met / NOT met / not measured (an arm missing)."""
+    vs = [(s["situation"], s.get("vs_best")) for s in stats]
+    have = [(n, p) for n, p in vs if p is not None]
+    every = None if not have or len(have) < len(vs) else all(p["met"] for _, p in have)
+    avg = statistics.fmean(p["diff"] for _, p in have) if have else None
+    gaps = [s["oracle_gap"] for s in stats if s["oracle_gap"] is not None]
+    firsts = [s["first_vs_none"]["diff"] for s in stats if s.get("first_vs_none")]
+    return [
+        _row(f"auto (prior) matches the best single strategy in every situation (mean paired difference ≥ 0, "
+             f"lower 95% CI bound ≥ {CI_FLOOR})", every,
+             "; ".join(f"{n} {_ci(p)}" for n, p in have) or "no paired runs"),
+        _row("auto (prior) beats the best single strategy on average over situations", None if avg is None
+             else avg > 0, "—" if avg is None else f"{avg:+.4f}"),
+        _row(f"auto (prior) within {ORACLE_GAP * 100:.0f} point of the oracle on average (seeds with an oracle)",
+             None if not gaps else statistics.fmean(gaps) <= ORACLE_GAP,
+             "—" if not gaps else f"oracle − prior {statistics.fmean(gaps):+.4f} over {len(gaps)} situations"),
+        _row("auto (prior)'s first trial alone matches auto without the prior after its full budget "
+             "(mean paired difference over situations ≥ 0)", None if not firsts else statistics.fmean(firsts) >= 0,
+             "—" if not firsts else f"{statistics.fmean(firsts):+.4f} over {len(firsts)} situations"),
+    ]
+
+
+def seed_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The per-seed table of the README: the three auto arms, the best single strategy's column and the oracle."""
+    out = []
+    for s in situation_stats(rows):
+        col = SINGLE + s["best_single"] if s["best_single"] else None
+        for r in (r for r in rows if r["situation"] == s["situation"]):
+            vals = {a: r.get(a) for a in (*ARMS, "oracle")}
+            vals["best single"] = r.get(col) if col else None
+            out.append({"situation": r["situation"], "seed": r["seed"],
+                        **{k: "—" if v is None else float(v) for k, v in vals.items()}})
+    return out
+
+
+def singles_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each single strategy's mean ± std per situation (the hindsight pick's pool)."""
+    out = []
+    for name in dict.fromkeys(r["situation"] for r in rows):
+        rs = [r for r in rows if r["situation"] == name]
+        for c in sorted({c for r in rs for c in r if c.startswith(SINGLE)}):
+            vals = [float(r[c]) for r in rs if r.get(c) is not None]
+            out.append({"situation": name, "strategy": c[len(SINGLE):], "test accuracy": _ms(vals),
+                        "seeds": f"{len(vals)}/{len(rs)}"})
+    return out
+
+
+def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean wall seconds per run of each arm per situation (single strategies: all of them, per seed)."""
+    out = []
+    for name in dict.fromkeys(str(r["situation"]) for r in runs):
+        rs = [r for r in runs if r["situation"] == name]
+        row: dict[str, Any] = {"situation": name}
+        for arm in ARMS:
+            secs = [float(r.get("seconds") or 0.0) for r in rs if r["arm"] == arm]
+            row[f"{arm} s"] = f"{statistics.fmean(secs):.0f}" if secs else "—"
+        seeds = {int(r["seed"]) for r in rs if r["arm"] == "single"}
+        total = sum(float(r.get("seconds") or 0.0) for r in rs if r["arm"] == "single")
+        row["all single strategies s (per seed)"] = f"{total / len(seeds):.0f}" if seeds else "—"
+        out.append(row)
+    return out

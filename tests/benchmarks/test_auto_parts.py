@@ -1,0 +1,120 @@
+"""The auto benchmark's pure parts: situations, leave-one-family-out rows, the oracle, paired targets, the run log."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from benchmarks._auto_arms import RunLog, few_tasks, first_trial_recipe
+from benchmarks._auto_report import best_single, paired_target, per_seed, seed_table, situation_stats, targets
+from benchmarks._auto_situations import SITUATIONS, lofo_rows, oracle_accuracy, row_family, select_situations
+
+
+def test_situations_name_their_family_and_cover_the_issue() -> None:
+    names = {s.name for s in SITUATIONS}
+    assert {"digits-5shot", "mnist5k-b-rotated-10shot", "digits-unlabelled", "digits-1shot",
+            "mnist5k-b-inverted-10shot"} <= names
+    fams = {s.name: s.family for s in SITUATIONS}
+    assert fams["digits-1shot"] == "digits" and fams["mnist5k-b-inverted-10shot"] == "mnist5k-b"
+    assert any(s.family in ("wine", "iris", "breast_cancer") for s in SITUATIONS)  # a tabular target
+    assert [s.name for s in select_situations(None, quick=True)] == ["digits-5shot"]
+    assert select_situations(["digits-1shot"])[0].key == "digits@1shots"
+    with pytest.raises(ValueError, match="unknown situation 'nope'"):
+        select_situations(["nope"])
+
+
+def test_lofo_rows_leave_out_the_family_and_rows_of_unknown_family() -> None:
+    rows = [{"task": "digits@5shots", "family": "digits"},
+            {"task": "digits-blurred@1shots", "family": None},  # no family column: found by its task name
+            {"task": "wine-b@5shots", "family": "wine"},
+            {"task": "somethingelse@5shots", "family": ""}]  # unknown: never in a prior's training rows
+    assert row_family(rows[1]) == "digits" and row_family(rows[3]) is None
+    assert [r["task"] for r in lofo_rows(rows, "digits")] == ["wine-b@5shots"]
+    assert [r["task"] for r in lofo_rows(rows, "wine")] == ["digits@5shots", "digits-blurred@1shots"]
+
+
+def test_oracle_is_the_best_test_accuracy_of_the_cell() -> None:
+    rows = [{"task": "digits@5shots", "seed": 0.0, "test_accuracy": 0.8},
+            {"task": "digits@5shots", "seed": 0.0, "test_accuracy": 0.9},
+            {"task": "digits@5shots", "seed": 1.0, "test_accuracy": 0.95},
+            {"task": "digits@1shots", "seed": 0.0, "test_accuracy": 0.99},
+            {"task": "digits@5shots", "seed": 0.0, "test_accuracy": None}]
+    assert oracle_accuracy(rows, "digits@5shots", 0) == 0.9
+    assert oracle_accuracy(rows, "digits@5shots", 2) is None
+
+
+def test_few_tasks_keeps_a_few_task_keys_without_curves() -> None:
+    rows = [{"task": f"t{i % 5}", "curve": "[0.1]"} for i in range(20)]
+    kept = few_tasks(rows, 2)
+    assert {r["task"] for r in kept} == {"t0", "t2"} and len(kept) == 8  # spread over the sorted keys
+    assert all(r["curve"] is None for r in kept)
+
+
+def test_paired_target_needs_mean_and_lower_bound() -> None:
+    assert paired_target([0.91, 0.915, 0.92], [0.9, 0.9, 0.9])["met"]
+    worse = paired_target([0.80, 0.95, 0.90], [0.9, 0.9, 0.9])  # mean −0.0167, wide CI
+    assert not worse["met"] and worse["lo"] < -0.01
+    noisy = paired_target([0.95, 0.85, 0.95], [0.9, 0.9, 0.9])  # mean ≥ 0 but lower bound far below −0.01
+    assert noisy["diff"] > 0 and not noisy["met"]
+    one = paired_target([0.9], [0.8])
+    assert math.isnan(one["lo"]) and not one["met"]  # one seed: no CI, never "met"
+
+
+def _runs() -> list[dict]:
+    out = []
+    for seed, (p, n, f, a, b) in enumerate([(0.9, 0.85, 0.88, 0.86, 0.89), (0.92, 0.86, 0.9, 0.87, 0.9),
+                                            (0.91, 0.85, 0.9, 0.86, 0.88)]):
+        out += [{"situation": "s", "seed": seed, "arm": "auto_prior", "accuracy": p},
+                {"situation": "s", "seed": seed, "arm": "auto_none", "accuracy": n},
+                {"situation": "s", "seed": seed, "arm": "first_trial", "accuracy": f},
+                {"situation": "s", "seed": seed, "arm": "single", "strategy": "a", "accuracy": a},
+                {"situation": "s", "seed": seed, "arm": "single", "strategy": "b", "accuracy": b}]
+    # a strategy better on the seeds it ran but missing one seed is not a candidate of the hindsight pick
+    out += [{"situation": "s", "seed": 0, "arm": "single", "strategy": "c", "accuracy": 1.0}]
+    return out
+
+
+def test_best_single_and_targets_from_runs() -> None:
+    wide = per_seed(_runs(), {("s", 0): 0.93, ("s", 1): 0.925, ("s", 2): None})
+    assert best_single([r for r in wide if r["situation"] == "s"]) == ("b", [0.89, 0.9, 0.88])
+    (s,) = situation_stats(wide)
+    assert s["best_single"] == "b" and s["vs_best"]["diff"] == pytest.approx(0.02)
+    assert s["oracle_gap"] == pytest.approx((0.03 + 0.005) / 2)  # seeds with an oracle only
+    assert s["first_vs_none"]["diff"] == pytest.approx((0.03 + 0.04 + 0.05) / 3)
+    assert [t["met"] for t in targets([s])] == ["yes", "yes", "NOT met", "yes"]  # 1.75 points from the oracle
+    assert [r["best single"] for r in seed_table(wide)] == [0.89, 0.9, 0.88]
+
+
+def test_targets_not_measured_without_the_prior_arm() -> None:
+    runs = [r for r in _runs() if r["arm"] not in ("auto_prior", "first_trial")]
+    met = [t["met"] for t in targets(situation_stats(per_seed(runs, {})))]
+    assert met == ["not measured"] * 4
+
+
+def test_run_log_reads_back_finished_runs(tmp_path) -> None:
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.5})
+    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "accuracy": 0.6})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("s", 0, "single", "finetune")["accuracy"] == 0.5
+    assert again.get("s", 0, "auto_none")["accuracy"] == 0.6
+    assert again.get("s", 1, "auto_none") is None and again.get("s", 0, "single", "l2sp") is None
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_first_trial_recipe_is_the_lowest_numbered_trial(tmp_path) -> None:
+    from warmstart.knowledge.storage import open_storage
+
+    db = tmp_path / "kb.db"
+    st = open_storage(str(db))
+    assert first_trial_recipe(db) is None
+    study = optuna.create_study(study_name="digits@5shots|auto", storage=st, direction="maximize")
+    for i, strat in enumerate(["linear_probe", "finetune"]):
+        t = study.ask()
+        t.set_user_attr("recipe", {"strategy": strat, "params": {}, "seed": 0})
+        study.tell(t, 0.5 + i / 10)
+    first = first_trial_recipe(db)
+    assert first == {"recipe": {"strategy": "linear_probe", "params": {}, "seed": 0}, "state": "COMPLETE",
+                     "value": 0.5}
