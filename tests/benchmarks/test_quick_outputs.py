@@ -19,6 +19,7 @@ from benchmarks import (
     meta_dataset,
     model_zoo,
     nas,
+    prior_quality,
     reliability,
     throughput,
 )
@@ -29,7 +30,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewshot": fewshot.main,
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
-         "model_zoo": model_zoo.main}
+         "model_zoo": model_zoo.main, "prior_quality": prior_quality.main}
 
 
 def committed() -> dict[str, str]:
