@@ -145,13 +145,11 @@ def members(k_sampled: int = 3, *, quick: bool = False, strategies: list[str] | 
 
 
 def nas_members(n_stages: int) -> list[Member]:
-    """NAS candidates around a source with ``n_stages`` stages: frozen stages and a cut depth."""
-    specs: list[tuple[int, int]] = []
-    for cut, freeze in ((n_stages, n_stages - 1), (n_stages, n_stages - 2), (n_stages - 1, 0),
-                        (n_stages - 1, n_stages - 2)):
-        spec = (cut, max(0, min(freeze, cut)))
-        if cut >= 1 and spec not in specs:
-            specs.append(spec)
+    """NAS candidates around a source with ``n_stages`` stages: frozen stages and a cut depth
+    (:func:`warmstart.auto.arch.nas_specs`, the same candidates ``auto`` searches)."""
+    from warmstart.auto.arch import nas_specs
+
+    specs = nas_specs(n_stages)
     return [Member(f"{NAS}#cut{c}-freeze{f}", NAS, {}, {"cut": c, "freeze": f}) for c, f in specs]
 
 

@@ -62,17 +62,18 @@ def _module_done(lines: list[str], name: str) -> bool:
 
 
 def test_ctrl_c_during_startup_imports(tmp_path: Path) -> None:
-    """Interrupted while torch is being imported (torch._C loaded, torch.nn not yet): 130, one line."""
-    for _attempt in range(5):  # the window is a few ms: on a loaded machine the signal may land after it
-        code, lines, stdout = interrupt_when(
-            ["pretrain", "--task", "iris", "-o", str(tmp_path / "out"), "--epochs", "1", "--device", "cpu"],
-            lambda ls: _module_done(ls, "torch._C"), script_env(PYTHONPROFILEIMPORTTIME="1"))
-        # a module's line is printed when its import ends, also by an exception: torch imports torch.nn
-        # after torch._C, so without torch.nn the interrupt landed inside torch's own import
-        if not _module_done(lines, "torch.nn"):
-            break
+    """Interrupted while torch is being imported (torch._C loaded; ~0.3 s of torch's own imports left): 130, one line.
+
+    Whether the signal landed before or inside ``torch.nn``'s import cannot be read back from
+    ``PYTHONPROFILEIMPORTTIME``: an import ended by the KeyboardInterrupt prints its line too (an
+    earlier version of this test took that line for a finished import and failed on fast machines).
+    That the command itself never started is checked: no output folder, nothing on stdout.
+    """
+    code, lines, stdout = interrupt_when(
+        ["pretrain", "--task", "iris", "-o", str(tmp_path / "out"), "--epochs", "1", "--device", "cpu"],
+        lambda ls: _module_done(ls, "torch._C"), script_env(PYTHONPROFILEIMPORTTIME="1"))
     rest = [line for line in lines if not line.startswith("import time:")]
-    assert not _module_done(lines, "torch.nn"), "torch finished importing before the interrupt, 5 times: missed"
+    assert _module_done(lines, "torch._C")
     assert code == 130, (code, rest)
     assert rest == [INTERRUPTED], rest
     assert stdout == "" and not (tmp_path / "out").exists()

@@ -28,15 +28,20 @@ def arch_text(architecture: Mapping[str, Any]) -> str:
     return json.dumps(dict(architecture), sort_keys=True)
 
 
-def nas_archs(n_stages: int) -> list[str]:
-    """The cut/freeze candidates around a source with ``n_stages`` stages, as JSON texts (module docstring)."""
+def nas_specs(n_stages: int) -> list[tuple[int, int]]:
+    """The (cut, freeze) candidates around a source with ``n_stages`` stages (the meta-dataset's too)."""
     specs: list[tuple[int, int]] = []
     for cut, freeze in ((n_stages, n_stages - 1), (n_stages, n_stages - 2), (n_stages - 1, 0),
                         (n_stages - 1, n_stages - 2)):
         spec = (cut, max(0, min(freeze, cut)))
         if cut >= 1 and spec not in specs:
             specs.append(spec)
-    return [arch_text({"cut": c, "freeze": f}) for c, f in specs]
+    return specs
+
+
+def nas_archs(n_stages: int) -> list[str]:
+    """The cut/freeze candidates around a source with ``n_stages`` stages, as JSON texts (module docstring)."""
+    return [arch_text({"cut": c, "freeze": f}) for c, f in nas_specs(n_stages)]
 
 
 def source_stages(sources: Sequence[Any]) -> int | None:
