@@ -187,7 +187,9 @@ def test_every_command_same_seed_same_result_in_a_fresh_process(
         assert (url is not None) == (cmd in ("tune", "search", "auto")), cmd
         if url is not None:
             trials = _trials(url)
-            assert len(trials) >= 2 and all(t[2] == "COMPLETE" for t in trials), (cmd, trials)
+            # auto's gray-box pruner (the shipped prior) may stop a trial early: deterministically, as checked above
+            assert len(trials) >= 2 and trials[0][2] == "COMPLETE", (cmd, trials)
+            assert all(t[2] in ("COMPLETE", "PRUNED") for t in trials), (cmd, trials)
             assert _trials(_study_url(cmd, second[cmd], dirs["second"] / cmd) or "") == trials, cmd
     # another seed gives another result: the comparisons above can fail
     assert other["transfer"]["test"] != first["transfer"]["test"]
