@@ -156,28 +156,15 @@ def nas_members(n_stages: int) -> list[Member]:
 def applicable(portfolio: list[Member], task: Task) -> tuple[list[Member], list[str]]:
     """The members that can run on ``task`` (a few-shot cut), and why the others cannot.
 
-    Without labels only the unlabelled strategies run; methods that need the pool are checked
-    as ``auto`` checks them (:func:`warmstart.auto.situation.pool_methods`: pool size, image-only).
+    The same verdict as ``auto``'s (:func:`warmstart.auto.prior_plan.applicable_strategies`, with
+    source data: every target here has a source task): without labels only the unlabelled strategies
+    run; methods that need the pool are checked for pool size and modality.
     """
-    from warmstart.auto.situation import pool_methods
+    from warmstart.auto.prior_plan import applicable_strategies
 
-    kept, reasons = [], []
-    verdict: dict[str, str | None] = {}
-    for m in portfolio:
-        if m.strategy not in verdict:
-            cls = strategy_class(m.strategy)
-            why: str | None = None
-            if cls.needs_labels and not task.shots:
-                why = f"{m.strategy} needs labels"
-            elif cls.needs_unlabeled:
-                ok, left_out = pool_methods(task, (m.strategy,))
-                why = None if ok else "; ".join(left_out)
-            verdict[m.strategy] = why
-            if why:
-                reasons.append(why)
-        if verdict[m.strategy] is None:
-            kept.append(m)
-    return kept, reasons
+    runnable, reasons = applicable_strategies(task, labels_per_class=task.shots or 0, has_source_data=True)
+    allowed = set(runnable)
+    return [m for m in portfolio if m.strategy in allowed], reasons
 
 
 def unit_key(recipe: Recipe) -> str:
