@@ -14,10 +14,11 @@
   strategy, so the same sampled recipes recur on every task (a portfolio member is comparable
   across tasks). NAS candidates run at their defaults only.
 
-**Per-run budget** (:data:`BUDGET`): fixed settings that make one run affordable on a CPU core,
-recorded in every recipe's params (so a prior's pick is a recipe that can be run verbatim): the
+**Per-run budget** (:data:`BUDGET`, which is ``auto``'s trial budget,
+:data:`warmstart.auto.trial_budget.TRIAL_BUDGET`): fixed settings that make one run affordable on a
+CPU core, recorded in every recipe's params (so a prior's pick is a recipe that auto runs verbatim): the
 fine-tuning family 10 epochs with at least 50 steps (their defaults: 30 epochs, 100 steps), the
-domain-adaptation loop 50 steps in one epoch (defaults: 3,000; ``auto`` trials: 120), FixMatch 30
+domain-adaptation loop 50 steps in one epoch (defaults: 3,000), FixMatch 30
 iterations (defaults: 1,000); self-training and FixMatch draw one unlabelled batch per labelled one
 (``unlabeled_ratio`` 1, default 3: their weak and strong views of the pool batch dominate a step's
 cost). ``linear_probe`` and ``nas_candidate`` are cheap at their defaults.
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from warmstart.auto.trial_budget import TRIAL_BUDGET
 from warmstart.recipe import Recipe
 from warmstart.search.space import search_space
 from warmstart.strategies import list_strategies, strategy_class
@@ -44,15 +46,8 @@ UNLABELLED = ("source_only", "dann", "cdan", "mcc", "self_training")
 NAS = "nas_candidate"
 SAMPLE_SEED = 16  # the issue's number: the sampled settings are the same in every build
 
-_FINETUNE_BUDGET = {"epochs": 10, "min_steps": 50}
-_DA_BUDGET = {"epochs": 1, "iters_per_epoch": 50}
-BUDGET: dict[str, dict[str, Any]] = {
-    **{s: _FINETUNE_BUDGET for s in ("scratch", "finetune", "gradual_unfreeze", "l2sp", "llrd", "bss", "lora",
-                                     "multitask")},
-    **{s: _DA_BUDGET for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")},
-    "self_training": {**_DA_BUDGET, "unlabeled_ratio": 1},
-    "fixmatch": {"epochs": 1, "iterations": 30, "unlabeled_ratio": 1},
-}
+#: the per-run budget: auto's trial budget (one table, so the prior's picks are what auto runs)
+BUDGET: dict[str, dict[str, Any]] = TRIAL_BUDGET
 #: quick mode: seconds, not minutes
 QUICK_BUDGET: dict[str, dict[str, Any]] = {
     s: {**b, "epochs": 1, "min_steps": 4} if "min_steps" in b else {**b, "iters_per_epoch": 5}

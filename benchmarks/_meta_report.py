@@ -15,6 +15,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from benchmarks._meta_fulltest import FullTests
 from benchmarks._meta_store import DONE_STATES, KIND
 from benchmarks._report import Checks, markdown_table, provenance
 from warmstart.knowledge.records import list_records
@@ -54,14 +55,18 @@ def _trials(storage: BaseStorage, states: Iterable[TrialState]) -> list[tuple[st
     return out
 
 
-def table(storage: BaseStorage) -> list[dict[str, Any]]:
+def table(storage: BaseStorage, work: Path | None = None) -> list[dict[str, Any]]:
     """The rows of :func:`warmstart.knowledge.trials.trial_rows` for the portfolio studies, with extras.
 
     Extra columns: ``member``, ``tier``, ``family``, ``source_name``, ``src_logme``, ``src_leep``,
     ``src_gap`` and ``cpu_seconds``; ``source`` (a checkpoint folder on the building machine) becomes
-    ``sources/<source_name>``.
+    ``sources/<source_name>``. The ``test_*`` columns are the recipe refit on every label
+    (:mod:`benchmarks._meta_fulltest`: the trial's ``test_full``, else the backfill under ``work``),
+    blank when neither exists; ``test_first_fold_accuracy`` keeps the first fold's model's and
+    ``test_from`` says which.
     """
     attrs = {(s, t.number): t.user_attrs for s, _, t in _trials(storage, (TrialState.COMPLETE, TrialState.PRUNED))}
+    backfilled = FullTests(work) if work is not None else None
     rows = []
     for row in trial_rows(storage):
         if row.get("kind") != KIND:
@@ -73,6 +78,14 @@ def table(storage: BaseStorage) -> list[dict[str, Any]]:
                     "src_gap": tr.get("gap"), "cpu_seconds": ua.get("cpu_seconds")})
         if ua.get("source_name"):
             row["source"] = f"sources/{ua['source_name']}"
+        full = ua.get("test_full") or (backfilled.get(row["study"], row["trial"]) if backfilled else None)
+        row["test_first_fold_accuracy"] = row.get("test_accuracy")
+        if isinstance(full, dict):  # the test score is the recipe's, fit on every label
+            row.update({f"test_{k}": v for k, v in full.items()})
+            row["test_from"] = "full fit"
+        else:
+            row.update({k: None for k in row if k.startswith("test_") and k != "test_first_fold_accuracy"})
+            row["test_from"] = "missing (python -m benchmarks.meta_dataset --backfill-test)"
         rows.append(row)
     return sorted(rows, key=lambda r: (str(r["task"]), int(r["seed"] or 0), str(r["member"])))
 
@@ -183,6 +196,9 @@ def sanity_checks(rows: list[dict[str, Any]], storage: Any, quick: bool, complet
     acc = [r.get("test_accuracy") for r in rows]
     checks.add("every row has a test accuracy in [0, 1]", all(a is not None and 0.0 <= a <= 1.0 for a in acc),
                f"{len(acc)} rows")
+    first_fold = sum(1 for r in rows if r.get("test_from") != "full fit")
+    checks.add("every test score is the recipe refit on every label", first_fold == 0,
+               f"{first_fold} rows without one (python -m benchmarks.meta_dataset --backfill-test)")
     if quick and complete and len({r["task"] for r in rows}) == 2:
         checks.add("quick: 2 tasks x 3 recipes", len(rows) == 6, f"{len(rows)} rows")
     return checks
@@ -199,7 +215,9 @@ def header(args: argparse.Namespace, argv: list[str]) -> str:
         "the recipe, its validation score as `auto`'s search scores it (`validation`: kfold / loo on the",
         "support set, label-free information maximization without labels), per-epoch curve, seconds, the",
         "task's meta-features (`mf_*`, of the seed-0 cut), the source's LogME / LEEP on the support set and",
-        "domain gap on the pool (`src_*`), test metrics (`test_*`, for evaluation only).", "",
+        "domain gap on the pool (`src_*`), test metrics (`test_*`, for evaluation only) of the recipe refit on every",
+        "label (`test_from`; `test_first_fold_accuracy` is the first validation fold's model, trained on part of",
+        "the labels, which is what the rows held before 2026-11-30: `benchmarks/_meta_fulltest.py`).", "",
         provenance(cmd, args.seeds, notes="rows accumulate over invocations (resumable); the last invocation "
                                           "is the command above"), "",
         f"- labelled strategies: {', '.join(labelled_strategies())}; unlabelled: {', '.join(UNLABELLED)}; "

@@ -9,8 +9,9 @@ study writes its trials (:func:`warmstart.knowledge.trials.record_recipe` before
 ``warmstart kb export`` and :func:`~warmstart.knowledge.trials.trial_rows` read it back. Extra user
 attributes: ``unit`` (the resume key, :func:`benchmarks._meta_portfolio.unit_key`), ``member``,
 ``tier``, ``family``, ``source_name``, ``transferability`` (LogME and LEEP of the source on the
-support set and its domain gap on the pool, as ``auto`` ranks sources), ``cpu_seconds``; a failed
-run is a FAIL trial with ``fail_reason``.
+support set and its domain gap on the pool, as ``auto`` ranks sources), ``cpu_seconds`` (the run as
+auto's trial), ``test_full`` (the test metrics of the recipe refit on every label,
+:mod:`benchmarks._meta_fulltest`; reporting only); a failed run is a FAIL trial with ``fail_reason``.
 
 Resuming: a unit with a COMPLETE, PRUNED or FAIL trial is done; a RUNNING trial of a unit this
 process is about to run was left by a killed process and is marked FAIL with ``interrupted`` (and
@@ -28,6 +29,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from benchmarks._meta_fulltest import full_test
 from warmstart.errors import WarmstartError
 from warmstart.knowledge.records import ATTR, make_record_attr, study_name, task_key
 from warmstart.knowledge.trials import record_recipe, record_result
@@ -116,13 +118,22 @@ def run_unit(study: optuna.Study, task: Task, recipe: Recipe, source: Source, un
         study.tell(trial, state=TrialState.FAIL)
         return {"state": "FAIL", "score": None, "test": None, "seconds": time.perf_counter() - t0, "error": reason}
     record_result(trial, result)
-    trial.set_user_attr("cpu_seconds", time.process_time() - c0)
+    trial.set_user_attr("cpu_seconds", time.process_time() - c0)  # the run as auto's trial: no refit
     score = result.score
+    full: dict[str, float] = {}
+    if score is not None and math.isfinite(score):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                full = full_test(task, recipe, source, result.validation, result.test, device=device)
+            trial.set_user_attr("test_full", {k: float(v) for k, v in full.items()})
+        except (WarmstartError, RuntimeError, ValueError) as exc:  # the run stands; its test score is missing
+            trial.set_user_attr("test_full_error", str(exc)[:500])
     if score is None or not math.isfinite(score):
         trial.set_user_attr("fail_reason", f"not scored ({result.validation_detail})")
         study.tell(trial, state=TrialState.FAIL)
         return {"state": "FAIL", "score": None, "test": result.test.get("accuracy"), "seconds": result.seconds,
                 "error": "not scored"}
     study.tell(trial, float(score))
-    return {"state": "COMPLETE", "score": float(score), "test": result.test.get("accuracy"),
+    return {"state": "COMPLETE", "score": float(score), "test": full.get("accuracy", math.nan),
             "seconds": result.seconds, "error": None}

@@ -27,6 +27,8 @@ Usage:
     python -m benchmarks.meta_dataset --hours 4 --shard 0/2 --threads 1 &   # two cores: two shards
     python -m benchmarks.meta_dataset --hours 4 --shard 1/2 --threads 1 &
     python -m benchmarks.meta_dataset --report-only                   # rewrite table + README from storage
+    python -m benchmarks.meta_dataset --backfill-test --shard 0/2 --threads 1 &   # full-fit test scores
+                                                                      # of runs built before they existed
     python -m benchmarks.meta_dataset --quick                         # seconds → results/meta_dataset/quick/
 
 Exit code 1 when a sanity check fails.
@@ -254,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="torch device of every run (default cpu: the measured costs)")
     p.add_argument("--plan", action="store_true", help="print pending units and estimated hours; run nothing")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and README from the storage")
+    p.add_argument("--backfill-test", action="store_true",
+                   help="refit this shard's finished runs that lack a full-fit test score on every label "
+                        "(benchmarks/_meta_fulltest.py), then rewrite the table; runs no new unit")
     p.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results/"
                                                           "meta_dataset/, with --quick its quick/)")
     p.add_argument("--work", type=Path, default=None, help="storage and sources (default OUT/work, git-ignored)")
@@ -286,6 +291,17 @@ def main(argv: list[str] | None = None) -> int:
                                   "of wall time on two cores (two one-thread shards)"]))
         return 0
     summary = {"ran": 0, "failed": 0, "stopped": False, "minutes": 0.0}
+    if args.backfill_test:
+        from benchmarks._meta_fulltest import backfill
+
+        try:
+            done = backfill(builder.storage, builder.work, args.shard, args.hours, device=args.device)
+        except KeyboardInterrupt:
+            done = {"interrupted": True}
+        print(f"backfill: {done}", file=sys.stderr)
+        if args.shard[1] > 1:  # one shard's process does not write the table others are still filling
+            return 0
+        args.report_only = True
     if args.report_only:  # list the cells that cannot be cut, as a build would
         for tier, target, shots, seed in builder.cells():
             if tier == 0:
@@ -303,7 +319,7 @@ def report(builder: Builder, args: argparse.Namespace, argv: list[str], summary:
     """Write the table and README from the whole storage; return the checks' exit code."""
     from benchmarks._meta_report import failures, header, sanity_checks, table, write_outputs
 
-    rows = table(builder.storage)
+    rows = table(builder.storage, builder.work)
     fails = failures(builder.storage)
     checks = sanity_checks(rows, builder.storage, args.quick, complete=not summary["stopped"])
     if args.report_only:

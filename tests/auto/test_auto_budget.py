@@ -12,6 +12,7 @@ import torch
 from tests.report._sections import sections
 from warmstart.auto import auto
 from warmstart.auto.clock import FINISH_SECONDS, PRETRAIN_SHARE, Clock
+from warmstart.auto.trial_budget import TRIAL_BUDGET
 from warmstart.source import Source, cache_dir
 from warmstart.tasks import get_task, register_task
 
@@ -101,3 +102,15 @@ def test_promised_trials_note_and_the_only_trial_report(pretrained_source, tmp_p
     assert "the only completed trial" in page.text["summary"]
     assert "time: retraining the winner" in page.text["summary"]
     assert page.images["progress"] == 0 and "1 trial completed: no search progress to draw" in page.text["progress"]
+
+
+def test_a_trial_cut_by_the_budget_does_not_end_the_search(pretrained_source, tmp_path, monkeypatch) -> None:
+    # the first default trial (finetune) cannot finish in its share of the budget; a cheaper one still fits
+    monkeypatch.setitem(TRIAL_BUDGET, "finetune", {"epochs": 1000, "min_steps": 100_000})
+    monkeypatch.setitem(TRIAL_BUDGET, "l2sp", {"epochs": 1, "min_steps": 4})
+    r = auto("digits-300", budget="30s", sources=[pretrained_source], storage=str(tmp_path / "kb.db"), shots=3,
+             strategies=["finetune", "l2sp"], out=tmp_path / "run", progress=False, prior="none")
+    cut = [t for t in r["trials"] if t["stopped_by_budget"]]
+    assert cut and cut[0]["strategy"] == "finetune", r["trials"]
+    after = [t for t in r["trials"] if t["number"] > cut[0]["number"] and t["state"] == "COMPLETE"]
+    assert after and r["winner"]["strategy"] == "l2sp", (r["trials"], r["notes"])

@@ -12,7 +12,8 @@ right after parsing its options). Of a time budget of B seconds:
   of the winner (predicted from the measured training time of the completed
   trials) still fit before the end; before any trial has completed, a trial may use
   half of the time left and the other half is kept for the retraining. A running
-  trial is pruned when its next epoch would not fit or its time is up;
+  trial is pruned when its next epoch would not fit or its time is up; a trial cut
+  short that way does not count as the longest (a cheaper recipe may still fit);
 * the retraining of the winner stops the same way at the end, less
   :data:`FINISH_SECONDS` kept for the test evaluation, the checkpoint and the report.
 
@@ -86,7 +87,8 @@ class Clock:
         """When a new trial must be over, or None when none should start (always None for a trial budget).
 
         Args:
-            longest_trial: Wall seconds of the longest trial so far (None before the first).
+            longest_trial: Wall seconds of the longest trial so far that the budget did not cut short
+                (None before the first).
             retrain: Predicted seconds of the winner's retraining (None before a trial completed).
         """
         if self.end is None:

@@ -58,23 +58,16 @@ if TYPE_CHECKING:
 KIND = "auto"
 #: failed trials in a row after which auto stops with an error
 MAX_FAILURES = 5
-#: fixed settings that keep one trial affordable inside a time budget
-_DA_TRIAL = {"epochs": 3, "iters_per_epoch": 40}  # 120 steps (the adaptation defaults are 3,000)
-#: fixmatch: 120 steps in 3 logged epochs (its default is 1,000); ``iterations`` is then not searched
-_SEMI_TRIAL = {"epochs": 3, "iterations": 120}
-TRIAL_FIXED: dict[str, dict[str, Any]] = {
-    "source_only": _DA_TRIAL, "dann": _DA_TRIAL, "coral": _DA_TRIAL, "mmd": _DA_TRIAL, "cdan": _DA_TRIAL,
-    "mcc": _DA_TRIAL, "self_training": _DA_TRIAL, "fixmatch": _SEMI_TRIAL,
-    "multitask": {"epochs": 5},
-}
 
 
 def fixed_params(strategy: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Settings fixed for every trial of ``strategy``: affordable defaults, then the user's overrides."""
+    """Settings fixed for every trial of ``strategy``: its trial budget
+    (:mod:`warmstart.auto.trial_budget`), then the user's overrides."""
+    from warmstart.auto.trial_budget import trial_budget
     from warmstart.strategies import strategy_class
 
     table = strategy_class(strategy).param_table()
-    fixed = dict(TRIAL_FIXED.get(strategy, {}))
+    fixed = trial_budget(strategy)
     fixed.update({k: v for k, v in (overrides or {}).items() if k in table})
     return fixed
 
@@ -284,7 +277,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
                                                        n_startup_trials=max(1, queued or len(prior.configs)))
     by_name = {s.name: s for s in sources}
     clock = clock or Clock(budget.seconds)
-    longest: list[float | None] = [None]  # wall seconds of the longest trial so far (its sampling included)
+    longest: list[float | None] = [None]  # wall seconds of the longest trial not cut by the budget (sampling incl.)
     deadline: list[float | None] = [None]  # when the running trial must be over (set before each trial)
     retrain: list[float | None] = [None]  # predicted seconds of retraining the winner
     started = [0.0]
@@ -344,8 +337,11 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     with progress_bar("auto search", budget.trials if budget.trials else budget.seconds, progress) as bar:
         t_start = time.time()
 
-        def after(_study: optuna.Study, _trial: FrozenTrial) -> None:
-            longest[0] = max(longest[0] or 0.0, time.perf_counter() - started[0])
+        def after(_study: optuna.Study, trial: FrozenTrial) -> None:
+            # a trial the budget cut short says nothing of how long the others take (a cheaper
+            # recipe may still fit): only trials that ran to their end set the longest
+            if not trial.user_attrs.get("stopped_by_budget"):
+                longest[0] = max(longest[0] or 0.0, time.perf_counter() - started[0])
             bar.update(advance=1 if budget.trials else 0, completed=None if budget.trials else min(
                 time.time() - t_start, budget.seconds or 0))
 
