@@ -18,8 +18,9 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
 * **single strategies**: every strategy auto could run there, at its defaults, from the situation's
   main source, fit on every label; the **best single strategy** is picked *in hindsight*, per
   situation, by mean test accuracy over the seeds;
-* **oracle**: the best test accuracy among the meta-dataset's runs of the same task, shots and
-  seed (blank where the meta-dataset has no such cell; reference only).
+* **oracle**: the best test accuracy of any recipe run on the same cut: the meta-dataset's runs of
+  the same task, shots and seed (seed 0 only; each recipe refit on every label) and this
+  benchmark's single strategies and first trial of that seed (reference only).
 
 The two auto arms run in alternating order from seed to seed (in-process caches favour the second).
 The learning curve of the prior (25 %, 50 %, 100 % of the meta-dataset's tasks) is reported by
@@ -30,6 +31,10 @@ benchmark skips the finished ones (sources and fitted priors are cached in ``OUT
 
 Usage:
     python -m benchmarks.auto                      # the issue's setting: 2 minutes per auto run, 3 seeds
+    python -m benchmarks.auto --arms auto          # only the auto arms (alone on the machine), then:
+    python -m benchmarks.auto --arms singles --shard 0/2 --threads 1 &   # single strategies, one shard per core
+    python -m benchmarks.auto --arms singles --shard 1/2 --threads 1 &
+    python -m benchmarks.auto --arms none          # the report from runs.jsonl
     python -m benchmarks.auto --quick              # seconds → benchmarks/results/auto/quick/ (git-ignored)
 
 Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
@@ -40,6 +45,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -100,25 +106,28 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         for seed in args.seeds:
-            _run_seed(sit, seed, log, priors.get(sit.family), ckpts, singles, work, args.budget, quick)
+            mine = [s for s in singles if zlib.crc32(f"{sit.name}|{seed}|{s}".encode()) % args.shard[1]
+                    == args.shard[0]] if args.arms in ("all", "singles") else []
+            _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, args.budget, quick,
+                      autos=args.arms in ("all", "auto"))
     names = {s.name for s in sits}
     runs = [r for r in log.runs.values() if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
     return runs, rows, notes
 
 
 def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[str, Path], singles: list[str],
-              work: Path, budget: str, quick: dict[str, Any] | None) -> None:
+              work: Path, budget: str, quick: dict[str, Any] | None, autos: bool = True) -> None:
     """The runs of one situation and seed not in ``log`` yet: the auto arms (in an order alternating with
-    the seed), the first trial of auto (prior), then each single strategy."""
+    the seed) and the first trial of auto (prior) when ``autos``, then each of ``singles``."""
     from warmstart.recipe import Recipe
     from warmstart.source import Source
 
-    for arm in ["auto_prior", "auto_none"] if seed % 2 == 0 else ["auto_none", "auto_prior"]:
+    for arm in ([] if not autos else ["auto_prior", "auto_none"] if seed % 2 == 0 else ["auto_none", "auto_prior"]):
         if log.get(sit.name, seed, arm) is None and (arm == "auto_none" or prior is not None):
             r = log.add(run_auto(sit, seed, arm, prior if arm == "auto_prior" else None, ckpts, work, budget, quick))
             _log(f"{sit.name} seed {seed} {arm}: {r.get('accuracy')} ({r.get('label') or r.get('error')})")
     first = (log.get(sit.name, seed, "auto_prior") or {}).get("first_trial")
-    if first and log.get(sit.name, seed, "first_trial") is None:
+    if autos and first and log.get(sit.name, seed, "first_trial") is None:
         recipe = Recipe.from_json(first["recipe"]).replace(shots=sit.shots)
         r = log.add(run_recipe_row(sit, seed, "first_trial", recipe))
         _log(f"{sit.name} seed {seed} first trial {r['label']}: {r.get('accuracy')}")
@@ -141,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--situations", nargs="+", default=None, metavar="NAME", help="run only these situations")
     p.add_argument("--singles", nargs="+", default=None, metavar="STRATEGY",
                    help="run only these single strategies (default: every applicable one)")
+    p.add_argument("--arms", choices=("all", "auto", "singles", "none"), default="all",
+                   help="run only the auto arms (auto with and without the prior, the first trial: these need the "
+                        "machine alone, their budget is wall time), only the single strategies (their accuracy "
+                        "does not depend on load: two shards may share the cores), or none (rewrite the report)")
+    p.add_argument("--shard", default="0/1", help="I/N: run only the I-th of N disjoint parts of the single "
+                                                  "strategies' runs (one process per core)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: all cores)")
     p.add_argument("--table", type=Path, default=TABLE, help="the meta-dataset table (meta_dataset.csv)")
     p.add_argument("--out", type=Path, default=None,
                    help="results folder (default benchmarks/results/auto/, with --quick its quick/)")
@@ -148,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out = output_folder("auto", args.quick, args.out)
         sits = select_situations(args.situations, args.quick)
+        parts = args.shard.split("/")
+        if len(parts) != 2 or not all(v.isdigit() for v in parts) or not 0 <= int(parts[0]) < int(parts[1]):
+            raise ValueError(f"--shard {args.shard!r}: give I/N with 0 <= I < N, e.g. 0/2")
+        args.shard = (int(parts[0]), int(parts[1]))
     except ValueError as exc:
         p.error(str(exc))
     from warmstart.strategies import list_strategies
@@ -157,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--singles: unknown strategy {unknown[0]!r}; choose from {', '.join(list_strategies())}")
     if args.quick:
         args.budget, args.seeds = "2", [0]
+    if args.threads:
+        import os
+
+        os.environ["WARMSTART_THREADS"] = str(args.threads)
     from warmstart.engine import configure_threads
 
     configure_threads()

@@ -10,7 +10,12 @@ from benchmarks._prior_rows import TABLE
 
 
 def test_auto_benchmark_quick(tmp_path) -> None:
-    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    # the auto arms alone, then the single strategies in two disjoint shards
+    assert bench.main(["--quick", "--out", str(tmp_path), "--arms", "auto"]) == 0
+    arms = {json.loads(line)["arm"] for line in (tmp_path / "runs.jsonl").read_text().splitlines()}
+    assert "single" not in arms and "auto_none" in arms
+    for shard in ("0/2", "1/2"):
+        assert bench.main(["--quick", "--out", str(tmp_path), "--arms", "singles", "--shard", shard]) == 0
     text = (tmp_path / "README.md").read_text()
     assert "digits-5shot" in text and "command:" in text and "## Targets" in text
     assert "## Checks" in text and "| NO |" not in text
@@ -24,6 +29,7 @@ def test_auto_benchmark_quick(tmp_path) -> None:
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert {r["arm"] for r in runs} >= {"auto_none", "single"}
     assert all(r["trials"] == 2 for r in runs if r["arm"].startswith("auto_"))
+    assert sorted(r["strategy"] for r in runs if r["arm"] == "single") == ["finetune", "linear_probe"]  # once each
     # started again: every run is read back, none is redone
     assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(runs)
@@ -40,3 +46,11 @@ def test_sanity_checks_fail_on_wrong_trial_count_chance_accuracy_or_failed_run()
     assert not bench.sanity_checks([row, {**row, "arm": "auto_prior", "accuracy": None, "error": "x"}], "2").ok
     assert not bench.sanity_checks([row, {**single, "accuracy": 1.5}], "2").ok
     assert bench.sanity_checks([row], "5m").ok  # a wall-time budget has no trial count to check
+
+
+def test_bad_shard_is_refused(capsys) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--quick", "--shard", "2/2"])
+    assert exc.value.code == 2 and "--shard '2/2'" in capsys.readouterr().err

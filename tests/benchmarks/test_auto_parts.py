@@ -81,9 +81,11 @@ def test_best_single_and_targets_from_runs() -> None:
     assert best_single([r for r in wide if r["situation"] == "s"]) == ("b", [0.89, 0.9, 0.88])
     (s,) = situation_stats(wide)
     assert s["best_single"] == "b" and s["vs_best"]["diff"] == pytest.approx(0.02)
-    assert s["oracle_gap"] == pytest.approx((0.03 + 0.005) / 2)  # seeds with an oracle only
+    # the oracle is the best recipe run on the cut: the meta-dataset's (seeds 0, 1), the singles and the first trial
+    assert [r["oracle"] for r in wide] == [1.0, 0.925, 0.9] and [r["oracle_meta"] for r in wide] == [0.93, 0.925, None]
+    assert s["oracle_gap"] == pytest.approx((0.1 + 0.005 - 0.01) / 3)
     assert s["first_vs_none"]["diff"] == pytest.approx((0.03 + 0.04 + 0.05) / 3)
-    assert [t["met"] for t in targets([s])] == ["yes", "yes", "NOT met", "yes"]  # 1.75 points from the oracle
+    assert [t["met"] for t in targets([s])] == ["yes", "yes", "NOT met", "yes"]  # 3.2 points from the oracle
     assert [r["best single"] for r in seed_table(wide)] == [0.89, 0.9, 0.88]
 
 
