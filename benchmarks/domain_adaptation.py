@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     for src_name, tgt_name in pairs:
         src_task = load_task(src_name)
         if args.quick:  # a 300-image source and a small target keep the smoke run short
+            assert src_task.x_val is not None and src_task.y_val is not None
             src_task = src_task.replace(x_train=src_task.x_train[:300], y_train=src_task.y_train[:300],
                                         x_val=src_task.x_val[:60], y_val=src_task.y_val[:60])
         ckpt = _source_checkpoint(src_task, pretrain_epochs, args.quick)
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             target = load_task(tgt_name).few_shot(0, seed=seed)
             if args.quick:
+                assert target.x_unlabeled is not None and target.y_test is not None
                 target = target.replace(x_unlabeled=target.x_unlabeled[:64], x_test=target.x_test[:60],
                                         y_test=target.y_test[:60])
             for method in methods:

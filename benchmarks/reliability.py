@@ -129,8 +129,8 @@ def workers_round(url: str, n_trials: int, jobs: int, sleep: float, kills: int, 
     lost = {n for snap in snapshots for n, v in snap.items() if final.get(n) != v}
     runs: dict[int, list[tuple[int, float]]] = {}
     for line in log.read_text().splitlines() if log.exists() else []:
-        num, pid, value = line.split()
-        runs.setdefault(int(num), []).append((int(pid), float(value)))
+        f_num, f_pid, f_value = line.split()
+        runs.setdefault(int(f_num), []).append((int(f_pid), float(f_value)))
     for num, execs in runs.items():
         for pid, value in execs:
             if pid not in killed and final.get(num) != value:
@@ -181,6 +181,7 @@ def writers_round(folder: Path, rng: random.Random) -> int:
     while not (folder / "report.html").exists() and time.monotonic() - t0 < 60:  # the first versions are out
         time.sleep(0.01)
     time.sleep(rng.uniform(0.0, 0.5))  # then kill it anywhere in its write loop
+    assert p.pid is not None  # started above
     os.kill(p.pid, signal.SIGKILL)
     p.join()
     bad = 0

@@ -112,13 +112,15 @@ def run_search(method: str, target: Table, sources: list[SourceTask], n_trials: 
     ``copula``: the quantile warm start's model, fitted once per target and shared by the seeds
     (the seeds still vary the Thompson draws, the candidates and TPE).
     """
+    sampler: optuna.samplers.BaseSampler
+    enqueue: list[dict[str, Any]]
     if method == "quantile" and copula is not None:
         sampler = QuantileSampler(sources, target.space, seed=seed, model=copula,
                                   base=optuna.samplers.TPESampler(seed=seed, n_startup_trials=10))
         enqueue = []
     elif method == "random":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
-        enqueue: list[dict[str, Any]] = []
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        enqueue = []
     elif method == "tpe":
         sampler, enqueue = optuna.samplers.TPESampler(seed=seed), []
     elif method == "cmaes":
