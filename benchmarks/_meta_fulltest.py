@@ -123,9 +123,10 @@ def backfill(storage: Any, work: Path, shard: tuple[int, int], hours: float | No
         task_name = name.split("@", 1)[0]
         if task_name not in tasks:
             tasks[task_name] = get_task(task_name)
-        key = str(recipe.source)
+        key = f"{recipe.source}|{recipe.source_task}"  # one checkpoint serves a task and its class subsets
         if key not in sources:
-            sources[key] = Source(path=Path(key), task_name=recipe.source_task, seed=0, spec=recipe.source_spec)
+            sources[key] = Source(path=Path(str(recipe.source)), task_name=recipe.source_task, seed=0,
+                                  spec=recipe.source_spec)
         try:
             test = full_test(tasks[task_name], recipe, sources[key], str(trial.user_attrs.get("validation")),
                              dict(trial.user_attrs.get("test") or {}), device=device)
