@@ -2,10 +2,12 @@
 
 Without a prior the winner is the trial with the best validation score. With one
 (:mod:`warmstart.auto.prior_plan`), and at least two completed trials scored with target labels,
-the winner is the trial with the best *posterior mean*: its noisy few-shot validation score shrunk
-toward the prior's prediction of it (:meth:`warmstart.knowledge.prior.Prior.final_scores`; a
-normal-normal model whose validation variance comes from the held-out labels behind the score and
-the spread of its fold scores), not the validation score alone. With fewer trials, or a label-free
+the winner is chosen by *posterior mean*: each noisy few-shot validation score shrunk toward the
+prior's prediction of it (:meth:`warmstart.knowledge.prior.Prior.final_scores`; a normal-normal
+model whose validation variance comes from the held-out labels behind the score and the spread of
+its fold scores), not the validation score alone, and by the one-standard-error rule
+(:func:`one_se_pick`): a configuration the search drew replaces the queued recipes (the prior's
+picks) only when it beats them by more than one posterior standard deviation. With fewer trials, or a label-free
 score, the plain best validation score decides, and :func:`selection` says why.
 """
 
@@ -38,12 +40,14 @@ class Choice:
         scores: Trial number → its validation score, the prior's prediction and the posterior
             (only when ``by`` is ``posterior``).
         why_plain: Why a prior did not decide (None when it did, or when there is no prior).
+        rule: How the one-standard-error rule changed the pick (None when the best posterior won).
     """
 
     trial: FrozenTrial
     by: str = "validation"
     scores: dict[int, FinalScore] = field(default_factory=dict)
     why_plain: str | None = None
+    rule: str | None = None
 
 
 def held_out_labels(task: Task, seed: int = 0) -> int | None:
@@ -89,7 +93,40 @@ def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 
         folds = [float(v) for v in (t.user_attrs.get("fold_scores") or []) if isinstance(v, (int, float))]
         observed.append(Observed(trial_recipe(t), float(t.value or 0.0), folds, plan.sources.get(source)))
     scores = plan.prior.final_scores(observed, plan.situation, n_examples=n)
-    return Choice(done[scores[0].index], "posterior", {done[f.index].number: f for f in scores})
+    by_number = {done[f.index].number: f for f in scores}
+    pick, best = one_se_pick(scores, [queued(done[f.index]) for f in scores]), scores[0]
+    rule = None
+    if pick is not best:
+        rule = (f"one-standard-error rule: the queued recipe of trial {done[pick.index].number} "
+                f"(posterior {pick.posterior.mean:.3f}) kept over trial {done[best.index].number}, which the search "
+                f"drew (posterior {best.posterior.mean:.3f} ± {best.posterior.std:.3f})")
+    return Choice(done[pick.index], "posterior", by_number, rule=rule)
+
+
+def queued(trial: FrozenTrial) -> bool:
+    """Whether the trial ran a queued recipe (a prior pick or a past task's configuration), not one the search drew."""
+    return trial.system_attrs.get("fixed_params") is not None
+
+
+def one_se_pick(scores: list[FinalScore], is_queued: list[bool]) -> FinalScore:
+    """The one-standard-error rule over posterior means (best first in ``scores``).
+
+    The best posterior mean m (std s) wins unless a queued recipe — one the prior (or a past task)
+    put forward, whose score therefore rests on more than this task's few labels — has a posterior
+    mean of at least m − s: then the best such recipe wins. With a handful of labels the search's
+    many drawn configurations include some whose validation score is high by chance (the
+    winner's curse); the rule keeps them from displacing a carried-over recipe they do not clearly
+    beat. It has no parameter to tune: one standard error, as in Breiman et al., *Classification
+    and Regression Trees* (1984) and Hastie, Tibshirani & Friedman, *The Elements of Statistical
+    Learning* (2009), §7.10.
+
+    Args:
+        scores: The trials' final scores, best posterior mean first.
+        is_queued: Per entry of ``scores``, whether that trial ran a queued recipe.
+    """
+    best = scores[0]
+    floor = best.posterior.mean - best.posterior.std
+    return next((f for f, q in zip(scores, is_queued, strict=True) if q and f.posterior.mean >= floor), best)
 
 
 def annotate(trials: list[dict[str, Any]], choice: Choice) -> None:
@@ -121,6 +158,8 @@ def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None
         how = f"the best validation score among {n} completed trials"
     if choice is not None and choice.why_plain and n > 1:
         how += f" ({choice.why_plain})"
+    if choice is not None and choice.rule:
+        how += f" ({choice.rule})"
     notes = [f"{cut} of them stopped by the budget"] if cut else []
     notes += [f"{gray} of them by the prior's gray-box model"] if gray else []
     others = [f"{pruned} pruned" + (f" ({', '.join(notes)})" if notes else "")] if pruned else []
@@ -130,6 +169,8 @@ def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None
                            "protocol": protocol, "text": text, "by": by}
     if gray:
         out["pruned_by_prior"] = gray
+    if choice is not None and choice.rule:
+        out["rule"] = choice.rule
     if choice is not None and choice.scores:
         out["scores"] = [{"number": t["number"], "strategy": t.get("strategy"), "validation": t["value"],
                           "predicted": t["predicted"], "posterior": t["posterior"]}
