@@ -120,3 +120,9 @@ def test_first_trial_recipe_is_the_lowest_numbered_trial(tmp_path) -> None:
     first = first_trial_recipe(db)
     assert first == {"recipe": {"strategy": "linear_probe", "params": {}, "seed": 0}, "state": "COMPLETE",
                      "value": 0.5}
+
+
+def test_oracle_target_waits_for_the_single_strategies() -> None:
+    runs = [r for r in _runs() if r["arm"] != "single"]  # the oracle would lack the singles' runs
+    met = [t["met"] for t in targets(situation_stats(per_seed(runs, {("s", 0): 0.5, ("s", 1): 0.5, ("s", 2): 0.5})))]
+    assert met[2] == "not measured" and met[3] == "yes"
