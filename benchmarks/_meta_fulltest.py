@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +78,9 @@ def missing(storage: Any, tests: FullTests, shard: tuple[int, int]) -> list[tupl
     from optuna.trial import TrialState
 
     from benchmarks._meta_store import KIND
+    from benchmarks._shard import in_shard
     from warmstart.knowledge.records import SEP
 
-    i, n = shard
     out = []
     for name in sorted(optuna.get_all_study_names(storage)):
         if not name.endswith(SEP + KIND):
@@ -90,7 +89,7 @@ def missing(storage: Any, tests: FullTests, shard: tuple[int, int]) -> list[tupl
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if "test_full" in t.user_attrs or tests.get(name, t.number) is not None:
                 continue
-            if zlib.crc32(f"{name}|{t.number}".encode()) % n == i:
+            if in_shard(f"{name}|{t.number}", shard):
                 out.append((name, t))
     return out
 

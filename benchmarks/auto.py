@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +67,7 @@ from benchmarks._auto_situations import (
 )
 from benchmarks._prior_rows import TABLE, read_rows
 from benchmarks._report import Checks, markdown_table, output_folder, provenance, write_csv
+from benchmarks._shard import in_shard, parse_shard
 from warmstart._atomic import write_text_atomic
 
 #: --quick: tiny training, two strategies, a budget of two trials
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         for seed in args.seeds:
-            mine = [s for s in singles if zlib.crc32(f"{sit.name}|{seed}|{s}".encode()) % args.shard[1]
-                    == args.shard[0]] if args.arms in ("all", "singles") else []
+            mine = ([s for s in singles if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
+                    if args.arms in ("all", "singles") else [])
             _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, args.budget, quick,
                       autos=args.arms in ("all", "auto"))
     names = {s.name for s in sits}
@@ -164,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out = output_folder("auto", args.quick, args.out)
         sits = select_situations(args.situations, args.quick)
-        parts = args.shard.split("/")
-        if len(parts) != 2 or not all(v.isdigit() for v in parts) or not 0 <= int(parts[0]) < int(parts[1]):
-            raise ValueError(f"--shard {args.shard!r}: give I/N with 0 <= I < N, e.g. 0/2")
-        args.shard = (int(parts[0]), int(parts[1]))
+        args.shard = parse_shard(args.shard)
     except ValueError as exc:
         p.error(str(exc))
     from warmstart.strategies import list_strategies

@@ -40,7 +40,6 @@ import argparse
 import os
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import Any
 from benchmarks._meta_portfolio import Member, applicable, members, nas_members, unit_key
 from benchmarks._meta_tasks import Target, prepare_source, select_targets
 from benchmarks._report import output_folder
+from benchmarks._shard import in_shard, parse_shard
 
 SHOTS = (0, 1, 2, 5, 10, 20)
 SEEDS = (0, 1)
@@ -97,12 +97,11 @@ class Builder:
     # ------------------------------------------------------------------ planning
     def cells(self) -> Iterator[tuple[int, Target, int, int]]:
         """(tier, target, shots, seed) in build order, this shard's only."""
-        i, n = self.args.shard
         for tier in (0, 1):
             for seed in self.args.seeds:
                 for shots in self.args.shots:
                     for t in self.targets:
-                        if zlib.crc32(f"{t.name}|{shots}|{seed}".encode()) % n == i:
+                        if in_shard(f"{t.name}|{shots}|{seed}", self.args.shard):
                             yield tier, t, shots, seed
 
     def _source(self, target: Target) -> Any:
@@ -266,11 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out = output_folder("meta_dataset", args.quick, args.out)
         args.tasks and select_targets(args.tasks, args.quick)
-        parts = args.shard.split("/")
-        if len(parts) != 2 or not all(v.isdigit() for v in parts) or not 0 <= int(parts[0]) < int(parts[1]):
-            raise ValueError(f"--shard {args.shard!r}: give I/N with 0 <= I < N, e.g. 0/2")
-        i, n = int(parts[0]), int(parts[1])
-        args.shard = (i, n)
+        args.shard = parse_shard(args.shard)
     except ValueError as exc:
         p.error(str(exc))
     args.shots = tuple(args.shots or (QUICK_SHOTS if args.quick else SHOTS))
