@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import split_params
 from warmstart.auto.prior_plan import PriorPlan
+from warmstart.auto.search import is_queued
 from warmstart.errors import ConfigError
 from warmstart.knowledge.prior import FinalScore, Observed
 from warmstart.tasks._task import Task
@@ -94,18 +95,13 @@ def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 
         observed.append(Observed(trial_recipe(t), float(t.value or 0.0), folds, plan.sources.get(source)))
     scores = plan.prior.final_scores(observed, plan.situation, n_examples=n)
     by_number = {done[f.index].number: f for f in scores}
-    pick, best = one_se_pick(scores, [queued(done[f.index]) for f in scores]), scores[0]
+    pick, best = one_se_pick(scores, [is_queued(done[f.index]) for f in scores]), scores[0]
     rule = None
     if pick is not best:
         rule = (f"one-standard-error rule: the queued recipe of trial {done[pick.index].number} "
                 f"(posterior {pick.posterior.mean:.3f}) kept over trial {done[best.index].number}, which the search "
                 f"drew (posterior {best.posterior.mean:.3f} ± {best.posterior.std:.3f})")
     return Choice(done[pick.index], "posterior", by_number, rule=rule)
-
-
-def queued(trial: FrozenTrial) -> bool:
-    """Whether the trial ran a queued recipe (a prior pick or a past task's configuration), not one the search drew."""
-    return trial.system_attrs.get("fixed_params") is not None
 
 
 def one_se_pick(scores: list[FinalScore], is_queued: list[bool]) -> FinalScore:

@@ -43,7 +43,7 @@ from warmstart.auto.choice import annotate, choose, selection
 from warmstart.auto.clock import Clock
 from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
-from warmstart.auto.search import KIND, fixed_params, recipe_source, run_search, validation_protocol
+from warmstart.auto.search import KIND, fixed_params, is_queued, recipe_source, run_search, validation_protocol
 from warmstart.auto.situation import Situation, choose_strategies
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.backbones.checkpoint import save_checkpoint
@@ -276,7 +276,7 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
             s["best"] = t["value"] if s["best"] is None else max(s["best"], t["value"])
     h = getattr(final, "history_", None)
     hist = getattr(h, "epochs", None) or (h.get("epochs", []) if isinstance(h, dict) else [])
-    warm = [t for t in study.trials if t.system_attrs.get("fixed_params")]
+    warm = [t for t in study.trials if is_queued(t)]
     return {
         "title": f"warmstart auto on {task.name}", "task": task.name, "budget": str(budget), "seed": seed,
         "shots": shots, "command": command or " ".join(shlex.quote(a) for a in sys.argv),

@@ -173,6 +173,11 @@ def recipe_source(src: Source) -> tuple[str | None, str | None]:
     return (str(src.path) if src.path is not None else None), src.task_name
 
 
+def is_queued(trial: FrozenTrial) -> bool:
+    """Whether the trial ran a queued recipe (a prior pick or a past task's configuration), not one the search drew."""
+    return trial.system_attrs.get("fixed_params") is not None
+
+
 def queued_note(study: optuna.Study, first: int, queued: int, budget: Budget, clock: Clock | None,
                 what: str) -> str | None:
     """Why fewer than the ``queued`` trials promised by the notes ran (None when they all ran).
@@ -181,7 +186,7 @@ def queued_note(study: optuna.Study, first: int, queued: int, budget: Budget, cl
     trials (e.g. "promised default trials").
     """
     mine = [t for t in study.get_trials(deepcopy=False) if t.number >= first]
-    ran = [t for t in mine if t.system_attrs.get("fixed_params") is not None
+    ran = [t for t in mine if is_queued(t)
            and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
            and not t.user_attrs.get("stopped_by_budget")]
     if queued <= 0 or len(ran) >= queued:
