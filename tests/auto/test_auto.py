@@ -104,3 +104,19 @@ def test_auto_cli_bad_inputs(pretrained_source, tmp_path) -> None:
 def test_auto_rejects_bad_budgets(budget) -> None:
     res = CliRunner().invoke(app, ["auto", "--task", "digits-small", "--budget", budget])
     assert res.exit_code == 2 and res.stderr.startswith("error:")
+
+
+def test_the_winner_is_retrained_at_its_full_length(pretrained_source, tmp_path) -> None:
+    from warmstart.auto.trial_budget import trial_budget
+    from warmstart.strategies.finetune import Finetune
+
+    r = auto("digits-small", budget=1, sources=[pretrained_source], storage=str(tmp_path / "kb.db"), shots=3,
+             strategies=["finetune"], out=tmp_path / "run", progress=False, prior="none")
+    final = r["winner"]["final_fit"]
+    assert final["length"] == "full" and final["work_ratio"] > 1.0
+    assert final["trial_params"].items() >= trial_budget("finetune").items()  # the trial ran the short budget
+    assert not set(trial_budget("finetune")) & set(r["winner"]["params"])  # the final fit, the defaults' length
+    defaults = Finetune.param_table()
+    # 30 labels, one batch per epoch: max(30 epochs, 100 min_steps) = 100 epochs (the trial: 50)
+    assert len(r["winner"]["history"]) == max(defaults["epochs"].default, defaults["min_steps"].default)
+    assert any(n.startswith("the winner is retrained at its strategy's full length") for n in r["notes"])

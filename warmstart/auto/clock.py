@@ -8,9 +8,12 @@ right after parsing its options). Of a time budget of B seconds:
   split over those sources (:class:`~warmstart.search.budget.DeadlineStop`: no
   epoch is started that is predicted not to fit, and training stops at the step
   where the time runs out);
-* the search starts a trial only when the longest trial so far and the retraining
-  of the winner (predicted from the measured training time of the completed
-  trials) still fit before the end; before any trial has completed, a trial may use
+* the search starts a trial only when the longest trial so far and the final fit
+  of the incumbent (the best trial so far) still fit before the end: that final fit
+  is the incumbent's recipe at its strategy's full length (:mod:`warmstart.auto.final_fit`),
+  its seconds predicted from the trial's measured fit time, and at most
+  :data:`~warmstart.auto.final_fit.FINAL_SHARE` of the time left when the first trial
+  completed is kept for it; before any trial has completed, a trial may use
   half of the time left and the other half is kept for the retraining. A running
   trial is pruned when its next epoch would not fit or its time is up; a trial cut
   short that way does not count as the longest (a cheaper recipe may still fit);
@@ -99,6 +102,10 @@ class Clock:
         if left - keep <= 0 or (longest_trial is not None and longest_trial > left - keep):
             return None
         return now + left - keep
+
+    def left(self) -> float | None:
+        """Seconds left of the budget, less :data:`FINISH_SECONDS` (None for a trial budget)."""
+        return None if self.end is None else max(0.0, self.end - FINISH_SECONDS - time.monotonic())
 
     def retrain_deadline(self) -> float | None:
         """When the winner's retraining must be over (None for a trial budget)."""

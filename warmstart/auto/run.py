@@ -16,7 +16,9 @@
    (:mod:`warmstart.validation`).
 4. The winner is the best validation score, or with a prior the best posterior mean of the
    validation score shrunk toward the prior's prediction (:mod:`warmstart.auto.choice`). It is
-   retrained on all labelled data (``run_recipe`` with ``validation="none"``), saved as a
+   retrained on all labelled data (``run_recipe`` with ``validation="none"``) at its strategy's
+   full length when the time left allows, else at the longest length that fits
+   (:mod:`warmstart.auto.final_fit`: the trials ran on a short budget to rank recipes), saved as a
    checkpoint, and evaluated on the test split (reporting only); everything is written to
    ``OUT/run.json`` and ``OUT/report.html`` and recorded in the knowledge base.
 
@@ -41,6 +43,7 @@ from warmstart._atomic import write_text_atomic
 from warmstart.auto.arch import split_params
 from warmstart.auto.choice import annotate, choose, selection
 from warmstart.auto.clock import Clock
+from warmstart.auto.final_fit import final_fit
 from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
 from warmstart.auto.search import KIND, fixed_params, is_queued, recipe_source, run_search, validation_protocol
@@ -59,6 +62,7 @@ from warmstart.search.budget import Budget, DeadlineStop
 from warmstart.source import Source
 from warmstart.strategies import strategy_class
 from warmstart.tasks import Task, load_task
+from warmstart.tasks._task import n_items
 
 MIN_SECONDS = 20.0
 TOP_SOURCES = 2
@@ -160,9 +164,14 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     used = best.user_attrs.get("source_used", best.params["source"])
     win_source = next(r for r in top if r.name == used)
     path, source_task = recipe_source(win_source.source)
+    end = clock.retrain_deadline()
+    fit_s = best.user_attrs.get("fit_seconds")
+    final_plan = final_fit(win_strategy, win_params, params, n_items(target.x_train),
+                           None if fit_s is None else float(fit_s), None if end is None else clock.left())
+    trial_params, win_params = win_params, final_plan.params
+    notes.append(final_plan.note)
     recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task,
                     source_spec=win_source.source.spec, seed=seed, architecture=win_arch)
-    end = clock.retrain_deadline()
     stop = DeadlineStop(end, f"the {b} budget") if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
         retrained = run_recipe(target, recipe, validation="none", source=win_source.source, device=device,
@@ -192,6 +201,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
                                  for k, v in r.items() if k in ("predicted", "posterior")})
         if win_arch is not None:
             result["winner"]["architecture"] = win_arch
+        result["winner"]["final_fit"] = {"length": final_plan.length, "work_ratio": round(final_plan.work_ratio, 2),
+                                         "predicted_seconds": final_plan.predicted_seconds,
+                                         "seconds": clock.phases.get("retrain"), "trial_params": trial_params}
         out.mkdir(parents=True, exist_ok=True)
         result["report"] = str(out / "report.html")
     result["time"] = clock.to_json()  # up to writing run.json and the report

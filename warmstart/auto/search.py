@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import ARCH, NAS, split_params
 from warmstart.auto.clock import Clock
+from warmstart.auto.final_fit import FINAL_SHARE, final_fit
 from warmstart.auto.sources import RankedSource
 from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError, WarmstartError
@@ -49,7 +50,7 @@ from warmstart.search.driver import drive
 from warmstart.search.space import search_space, suggest
 from warmstart.source import Source
 from warmstart.strategies import strategy_class
-from warmstart.tasks._task import Task
+from warmstart.tasks._task import Task, n_items
 from warmstart.validation import plan_validation
 
 if TYPE_CHECKING:
@@ -284,7 +285,10 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     clock = clock or Clock(budget.seconds)
     longest: list[float | None] = [None]  # wall seconds of the longest trial not cut by the budget (sampling incl.)
     deadline: list[float | None] = [None]  # when the running trial must be over (set before each trial)
-    retrain: list[float | None] = [None]  # predicted seconds of retraining the winner
+    retrain: list[float | None] = [None]  # seconds kept for the final fit of the incumbent
+    best: list[float | None] = [None]  # the incumbent's validation score
+    cap_s: list[float | None] = [None]  # the most seconds kept for a final fit (a share of the budget)
+    n_labelled = n_items(task.x_train)
     started = [0.0]
 
     def objective(trial: optuna.Trial) -> float:
@@ -327,7 +331,14 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         folds = max(1, len(result.fold_scores))  # one training on all labels: a fold's time, times k/(k-1)
         fit = result.seconds / folds * (folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0)
         trial.set_user_attr("fit_seconds", fit)
-        retrain[0] = max(retrain[0] or 0.0, fit)
+        final = final_fit(strat_name, params, overrides, n_labelled, fit, None)
+        trial.set_user_attr("final_fit_seconds", final.predicted_seconds)
+        if best[0] is None or float(result.score) > best[0]:  # keep time for the incumbent's final fit
+            best[0] = float(result.score)
+            left = clock.left()
+            if cap_s[0] is None and left is not None:
+                cap_s[0] = FINAL_SHARE * left
+            retrain[0] = max(fit, min(final.predicted_seconds or fit, cap_s[0] if cap_s[0] is not None else fit))
         return float(result.score)
 
     def admit() -> bool:

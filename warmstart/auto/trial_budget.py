@@ -15,8 +15,8 @@ ones, and its first pick could overrun the share of the budget it was given).
   30 iterations (default 1,000).
 
 ``linear_probe`` and ``nas_candidate`` are cheap at their defaults. A user's ``--params`` override
-these (:func:`warmstart.auto.search.fixed_params`). The retraining of auto's winner uses the
-winner's recipe, budget included: the model auto returns is the one its validation scored.
+these (:func:`warmstart.auto.search.fixed_params`). The trials only rank recipes: auto's winner
+is retrained at its strategy's full length when the time allows (:mod:`warmstart.auto.final_fit`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,60 @@
+"""The winner's final fit: its strategy's full length when it fits, the longest that fits otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from warmstart.auto.final_fit import final_fit, training_steps, training_work
+from warmstart.auto.trial_budget import trial_budget
+from warmstart.strategies import strategy_class
+
+
+@pytest.mark.parametrize("strategy", ["l2sp", "self_training", "fixmatch", "dann"])
+def test_full_length_is_the_strategy_defaults_with_the_trials_other_settings(strategy: str) -> None:
+    trial = {**trial_budget(strategy), "lr": 0.02}
+    f = final_fit(strategy, trial, None, n_labelled=50, trial_seconds=2.0, seconds_left=None)
+    assert f.length == "full"
+    assert f.params == {"lr": 0.02}  # every length setting back at the strategy's default
+    defaults = {k: p.default for k, p in strategy_class(strategy).param_table().items()}
+    assert training_steps(strategy, f.params, 50) == training_steps(strategy, defaults, 50)
+    assert f.work_ratio > 1.0 and f.predicted_seconds == pytest.approx(2.0 * f.work_ratio)
+
+
+def test_the_work_counts_steps_and_examples_per_step() -> None:
+    # self_training: 50 steps of 32 source + 2 x 32 pool (weak, strong) + 32 labelled examples
+    assert training_work("self_training", trial_budget("self_training"), 50) == 50 * (32 + 64 + 32)
+    # at its defaults: 3,000 steps, an unlabelled batch 3x the labelled one
+    assert training_work("self_training", {}, 50) == 3000 * (32 + 192 + 32)
+    # fine-tuning 50 labels in batches of 32: 2 steps per epoch; min_steps 50 → 25 epochs of 2 steps
+    budget = {**trial_budget("l2sp"), "batch_size": 32}
+    assert training_steps("l2sp", budget, 50) == 50
+    assert training_work("l2sp", budget, 50) == 50 * 32
+
+
+def test_a_full_length_that_does_not_fit_is_scaled_to_the_time_left() -> None:
+    trial = trial_budget("self_training")
+    f = final_fit("self_training", trial, None, n_labelled=50, trial_seconds=4.0, seconds_left=60.0)
+    assert f.length == "scaled"
+    assert 1.0 < f.work_ratio <= 15.0 + 1e-6  # 60 s / 4 s per trial fit
+    assert f.predicted_seconds is not None and f.predicted_seconds <= 60.0 + 1e-6
+    steps = training_steps("self_training", f.params, 50)
+    assert 50 < steps < 3000
+    assert "do not fit" in f.note
+
+
+def test_no_time_for_more_keeps_the_trials_length() -> None:
+    trial = trial_budget("dann")
+    f = final_fit("dann", trial, None, n_labelled=50, trial_seconds=10.0, seconds_left=8.0)
+    assert (f.length, f.params) == ("trial", trial)
+
+
+def test_a_length_the_user_fixed_is_kept() -> None:
+    trial = {**trial_budget("finetune"), "epochs": 3}
+    f = final_fit("finetune", trial, {"epochs": 3}, n_labelled=50, trial_seconds=1.0, seconds_left=None)
+    assert (f.length, f.params) == ("trial", trial)
+    assert "fix" in f.note
+
+
+def test_a_strategy_trained_at_its_defaults_in_trials_is_not_retrained_longer() -> None:
+    f = final_fit("linear_probe", {}, None, n_labelled=50, trial_seconds=1.0, seconds_left=None)
+    assert (f.length, f.work_ratio) == ("trial", 1.0)
