@@ -87,11 +87,11 @@ def test_select_by_picks_the_scored_epoch(unlabeled_target: Task, source_task_on
 
 
 def test_few_target_labels_are_used(make_source, tiny_target: Task) -> None:  # type: ignore[no-untyped-def]
-    s = get_strategy("dann", **TINY).fit(tiny_target, make_source("mnist5k-a"))
+    s = get_strategy("dann", bottleneck=256, **TINY).fit(tiny_target, make_source("mnist5k-a"))
     assert s.info_["target_labels_used"] == 10
     assert s.info_["bn_adapt"] == "AdaBN on 64 target-pool inputs"  # the default: AdaBN at the end
     assert s.info_["init"].startswith("source checkpoint")
-    # the default bottleneck: Linear-BN-ReLU 256 and a new classifier on top of the source features
+    # TLlib's bottleneck: Linear-BN-ReLU 256 and a new classifier on top of the source features
     assert s.info_["head"] == "new"
     head = s.model_.head
     assert [type(m).__name__ for m in head] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
@@ -103,7 +103,7 @@ def test_defaults_are_the_tllib_style_recipe() -> None:
     p = s.get_params()
     assert (p["optimizer"], p["lr"], p["weight_decay"], p["lr_schedule"]) == ("sgd", 0.01, 1e-3, "dann")
     assert (p["iterations"], p["batch_size"], p["bottleneck"], p["domain_bn"], p["bn_adapt"]) == (
-        3000, 32, 256, "separate", "pool")
+        3000, 32, 0, "separate", "pool")
     assert s._steps_per_epoch() * p["epochs"] == 3000
 
 
@@ -164,11 +164,11 @@ def test_source_task_alone_is_pretrained_once_and_announced(unlabeled_target: Ta
     # cached or fresh, the run is the same
     x = unlabeled_target.x_test[:16]
     assert torch.equal(first.predict_proba(x), again.predict_proba(x))
-    # it starts from the pretrained source; without a bottleneck its head is the source classifier
-    assert first.info_["head"] == "new"
-    kept = get_strategy("source_only", bottleneck=0, **TINY).fit(unlabeled_target,
-                                                                 Source(task_name=name, pretrain_epochs=1))
-    assert kept.info_["head"] == "reuse" and "bottleneck" not in kept.info_
+    # it starts from the pretrained source; by default (no bottleneck) its head is the source classifier
+    assert first.info_["head"] == "reuse" and "bottleneck" not in first.info_
+    new = get_strategy("source_only", bottleneck=256, **TINY).fit(unlabeled_target,
+                                                                  Source(task_name=name, pretrain_epochs=1))
+    assert new.info_["head"] == "new" and "bottleneck" in new.info_
 
 
 def test_pool_smaller_than_a_batch_refused(unlabeled_target: Task, source_task_only: Source) -> None:

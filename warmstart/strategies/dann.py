@@ -4,7 +4,8 @@ Neural Networks").
 A domain discriminator after a gradient reversal layer on the features; the
 reversal coefficient follows λ_p = 2 / (1 + exp(−10·p)) − 1 and the learning
 rate μ_p = μ₀ / (1 + 10·p)^0.75 (shared loop), with source and target batches of
-equal size each step. The discriminator sees the bottleneck features. ``mcc > 0`` adds
+equal size each step. The discriminator sees the features the losses act on (the
+pooled features; the bottleneck's output with ``bottleneck > 0``). ``mcc > 0`` adds
 minimum class confusion on the target predictions (DANN+MCC, Jin et al. 2020).
 """
 

@@ -10,7 +10,7 @@ the pseudo-label is the prediction on the weak view (a shift of up to 12.5 %, no
 flip), kept when its confidence ≥ τ (``threshold``, 0.95; FlexMatch's class-wise
 thresholds with ``thresholds=flexmatch``), and the loss is the cross-entropy of the
 strong view (RandAugment-like pair of operations + cutout) against it. The model
-starts from the source model and keeps its classifier (``bottleneck=0``), so the
+starts from the source model and keeps its classifier (``bottleneck=0``, the loop's default), so the
 pseudo-labels are the source model's from the first step. Both views go through
 batch norm as target batches (domain-specific statistics), then AdaBN at the end.
 """
@@ -68,8 +68,6 @@ class SelfTraining(AdaptationStrategy):
         **SEMI_PARAMS,
         "trade_off": Param(1.0, 0.0, 1000.0, search=(0.3, 3.0), log=True,
                            help="lambda_u: weight of the pseudo-label loss"),
-        "bottleneck": Param(0, 0, 65536, help="width of a new Linear-BN-ReLU bottleneck and classifier; "
-                            "0: keep the source classifier (pseudo-labels from the first step)"),
     }
 
     def unlabeled_batch(self) -> int:
