@@ -77,6 +77,7 @@ def missing(storage: Any, tests: FullTests, shard: tuple[int, int]) -> list[tupl
     import optuna
     from optuna.trial import TrialState
 
+    from benchmarks._meta_portfolio import is_current
     from benchmarks._meta_store import KIND
     from benchmarks._shard import in_shard
     from warmstart.knowledge.records import SEP
@@ -87,7 +88,8 @@ def missing(storage: Any, tests: FullTests, shard: tuple[int, int]) -> list[tupl
             continue
         study = optuna.load_study(study_name=name, storage=storage)
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if "test_full" in t.user_attrs or tests.get(name, t.number) is not None:
+            if "test_full" in t.user_attrs or tests.get(name, t.number) is not None or not is_current(
+                    t.user_attrs.get("unit")):
                 continue
             if in_shard(f"{name}|{t.number}", shard):
                 out.append((name, t))

@@ -162,12 +162,36 @@ def applicable(portfolio: list[Member], task: Task) -> tuple[list[Member], list[
     return [m for m in portfolio if m.strategy in allowed], reasons
 
 
+#: strategies whose recipe changed after runs of it were recorded: (revision, what changed). The revision
+#: is part of the unit key, so their runs are done again, and the runs of an older revision leave the
+#: table (:func:`is_current`; they stay in the storage)
+REVISION: dict[str, tuple[int, str]] = {
+    s: (2, "2026-11-30: the adaptation loop keeps the source classifier by default (bottleneck 0, was 256)")
+    for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")
+}
+
+
 def unit_key(recipe: Recipe) -> str:
-    """What identifies a run within its (task, shots) study: the recipe without where the checkpoint lies.
+    """What identifies a run within its (task, shots) study: the recipe without where the checkpoint lies,
+    and its strategy's :data:`REVISION` when it has one.
 
     The checkpoint folder is left out so a moved work folder still resumes; ``source_task`` names the source.
     """
-    data = recipe.to_json()
+    data: dict[str, Any] = recipe.to_json()
     for k in ("source", "source_spec", "weights"):
         data.pop(k, None)
+    if recipe.strategy in REVISION:
+        data["revision"] = REVISION[recipe.strategy][0]
     return json.dumps(data, sort_keys=True)
+
+
+def is_current(unit: Any) -> bool:
+    """Whether a recorded unit key is of its strategy's current revision (runs without a key count as current)."""
+    if not isinstance(unit, str):
+        return True
+    try:
+        data = json.loads(unit)
+    except ValueError:
+        return True
+    rev = REVISION.get(str(data.get("strategy")))
+    return int(data.get("revision", 1)) == (rev[0] if rev else 1)

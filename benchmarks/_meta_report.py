@@ -16,6 +16,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from benchmarks._meta_fulltest import FullTests
+from benchmarks._meta_portfolio import is_current
 from benchmarks._meta_store import DONE_STATES, KIND
 from benchmarks._report import Checks, markdown_table, provenance
 from warmstart.knowledge.records import list_records
@@ -72,6 +73,8 @@ def table(storage: BaseStorage, work: Path | None = None) -> list[dict[str, Any]
         if row.get("kind") != KIND:
             continue
         ua = attrs.get((row["study"], row["trial"]), {})
+        if not is_current(ua.get("unit")):  # a run of a recipe revised since (redone under its new key)
+            continue
         tr = ua.get("transferability") or {}
         row.update({"member": ua.get("member"), "tier": ua.get("tier"), "family": ua.get("family"),
                     "source_name": ua.get("source_name"), "src_logme": tr.get("logme"), "src_leep": tr.get("leep"),
@@ -94,7 +97,7 @@ def failures(storage: BaseStorage) -> list[dict[str, Any]]:
     """Failed (not interrupted) runs: task key, member, seed, reason."""
     out = []
     for _, key, t in _trials(storage, (TrialState.FAIL,)):
-        if t.user_attrs.get("interrupted"):
+        if t.user_attrs.get("interrupted") or not is_current(t.user_attrs.get("unit")):
             continue
         recipe = t.user_attrs.get("recipe") or {}
         out.append({"task": key, "member": t.user_attrs.get("member"), "seed": recipe.get("seed"),

@@ -15,6 +15,9 @@ columns) and a README with provenance and counts.
 The build is resumable: runs already in the storage (``WORK/meta.db``) are skipped, so a rerun
 continues where a stopped one ended. Units run tier by tier (defaults and NAS candidates first,
 then sampled settings), seed by seed, so a build cut short by ``--hours`` is balanced over tasks.
+When a strategy's recipe changes after runs of it were recorded, its entry in
+:data:`benchmarks._meta_portfolio.REVISION` is bumped: the revision is part of a run's resume key,
+so its runs are done again, and the older revision's runs leave the table (they stay in the storage).
 
 Size, by CPU seconds measured per run on this machine (one thread; ``--plan`` prints it for any
 filter): the 30 targets × 6 shot levels × 2 seeds hold 5,792 default and NAS runs (tier 0, ~12 CPU

@@ -164,3 +164,17 @@ def test_unit_key_ignores_where_the_checkpoint_lies() -> None:
     r = Recipe("finetune", {"lr": 0.01}, source="/a/sources/mnist5k", source_task="mnist5k", shots=5, seed=1)
     assert unit_key(r) == unit_key(r.replace(source="/b/sources/mnist5k"))
     assert unit_key(r) != unit_key(r.replace(seed=0)) != unit_key(r.replace(source_task="digits"))
+
+
+def test_a_revised_strategy_s_old_runs_are_redone_and_leave_the_table() -> None:
+    from benchmarks._meta_portfolio import REVISION, is_current
+
+    revised = next(iter(REVISION))
+    new = Recipe(revised, {"epochs": 1}, source_task="mnist5k", shots=5, seed=0)
+    old = json.loads(unit_key(new))
+    assert old.pop("revision") == REVISION[revised][0]
+    old_key = json.dumps(old, sort_keys=True)  # the key its runs were recorded under before the revision
+    assert unit_key(new) != old_key  # so the run is pending again
+    assert is_current(unit_key(new)) and not is_current(old_key)
+    plain = unit_key(Recipe("l2sp", {}, source_task="mnist5k", shots=5, seed=0))
+    assert "revision" not in json.loads(plain) and is_current(plain) and is_current(None)
