@@ -31,16 +31,17 @@ def test_declares_its_paper_and_searchable_params() -> None:
     table = cls.param_table()
     assert table["temperature"].default == 2.5 and table["temperature"].search
     assert table["trade_off"].default == 1.0 and table["trade_off"].search
-    for name in ("dann", "cdan"):  # combinable with the adversarial methods
+    for name in ("dann", "cdan", "self_training"):  # combinable with the adversarial methods and self-training
         assert strategy_class(name).param_table()["mcc"].default == 0.0
 
 
-def test_mcc_weight_changes_dann(pair: tuple[Source, Task]) -> None:
+@pytest.mark.parametrize("name", ["dann", "self_training"])
+def test_mcc_weight_changes_the_method(name: str, pair: tuple[Source, Task]) -> None:
     source, target = pair
     x = target.x_test[:32]
-    plain = get_strategy("dann", **TINY).fit(target, source)
-    combined = get_strategy("dann", mcc=1.0, **TINY).fit(target, source)
-    again = get_strategy("dann", mcc=1.0, **TINY).fit(target, source)
+    plain = get_strategy(name, **TINY).fit(target, source)
+    combined = get_strategy(name, mcc=1.0, **TINY).fit(target, source)
+    again = get_strategy(name, mcc=1.0, **TINY).fit(target, source)
     assert torch.equal(combined.predict_proba(x), again.predict_proba(x))  # reproducible
     assert not torch.allclose(plain.predict_proba(x), combined.predict_proba(x), atol=1e-5)
 

@@ -13,6 +13,7 @@ strong view (RandAugment-like pair of operations + cutout) against it. The model
 starts from the source model and keeps its classifier (``bottleneck=0``, the loop's default), so the
 pseudo-labels are the source model's from the first step. Both views go through
 batch norm as target batches (domain-specific statistics), then AdaBN at the end.
+``mcc > 0`` adds minimum class confusion on the weak view's predictions (Jin et al., ECCV 2020).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from warmstart.engine.augment import strong_view, weak_view
 from warmstart.engine.trainer import StepInfo
 from warmstart.errors import IncompatibleError
 from warmstart.losses.fixmatch import FlexMatchThresholds, fixmatch_loss
-from warmstart.strategies._adaptation import ADAPTATION_PARAMS, AdaptationStrategy
+from warmstart.strategies._adaptation import ADAPTATION_PARAMS, MCC_PARAMS, AdaptationStrategy
 from warmstart.strategies._params import Param
 from warmstart.tasks._task import Task, n_items
 
@@ -66,6 +67,7 @@ class SelfTraining(AdaptationStrategy):
     params: ClassVar[dict[str, Param]] = {
         **ADAPTATION_PARAMS,
         **SEMI_PARAMS,
+        **MCC_PARAMS,
         "trade_off": Param(1.0, 0.0, 1000.0, search=(0.3, 3.0), log=True,
                            help="lambda_u: weight of the pseudo-label loss"),
     }
