@@ -42,6 +42,7 @@ from warmstart.engine.evaluate import predict_proba
 from warmstart.pretraining.supervised import pretrain_supervised
 from warmstart.recipe import Recipe, run_recipe
 from warmstart.source import Source
+from warmstart.strategies._adaptation import ADAPTATION_PARAMS
 from warmstart.strategies._selection import SELECTORS, pick
 from warmstart.tasks import Task, load_task
 
@@ -155,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--pairs", nargs="+", default=[f"{s}:{t}" for s, t in PAIRS], help="SOURCE:TARGET")
-    ap.add_argument("--select-by", default="dev", choices=list(SELECTORS))
+    ap.add_argument("--select-by", default=None, choices=list(SELECTORS),
+                    help="label-free pick of the epoch (default: the strategies' default); with --merge, re-pick "
+                         "the runs' epochs by this score (every candidate's score is in runs.csv)")
     ap.add_argument("--iterations", type=int, default=None,
                     help="training steps per run (default: the strategies' 3000)")
     ap.add_argument("--epochs", type=int, default=None,
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return _merge(args, argv)
     pairs = [tuple(p.split(":", 1)) for p in args.pairs]
-    params: dict[str, Any] = {"select_by": args.select_by, "score_samples": args.score_samples}
+    params: dict[str, Any] = {"select_by": args.select_by or ADAPTATION_PARAMS["select_by"].default,
+                              "score_samples": args.score_samples}
     for key in ("iterations", "epochs", "iters_per_epoch", "batch_size"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
@@ -247,6 +251,14 @@ def _merge(args: argparse.Namespace, argv: list[str] | None) -> int:
         readme = (d / "README.md").read_text() if (d / "README.md").exists() else ""
         notes += [f"part {d.name}: " + line.split("notes: ", 1)[1] for line in readme.splitlines()
                   if line.startswith("- notes: ")]
+    if args.select_by is not None:
+        repicked = [r for r in rows if r["select_by"] != args.select_by]
+        for r in repicked:  # the same candidates, picked by another score
+            r["accuracy"] = r["acc_last" if args.select_by == "last" else f"acc_by_{args.select_by}"]
+            r["select_by"], r["selected_epoch"] = args.select_by, ""
+        if repicked:
+            notes.append(f"{len(repicked)} run(s) re-picked at merge by {args.select_by} among the same candidate "
+                         f"epochs (their 'by {args.select_by}' accuracy)")
     seeds = sorted({int(r["seed"]) for r in rows})
     command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
     checks = sanity_checks(rows, len(rows))

@@ -16,7 +16,7 @@ def test_quick(tmp_path: Path) -> None:
     assert {r["method"] for r in rows} == {"source_only", "dann", "mcc", "self_training"}
     assert all(float(r["s_per_1k_steps"]) > 0 and int(r["steps"]) == 4 for r in rows)
     for r in rows:
-        assert r["select_by"] == "dev"
+        assert r["select_by"] == "last"  # the strategies' default
         assert float(r["oracle_accuracy"]) >= float(r["accuracy"]) - 1e-9  # the oracle is the best candidate
     text = (tmp_path / "README.md").read_text()
     assert "oracle" in text and "selected by" in text and "seeds" in text and "s / 1k steps" in text
@@ -27,6 +27,12 @@ def test_quick(tmp_path: Path) -> None:
     merged = list(csv.DictReader(open(tmp_path / "merged" / "runs.csv")))
     assert merged == rows
     assert "source mnist5k-a" in (tmp_path / "merged" / "README.md").read_text()
+    # a merge may re-pick the same candidates by another score: the accuracy is that score's pick
+    assert main(["--merge", str(tmp_path), "--out", str(tmp_path / "by_dev"), "--select-by", "dev"]) == 0
+    by_dev = list(csv.DictReader(open(tmp_path / "by_dev" / "runs.csv")))
+    assert [r["accuracy"] for r in by_dev] == [r["acc_by_dev"] for r in rows]
+    assert {r["select_by"] for r in by_dev} == {"dev"}
+    assert "re-picked at merge by dev" in (tmp_path / "by_dev" / "README.md").read_text()
 
 
 def test_sanity_checks_fail_on_missing_runs_or_a_pick_above_the_oracle() -> None:

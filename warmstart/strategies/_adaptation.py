@@ -38,7 +38,11 @@ where ``L_adapt`` is the method's loss. ``trade_off=0`` switches it off entirely
 makes any of these methods exactly ``source_only`` (same seed, same steps, same model).
 The steps are split into ``epochs`` evaluations; after each the label-free selection
 scores of :mod:`warmstart.strategies._selection` are computed (on the model as it would be
-returned, AdaBN included) and ``select_by`` picks the epoch whose weights are kept. The
+returned, AdaBN included) and ``select_by`` picks the epoch whose weights are kept; by
+default the last (``select_by="last"``): on two pairs outside the benchmarks
+(``mnist5k-a → mnist5k-b-rotated`` and ``→ mnist5k-b-scaled``, seed 0, nine runs of
+source_only, mcc, self_training and their combinations) the last epoch scored 0.799 on average
+and DEV's pick (You et al. 2019) 0.754; DEV picked the better epoch in two of the nine. The
 target's labels, other than the few-shot support, are never read.
 """
 
@@ -96,7 +100,7 @@ ADAPTATION_PARAMS: dict[str, Param] = {
     "target_entropy": Param(0.0, 0.0, 100.0, help="weight of entropy minimization on target predictions "
                             "(Grandvalet & Bengio 2005); 0: off"),
     "target_label_weight": Param(1.0, 0.0, 100.0, help="weight of the target support labels' loss (shots > 0)"),
-    "select_by": Param("dev", choices=tuple(SELECTORS),
+    "select_by": Param("last", choices=tuple(SELECTORS),
                        help="label-free score that picks the epoch: source_accuracy, entropy, infomax, dev, last"),
     "score_samples": Param(256, 20, 1_000_000, help="examples per set used by the selection scores"),
     "bn_adapt": Param("pool", choices=("pool", "none"),
