@@ -133,9 +133,8 @@ def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str
     ratio = w_full / max(w_trial, 1e-9)
     predicted = None if trial_seconds is None else trial_seconds * ratio
     if seconds_left is None or predicted is None or predicted <= seconds_left:
-        return FinalFit(full, "full", ratio, predicted,
-                        f"the winner is retrained at its strategy's full length ({ratio:.1f}x the work of a trial"
-                        + (f", predicted {predicted:.0f} s" if predicted is not None else "") + ")")
+        return FinalFit(full, "full", ratio, predicted,  # no seconds in the note: the same seed, the same notes
+                        f"the winner is retrained at its strategy's full length ({ratio:.1f}x the work of a trial)")
     affordable = seconds_left / max(trial_seconds or 1e-9, 1e-9)  # in trial works
     if affordable <= 1.0:
         return FinalFit(dict(trial_params), "trial", 1.0, trial_seconds,
