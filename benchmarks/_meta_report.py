@@ -209,7 +209,7 @@ def sanity_checks(rows: list[dict[str, Any]], storage: Any, quick: bool, complet
 
 def header(args: argparse.Namespace, argv: list[str]) -> str:
     """The README's head: what the table is, provenance, portfolio and per-run budgets."""
-    from benchmarks._meta_portfolio import BUDGET, QUICK_BUDGET, UNLABELLED, labelled_strategies
+    from benchmarks._meta_portfolio import BUDGET, QUICK_BUDGET, REVISION, UNLABELLED, labelled_strategies
 
     cmd = "python -m benchmarks.meta_dataset " + " ".join(argv)
     return "\n".join([
@@ -232,5 +232,7 @@ def header(args: argparse.Namespace, argv: list[str]) -> str:
         "  a 5-way subset) from the smallcnn pretrained on mnist5k; the mnist5k-b family from mnist5k-a; mnist5k",
         "  and a 2-way subset from digits; the tabular -b halves from an MLP pretrained on their -a half",
         "- `curve` is empty for strategies that log no per-epoch validation accuracy (linear_probe, the",
-        "  domain-adaptation loop, fixmatch) and without labels; `mf_*` describe the labelled support set", "",
+        "  domain-adaptation loop, fixmatch) and without labels; `mf_*` describe the labelled support set",
+        *(f"- {name}: revision {rev} ({why}); the earlier revision's runs are left out of the table and redone"
+          for name, (rev, why) in sorted(REVISION.items())), "",
     ])
