@@ -3,11 +3,13 @@
 Pairs (source → target, no target label used for training or selection):
 ``mnist5k → digits``, ``digits → mnist5k`` and ``mnist5k-a → mnist5k-b-inverted``
 (disjoint halves: no target image was seen unshifted). Methods side by side:
-source_only, dann, cdan, mcc, self_training (mmd, coral with ``--methods``), each
-from the same pretrained source checkpoint per pair, 3 seeds, at the strategies'
-default recipe (3,000 steps of 32 source + 32 target images, SGD, bottleneck,
-batch norm per domain, AdaBN) unless ``--iterations``/``--epochs``/``--batch-size``
-say otherwise. Reported: target test accuracy of the checkpoint picked by the
+source_only, dann, cdan, mcc, self_training (mmd, coral, and ``dann+mcc``,
+``cdan+mcc``, ``self_training+mcc`` — the strategy with MCC added at weight 1 — with
+``--methods``), each from the same pretrained source checkpoint per pair, 3 seeds, at
+the strategies' default recipe (3,000 steps of 32 source + 32 target images, SGD, the
+source classifier kept, batch norm per domain, AdaBN, the last epoch) unless
+``--iterations``/``--epochs``/``--batch-size`` say otherwise. Reported: target test
+accuracy of the checkpoint picked by the
 label-free score ``--select-by`` (mean ± std), the accuracy each other score's
 pick would have had, and beside them the oracle pick (best test accuracy among
 the same candidate checkpoints, shown only for reference), time, and the seconds
@@ -48,6 +50,8 @@ from warmstart.tasks import Task, load_task
 
 PAIRS = [("mnist5k", "digits"), ("digits", "mnist5k"), ("mnist5k-a", "mnist5k-b-inverted")]
 METHODS = ["source_only", "dann", "cdan", "mcc", "self_training"]
+#: methods that are a strategy with MCC added (Jin et al., ECCV 2020: MCC combines with other methods), weight 1
+MCC_COMBOS = {f"{s}+mcc": (s, {"mcc": 1.0}) for s in ("dann", "cdan", "self_training")}
 QUICK_METHODS = ["source_only", "dann", "mcc", "self_training"]
 #: the issue's targets (best method, mean over seeds, label-free pick)
 TARGETS = {"mnist5k -> digits": 0.95, "digits -> mnist5k": 0.80, "mnist5k-a -> mnist5k-b-inverted": 0.90}
@@ -71,9 +75,11 @@ def _accuracy(model: torch.nn.Module, task: Task) -> float:
 
 def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, target: Task,
             params: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
-    """Fit one method on one pair and seed; score every candidate epoch (test labels only to report)."""
-    res = run_recipe(target, Recipe(method, {"keep_candidates": True, **params}, seed=seed), validation="none",
-                     source=source, device=device)
+    """Fit one method (a strategy, or a :data:`MCC_COMBOS` name) on one pair and seed; score every candidate
+    epoch (test labels only to report)."""
+    strategy, extra = method_recipe(method)
+    res = run_recipe(target, Recipe(strategy, {"keep_candidates": True, **params, **extra}, seed=seed),
+                     validation="none", source=source, device=device)
     strat = res.strategy
     cands = strat.candidates_  # type: ignore[attr-defined]
     accs = [_accuracy(strat.candidate_model(i), target) for i in range(len(cands))]  # type: ignore[attr-defined]
@@ -89,6 +95,22 @@ def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, targe
     row["s_per_1k_steps"] = res.info.get("seconds_per_1000_steps")
     row["steps"] = res.info.get("steps")
     return row
+
+
+def method_recipe(method: str) -> tuple[str, dict[str, Any]]:
+    """(strategy, extra params) of a method name: a strategy, or a :data:`MCC_COMBOS` name.
+
+    Raises:
+        ValueError: neither (the message lists both).
+    """
+    from warmstart.strategies import list_strategies
+
+    if method in MCC_COMBOS:
+        return MCC_COMBOS[method]
+    if method in list_strategies():
+        return method, {}
+    raise ValueError(f"unknown method {method!r}; choose a strategy ({', '.join(list_strategies())}) "
+                     f"or {', '.join(MCC_COMBOS)}")
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -154,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default benchmarks/results/domain_adaptation/, with --quick its quick/)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--methods", nargs="+", default=METHODS)
+    ap.add_argument("--methods", nargs="+", default=METHODS,
+                    help=f"strategies, or a strategy with MCC added: {', '.join(MCC_COMBOS)}")
     ap.add_argument("--pairs", nargs="+", default=[f"{s}:{t}" for s, t in PAIRS], help="SOURCE:TARGET")
     ap.add_argument("--select-by", default=None, choices=list(SELECTORS),
                     help="label-free pick of the epoch (default: the strategies' default); with --merge, re-pick "
@@ -190,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         pretrain_epochs = 1
     else:
         methods, seeds, pretrain_epochs = args.methods, args.seeds, args.pretrain_epochs
+    for m in methods:
+        try:
+            method_recipe(m)
+        except ValueError as exc:
+            ap.error(f"--methods: {exc}")
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     notes: list[str] = []

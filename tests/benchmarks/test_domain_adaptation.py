@@ -43,3 +43,17 @@ def test_sanity_checks_fail_on_missing_runs_or_a_pick_above_the_oracle() -> None
     assert not sanity_checks([row, row], 2).ok  # the same run twice
     assert not sanity_checks([{**row, "acc_last": 0.7}], 1).ok
     assert not sanity_checks([{**row, "accuracy": 1.5, "oracle_accuracy": 1.5}], 1).ok
+
+
+def test_a_method_may_be_a_strategy_with_mcc_added(tmp_path: Path) -> None:
+    import pytest
+
+    from benchmarks.domain_adaptation import method_recipe
+
+    assert method_recipe("dann") == ("dann", {})
+    assert method_recipe("self_training+mcc") == ("self_training", {"mcc": 1.0})
+    with pytest.raises(ValueError, match=r"unknown method 'dann\+coral'.*dann\+mcc"):
+        method_recipe("dann+coral")
+    with pytest.raises(SystemExit):  # one clear line from argparse, before any training
+        main(["--methods", "nosuch", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
