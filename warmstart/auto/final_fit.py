@@ -136,10 +136,6 @@ def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str
         return FinalFit(full, "full", ratio, predicted,  # no seconds in the note: the same seed, the same notes
                         f"the winner is retrained at its strategy's full length ({ratio:.1f}x the work of a trial)")
     affordable = seconds_left / max(trial_seconds or 1e-9, 1e-9)  # in trial works
-    if affordable <= 1.0:
-        return FinalFit(dict(trial_params), "trial", 1.0, trial_seconds,
-                        f"the winner is retrained at its trials' length: its full length (predicted {predicted:.0f} s)"
-                        f" does not fit in the {seconds_left:.0f} s left")
     lo, hi = 0.0, 1.0  # the largest fraction of the way to the full length whose work fits
     for _ in range(30):
         mid = (lo + hi) / 2
@@ -149,10 +145,10 @@ def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str
             hi = mid
     params = _scaled(strategy, trial_params, full, lo)
     r = training_work(strategy, params, n_labelled) / w_trial
-    if r <= 1.0:
+    if r <= 1.0:  # not even a little longer fits
         return FinalFit(dict(trial_params), "trial", 1.0, trial_seconds,
-                        f"the winner is retrained at its trials' length: no longer one fits in the {seconds_left:.0f} s"
-                        " left")
+                        f"the winner is retrained at its trials' length: its full length (predicted {predicted:.0f} s)"
+                        f" does not fit in the {seconds_left:.0f} s left")
     steps, full_steps = training_steps(strategy, params, n_labelled), training_steps(strategy, full, n_labelled)
     return FinalFit(params, "scaled", r, (trial_seconds or 0.0) * r,
                     f"the winner is retrained with {r:.1f}x the work of its trials: {steps} of the {full_steps} "

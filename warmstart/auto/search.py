@@ -331,10 +331,9 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         folds = max(1, len(result.fold_scores))  # one training on all labels: a fold's time, times k/(k-1)
         fit = result.seconds / folds * (folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0)
         trial.set_user_attr("fit_seconds", fit)
-        final = final_fit(strat_name, params, overrides, n_labelled, fit, None)
-        trial.set_user_attr("final_fit_seconds", final.predicted_seconds)
         if best[0] is None or float(result.score) > best[0]:  # keep time for the incumbent's final fit
             best[0] = float(result.score)
+            final = final_fit(strat_name, params, overrides, n_labelled, fit, None)
             left = clock.left()
             if cap_s[0] is None and left is not None:
                 cap_s[0] = FINAL_SHARE * left
