@@ -166,8 +166,11 @@ def applicable(portfolio: list[Member], task: Task) -> tuple[list[Member], list[
 #: is part of the unit key, so their runs are done again, and the runs of an older revision leave the
 #: table (:func:`is_current`; they stay in the storage)
 REVISION: dict[str, tuple[int, str]] = {
-    s: (2, "2026-11-30: the adaptation loop keeps the source classifier by default (bottleneck 0, was 256)")
-    for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")
+    **{s: (2, "2026-11-30: the adaptation loop keeps the source classifier by default (bottleneck 0, was 256)")
+       for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")},
+    **{s: (3, "2026-11-30: the adaptation loop augments the source images toward the target by default "
+              "(source_augment auto, chosen by the proxy A-distance to the pool)")
+       for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc", "self_training")},
 }
 
 

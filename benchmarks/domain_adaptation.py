@@ -7,7 +7,9 @@ source_only, dann, cdan, mcc, self_training (mmd, coral, and ``dann+mcc``,
 ``cdan+mcc``, ``self_training+mcc`` — the strategy with MCC added at weight 1 — with
 ``--methods``), each from the same pretrained source checkpoint per pair, 3 seeds, at
 the strategies' default recipe (3,000 steps of 32 source + 32 target images, SGD, the
-source classifier kept, batch norm per domain, AdaBN, the last epoch) unless
+source classifier kept, the source images augmented toward the target as the proxy
+A-distance to the pool chooses — the choice is in runs.csv —, batch norm per domain, AdaBN,
+the last epoch) unless
 ``--iterations``/``--epochs``/``--batch-size`` say otherwise. Reported: target test
 accuracy of the checkpoint picked by the
 label-free score ``--select-by`` (mean ± std), the accuracy each other score's
@@ -94,6 +96,7 @@ def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, targe
     row["seconds"] = res.seconds
     row["s_per_1k_steps"] = res.info.get("seconds_per_1000_steps")
     row["steps"] = res.info.get("steps")
+    row["source_augment"] = res.info.get("source_augment", "none")
     return row
 
 

@@ -70,8 +70,9 @@ def test_adaptation_makes_domains_harder_to_tell_apart(name: str, inverted_pair:
     source, src, target = inverted_pair
     kw: dict[str, Any] = {"epochs": 1, "iters_per_epoch": 150, "batch_size": 32, "score_samples": 40,
                           "select_by": "last", "progress": False,
-                          # the loss alone: one batch-norm pass over both domains, no AdaBN, no bottleneck
-                          "domain_bn": "joint", "bn_adapt": "none", "bottleneck": 0,
+                          # the loss alone: one batch-norm pass over both domains, no AdaBN, no bottleneck,
+                          # no source augmentation toward the target
+                          "domain_bn": "joint", "bn_adapt": "none", "bottleneck": 0, "source_augment": "none",
                           "device": "cpu"}
     xs = src.x_test[torch.randperm(len(src.y_test), generator=torch.Generator().manual_seed(4))[:200]]
     base = _domain_accuracy(get_strategy("source_only", **kw).fit(target, source).model_, xs, target.x_test)

@@ -27,7 +27,11 @@ defaults:
   own domain's batch statistics during training; at the end (and before every selection
   evaluation) the running statistics are re-estimated on the target pool (AdaBN, Li et
   al. 2017, ``bn_adapt="pool"``). Statistics cannot flip a sign: an inverted target needs
-  the features themselves to adapt, which is what the adaptation losses do.
+  the features themselves to adapt, which is what the adaptation losses do;
+* optionally, **source images augmented to look like the target** (``source_augment``:
+  an operation of :mod:`warmstart.strategies._source_augment`, or ``auto``: the ones a
+  greedy search on the proxy A-distance to the pool chooses, reported in
+  ``info_["source_augment"]``), applied to each source batch before ``augment``.
 
 The loss of one step is
 
@@ -69,6 +73,7 @@ from warmstart.strategies._base import Strategy
 from warmstart.strategies._bn import adapt_bn_statistics
 from warmstart.strategies._params import Param
 from warmstart.strategies._selection import SELECTORS, SelectionScores
+from warmstart.strategies._source_augment import OPS, apply_ops, choose_ops
 from warmstart.strategies._transfer import source_model
 from warmstart.tasks._task import Task, n_items, take
 
@@ -107,6 +112,9 @@ ADAPTATION_PARAMS: dict[str, Param] = {
                       help="pool: re-estimate batch-norm statistics on the target pool (AdaBN, Li et al. 2017) "
                            "before every selection evaluation and at the end"),
     "keep_candidates": Param(False, help="keep every evaluated epoch's weights in candidates_ (for analysis)"),
+    "source_augment": Param("auto", choices=("auto", "none", *OPS),
+                            help="augment source images to look like the target: auto chooses operations by "
+                                 "the proxy A-distance to the pool (images only)"),
 }
 
 #: MCC added to another method's loss (dann, cdan): Jin et al., ECCV 2020
@@ -190,6 +198,25 @@ class AdaptationStrategy(Strategy):
             report["bottleneck"] = f"Linear-BN-ReLU {self.bottleneck} + new linear classifier"
         return model, report
 
+    def _choose_source_ops(self, model: Classifier, xs: Any, task: Task, device: torch.device) -> list[str]:
+        """The :mod:`~warmstart.strategies._source_augment` operations the source batches go through."""
+        spec = self.source_augment
+        if spec == "none":
+            return []
+        if task.modality != "image" or not isinstance(xs, Tensor) or xs.dim() != 4:
+            self.info_["source_augment"] = "none (the inputs are not images)"
+            return []
+        if spec != "auto":
+            self.info_["source_augment"] = spec
+            return [spec]
+        pool = task.x_unlabeled
+        if not (isinstance(pool, Tensor) and pool.shape[1:] == xs.shape[1:]):
+            self.info_["source_augment"] = "none (auto needs the pool in memory, in the source's image format)"
+            return []
+        choice = choose_ops(model.to(device), xs, pool, seed=self.seed, device=device)
+        self.info_["source_augment"] = choice.describe()
+        return choice.ops
+
     def _steps_per_epoch(self) -> int:
         if self.iters_per_epoch > 0:
             return int(self.iters_per_epoch)
@@ -220,6 +247,7 @@ class AdaptationStrategy(Strategy):
         cfg = self.train_config(epochs=self.epochs, min_steps=0, augment="none", optimizer=self.optimizer,
                                 momentum=0.9, schedule="cosine" if self.lr_schedule == "cosine" else "constant")
         device = resolve_device(cfg.device)
+        self._source_ops = self._choose_source_ops(model, xs, task, device)
         new = {id(p) for p in model.head.parameters()} if model.head is not None else set()
         params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in new],
                    "lr": self.lr * self.backbone_lr_mult},
@@ -269,6 +297,7 @@ class AdaptationStrategy(Strategy):
         sup_cyc = Cycler(n_sup, min(bs, n_sup), gen) if n_sup > 0 and self.target_label_weight > 0 else None
         image = task.modality == "image" and isinstance(xs, Tensor) and xs.dim() == 4
         augment = self._params["augment"]
+        source_ops = self._source_ops
         schedule = self.lr_schedule
         mcc = float(self._params.get("mcc", 0.0))
         mcc_t = float(self._params.get("mcc_temperature", 2.5))
@@ -300,7 +329,10 @@ class AdaptationStrategy(Strategy):
                 return f, classifier(f)
 
             i_s = src_cyc.next()
-            x_s, y_s = prep(take(xs, i_s), info), ys[i_s].to(info.device)
+            x_s, y_s = take(xs, i_s), ys[i_s].to(info.device)
+            if source_ops:
+                x_s = apply_ops(to_dev(x_s, info), source_ops, info.generator)
+            x_s = prep(x_s, info)
             if not uses_target:
                 return F.cross_entropy(forward(x_s)[1], y_s, label_smoothing=self.label_smoothing)
             i_t = tgt_cyc.next()
