@@ -165,12 +165,12 @@ def applicable(portfolio: list[Member], task: Task) -> tuple[list[Member], list[
 #: strategies whose recipe changed after runs of it were recorded: (revision, what changed). The revision
 #: is part of the unit key, so their runs are done again, and the runs of an older revision leave the
 #: table (:func:`is_current`; they stay in the storage)
+_SOURCE_AUGMENT = ("2026-11-30: the adaptation loop augments the source images toward the target by default "
+                   "(source_augment auto, chosen by the proxy A-distance to the pool)")
 REVISION: dict[str, tuple[int, str]] = {
-    **{s: (2, "2026-11-30: the adaptation loop keeps the source classifier by default (bottleneck 0, was 256)")
+    **{s: (3, f"{_SOURCE_AUGMENT}; revision 2: it keeps the source classifier (bottleneck 0, was 256)")
        for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")},
-    **{s: (3, "2026-11-30: the adaptation loop augments the source images toward the target by default "
-              "(source_augment auto, chosen by the proxy A-distance to the pool)")
-       for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc", "self_training")},
+    "self_training": (3, _SOURCE_AUGMENT),
 }
 
 

@@ -18,10 +18,13 @@ from warmstart.tasks import Task, get_task
 
 
 class PixelFeatures(nn.Module):
-    """A fixed representation: the image average-pooled to 7×7 (no training, no randomness)."""
+    """A fixed representation as a bare backbone: the image average-pooled to 7×7 (no training, no randomness)."""
 
-    def features(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(x, 7).flatten(1)
+    def forward_stages(self, x: Tensor, start: int = 0, end: int | None = None) -> Tensor:
+        return x
+
+    def pool(self, h: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(h, 7).flatten(1)
 
 
 @pytest.fixture(scope="module")

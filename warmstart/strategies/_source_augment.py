@@ -32,6 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from warmstart.engine.embed import embed
+from warmstart.tasks import _shifts as shifts
+
 Op = Callable[[Tensor, torch.Generator | None], Tensor]
 APPLY_P = 0.5  # each operation acts on an image with this probability
 
@@ -69,7 +72,7 @@ def _affine(x: Tensor, angle: Tensor, zoom: Tensor) -> Tensor:
 
 def invert(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
     """Swap foreground and background (``1 − x``)."""
-    return _per_image(x, 1.0 - x, gen)
+    return _per_image(x, shifts.invert(x), gen)
 
 
 def blur(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
@@ -79,12 +82,12 @@ def blur(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
 
 def thicken(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
     """Grey dilation by a 3×3 square (strokes one pixel thicker on each side)."""
-    return _per_image(x, F.max_pool2d(x, 3, stride=1, padding=1), gen)
+    return _per_image(x, shifts.dilate(x), gen)
 
 
 def thin(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
     """Grey erosion by a 2×2 square (strokes about one pixel thinner)."""
-    return _per_image(x, -F.max_pool2d(F.pad(-x, (0, 1, 0, 1)), 2, stride=1), gen)
+    return _per_image(x, shifts.erode(x), gen)
 
 
 def shrink(x: Tensor, gen: torch.Generator | None = None) -> Tensor:
@@ -123,13 +126,6 @@ def apply_ops(x: Tensor, names: list[str], gen: torch.Generator | None = None) -
     return x
 
 
-@torch.no_grad()
-def _features(model: nn.Module, x: Tensor, device: torch.device, batch: int = 500) -> np.ndarray:
-    out = [model.features(x[s:s + batch].to(device)).float().cpu()  # type: ignore[operator]
-           for s in range(0, len(x), batch)]
-    return torch.cat(out).numpy()
-
-
 def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> float:
     """PAD = 2(1 − 2ε): ε the error of a logistic-regression domain classifier on a held-out half.
 
@@ -142,12 +138,11 @@ def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> float:
     x = np.concatenate([f_s[rng.permutation(len(f_s))[:n]], f_t[rng.permutation(len(f_t))[:n]]])
     y = np.concatenate([np.zeros(n), np.ones(n)])
     order = rng.permutation(2 * n)
-    x, y = x[order], y[order]
-    half = n
-    mu, sd = x[:half].mean(0), x[:half].std(0) + 1e-6
+    x, y = x[order], y[order]  # the first n fit the classifier, the other n measure its error
+    mu, sd = x[:n].mean(0), x[:n].std(0) + 1e-6
     clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed)
-    clf.fit((x[:half] - mu) / sd, y[:half])
-    err = float((clf.predict((x[half:] - mu) / sd) != y[half:]).mean())
+    clf.fit((x[:n] - mu) / sd, y[:n])
+    err = float((clf.predict((x[n:] - mu) / sd) != y[n:]).mean())
     return 2.0 * (1.0 - 2.0 * min(err, 0.5))
 
 
@@ -193,8 +188,8 @@ def choose_ops(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: i
     (the last few distinct calls), so the trials of one search pay for it once.
 
     Args:
-        model: The source model (its ``features`` give the representation; it is put in eval mode
-            and its mode restored).
+        model: The source model (its pooled features, by :func:`~warmstart.engine.embed.embed`, give the
+            representation).
         x_source: Source images (N×C×H×W in [0, 1]), in the target's input format.
         x_pool: The target's unlabelled pool (images of the same format; no labels).
         samples: Examples of each domain (fixed random subsets).
@@ -221,28 +216,23 @@ def _choose(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int,
     gen = torch.Generator().manual_seed(seed)
     xs = x_source[torch.randperm(len(x_source), generator=gen)[:samples]]
     xt = x_pool[torch.randperm(len(x_pool), generator=gen)[:samples]]
-    was = model.training
-    model.eval()
-    try:
-        f_t = _features(model, xt, dev)
-        if not np.isfinite(f_t).all():  # the training that follows reports the divergence
-            return AugmentChoice([], float("nan"), float("nan"), skipped="non-finite features of the pool")
+    f_t = embed(model, xt, device=dev).numpy()
+    if not np.isfinite(f_t).all():  # the training that follows reports the divergence
+        return AugmentChoice([], float("nan"), float("nan"), skipped="non-finite features of the pool")
 
-        def pad_of(names: list[str]) -> float:
-            aug = apply_ops(xs, names, torch.Generator().manual_seed(seed + 1))
-            return proxy_a_distance(_features(model, aug, dev), f_t, seed)
+    def pad_of(names: list[str]) -> float:
+        aug = apply_ops(xs, names, torch.Generator().manual_seed(seed + 1))
+        return proxy_a_distance(embed(model, aug, device=dev).numpy(), f_t, seed)
 
-        chosen: list[str] = []
-        best = pad_none = pad_of([])
-        tried: list[dict[str, Any]] = [{"ops": "none", "pad": pad_none}]
-        while len(chosen) < max_ops:
-            scores = {name: pad_of([*chosen, name]) for name in OPS if name not in chosen}
-            tried += [{"ops": "+".join([*chosen, k]), "pad": v} for k, v in scores.items()]
-            name = min(scores, key=lambda k: scores[k])
-            if best - scores[name] < min_gain:
-                break
-            chosen.append(name)
-            best = scores[name]
-    finally:
-        model.train(was)
+    chosen: list[str] = []
+    best = pad_none = pad_of([])
+    tried: list[dict[str, Any]] = [{"ops": "none", "pad": pad_none}]
+    while len(chosen) < max_ops:
+        scores = {name: pad_of([*chosen, name]) for name in OPS if name not in chosen}
+        tried += [{"ops": "+".join([*chosen, k]), "pad": v} for k, v in scores.items()]
+        name = min(scores, key=lambda k: scores[k])
+        if best - scores[name] < min_gain:
+            break
+        chosen.append(name)
+        best = scores[name]
     return AugmentChoice([n for n in OPS if n in chosen], pad_none, best, tried)
