@@ -9,8 +9,8 @@ every method sees the same support set. Strategies run with their defaults as se
 code (chosen on other tasks); nothing is tuned on the targets.
 
 With ``--pool`` (the default) the pool methods run too (:data:`POOL_STRATEGIES`:
-``fixmatch`` from the source model, and ``self_training`` and ``mcc``, which also train on
-the labelled source task and take the support labels as a third loss term), on the
+``fixmatch`` from the source model, and ``self_training``, ``mcc`` and ``self_training+mcc``,
+which also train on the labelled source task and take the support labels as a third loss term), on the
 target's unlabelled pool: the target's training images outside the support set plus its
 validation images, as the few-shot protocol leaves them (their labels are never read).
 ``--no-pool`` runs only the pool-free strategies: the table of earlier runs.
@@ -25,6 +25,9 @@ Usage:
     python -m benchmarks.fewshot                 # full run → benchmarks/results/fewshot/
     python -m benchmarks.fewshot --quick         # seconds → benchmarks/results/fewshot/quick/ (git-ignored)
     python -m benchmarks.fewshot --no-pool       # only the pool-free strategies (the earlier table)
+    python -m benchmarks.fewshot --shots 1 --out A &   # parts on separate cores (one thread each), then
+    python -m benchmarks.fewshot --shots 10 --out B &
+    python -m benchmarks.fewshot --shots 1 10 --merge A B   # the report of both (runs nothing)
 
 Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
 """
@@ -47,8 +50,9 @@ from benchmarks._report import Checks, markdown_table, mean_std, output_folder, 
 from warmstart._atomic import write_text_atomic
 
 STRATEGIES = ["scratch", "linear_probe", "finetune", "gradual_unfreeze", "l2sp", "llrd", "bss", "multitask"]
-#: methods that learn from the target's unlabelled pool too (all take the support labels)
-POOL_STRATEGIES = ["fixmatch", "self_training", "mcc"]
+#: methods that learn from the target's unlabelled pool too (all take the support labels); ``self_training+mcc``
+#: is self_training with MCC added at weight 1 (the domain-adaptation benchmark's method of that name)
+POOL_STRATEGIES = ["fixmatch", "self_training", "mcc", "self_training+mcc"]
 #: --quick: a few steps of each pool method (fixmatch's iterations; the adaptation loop's steps and scores)
 QUICK_POOL: dict[str, Any] = {"iterations": 6, "score_samples": 30}
 DIRECTIONS = [("mnist5k", "digits"), ("digits", "mnist5k")]
@@ -121,6 +125,7 @@ def pretrained_source(task_name: str, folder: Path, epochs: int, subset: int | N
 def run_one(method: str, source_path: Path, source_task: str, target: Any, seed: int,
             overrides: dict[str, Any]) -> dict[str, Any]:
     """Fit one method on one support set; return accuracy, head use and seconds."""
+    from benchmarks.domain_adaptation import method_recipe
     from warmstart.recipe import Recipe, run_recipe
     from warmstart.source import Source
     from warmstart.strategies import strategy_class
@@ -131,11 +136,12 @@ def run_one(method: str, source_path: Path, source_task: str, target: Any, seed:
         model = plain_reference(source_path, target.x_train, target.y_train, target.n_classes, seed, steps=steps)
         acc, head = accuracy(model, target.x_test, target.y_test), "reuse"
     else:
-        cls = strategy_class(method)
+        name, extra = method_recipe(method)
+        cls = strategy_class(name)
         table = cls.param_table()
-        kw = {k: v for k, v in overrides.items() if k in table}
+        kw = {**{k: v for k, v in overrides.items() if k in table}, **extra}
         src_task = source_task if cls.needs_source_task else None
-        recipe = Recipe(method, kw, source=str(source_path), source_task=src_task, seed=seed)
+        recipe = Recipe(name, kw, source=str(source_path), source_task=src_task, seed=seed)
         res = run_recipe(target, recipe, validation="none", device="cpu",
                          source=Source(path=source_path, task_name=src_task))
         acc, head = res.test["accuracy"], str(res.info.get("head", "-"))
@@ -213,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="override every method's min_steps (default: each strategy's own)")
     ap.add_argument("--no-reverse", action="store_true", help="skip digits→mnist5k")
     ap.add_argument("--resume", action="store_true", help="keep finished runs from OUT/runs.jsonl")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="run nothing: combine the runs.jsonl of earlier partial runs (e.g. one per core) into "
+                         "OUT/runs.jsonl and write the report (a (direction, shots, seed, method) run twice keeps "
+                         "the first)")
     args = ap.parse_args(argv)
     try:
         args.out = output_folder("fewshot", args.quick, args.out)
@@ -244,7 +254,16 @@ def main(argv: list[str] | None = None) -> int:
                                                                       / "warmstart")) / "fewshot-sources"
     runs_file = out / "runs.jsonl"
     done: dict[tuple[Any, ...], dict[str, Any]] = {}
-    if args.resume and runs_file.exists():
+    if args.merge:
+        merged: dict[tuple[Any, ...], str] = {}
+        for folder in args.merge:
+            if not (folder / "runs.jsonl").exists():
+                ap.error(f"--merge: {folder / 'runs.jsonl'} does not exist")
+            for line in (folder / "runs.jsonl").read_text().splitlines():
+                r = json.loads(line)
+                merged.setdefault((r["direction"], r["shots"], r["seed"], r["method"]), line)
+        write_text_atomic(runs_file, "".join(line + "\n" for line in merged.values()))
+    if (args.resume or args.merge) and runs_file.exists():
         for line in runs_file.read_text().splitlines():
             r = json.loads(line)
             done[(r["direction"], r["shots"], r["seed"], r["method"])] = r
@@ -273,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                     target = target.replace(x_test=target.x_test[:200], y_test=target.y_test[:200],
                                             x_unlabeled=target.x_unlabeled[:100])
                 for m in ["reference", *methods]:
-                    if (direction, k, seed, m) in done:
+                    if (direction, k, seed, m) in done or args.merge:
                         continue
                     ov = {**overrides, **pool_overrides} if m in pool_methods else overrides
                     r = run_one(m, src, src_name, target, seed, ov)
@@ -305,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
              f"code defaults{' with overrides ' + str(overrides) if overrides else ''}{pool_note}; reference = "
              f"hand-written fine-tune (source head reused, Adam 1e-3, 100 steps, no augmentation); "
              f"seeds: {len(seeds)} for mnist5k→digits, {len(rseeds)} for digits→mnist5k; "
-             f"total wall time {wall:.0f}s")
+             + (f"runs merged from {', '.join(map(str, args.merge))} (each run's seconds as measured there)"
+                if args.merge else f"total wall time {wall:.0f}s"))
     cols = ["direction", "shots", "method", "head", "seeds", "accuracy_mean", "accuracy_std",
             "diff_vs_reference", "ci95_low", "ci95_high", "seconds_mean"]
     text = ("# Few-shot transfer benchmark\n\n"

@@ -39,6 +39,16 @@ def test_no_pool_runs_only_the_pool_free_strategies(tmp_path: Path) -> None:
     assert methods == {"reference", "scratch", "finetune"}
     assert not (tmp_path / "fewshot_pool.csv").exists()
     assert "unlabelled pool adds" not in (tmp_path / "README.md").read_text()
+    # --merge runs nothing: the partial runs' rows (a run present twice kept once) make the report
+    (tmp_path / "b").mkdir()
+    first = (tmp_path / "runs.jsonl").read_text().splitlines()[0]
+    (tmp_path / "b" / "runs.jsonl").write_text(first + "\n")
+    merged = tmp_path / "merged"
+    assert fewshot.main(["--quick", "--no-pool", "--strategies", "scratch", "finetune", "--out", str(merged),
+                         "--merge", str(tmp_path), str(tmp_path / "b")]) == 0
+    assert (merged / "runs.jsonl").read_text() == (tmp_path / "runs.jsonl").read_text()
+    assert list(csv.DictReader(open(merged / "fewshot.csv"))) == list(csv.DictReader(open(tmp_path / "fewshot.csv")))
+    assert "runs merged from" in (merged / "README.md").read_text()
 
 
 def _run(method: str, seed: int, acc: float, shots: int = 1) -> dict[str, object]:
