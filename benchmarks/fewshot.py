@@ -254,20 +254,16 @@ def main(argv: list[str] | None = None) -> int:
                                                                       / "warmstart")) / "fewshot-sources"
     runs_file = out / "runs.jsonl"
     done: dict[tuple[Any, ...], dict[str, Any]] = {}
-    if args.merge:
-        merged: dict[tuple[Any, ...], str] = {}
-        for folder in args.merge:
-            if not (folder / "runs.jsonl").exists():
-                ap.error(f"--merge: {folder / 'runs.jsonl'} does not exist")
-            for line in (folder / "runs.jsonl").read_text().splitlines():
-                r = json.loads(line)
-                merged.setdefault((r["direction"], r["shots"], r["seed"], r["method"]), line)
-        write_text_atomic(runs_file, "".join(line + "\n" for line in merged.values()))
-    if (args.resume or args.merge) and runs_file.exists():
-        for line in runs_file.read_text().splitlines():
+    sources = args.merge or ([runs_file.parent] if args.resume and runs_file.exists() else [])
+    for folder in sources:
+        if not (folder / "runs.jsonl").exists():
+            ap.error(f"--merge: {folder / 'runs.jsonl'} does not exist")
+        for line in (folder / "runs.jsonl").read_text().splitlines():
             r = json.loads(line)
-            done[(r["direction"], r["shots"], r["seed"], r["method"])] = r
-    else:
+            done.setdefault((r["direction"], r["shots"], r["seed"], r["method"]), r)
+    if args.merge:
+        write_text_atomic(runs_file, "".join(json.dumps(r) + "\n" for r in done.values()))
+    elif not sources:
         runs_file.unlink(missing_ok=True)
     runs: list[dict[str, Any]] = list(done.values())
     pool_methods = list(args.pool_strategies) if args.pool else []
