@@ -5,7 +5,8 @@ Pairs (source → target, no target label used for training or selection):
 (disjoint halves: no target image was seen unshifted). Methods side by side:
 source_only, dann, cdan, mcc, self_training (mmd, coral, and ``dann+mcc``,
 ``cdan+mcc``, ``self_training+mcc`` — the strategy with MCC added at weight 1 — with
-``--methods``), each from the same pretrained source checkpoint per pair, 3 seeds, at
+``--methods``), each from the same pretrained source checkpoint per pair (``--source``: by default the
+model a user gets from ``--source-task`` alone, a smallcnn 32-64-128 pretrained 10 epochs), 3 seeds, at
 the strategies' default recipe (3,000 steps of 32 source + 32 target images, SGD, the
 source classifier kept, the source images augmented toward the target as the proxy
 A-distance to the pool chooses — the choice is in runs.csv —, batch norm per domain, AdaBN,
@@ -58,17 +59,40 @@ QUICK_METHODS = ["source_only", "dann", "mcc", "self_training"]
 #: the issue's targets (best method, mean over seeds, label-free pick)
 TARGETS = {"mnist5k -> digits": 0.95, "digits -> mnist5k": 0.80, "mnist5k-a -> mnist5k-b-inverted": 0.90}
 SCORES = [s for s in SELECTORS if s != "last"]
+#: the ``--source narrow`` model: the smallcnn the tables before 2026-12-01 used
 WIDTHS = (16, 32, 64)
+#: ``--source`` choices: what a user gets from ``--source-task`` (:class:`Source`'s own pretraining), or narrow
+SOURCE_KINDS = ("default", "narrow")
 
 
-def _source_checkpoint(task: Task, epochs: int, quick: bool) -> Path:
-    """Pretrain (once, cached) a narrow smallcnn on the source task, seed 0."""
+def _source_checkpoint(task: Task, kind: str, epochs: int | None, quick: bool) -> tuple[Path, str]:
+    """Pretrain (once, cached) the source model on the source task, seed 0.
+
+    Args:
+        task: The source task.
+        kind: ``default``: the model a user gets from ``--source-task`` alone (``Source``'s pretraining: the
+            modality's default backbone, its default epochs unless ``epochs`` says otherwise); ``narrow``: a
+            smallcnn of :data:`WIDTHS` (6 epochs unless ``epochs`` says otherwise).
+        epochs: Pretraining epochs, or None for the kind's default.
+        quick: A smoke run (a narrow source, cached apart).
+
+    Returns:
+        The checkpoint folder, and a description of the model for the provenance.
+    """
+    if kind == "default" and not quick:
+        src = Source(task_name=task.name, _task=task) if epochs is None else \
+            Source(task_name=task.name, _task=task, pretrain_epochs=epochs)
+        ckpt = src.checkpoint(progress=False)
+        widths = ckpt.meta.get("backbone", {}).get("kwargs", {}).get("widths")
+        return ckpt.path, (f"the default source (Source(task_name=...)): {ckpt.meta.get('backbone', {}).get('name')}"
+                           f"{f' widths {tuple(widths)}' if widths else ''}, {src.pretrain_epochs} epochs")
+    epochs = 6 if epochs is None else epochs
     tag = f"{task.name}-w{'-'.join(map(str, WIDTHS))}-e{epochs}{'-quick' if quick else ''}"
     out = cache_dir() / "benchmarks" / "domain_adaptation" / tag
     if not (out / "meta.json").exists():
         cfg = TrainConfig(epochs=epochs, lr=3e-3, augment="light", seed=0, progress=False)
         pretrain_supervised(task, out, config=cfg, widths=WIDTHS)
-    return out
+    return out, f"smallcnn widths {WIDTHS}, {epochs} epochs"
 
 
 def _accuracy(model: torch.nn.Module, task: Task) -> float:
@@ -192,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters-per-epoch", type=int, default=None, help="steps per epoch (overrides --iterations)")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="source and target examples per step, each (default: the strategies' 32)")
-    ap.add_argument("--pretrain-epochs", type=int, default=6)
+    ap.add_argument("--source", choices=SOURCE_KINDS, default="default",
+                    help="source model: 'default' = what a user gets from --source-task alone (smallcnn 32-64-128, "
+                         "10 epochs); 'narrow' = smallcnn 16-32-64, 6 epochs (the tables before 2026-12-01)")
+    ap.add_argument("--pretrain-epochs", type=int, default=None, help="source pretraining epochs "
+                    "(default: the --source kind's)")
     ap.add_argument("--score-samples", type=int, default=500, help="examples per set for the selection scores")
     ap.add_argument("--device", default="cpu", help="torch device of the runs (default cpu: this machine's times)")
     ap.add_argument("--merge", type=Path, nargs="+", help="combine the runs.csv of earlier partial runs "
@@ -230,10 +258,9 @@ def main(argv: list[str] | None = None) -> int:
             assert src_task.x_val is not None and src_task.y_val is not None
             src_task = src_task.replace(x_train=src_task.x_train[:300], y_train=src_task.y_train[:300],
                                         x_val=src_task.x_val[:60], y_val=src_task.y_val[:60])
-        ckpt = _source_checkpoint(src_task, pretrain_epochs, args.quick)
+        ckpt, described = _source_checkpoint(src_task, args.source, pretrain_epochs, args.quick)
         src_acc = load_checkpoint(ckpt).meta["metrics"]["test"]["accuracy"]
-        notes.append(f"source {src_name}: smallcnn widths {WIDTHS}, {pretrain_epochs} epochs, "
-                     f"source test accuracy {src_acc:.3f}")
+        notes.append(f"source {src_name}: {described}, source test accuracy {src_acc:.3f}")
         for seed in seeds:
             target = load_task(tgt_name).few_shot(0, seed=seed)
             if args.quick:

@@ -57,3 +57,22 @@ def test_a_method_may_be_a_strategy_with_mcc_added(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):  # one clear line from argparse, before any training
         main(["--methods", "nosuch", "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_the_default_source_is_the_one_a_user_gets_from_source_task() -> None:
+    from benchmarks.domain_adaptation import _source_checkpoint
+    from warmstart.backbones.checkpoint import load_checkpoint
+    from warmstart.source import Source
+    from warmstart.tasks import load_task
+
+    task = load_task("digits")
+    task = task.replace(x_train=task.x_train[:64], y_train=task.y_train[:64])
+    path, described = _source_checkpoint(task, "default", 1, quick=False)
+    # the very checkpoint Source(task_name=...) pretrains and caches: a user's --source-task gets this model
+    assert path == Source(task_name="digits", _task=task, pretrain_epochs=1).checkpoint(progress=False).path
+    meta = load_checkpoint(path).meta
+    assert meta["backbone"]["name"] == "smallcnn" and meta["backbone"]["kwargs"]["widths"] == [32, 64, 128]
+    assert "widths (32, 64, 128), 1 epochs" in described
+    narrow, described = _source_checkpoint(task, "narrow", 1, quick=False)
+    assert load_checkpoint(narrow).meta["backbone"]["kwargs"]["widths"] == [16, 32, 64]
+    assert "widths (16, 32, 64), 1 epochs" in described
