@@ -28,6 +28,7 @@ Usage:
     python -m benchmarks.fewshot --shots 1 --out A &   # parts on separate cores (one thread each), then
     python -m benchmarks.fewshot --shots 10 --out B &
     python -m benchmarks.fewshot --shots 1 10 --merge A B   # the report of both (runs nothing)
+    python -m benchmarks.fewshot --shard 4/9 --out C   # or one (direction, shots, seed) cell of nine a process
 
 Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
 """
@@ -47,6 +48,7 @@ import torch.nn.functional as F
 
 from benchmarks._fewshot_pool import pool_gains, pool_section, targets_section
 from benchmarks._report import Checks, markdown_table, mean_std, output_folder, paired_ci, provenance, write_csv
+from benchmarks._shard import parse_shard
 from warmstart._atomic import write_text_atomic
 
 STRATEGIES = ["scratch", "linear_probe", "finetune", "gradual_unfreeze", "l2sp", "llrd", "bss", "multitask"]
@@ -219,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="override every method's min_steps (default: each strategy's own)")
     ap.add_argument("--no-reverse", action="store_true", help="skip digits→mnist5k")
     ap.add_argument("--resume", action="store_true", help="keep finished runs from OUT/runs.jsonl")
+    ap.add_argument("--shard", default="0/1", help="I/N: run only every N-th (direction, shots, seed) cell, from "
+                    "the I-th, in the order direction, shots, seed (one process per core or per cell, each with "
+                    "its own --out and the same other options; then --merge)")
     ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
                     help="run nothing: combine the runs.jsonl of earlier partial runs (e.g. one per core) into "
                          "OUT/runs.jsonl and write the report (a (direction, shots, seed, method) run twice keeps "
@@ -226,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         args.out = output_folder("fewshot", args.quick, args.out)
+        shard = parse_shard(args.shard)
     except ValueError as exc:
         ap.error(str(exc))
     os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
@@ -269,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     pool_methods = list(args.pool_strategies) if args.pool else []
     methods = list(args.strategies) + [m for m in pool_methods if m not in args.strategies]
     source_info = {}
+    cell = -1  # the (direction, shots, seed) cells in order; --shard keeps every N-th
     for (src_name, tgt_name), dseeds in zip(directions, [seeds, rseeds], strict=False):
         if not dseeds:
             continue
@@ -282,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         direction = f"{src_name}→{tgt_name}"
         for k in shots:
             for seed in dseeds:
+                cell += 1
+                if cell % shard[1] != shard[0]:
+                    continue
                 target = base.few_shot(k, seed=seed)
                 assert target.x_unlabeled is not None  # the few-shot cut leaves the rest as the pool
                 if args.quick:
@@ -298,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                         fh.write(json.dumps(r) + "\n")
                     print(f"{direction} shots={k} seed={seed} {m:17s} acc={r['accuracy']:.4f} "
                           f"({r['seconds']:.1f}s)", file=sys.stderr, flush=True)
+    if not runs:
+        print(f"--shard {args.shard}: no (direction, shots, seed) cell falls to this shard: nothing to run or report",
+              file=sys.stderr)
+        return 0
     rows = summarize(runs, methods)
     gains = pool_gains(runs, list(args.strategies), pool_methods)
     wall = time.perf_counter() - t_start

@@ -51,6 +51,18 @@ def test_no_pool_runs_only_the_pool_free_strategies(tmp_path: Path) -> None:
     assert "runs merged from" in (merged / "README.md").read_text()
 
 
+def test_a_shard_runs_only_its_cells(tmp_path: Path) -> None:
+    import pytest
+
+    # --quick has one (direction, shots, seed) cell: shard 0/2 owns it, shard 1/2 runs and writes nothing
+    assert fewshot.main(["--quick", "--no-pool", "--strategies", "scratch", "--shard", "1/2",
+                         "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "runs.jsonl").exists() and not (tmp_path / "README.md").exists()
+    with pytest.raises(SystemExit):  # one argparse line, before any training
+        fewshot.main(["--quick", "--shard", "2/2", "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()
+
+
 def _run(method: str, seed: int, acc: float, shots: int = 1) -> dict[str, object]:
     return {"direction": "mnist5k→digits", "shots": shots, "seed": seed, "method": method, "accuracy": acc}
 
