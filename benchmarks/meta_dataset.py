@@ -323,10 +323,15 @@ def report(builder: Builder, args: argparse.Namespace, argv: list[str], summary:
     if args.report_only:
         status = "- this invocation: --report-only (table and README rewritten from the storage)"
     else:
+        mine = "every planned unit" if args.shard[1] == 1 else f"every unit of shard {args.shard[0]}/{args.shard[1]}"
         status = (f"- this invocation: {summary['ran']} runs ({summary['failed']} failed) in "
                   f"{summary['minutes']:.1f} min; " + ("stopped by --hours or an interrupt: rerun to continue"
-                                                       if summary["stopped"] else "every planned unit is done"))
-    n_left, secs, lines = builder.plan()
+                                                       if summary["stopped"] else f"{mine} is done"))
+    shard, builder.args.shard = builder.args.shard, (0, 1)  # the table is the whole storage's: so is Pending
+    try:
+        n_left, secs, lines = builder.plan()
+    finally:
+        builder.args.shard = shard
     pending = ("## Pending\n\n" + "\n".join(f"- {line}" for line in lines)
                + f"\n- total: {n_left} units, ~{secs / 3600:.1f} CPU hours (by the mean CPU seconds measured so "
                "far per strategy, modality and shots)\n")

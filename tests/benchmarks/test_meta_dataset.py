@@ -58,6 +58,19 @@ def test_quick_builds_resumes_and_reads_back(tmp_path) -> None:
     assert "0 runs" in (tmp_path / "README.md").read_text()
 
 
+def test_a_shard_writes_the_whole_storage_and_lists_every_shard_pending(tmp_path) -> None:
+    from benchmarks._shard import in_shard
+
+    # the quick build's two cells (digits[3,8] and iris-b, 5 shots, seed 0): run a shard that owns one of them
+    keys = ["digits[3,8]|5|0", "iris-b|5|0"]
+    shard = next((i, n) for n in range(2, 64) for i in range(n) if [in_shard(k, (i, n)) for k in keys] == [True, False])
+    assert bench.main(["--quick", "--out", str(tmp_path), "--shard", f"{shard[0]}/{shard[1]}"]) == 0
+    assert len(_rows(tmp_path)) == 3  # one task x 3 recipes
+    text = (tmp_path / "README.md").read_text()
+    assert f"every unit of shard {shard[0]}/{shard[1]} is done" in text
+    assert "total: 3 units" in text  # the other shard's cell is still pending, and Pending says so
+
+
 def test_test_score_is_the_recipe_refit_on_every_label_and_old_runs_are_backfilled(tmp_path, monkeypatch) -> None:
     import benchmarks._meta_store as store
 
