@@ -93,3 +93,7 @@ def test_sanity_checks_fail_when_transfer_does_not_help() -> None:
     assert not fewshot.sanity_checks(flat, ["scratch", "finetune"], {"a": 0.9}).ok
     assert not fewshot.sanity_checks(runs, ["scratch", "finetune"], {"a": 0.1}).ok  # a useless source
     assert not fewshot.sanity_checks(runs[:2], ["scratch", "finetune"], {"a": 0.9}).ok  # a method never ran
+    # a direction may leave a method out (the reverse direction without a costly one), not run it twice
+    other = [{**r, "direction": "b→a"} for r in runs[:2]]
+    assert fewshot.sanity_checks(runs + other, ["scratch", "finetune"], {"a": 0.9}).ok
+    assert not fewshot.sanity_checks(runs + other + other[1:], ["scratch", "finetune"], {"a": 0.9}).ok
