@@ -13,7 +13,13 @@ from torch import Tensor, nn
 
 from warmstart.source import Source
 from warmstart.strategies import get_strategy
-from warmstart.strategies._source_augment import OPS, apply_ops, choose_ops, proxy_a_distance
+from warmstart.strategies._source_augment import (
+    OPS,
+    apply_ops,
+    choose_ops,
+    log_loss_divergence,
+    proxy_a_distance,
+)
 from warmstart.tasks import Task, get_task
 
 
@@ -54,6 +60,25 @@ def test_proxy_a_distance_is_zero_for_one_distribution_and_two_for_separable_one
     same = proxy_a_distance(rng.normal(size=(400, 5)), rng.normal(size=(400, 5)))
     apart = proxy_a_distance(rng.normal(size=(400, 5)), rng.normal(loc=8.0, size=(400, 5)))
     assert same < 0.3 and apart == 2.0
+
+
+def test_the_log_loss_divergence_keeps_ranking_where_the_pad_saturates() -> None:
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(400, 5))
+    same = log_loss_divergence(src, rng.normal(size=(400, 5)))
+    near, far = (rng.normal(loc=loc, size=(400, 5)) for loc in (3.0, 8.0))
+    assert proxy_a_distance(src, near) == proxy_a_distance(src, far) == 2.0  # both separable: the PAD ties
+    assert same < 0.3 < log_loss_divergence(src, near) < log_loss_divergence(src, far) <= 2.0
+
+
+def test_the_divergence_is_named_in_the_choice_and_checked(mnist: Tensor) -> None:
+    import pytest
+
+    source, pool = mnist[:300], mnist[300:]
+    choice = choose_ops(PixelFeatures(), source, 1.0 - pool, samples=300, divergence="logloss")
+    assert choice.ops == ["invert"] and "log-loss divergence" in choice.describe()
+    with pytest.raises(ValueError, match="divergence 'mmd'"):
+        choose_ops(PixelFeatures(), source, pool, samples=300, divergence="mmd")
 
 
 def test_an_inverted_pool_gets_invert_and_a_same_domain_pool_gets_nothing(mnist: Tensor) -> None:

@@ -126,11 +126,9 @@ def apply_ops(x: Tensor, names: list[str], gen: torch.Generator | None = None) -
     return x
 
 
-def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> float:
-    """PAD = 2(1 − 2ε): ε the error of a logistic-regression domain classifier on a held-out half.
-
-    Both sets are cut to the same size, so chance is ε = 0.5 (PAD 0); PAD 2 means fully separable.
-    """
+def _domain_split(f_s: np.ndarray, f_t: np.ndarray, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A logistic-regression domain classifier fit on a random half of equal-sized source / target
+    features; returns it with the other half's standardized features and domain labels."""
     from sklearn.linear_model import LogisticRegression
 
     n = min(len(f_s), len(f_t))
@@ -138,30 +136,63 @@ def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> float:
     x = np.concatenate([f_s[rng.permutation(len(f_s))[:n]], f_t[rng.permutation(len(f_t))[:n]]])
     y = np.concatenate([np.zeros(n), np.ones(n)])
     order = rng.permutation(2 * n)
-    x, y = x[order], y[order]  # the first n fit the classifier, the other n measure its error
+    x, y = x[order], y[order]  # the first n fit the classifier, the other n measure it
     mu, sd = x[:n].mean(0), x[:n].std(0) + 1e-6
     clf = LogisticRegression(C=1.0, max_iter=500, random_state=seed)
     clf.fit((x[:n] - mu) / sd, y[:n])
-    err = float((clf.predict((x[n:] - mu) / sd) != y[n:]).mean())
+    return clf, (x[n:] - mu) / sd, y[n:]
+
+
+def proxy_a_distance(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> float:
+    """PAD = 2(1 − 2ε): ε the error of a logistic-regression domain classifier on a held-out half.
+
+    Both sets are cut to the same size, so chance is ε = 0.5 (PAD 0); PAD 2 means fully separable.
+    A 0/1 error: once the domains are separable it stays at 2 however far apart they are
+    (see :func:`log_loss_divergence`).
+    """
+    clf, x, y = _domain_split(f_s, f_t, seed)
+    err = float((clf.predict(x) != y).mean())
     return 2.0 * (1.0 - 2.0 * min(err, 0.5))
+
+
+def log_loss_divergence(f_s: np.ndarray, f_t: np.ndarray, seed: int = 0) -> float:
+    """2(1 − CE / ln 2), clipped to [0, 2]: CE the held-out cross-entropy of the same domain classifier.
+
+    On the PAD's scale (0: one distribution, 2: apart), but a cross-entropy keeps falling as the
+    domains move apart after they are separable, where the PAD's error sits at 0: it still ranks
+    augmentations when the source features separate the two domains perfectly. (ln 2 − CE lower-
+    bounds the Jensen–Shannon divergence; Nguyen, Wainwright & Jordan, IEEE Trans. IT 2010.)
+    """
+    from sklearn.metrics import log_loss
+
+    clf, x, y = _domain_split(f_s, f_t, seed)
+    ce = float(log_loss(y, clf.predict_proba(x)[:, 1], labels=[0.0, 1.0]))
+    return float(min(2.0, max(0.0, 2.0 * (1.0 - ce / math.log(2.0)))))
+
+
+#: the domain divergences :func:`choose_ops` can lower, and what a report calls them
+DIVERGENCES: dict[str, tuple[Callable[[np.ndarray, np.ndarray, int], float], str]] = {
+    "pad": (proxy_a_distance, "proxy A-distance"), "logloss": (log_loss_divergence, "log-loss divergence")}
 
 
 @dataclass
 class AugmentChoice:
-    """The outcome of :func:`choose_ops`: the chosen operations and the PAD of every set tried."""
+    """The outcome of :func:`choose_ops`: the chosen operations and the divergence of every set tried
+    (``pad_none``, ``pad`` and ``tried`` hold the ``measure`` named, the PAD by default)."""
 
     ops: list[str]
     pad_none: float
     pad: float
     tried: list[dict[str, Any]] = field(default_factory=list)
     skipped: str = ""  # why no search ran (e.g. non-finite features), else empty
+    measure: str = "proxy A-distance"  # the divergence that pad_none / pad / tried hold
 
     def describe(self) -> str:
-        """One line: what was chosen and the PAD it reached (or why nothing was searched)."""
+        """One line: what was chosen and the divergence it reached (or why nothing was searched)."""
         if self.skipped:
             return f"none ({self.skipped})"
         chosen = "+".join(self.ops) or "none"
-        return f"{chosen} (proxy A-distance {self.pad_none:.2f} -> {self.pad:.2f} on the target pool)"
+        return f"{chosen} ({self.measure} {self.pad_none:.2f} -> {self.pad:.2f} on the target pool)"
 
 
 _CACHE: dict[str, AugmentChoice] = {}
@@ -181,7 +212,8 @@ def _fingerprint(model: nn.Module, x_source: Tensor, x_pool: Tensor, **settings:
 
 
 def choose_ops(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int = 600, max_ops: int = 3,
-               min_gain: float = 0.05, seed: int = 0, device: torch.device | str = "cpu") -> AugmentChoice:
+               min_gain: float = 0.05, seed: int = 0, device: torch.device | str = "cpu",
+               divergence: str = "pad") -> AugmentChoice:
     """Greedy forward selection of :data:`OPS` that lowers the proxy A-distance to the pool.
 
     The outcome is a deterministic function of its arguments and is remembered for the process
@@ -197,21 +229,31 @@ def choose_ops(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: i
         min_gain: An operation is added only when it lowers the PAD by at least this much.
         seed: Seed of the subsets, the augmentations and the domain classifier.
         device: Device of the model.
+        divergence: What the selection lowers, a name in :data:`DIVERGENCES`: ``pad`` (the proxy
+            A-distance, the default) or ``logloss`` (:func:`log_loss_divergence`, which does not
+            saturate on separable domains). Both on the same 0–2 scale, so ``min_gain`` means the same.
 
     Returns:
-        An :class:`AugmentChoice` (no operation when none lowers the PAD enough).
+        An :class:`AugmentChoice` (no operation when none lowers the divergence enough).
+
+    Raises:
+        ValueError: an unknown ``divergence``.
     """
-    key = _fingerprint(model, x_source, x_pool, samples=samples, max_ops=max_ops, min_gain=min_gain, seed=seed)
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence {divergence!r}: choose one of {', '.join(DIVERGENCES)}")
+    key = _fingerprint(model, x_source, x_pool, samples=samples, max_ops=max_ops, min_gain=min_gain, seed=seed,
+                       divergence=divergence)
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = _choose(model, x_source, x_pool, samples=samples, max_ops=max_ops, min_gain=min_gain,
-                              seed=seed, device=device)
+                              seed=seed, device=device, divergence=divergence)
     return copy.deepcopy(_CACHE[key])
 
 
 def _choose(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int, max_ops: int, min_gain: float,
-            seed: int, device: torch.device | str) -> AugmentChoice:
+            seed: int, device: torch.device | str, divergence: str) -> AugmentChoice:
+    measure, called = DIVERGENCES[divergence]
     dev = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     xs = x_source[torch.randperm(len(x_source), generator=gen)[:samples]]
@@ -222,7 +264,7 @@ def _choose(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int,
 
     def pad_of(names: list[str]) -> float:
         aug = apply_ops(xs, names, torch.Generator().manual_seed(seed + 1))
-        return proxy_a_distance(embed(model, aug, device=dev).numpy(), f_t, seed)
+        return measure(embed(model, aug, device=dev).numpy(), f_t, seed)
 
     chosen: list[str] = []
     best = pad_none = pad_of([])
@@ -235,4 +277,4 @@ def _choose(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int,
             break
         chosen.append(name)
         best = scores[name]
-    return AugmentChoice([n for n in OPS if n in chosen], pad_none, best, tried)
+    return AugmentChoice([n for n in OPS if n in chosen], pad_none, best, tried, measure=called)
