@@ -102,6 +102,11 @@ def test_source_only_with_auto_augmentation_reports_its_choice(pretrained_source
     source = Source(path=pretrained_source, task_name="mnist5k-a")
     fitted = get_strategy("source_only", source_augment="auto", **SMALL).fit(target, source)
     assert fitted.info_["source_augment"].startswith("invert"), fitted.info_["source_augment"]
+    assert "proxy A-distance" in fitted.info_["source_augment"]  # the default divergence
+    by_logloss = get_strategy("source_only", source_augment="auto", source_augment_divergence="logloss",
+                              **SMALL).fit(target, source)
+    assert by_logloss.info_["source_augment"].startswith("invert")
+    assert "log-loss divergence" in by_logloss.info_["source_augment"]
     plain = get_strategy("source_only", source_augment="none", **SMALL).fit(target, source)
     assert "source_augment" not in plain.info_
     forced = get_strategy("source_only", source_augment="invert", **SMALL).fit(target, source)

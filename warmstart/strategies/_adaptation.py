@@ -115,6 +115,9 @@ ADAPTATION_PARAMS: dict[str, Param] = {
     "source_augment": Param("auto", choices=("auto", "none", *OPS),
                             help="augment source images to look like the target: auto chooses operations by "
                                  "the proxy A-distance to the pool (images only)"),
+    "source_augment_divergence": Param("pad", choices=("pad", "logloss"),
+                                       help="what source_augment=auto lowers: pad (proxy A-distance) or logloss "
+                                            "(the domain classifier's held-out log-loss; does not saturate)"),
 }
 
 #: MCC added to another method's loss (dann, cdan): Jin et al., ECCV 2020
@@ -213,7 +216,8 @@ class AdaptationStrategy(Strategy):
         if not (isinstance(pool, Tensor) and pool.shape[1:] == xs.shape[1:]):
             self.info_["source_augment"] = "none (auto needs the pool in memory, in the source's image format)"
             return []
-        choice = choose_ops(model.to(device), xs, pool, seed=self.seed, device=device)
+        choice = choose_ops(model.to(device), xs, pool, seed=self.seed, device=device,
+                            divergence=self.source_augment_divergence)
         self.info_["source_augment"] = choice.describe()
         return choice.ops
 
