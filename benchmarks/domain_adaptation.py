@@ -124,6 +124,26 @@ def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, targe
     return row
 
 
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items as a dict (VALUE as JSON when it parses, else the text).
+
+    Raises:
+        ValueError: an item without ``=`` or with an empty key (the message names it).
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: give KEY=VALUE, e.g. source_augment_divergence=logloss")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def method_recipe(method: str) -> tuple[str, dict[str, Any]]:
     """(strategy, extra params) of a method name: a strategy, or a :data:`MCC_COMBOS` name.
 
@@ -222,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pretrain-epochs", type=int, default=None, help="source pretraining epochs "
                     "(default: the --source kind's)")
     ap.add_argument("--score-samples", type=int, default=500, help="examples per set for the selection scores")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="a strategy hyperparameter for every method (e.g. source_augment_divergence=logloss); "
+                         "VALUE is read as JSON when it parses, else as text")
     ap.add_argument("--device", default="cpu", help="torch device of the runs (default cpu: this machine's times)")
     ap.add_argument("--merge", type=Path, nargs="+", help="combine the runs.csv of earlier partial runs "
                     "(e.g. one process per pair) into --out instead of running")
@@ -238,17 +261,27 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("iterations", "epochs", "iters_per_epoch", "batch_size"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
+    try:
+        overrides = parse_sets(args.set)
+    except ValueError as exc:
+        ap.error(str(exc))
+    params.update(overrides)
     if args.quick:
         pairs, methods, seeds = [("mnist5k-a", "mnist5k-b-inverted")], QUICK_METHODS, [0]
         params.update(epochs=2, iters_per_epoch=2, batch_size=8, score_samples=30)
         pretrain_epochs = 1
     else:
         methods, seeds, pretrain_epochs = args.methods, args.seeds, args.pretrain_epochs
+    from warmstart.strategies import strategy_class
+
     for m in methods:
         try:
-            method_recipe(m)
+            strategy, _ = method_recipe(m)
         except ValueError as exc:
             ap.error(f"--methods: {exc}")
+        unknown = sorted(set(overrides) - set(strategy_class(strategy).param_table()))
+        if unknown:
+            ap.error(f"--set: {strategy} has no hyperparameter {', '.join(unknown)}")
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -280,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
               f"selection scores on {params['score_samples']} examples per set after every epoch; "
               f"wall time {wall / 60:.1f} min with WARMSTART_THREADS={os.environ.get('WARMSTART_THREADS', 'auto')}"
               f" on device {_device_name(args.device)}")
+    if overrides:
+        budget += f"; set for every method: {overrides}"
     command = "python -m benchmarks.domain_adaptation " + " ".join(argv if argv is not None else sys.argv[1:])
     checks = sanity_checks(rows, len(pairs) * len(methods) * len(seeds))
     write_outputs(args.out, rows, seeds, command, [budget, *notes], checks)

@@ -59,6 +59,20 @@ def test_a_method_may_be_a_strategy_with_mcc_added(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_set_gives_every_method_a_hyperparameter_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    import pytest
+
+    from benchmarks.domain_adaptation import parse_sets
+
+    assert parse_sets(["source_augment_divergence=logloss", "trade_off=0.5"]) == {
+        "source_augment_divergence": "logloss", "trade_off": 0.5}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_sets(["trade_off"])
+    with pytest.raises(SystemExit):  # before any training
+        main(["--methods", "mcc", "--set", "nosuch=1", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_default_source_is_the_one_a_user_gets_from_source_task() -> None:
     from benchmarks.domain_adaptation import _source_checkpoint
     from warmstart.backbones.checkpoint import load_checkpoint
