@@ -38,6 +38,7 @@ os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
 
 import torch
 
+from benchmarks._params import parse_params
 from benchmarks._report import Checks, markdown_table, mean_std, output_folder, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 from warmstart._paths import cache_dir
@@ -80,8 +81,8 @@ def _source_checkpoint(task: Task, kind: str, epochs: int | None, quick: bool) -
         The checkpoint folder, and a description of the model for the provenance.
     """
     if kind == "default" and not quick:
-        src = Source(task_name=task.name, _task=task) if epochs is None else \
-            Source(task_name=task.name, _task=task, pretrain_epochs=epochs)
+        src = Source(task_name=task.name, _task=task,
+                     pretrain_epochs=Source.pretrain_epochs if epochs is None else epochs)
         ckpt = src.checkpoint(progress=False)
         widths = ckpt.meta.get("backbone", {}).get("kwargs", {}).get("widths")
         return ckpt.path, (f"the default source (Source(task_name=...)): {ckpt.meta.get('backbone', {}).get('name')}"
@@ -125,23 +126,15 @@ def run_one(pair: tuple[str, str], method: str, seed: int, source: Source, targe
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` items as a dict (VALUE as JSON when it parses, else the text).
+    """``--set KEY=VALUE`` items as a dict (:func:`benchmarks._params.parse_params`).
 
     Raises:
-        ValueError: an item without ``=`` or with an empty key (the message names it).
+        ValueError: an item that is not ``KEY=VALUE`` (the message names it and the option).
     """
-    import json
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: give KEY=VALUE, e.g. source_augment_divergence=logloss")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
+    try:
+        return parse_params(items)
+    except ValueError as exc:
+        raise ValueError(f"--set: {exc}; give KEY=VALUE, e.g. source_augment_divergence=logloss") from None
 
 
 def method_recipe(method: str) -> tuple[str, dict[str, Any]]:

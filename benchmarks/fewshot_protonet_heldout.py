@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from benchmarks._params import parse_params
 from benchmarks._report import mean_ci
 from warmstart.engine import TrainConfig, configure_threads
 from warmstart.pretraining import pretrain_supervised
@@ -35,20 +36,6 @@ from warmstart.tasks.episodes import EpisodeSampler
 
 HELD_OUT_SEED = 100
 UNSEEN = ["5", "6", "7", "8", "9"]
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as JSON when they parse (numbers, true/false), else strings."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ValueError(f"expected key=value, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def run(setting: str, widths: tuple[int, ...], params: dict[str, Any], *, episodes: int, sup_epochs: int,

@@ -214,7 +214,7 @@ def _fingerprint(model: nn.Module, x_source: Tensor, x_pool: Tensor, **settings:
 def choose_ops(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int = 600, max_ops: int = 3,
                min_gain: float = 0.05, seed: int = 0, device: torch.device | str = "cpu",
                divergence: str = "pad") -> AugmentChoice:
-    """Greedy forward selection of :data:`OPS` that lowers the proxy A-distance to the pool.
+    """Greedy forward selection of :data:`OPS` that lowers a domain divergence to the pool (the PAD by default).
 
     The outcome is a deterministic function of its arguments and is remembered for the process
     (the last few distinct calls), so the trials of one search pay for it once.
@@ -226,7 +226,7 @@ def choose_ops(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: i
         x_pool: The target's unlabelled pool (images of the same format; no labels).
         samples: Examples of each domain (fixed random subsets).
         max_ops: At most this many operations.
-        min_gain: An operation is added only when it lowers the PAD by at least this much.
+        min_gain: An operation is added only when it lowers the divergence by at least this much.
         seed: Seed of the subsets, the augmentations and the domain classifier.
         device: Device of the model.
         divergence: What the selection lowers, a name in :data:`DIVERGENCES`: ``pad`` (the proxy
