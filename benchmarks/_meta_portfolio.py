@@ -167,10 +167,13 @@ def applicable(portfolio: list[Member], task: Task) -> tuple[list[Member], list[
 #: table (:func:`is_current`; they stay in the storage)
 _SOURCE_AUGMENT = ("2026-11-30: the adaptation loop augments the source images toward the target by default "
                    "(source_augment auto, chosen by the proxy A-distance to the pool)")
+_LOGLOSS = ("2026-12-01: source_augment auto lowers the log-loss divergence (source_augment_divergence logloss, "
+            "was pad): the proxy A-distance saturates at 2.0 on separable domains")
 REVISION: dict[str, tuple[int, str]] = {
-    **{s: (3, f"{_SOURCE_AUGMENT}; revision 2: it keeps the source classifier (bottleneck 0, was 256)")
+    **{s: (4, f"{_LOGLOSS}; revision 3: {_SOURCE_AUGMENT}; revision 2: it keeps the source classifier "
+              "(bottleneck 0, was 256)")
        for s in ("source_only", "dann", "cdan", "mmd", "coral", "mcc")},
-    "self_training": (3, _SOURCE_AUGMENT),
+    "self_training": (4, f"{_LOGLOSS}; revision 3: {_SOURCE_AUGMENT}"),
 }
 
 

@@ -114,10 +114,10 @@ ADAPTATION_PARAMS: dict[str, Param] = {
     "keep_candidates": Param(False, help="keep every evaluated epoch's weights in candidates_ (for analysis)"),
     "source_augment": Param("auto", choices=("auto", "none", *OPS),
                             help="augment source images to look like the target: auto chooses operations by "
-                                 "the proxy A-distance to the pool (images only)"),
-    "source_augment_divergence": Param("pad", choices=("pad", "logloss"),
-                                       help="what source_augment=auto lowers: pad (proxy A-distance) or logloss "
-                                            "(the domain classifier's held-out log-loss; does not saturate)"),
+                                 "a domain divergence to the pool (source_augment_divergence; images only)"),
+    "source_augment_divergence": Param("logloss", choices=("logloss", "pad"),
+                                       help="what source_augment=auto lowers: logloss (the domain classifier's "
+                                            "held-out log-loss; does not saturate) or pad (proxy A-distance)"),
 }
 
 #: MCC added to another method's loss (dann, cdan): Jin et al., ECCV 2020

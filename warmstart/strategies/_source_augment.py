@@ -213,8 +213,8 @@ def _fingerprint(model: nn.Module, x_source: Tensor, x_pool: Tensor, **settings:
 
 def choose_ops(model: nn.Module, x_source: Tensor, x_pool: Tensor, *, samples: int = 600, max_ops: int = 3,
                min_gain: float = 0.05, seed: int = 0, device: torch.device | str = "cpu",
-               divergence: str = "pad") -> AugmentChoice:
-    """Greedy forward selection of :data:`OPS` that lowers a domain divergence to the pool (the PAD by default).
+               divergence: str = "logloss") -> AugmentChoice:
+    """Greedy forward selection of :data:`OPS` that lowers a domain divergence to the pool.
 
     The outcome is a deterministic function of its arguments and is remembered for the process
     (the last few distinct calls), so the trials of one search pay for it once.
