@@ -59,7 +59,8 @@ def _trials(storage: BaseStorage, states: Iterable[TrialState]) -> list[tuple[st
 def table(storage: BaseStorage, work: Path | None = None) -> list[dict[str, Any]]:
     """The rows of :func:`warmstart.knowledge.trials.trial_rows` for the portfolio studies, with extras.
 
-    Extra columns: ``member``, ``tier``, ``family``, ``source_name``, ``src_logme``, ``src_leep``,
+    Extra columns: ``unit`` (the resume key, so :mod:`benchmarks._meta_restore` can rebuild the storage),
+    ``member``, ``tier``, ``family``, ``source_name``, ``src_logme``, ``src_leep``,
     ``src_gap`` and ``cpu_seconds``; ``source`` (a checkpoint folder on the building machine) becomes
     ``sources/<source_name>``. The ``test_*`` columns are the recipe refit on every label
     (:mod:`benchmarks._meta_fulltest`: the trial's ``test_full``, else the backfill under ``work``),
@@ -76,8 +77,9 @@ def table(storage: BaseStorage, work: Path | None = None) -> list[dict[str, Any]
         if not is_current(ua.get("unit")):  # a run of a recipe revised since (redone under its new key)
             continue
         tr = ua.get("transferability") or {}
-        row.update({"member": ua.get("member"), "tier": ua.get("tier"), "family": ua.get("family"),
-                    "source_name": ua.get("source_name"), "src_logme": tr.get("logme"), "src_leep": tr.get("leep"),
+        row.update({"unit": ua.get("unit"), "member": ua.get("member"), "tier": ua.get("tier"),
+                    "family": ua.get("family"), "source_name": ua.get("source_name"), "src_logme": tr.get("logme"),
+                    "src_leep": tr.get("leep"),
                     "src_gap": tr.get("gap"), "cpu_seconds": ua.get("cpu_seconds")})
         if ua.get("source_name"):
             row["source"] = f"sources/{ua['source_name']}"

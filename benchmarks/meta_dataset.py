@@ -13,8 +13,11 @@ rows of :func:`warmstart.knowledge.trials.trial_rows` plus member, family and tr
 columns) and a README with provenance and counts.
 
 The build is resumable: runs already in the storage (``WORK/meta.db``) are skipped, so a rerun
-continues where a stopped one ended. Units run tier by tier (defaults and NAS candidates first,
-then sampled settings), seed by seed, so a build cut short by ``--hours`` is balanced over tasks.
+continues where a stopped one ended. The storage is git-ignored; on a machine where it is empty the
+committed table is written back into it first (:mod:`benchmarks._meta_restore`), so a fresh clone
+resumes too, and ``--report-only`` never replaces the table with an empty one. Units run tier by
+tier (defaults and NAS candidates first, then sampled settings), seed by seed, so a build cut short
+by ``--hours`` is balanced over tasks.
 When a strategy's recipe changes after runs of it were recorded, its entry in
 :data:`benchmarks._meta_portfolio.REVISION` is bumped: the revision is part of a run's resume key,
 so its runs are done again, and the older revision's runs leave the table (they stay in the storage).
@@ -78,6 +81,7 @@ class Builder:
     """Plans and runs the units of one invocation."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from benchmarks._meta_restore import restore
         from warmstart.knowledge.storage import open_storage
 
         self.args = args
@@ -88,6 +92,20 @@ class Builder:
         self.sources: dict[tuple[str, str], Any] = {}
         self.tasks: dict[str, Any] = {}  # built once per invocation (shifts are recomputed on every load)
         self.skipped: list[str] = []
+        self.restored = restore(self.storage, args.out / "meta_dataset.csv", self.work, self._describe)
+        if self.restored:
+            print(f"empty storage: restored {self.restored} runs from {args.out / 'meta_dataset.csv'}",
+                  file=sys.stderr)
+
+    def _describe(self, task: str, shots: int) -> dict[str, Any]:
+        """The record's info of a restored study: the seed-0 cut's description, as :meth:`prepare` writes it."""
+        from warmstart.knowledge.metafeatures import task_description
+
+        target = next((t for t in select_targets(None, self.args.quick) if t.name == task), None)
+        if target is None:
+            return {}
+        return {**task_description(self.task(task).few_shot(shots, seed=0)), "family": target.family,
+                "source": target.source, "source_task": target.source_task}
 
     def task(self, name: str) -> Any:
         """The built-in task ``name``, built once."""

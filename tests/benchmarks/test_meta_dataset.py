@@ -57,6 +57,22 @@ def test_quick_builds_resumes_and_reads_back(tmp_path) -> None:
     assert n_trials == 6
     assert "0 runs" in (tmp_path / "README.md").read_text()
 
+    # a fresh machine (no storage, the committed table): the table is written back, nothing is redone
+    before = _rows(tmp_path)
+    (tmp_path / "work" / "meta.db").unlink()
+    assert bench.main(["--quick", "--out", str(tmp_path), "--report-only"]) == 0
+    assert _rows(tmp_path) == before and "- total: 0 units" in (tmp_path / "README.md").read_text()
+
+    # a table from before the unit column: a revised strategy's rows count as revision 1 and are redone
+    with open(tmp_path / "meta_dataset.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[c for c in before[0] if c != "unit"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k != "unit"} for r in before)
+    (tmp_path / "work" / "meta.db").unlink()
+    assert bench.main(["--quick", "--out", str(tmp_path), "--report-only"]) == 1  # the quick check: 4 rows of 6
+    assert {r["member"] for r in _rows(tmp_path)} == {"finetune#default", "linear_probe#default"}
+    assert "- total: 2 units" in (tmp_path / "README.md").read_text()  # source_only on both tasks
+
 
 def test_a_shard_writes_the_whole_storage_and_lists_every_shard_pending(tmp_path) -> None:
     from benchmarks._shard import in_shard
