@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="20 steps, one repeat (a smoke run)")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results/tllib_step/)")
     args = ap.parse_args(argv)
+    try:
+        out = output_folder("tllib_step", args.quick, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.tllib is None:
         ap.error("--tllib: give a TLlib checkout (git clone https://github.com/thuml/Transfer-Learning-Library)")
     try:
@@ -171,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--steps and --repeats must be at least 1")
     steps, repeats = (20, 1) if args.quick else (args.steps, args.repeats)
     torch.set_num_threads(args.threads)
-    out = output_folder("tllib_step", args.quick, args.out)
     source, target = load_task(PAIR[0]), load_task(PAIR[1]).few_shot(0, seed=0)
     src = Source(task_name=PAIR[0], _task=source)
     ckpt = src.checkpoint(progress=False).path

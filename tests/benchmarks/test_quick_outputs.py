@@ -22,6 +22,7 @@ from benchmarks import (
     prior_quality,
     reliability,
     throughput,
+    tllib_step,
 )
 from benchmarks.hpo_transfer import simulate
 
@@ -30,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewshot": fewshot.main,
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
-         "model_zoo": model_zoo.main, "prior_quality": prior_quality.main}
+         "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main}
 
 
 def committed() -> dict[str, str]:
