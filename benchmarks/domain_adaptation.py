@@ -8,8 +8,8 @@ source_only, dann, cdan, mcc, self_training (mmd, coral, and ``dann+mcc``,
 ``--methods``), each from the same pretrained source checkpoint per pair (``--source``: by default the
 model a user gets from ``--source-task`` alone, a smallcnn 32-64-128 pretrained 10 epochs), 3 seeds, at
 the strategies' default recipe (3,000 steps of 32 source + 32 target images, SGD, the
-source classifier kept, the source images augmented toward the target as the proxy
-A-distance to the pool chooses — the choice is in runs.csv —, batch norm per domain, AdaBN,
+source classifier kept, the source images augmented toward the target as the log-loss
+divergence to the pool chooses — the choice is in runs.csv —, batch norm per domain, AdaBN,
 the last epoch) unless
 ``--iterations``/``--epochs``/``--batch-size`` say otherwise. Reported: target test
 accuracy of the checkpoint picked by the

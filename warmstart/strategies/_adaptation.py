@@ -30,7 +30,8 @@ defaults:
   the features themselves to adapt, which is what the adaptation losses do;
 * optionally, **source images augmented to look like the target** (``source_augment``:
   an operation of :mod:`warmstart.strategies._source_augment`, or ``auto``: the ones a
-  greedy search on the proxy A-distance to the pool chooses, reported in
+  greedy search on a domain divergence to the pool chooses — the log-loss divergence by
+  default, ``source_augment_divergence`` —, reported in
   ``info_["source_augment"]``), applied to each source batch before ``augment``.
 
 The loss of one step is

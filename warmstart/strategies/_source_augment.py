@@ -4,13 +4,15 @@ Domain adaptation aligns what the source model's features already can represent;
 shift that the features do not span (an inverted image: statistics cannot flip a sign)
 stays out of reach of every alignment loss. Training on source images augmented so that
 they *look like the target* closes that part of the gap directly. Which augmentations do
-that is decided on the unlabelled pool alone, by the **proxy A-distance** (Ben-David et
-al., "Analysis of representations for domain adaptation", NeurIPS 2007): a linear
-domain classifier is trained on the source model's features of augmented source
-images against target-pool images; its held-out error ε gives PAD = 2(1 − 2ε). A
-greedy forward selection (Kohavi & John, "Wrappers for feature subset selection", 1997)
-adds, round by round, the operation of :data:`OPS` that lowers the PAD most, while the
-drop is at least ``min_gain``.
+that is decided on the unlabelled pool alone, by a domain divergence: a linear domain
+classifier is trained on the source model's features of augmented source images against
+target-pool images and scored on held-out ones. Its error ε gives the **proxy
+A-distance** PAD = 2(1 − 2ε) (Ben-David et al., "Analysis of representations for domain
+adaptation", NeurIPS 2007), which sits at 2 once the domains are linearly separable; its
+log-loss gives the **log-loss divergence** (:func:`log_loss_divergence`, the default),
+which keeps ranking augmentations there. A greedy forward selection (Kohavi & John,
+"Wrappers for feature subset selection", 1997) adds, round by round, the operation of
+:data:`OPS` that lowers the divergence most, while the drop is at least ``min_gain``.
 
 Every operation is a *random* version of a common image augmentation (torchvision has
 each: RandomInvert, GaussianBlur, RandomAffine, ColorJitter, morphological filters),
