@@ -177,16 +177,18 @@ REVISION: dict[str, tuple[int, str]] = {
 }
 
 
-def unit_key(recipe: Recipe) -> str:
+def unit_key(recipe: Recipe, *, current: bool = True) -> str:
     """What identifies a run within its (task, shots) study: the recipe without where the checkpoint lies,
     and its strategy's :data:`REVISION` when it has one.
 
     The checkpoint folder is left out so a moved work folder still resumes; ``source_task`` names the source.
+    ``current=False`` gives the key at revision 1 (no revision field), what runs recorded before a strategy's
+    first revision carry.
     """
     data: dict[str, Any] = recipe.to_json()
     for k in ("source", "source_spec", "weights"):
         data.pop(k, None)
-    if recipe.strategy in REVISION:
+    if current and recipe.strategy in REVISION:
         data["revision"] = REVISION[recipe.strategy][0]
     return json.dumps(data, sort_keys=True)
 

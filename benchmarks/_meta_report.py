@@ -79,8 +79,7 @@ def table(storage: BaseStorage, work: Path | None = None) -> list[dict[str, Any]
         tr = ua.get("transferability") or {}
         row.update({"unit": ua.get("unit"), "member": ua.get("member"), "tier": ua.get("tier"),
                     "family": ua.get("family"), "source_name": ua.get("source_name"), "src_logme": tr.get("logme"),
-                    "src_leep": tr.get("leep"),
-                    "src_gap": tr.get("gap"), "cpu_seconds": ua.get("cpu_seconds")})
+                    "src_leep": tr.get("leep"), "src_gap": tr.get("gap"), "cpu_seconds": ua.get("cpu_seconds")})
         if ua.get("source_name"):
             row["source"] = f"sources/{ua['source_name']}"
         full = ua.get("test_full") or (backfilled.get(row["study"], row["trial"]) if backfilled else None)

@@ -31,6 +31,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState, create_trial
 
+from benchmarks._meta_portfolio import unit_key
 from benchmarks._meta_store import KIND, open_study
 from warmstart.knowledge.records import list_records
 from warmstart.recipe import Recipe
@@ -63,12 +64,7 @@ def recipe_of(row: dict[str, str]) -> Recipe:
 
 def unit_of(row: dict[str, str], recipe: Recipe) -> str:
     """The row's resume key: its ``unit`` column, else the recipe's key at revision 1 (see the module doc)."""
-    if row.get("unit"):
-        return row["unit"]
-    data = recipe.to_json()
-    for k in ("source", "source_spec", "weights"):
-        data.pop(k, None)
-    return json.dumps(data, sort_keys=True)
+    return row.get("unit") or unit_key(recipe, current=False)
 
 
 def _trial(row: dict[str, str]) -> optuna.trial.FrozenTrial:

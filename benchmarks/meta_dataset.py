@@ -92,6 +92,7 @@ class Builder:
         self.sources: dict[tuple[str, str], Any] = {}
         self.tasks: dict[str, Any] = {}  # built once per invocation (shifts are recomputed on every load)
         self.skipped: list[str] = []
+        self._all_targets = {t.name: t for t in select_targets(None, args.quick)}  # restored studies' records
         self.restored = restore(self.storage, args.out / "meta_dataset.csv", self.work, self._describe)
         if self.restored:
             print(f"empty storage: restored {self.restored} runs from {args.out / 'meta_dataset.csv'}",
@@ -101,7 +102,7 @@ class Builder:
         """The record's info of a restored study: the seed-0 cut's description, as :meth:`prepare` writes it."""
         from warmstart.knowledge.metafeatures import task_description
 
-        target = next((t for t in select_targets(None, self.args.quick) if t.name == task), None)
+        target = self._all_targets.get(task)
         if target is None:
             return {}
         return {**task_description(self.task(task).few_shot(shots, seed=0)), "family": target.family,
