@@ -7,6 +7,10 @@
   issue's list. ``mmd`` and ``coral`` (feature-alignment cousins of ``dann``) are left out to keep
   the build affordable; ``--strategies`` adds them. They run at every shot level: with labels they
   add the support loss (semi-supervised domain adaptation).
+* **Combinations** (:data:`COMBINATIONS`, tier 0 beside the defaults): ``self_training#mcc``,
+  self-training with MCC added at weight 1 (Jin et al., ECCV 2020) — the domain-adaptation
+  benchmark's method of that name — so the prior can learn where it wins. A candidate of the
+  portfolio, not a default: the prior chooses among them on the meta-dataset's tasks.
 * **NAS candidates** (``nas_candidate``) around the pretrained source: with S source stages, the
   full depth with S-1 or S-2 stages frozen, and the depth cut to S-1 with none or S-2 frozen.
 * Each strategy runs at its defaults and at ``k`` settings sampled from its declared search ranges
@@ -45,6 +49,8 @@ from warmstart.tasks._task import Task
 UNLABELLED = ("source_only", "dann", "cdan", "mcc", "self_training")
 NAS = "nas_candidate"
 SAMPLE_SEED = 16  # the issue's number: the sampled settings are the same in every build
+#: named combinations run at tier 0 beside their strategy's default: id → (strategy, params over the default)
+COMBINATIONS: dict[str, tuple[str, dict[str, Any]]] = {"self_training#mcc": ("self_training", {"mcc": 1.0})}
 
 #: the per-run budget: auto's trial budget (one table, so the prior's picks are what auto runs)
 BUDGET: dict[str, dict[str, Any]] = TRIAL_BUDGET
@@ -60,7 +66,8 @@ class Member:
     """One recipe of the portfolio, apart from its task, source, shots and seed.
 
     Attributes:
-        id: Stable name: ``<strategy>#default``, ``<strategy>#s<i>`` or ``nas_candidate#cut<c>-freeze<f>``.
+        id: Stable name: ``<strategy>#default``, ``<strategy>#s<i>``, a :data:`COMBINATIONS` name or
+            ``nas_candidate#cut<c>-freeze<f>``.
         strategy: Registered strategy name.
         params: Hyperparameters (the per-run budget included).
         architecture: NAS candidate spec, or None.
@@ -121,7 +128,8 @@ def sampled_params(strategy: str, k: int, fixed: dict[str, Any]) -> list[dict[st
 
 
 def members(k_sampled: int = 3, *, quick: bool = False, strategies: list[str] | None = None) -> list[Member]:
-    """The task-independent portfolio: defaults (tier 0) and sampled settings (tier 1) per strategy.
+    """The task-independent portfolio: defaults and :data:`COMBINATIONS` (tier 0) and sampled settings
+    (tier 1) per strategy.
 
     NAS candidates depend on the source's depth: :func:`nas_members`.
     """
@@ -132,6 +140,7 @@ def members(k_sampled: int = 3, *, quick: bool = False, strategies: list[str] | 
             continue
         fixed = _budget_fixed(s, quick)
         out.append(Member(f"{s}#default", s, fixed))
+        out += [Member(cid, s, {**fixed, **extra}) for cid, (cs, extra) in COMBINATIONS.items() if cs == s]
         for i, p in enumerate(sampled_params(s, k_sampled, fixed), start=1):
             out.append(Member(f"{s}#s{i}", s, {**fixed, **p}, tier=1))
     if quick and strategies is None:

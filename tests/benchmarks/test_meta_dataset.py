@@ -11,7 +11,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from benchmarks import meta_dataset as bench
-from benchmarks._meta_portfolio import members, nas_members, sampled_params, unit_key
+from benchmarks._meta_portfolio import COMBINATIONS, members, nas_members, sampled_params, unit_key
 from benchmarks._meta_tasks import TARGETS, select_targets
 from warmstart.knowledge import export_trials, open_storage, trial_rows
 from warmstart.knowledge.records import list_records
@@ -176,7 +176,9 @@ def test_portfolio_is_the_same_on_every_task_and_seeded() -> None:
     strategies = {m.strategy for m in a}
     assert {"finetune", "l2sp", "lora", "multitask", "fixmatch", "dann", "mcc", "self_training"} <= strategies
     assert not strategies & {"protonet", "maml", "nas_candidate"}  # meta-learners skipped; NAS separately
-    assert sum(m.tier == 0 for m in a) == len(strategies)  # one default each
+    assert sum(m.tier == 0 for m in a) == len(strategies) + len(COMBINATIONS)  # one default each, the combinations
+    combo = next(m for m in a if m.id == "self_training#mcc")
+    assert combo.params == {**next(d.params for d in a if d.id == "self_training#default"), "mcc": 1.0}
     for m in a:
         if m.tier == 1:
             assert m.params != next(d.params for d in a if d.id == f"{m.strategy}#default")
