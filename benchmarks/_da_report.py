@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._report import Checks, markdown_table, mean_std, provenance, write_csv
-from warmstart._atomic import write_text_atomic
+from warmstart._atomic import atomic_path, write_text_atomic
 from warmstart.strategies._selection import SELECTORS
 
 #: the issue's targets (best method, mean over seeds, label-free pick)
@@ -65,10 +65,9 @@ def _plot(summary: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("label-free selection (bars, mean ± std); oracle pick (black ticks)", fontsize=9)
     ax.legend(fontsize=7, ncol=len(methods), loc="lower center")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def sanity_checks(rows: list[dict[str, Any]], expected_runs: int) -> Checks:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmarks._report import Checks, markdown_table, mean_std, output_folder, paired_ci, provenance, write_csv
-from warmstart._atomic import write_text_atomic
+from warmstart._atomic import atomic_path, write_text_atomic
 from warmstart.engine import TrainConfig, Trainer, configure_threads, seed_everything
 from warmstart.engine import progress as progress_mod
 
@@ -188,10 +188,9 @@ def plot(path: Path, rows: list[dict[str, Any]]) -> None:
     ax.set_ylabel("engine / raw samples per s")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def sanity_checks(rows: list[dict[str, Any]], epochs: int) -> Checks:
