@@ -155,7 +155,7 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
-    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm}
+    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget}
     t0 = time.perf_counter()
     try:
         res = auto(sit.task, budget=budget, sources=[ckpts[t] for t in sit.source_tasks],

@@ -184,3 +184,26 @@ def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         row["all single strategies s (per seed)"] = f"{total / len(seeds):.0f}" if seeds else "—"
         out.append(row)
     return out
+
+
+def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int]) -> tuple[str, str] | None:
+    """auto's budget at equal wall time in ``situation``: the mean seconds per run of its best single strategy.
+
+    The best single strategy is picked as in the report (hindsight, by mean test accuracy over ``seeds``,
+    among those finished on every seed). Returns (budget text for ``Budget.parse``, rounded up to whole
+    seconds and at least auto's smallest wall budget, ``MIN_SECONDS``; a note naming the strategy), or
+    None while some seed lacks its single strategies.
+    """
+    from warmstart.auto.run import MIN_SECONDS
+
+    rs = [r for r in runs if r["arm"] == "single" and r["situation"] == situation and int(r["seed"]) in set(seeds)]
+    wide = per_seed(rs, {})
+    if {int(r["seed"]) for r in wide} != set(seeds):
+        return None
+    best = best_single(wide)
+    if best is None:
+        return None
+    secs = [float(r.get("seconds") or 0.0) for r in rs if r.get("strategy") == best[0]]
+    budget = max(math.ceil(statistics.fmean(secs)), math.ceil(MIN_SECONDS))
+    floor = " (auto's smallest budget)" if budget > math.ceil(statistics.fmean(secs)) else ""
+    return f"{budget}s", f"{situation}: {best[0]}'s mean {statistics.fmean(secs):.0f} s per run → {budget}s{floor}"

@@ -23,6 +23,12 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
   benchmark's single strategies and first trial of that seed (reference only).
 
 The two auto arms run in alternating order from seed to seed (in-process caches favour the second).
+At 2 minutes auto has a fraction of a single strategy's time where that strategy runs long (the
+adaptation strategies' 3,000 steps take minutes). ``--budget best-single`` gives each situation's auto
+runs the mean wall seconds of its best single strategy instead (equal wall time; at least auto's
+smallest budget, 20 s), read with the single strategies' runs from ``--singles-from`` (another
+``--out``), so that comparison is made at equal cost too.
+
 The learning curve of the prior (25 %, 50 %, 100 % of the meta-dataset's tasks) is reported by
 ``benchmarks/prior_quality.py`` on the meta-dataset's own runs, not redone here.
 
@@ -35,6 +41,8 @@ Usage:
     python -m benchmarks.auto --arms singles --shard 0/2 --threads 1 &   # single strategies, one shard per core
     python -m benchmarks.auto --arms singles --shard 1/2 --threads 1 &
     python -m benchmarks.auto --arms none          # the report from runs.jsonl
+    python -m benchmarks.auto --arms auto --budget best-single --singles-from benchmarks/results/auto \
+        --out benchmarks/results/auto/equal-time      # auto at the best single strategy's wall time
     python -m benchmarks.auto --quick              # seconds → benchmarks/results/auto/quick/ (git-ignored)
 
 Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
@@ -50,6 +58,7 @@ from typing import Any
 
 from benchmarks._auto_arms import RunLog, family_prior, file_hash, run_auto, run_recipe_row, source_checkpoints
 from benchmarks._auto_report import (
+    matched_budget,
     per_seed,
     seconds_table,
     seed_table,
@@ -70,6 +79,9 @@ from benchmarks._report import Checks, markdown_table, output_folder, provenance
 from benchmarks._shard import in_shard, parse_shard
 from warmstart._atomic import write_text_atomic
 
+#: ``--budget`` value: each situation's auto runs get its best single strategy's mean wall seconds
+BEST_SINGLE = "best-single"
+
 #: --quick: tiny training, two strategies, a budget of two trials
 QUICK: dict[str, Any] = {"params": {"epochs": 1, "min_steps": 4}, "strategies": ["finetune", "linear_probe"]}
 
@@ -86,6 +98,8 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
 
     work = args.out / "work"
     log = RunLog(args.out / "runs.jsonl")
+    given = RunLog(args.singles_from / "runs.jsonl") if args.singles_from else None
+    singles_log = given or log
     quick = QUICK if args.quick else None
     notes = ["quick: sources pretrained 2 epochs on 1,500 examples; 1 training epoch per fit"] if quick else []
     rows: list[dict[str, Any]] = []
@@ -102,16 +116,27 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
             notes.append(f"prior {note}")
     ckpts = source_checkpoints(work, list(dict.fromkeys(t for s in sits for t in (*s.source_tasks, s.baseline_source))),
                                args.quick)
+    if given:
+        notes.append(f"single strategies' runs read from {args.singles_from / 'runs.jsonl'}, not run here")
     for sit in sits:
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
+        budget = args.budget
+        if args.budget == BEST_SINGLE:
+            matched = matched_budget(list(singles_log.runs.values()), sit.name, args.seeds)
+            if matched is None:
+                notes.append(f"{sit.name}: no auto run (its single strategies have not finished on every seed)")
+                continue
+            budget = matched[0]
+            notes.append(f"budget {matched[1]}")
         for seed in args.seeds:
             mine = ([s for s in singles if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
-                    if args.arms in ("all", "singles") else [])
-            _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, args.budget, quick,
+                    if args.arms in ("all", "singles") and given is None else [])
+            _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, budget, quick,
                       autos=args.arms in ("all", "auto"))
     names = {s.name for s in sits}
-    runs = [r for r in log.runs.values() if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
+    mine_runs = list(log.runs.values()) + ([r for r in given.runs.values() if r["arm"] == "single"] if given else [])
+    runs = [r for r in mine_runs if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
     return runs, rows, notes
 
 
@@ -145,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
                    help="one situation, one seed, 2 trials, tiny training, a prior fitted on a few tasks")
-    p.add_argument("--budget", default="2m", help="auto's budget per run (trials, or wall time: '2m')")
+    p.add_argument("--budget", default="2m",
+                   help=f"auto's budget per run (trials, or wall time: '2m'), or {BEST_SINGLE!r}: per situation, "
+                        "the mean wall seconds of its best single strategy (equal wall time)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--situations", nargs="+", default=None, metavar="NAME", help="run only these situations")
     p.add_argument("--singles", nargs="+", default=None, metavar="STRATEGY",
@@ -157,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", default="0/1", help="I/N: run only the I-th of N disjoint parts of the single "
                                                   "strategies' runs (one process per core)")
     p.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: all cores)")
+    p.add_argument("--singles-from", type=Path, default=None, metavar="DIR",
+                   help="read the single strategies' runs from DIR/runs.jsonl (a run with --arms singles) instead "
+                        "of running them here")
     p.add_argument("--table", type=Path, default=TABLE, help="the meta-dataset table (meta_dataset.csv)")
     p.add_argument("--out", type=Path, default=None,
                    help="results folder (default benchmarks/results/auto/, with --quick its quick/)")
@@ -172,8 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.singles or []) - set(list_strategies()))
     if unknown:
         p.error(f"--singles: unknown strategy {unknown[0]!r}; choose from {', '.join(list_strategies())}")
+    if args.singles_from and not (args.singles_from / "runs.jsonl").is_file():
+        p.error(f"--singles-from: no runs.jsonl in {args.singles_from}")
+    if args.budget == BEST_SINGLE and args.arms == "singles":
+        p.error(f"--budget {BEST_SINGLE} sets the auto arms' budget; --arms singles runs none")
+    if args.budget != BEST_SINGLE:
+        from warmstart.errors import ConfigError
+        from warmstart.search.budget import Budget
+
+        try:
+            Budget.parse(args.budget)
+        except ConfigError as exc:
+            p.error(f"--budget: {exc}")
     if args.quick:
-        args.budget, args.seeds = "2", [0]
+        args.budget, args.seeds = ("2" if args.budget != BEST_SINGLE else args.budget), [0]
     if args.threads:
         import os
 
@@ -229,7 +271,7 @@ def auto_rows(runs: list[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
         if r["arm"] in ("auto_prior", "auto_none", "first_trial"):
             ran = str(r.get("label") or r.get("error", "")).replace(f"{work}/", "").replace("|", ";")
             out.append({"situation": r["situation"], "seed": r["seed"], "arm": r["arm"],
-                        "accuracy": r.get("accuracy"), "ran": ran,
+                        "budget": r.get("budget", ""), "accuracy": r.get("accuracy"), "ran": ran,
                         "chosen by": r.get("selection") or "", "trials": r.get("trials", ""),
                         "seconds": round(float(r.get("seconds") or 0.0))})
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import statistics
 
 from benchmarks import auto as bench
 from benchmarks._prior_rows import TABLE
@@ -33,6 +35,30 @@ def test_auto_benchmark_quick(tmp_path) -> None:
     # started again: every run is read back, none is redone
     assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(runs)
+    # at equal wall time: the budget is the best single strategy's seconds, read with the singles from the first
+    # folder, not rerun (--arms none here: the budget rule itself is unit-tested in test_auto_parts.py)
+    eq = tmp_path / "equal-time"
+    assert bench.main(["--quick", "--arms", "none", "--budget", "best-single", "--singles-from", str(tmp_path),
+                       "--out", str(eq)]) == 0
+    best = max(("finetune", "linear_probe"), key=lambda s: float(row[f"single:{s}"]))
+    secs = math.ceil(statistics.fmean(float(r["seconds"]) for r in runs if r.get("strategy") == best))
+    assert f"budget digits-5shot: {best}'s mean" in (eq / "README.md").read_text()
+    assert f"→ {max(secs, 20)}s" in (eq / "README.md").read_text()
+    (eq_row,) = list(csv.DictReader(open(eq / "auto.csv")))
+    assert eq_row["single:finetune"] == row["single:finetune"] and not eq_row["auto_none"]
+    assert not (eq / "runs.jsonl").exists()
+
+
+def test_equal_time_options_are_checked(tmp_path, capsys) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--quick", "--singles-from", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and f"--singles-from: no runs.jsonl in {tmp_path}" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--quick", "--budget", "soon", "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "--budget: budget 'soon' is not valid" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_sanity_checks_fail_on_wrong_trial_count_chance_accuracy_or_failed_run() -> None:

@@ -8,7 +8,15 @@ import optuna
 import pytest
 
 from benchmarks._auto_arms import RunLog, few_tasks, first_trial_recipe
-from benchmarks._auto_report import best_single, paired_target, per_seed, seed_table, situation_stats, targets
+from benchmarks._auto_report import (
+    best_single,
+    matched_budget,
+    paired_target,
+    per_seed,
+    seed_table,
+    situation_stats,
+    targets,
+)
 from benchmarks._auto_situations import SITUATIONS, lofo_rows, oracle_accuracy, row_family, select_situations
 
 
@@ -87,6 +95,17 @@ def test_best_single_and_targets_from_runs() -> None:
     assert s["first_vs_none"]["diff"] == pytest.approx((0.03 + 0.04 + 0.05) / 3)
     assert [t["met"] for t in targets([s])] == ["yes", "yes", "NOT met", "yes"]  # 3.2 points from the oracle
     assert [r["best single"] for r in seed_table(wide)] == [0.89, 0.9, 0.88]
+
+
+def test_matched_budget_is_the_best_single_strategys_mean_seconds() -> None:
+    runs = [{**r, "seconds": 100.0 + 10 * r["seed"] if r.get("strategy") == "b" else 5.0} for r in _runs()]
+    # b is the hindsight pick (c ran on one seed only); its runs took 100, 110, 120 s
+    assert matched_budget(runs, "s", [0, 1, 2]) == ("110s", "s: b's mean 110 s per run → 110s")
+    assert matched_budget([{**r, "seconds": 100.4} for r in runs if r.get("strategy") == "b"], "s", [0])[0] == "101s"
+    fast = [{**r, "seconds": 3.0} for r in runs]
+    assert matched_budget(fast, "s", [0, 1, 2]) == ("20s", "s: b's mean 3 s per run → 20s (auto's smallest budget)")
+    assert matched_budget(runs, "s", [0, 1, 2, 3]) is None  # seed 3 has no single strategies yet
+    assert matched_budget(runs, "other", [0]) is None
 
 
 def test_targets_not_measured_without_the_prior_arm() -> None:
