@@ -203,7 +203,7 @@ def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Seq
     best = best_single(wide)
     if best is None:
         return None
-    secs = [float(r.get("seconds") or 0.0) for r in rs if r.get("strategy") == best[0]]
-    budget = max(math.ceil(statistics.fmean(secs)), math.ceil(MIN_SECONDS))
-    floor = " (auto's smallest budget)" if budget > math.ceil(statistics.fmean(secs)) else ""
-    return f"{budget}s", f"{situation}: {best[0]}'s mean {statistics.fmean(secs):.0f} s per run → {budget}s{floor}"
+    mean = statistics.fmean(float(r.get("seconds") or 0.0) for r in rs if r.get("strategy") == best[0])
+    budget = max(math.ceil(mean), math.ceil(MIN_SECONDS))
+    floor = " (auto's smallest budget)" if budget > math.ceil(mean) else ""
+    return f"{budget}s", f"{situation}: {best[0]}'s mean {mean:.0f} s per run → {budget}s{floor}"

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
     work = args.out / "work"
     log = RunLog(args.out / "runs.jsonl")
     given = RunLog(args.singles_from / "runs.jsonl") if args.singles_from else None
-    singles_log = given or log
+    singles_log = given if given is not None else log
     quick = QUICK if args.quick else None
     notes = ["quick: sources pretrained 2 epochs on 1,500 examples; 1 training epoch per fit"] if quick else []
     rows: list[dict[str, Any]] = []
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
             notes.append(f"prior {note}")
     ckpts = source_checkpoints(work, list(dict.fromkeys(t for s in sits for t in (*s.source_tasks, s.baseline_source))),
                                args.quick)
-    if given:
+    if given is not None:
         notes.append(f"single strategies' runs read from {args.singles_from / 'runs.jsonl'}, not run here")
     for sit in sits:
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
