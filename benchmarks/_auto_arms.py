@@ -2,7 +2,11 @@
 
 Every finished run is one line of ``runs.jsonl`` (:class:`RunLog`), written as soon as it ends, so
 a stopped benchmark continues where it was when started again with the same ``--out``. A run that
-raised a warmstart error is recorded with its ``error`` and not retried.
+raised a warmstart error is recorded with its ``error`` and not retried. A recipe run (single
+strategy, first trial) records its strategy's :data:`benchmarks._meta_portfolio.REVISION`, as the
+meta-dataset's runs do: a run of an older revision is stale, so it is read as not done and run again
+(its line stays in the file; the newer line wins). The auto arms' runs record :data:`AUTO_REVISION`
+the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from typing import Any
 
 from benchmarks._auto_situations import Situation, lofo_rows, row_family
 
+#: the auto arms' revision (runs of an older one are stale and run again): 2 since auto retrains its winner
+#: at its strategy's full length (``warmstart/auto/final_fit.py``) and the adaptation strategies' defaults changed
+AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
+AUTO_REVISION = 2
 #: rows of the few task keys a ``--quick`` prior is fitted on (seconds, not minutes)
 QUICK_PRIOR_TASKS = 8
 
@@ -30,7 +38,21 @@ class RunLog:
             for line in path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    self.runs[self.key(row)] = row
+                    if self.is_current(row):
+                        self.runs[self.key(row)] = row
+
+    @staticmethod
+    def is_current(row: dict[str, Any]) -> bool:
+        """Whether a run is current: an auto arm's of :data:`AUTO_REVISION`, a recipe run's of its strategy's
+        revision (a row without ``auto_revision`` or ``revision`` is of revision 1)."""
+        from benchmarks._meta_portfolio import REVISION
+
+        if row.get("arm") in AUTO_ARMS and int(row.get("auto_revision", 1)) != AUTO_REVISION:
+            return False
+        strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0]) \
+            if row.get("arm") in ("single", "first_trial") else ""
+        rev = REVISION.get(strategy)
+        return int(row.get("revision", 1)) == (rev[0] if rev else 1)
 
     @staticmethod
     def key(row: dict[str, Any]) -> tuple[str, int, str, str]:
@@ -155,7 +177,8 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
-    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget}
+    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget,
+                           "auto_revision": AUTO_REVISION}
     t0 = time.perf_counter()
     try:
         res = auto(sit.task, budget=budget, sources=[ckpts[t] for t in sit.source_tasks],
@@ -175,12 +198,17 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
 
 def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any = None) -> dict[str, Any]:
     """One recipe fit on every label of the situation's support set (``validation="none"``), test accuracy."""
+    from benchmarks._meta_portfolio import REVISION
     from warmstart.errors import WarmstartError
     from warmstart.recipe import run_recipe
 
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "label": recipe.describe()}
+    if arm in AUTO_ARMS:
+        row["auto_revision"] = AUTO_REVISION
     if arm == "single":
         row["strategy"] = recipe.strategy
+    if recipe.strategy in REVISION:
+        row["revision"] = REVISION[recipe.strategy][0]
     t0 = time.perf_counter()
     try:
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)

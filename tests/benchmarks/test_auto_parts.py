@@ -7,7 +7,7 @@ import math
 import optuna
 import pytest
 
-from benchmarks._auto_arms import RunLog, few_tasks, first_trial_recipe
+from benchmarks._auto_arms import AUTO_REVISION, RunLog, few_tasks, first_trial_recipe
 from benchmarks._auto_report import (
     best_single,
     matched_budget,
@@ -117,11 +117,31 @@ def test_targets_not_measured_without_the_prior_arm() -> None:
 def test_run_log_reads_back_finished_runs(tmp_path) -> None:
     log = RunLog(tmp_path / "runs.jsonl")
     log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.5})
-    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "accuracy": 0.6})
+    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "auto_revision": AUTO_REVISION, "accuracy": 0.6})
     again = RunLog(tmp_path / "runs.jsonl")
     assert again.get("s", 0, "single", "finetune")["accuracy"] == 0.5
     assert again.get("s", 0, "auto_none")["accuracy"] == 0.6
     assert again.get("s", 1, "auto_none") is None and again.get("s", 0, "single", "l2sp") is None
+
+
+def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
+    from benchmarks._meta_portfolio import REVISION
+
+    rev = REVISION["self_training"][0]
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "self_training", "accuracy": 0.5})
+    log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.6})
+    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "accuracy": 0.7})
+    log.add({"situation": "s", "seed": 0, "arm": "first_trial", "label": "mcc | 5 shots | seed 0",
+             "auto_revision": AUTO_REVISION, "accuracy": 0.8})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("s", 0, "single", "self_training") is None  # revision 1 < today's
+    assert again.get("s", 0, "single", "finetune")["accuracy"] == 0.6  # never revised: current
+    assert again.get("s", 0, "auto_none") is None  # no auto_revision: the old auto
+    assert again.get("s", 0, "first_trial") is None  # its strategy (mcc) is of an older revision
+    again.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "self_training", "revision": rev,
+               "accuracy": 0.9})
+    assert RunLog(tmp_path / "runs.jsonl").get("s", 0, "single", "self_training")["accuracy"] == 0.9
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
