@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
                      "and the oracle is blank (build it with python -m benchmarks.meta_dataset, or give --table)")
     priors: dict[str, Any] = {}
     for fam in dict.fromkeys(s.family for s in sits):
-        if rows:
+        if rows and args.arms in ("all", "auto"):  # only the auto arms ask a prior
             priors[fam], note = family_prior(rows, fam, work / "priors", file_hash(args.table), args.quick)
             notes.append(f"prior {note}")
     ckpts = source_checkpoints(work, list(dict.fromkeys(t for s in sits for t in (*s.source_tasks, s.baseline_source))),
