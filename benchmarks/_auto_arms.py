@@ -90,8 +90,9 @@ def few_tasks(rows: list[dict[str, Any]], n: int = QUICK_PRIOR_TASKS) -> list[di
 
 
 def family_prior(rows: list[dict[str, Any]], family: str, folder: Path, tag: str,
-                 quick: bool = False) -> tuple[Any, str]:
-    """The prior for a situation of ``family``: fitted on every other family's rows (target test accuracy).
+                 quick: bool = False, gain_rows: list[dict[str, Any]] | None = None) -> tuple[Any, str]:
+    """The prior for a situation of ``family``: fitted on every other family's rows (target test accuracy),
+    and its length gains on every other family's ``gain_rows`` (the length-gain benchmark's runs).
 
     Cached as ``folder/<family>-<tag>.json.gz`` (``tag`` names the table); its gray-box model is
     fitted here, before any auto run, so no run's budget pays for it. Returns (prior or None, a note).
@@ -108,7 +109,8 @@ def family_prior(rows: list[dict[str, Any]], family: str, folder: Path, tag: str
         prior = Prior.load(path)
     else:
         try:
-            prior = fit_prior(train, target="test_accuracy")
+            gains = lofo_rows(gain_rows or [], family)
+            prior = fit_prior(train, target="test_accuracy", gain_rows=gains or None)
         except DataError as exc:
             return None, f"no prior without {family}: {exc}"
         folder.mkdir(parents=True, exist_ok=True)

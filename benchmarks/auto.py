@@ -74,6 +74,7 @@ from benchmarks._auto_situations import (
     select_situations,
     single_strategies,
 )
+from benchmarks._length_gain_runs import GAIN_RUNS, read_gain_rows
 from benchmarks._prior_rows import TABLE, read_rows
 from benchmarks._report import Checks, markdown_table, output_folder, provenance, write_csv
 from benchmarks._shard import in_shard, parse_shard
@@ -110,9 +111,14 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
         notes.append(f"no meta-dataset table at {args.table}: auto (prior) and its first trial are not run "
                      "and the oracle is blank (build it with python -m benchmarks.meta_dataset, or give --table)")
     priors: dict[str, Any] = {}
+    gain_rows = read_gain_rows(args.gains) if args.gains is not None and not args.quick else []
+    if args.arms in ("all", "auto"):
+        notes.append(f"length gains: {len(gain_rows)} runs of {args.gains}" if gain_rows else
+                     f"no length gains (no runs at {args.gains}): the priors rank the trials' length only")
     for fam in dict.fromkeys(s.family for s in sits):
         if rows and args.arms in ("all", "auto"):  # only the auto arms ask a prior
-            priors[fam], note = family_prior(rows, fam, work / "priors", file_hash(args.table), args.quick)
+            tag = file_hash(args.table) + (f"-g{file_hash(args.gains)}" if gain_rows else "")
+            priors[fam], note = family_prior(rows, fam, work / "priors", tag, args.quick, gain_rows)
             notes.append(f"prior {note}")
     ckpts = source_checkpoints(work, list(dict.fromkeys(t for s in sits for t in (*s.source_tasks, s.baseline_source))),
                                args.quick)
@@ -188,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="read the single strategies' runs from DIR/runs.jsonl (a run with --arms singles) instead "
                         "of running them here")
     p.add_argument("--table", type=Path, default=TABLE, help="the meta-dataset table (meta_dataset.csv)")
+    p.add_argument("--gains", type=Path, default=GAIN_RUNS,
+                   help="the length-gain benchmark's runs.jsonl (the priors' length gains, leave-one-family-out)")
     p.add_argument("--out", type=Path, default=None,
                    help="results folder (default benchmarks/results/auto/, with --quick its quick/)")
     args = p.parse_args(argv)

@@ -36,3 +36,45 @@ def test_the_selection_says_when_the_rule_changed_the_pick() -> None:
     rule = "one-standard-error rule: the queued recipe of trial 1 (posterior 0.906) kept over trial 0"
     out = selection(rows, "3-fold CV", Choice(SimpleNamespace(number=1), "posterior", rule=rule))  # type: ignore[arg-type]
     assert out["rule"] == rule and rule in out["text"] and out["by"] == "posterior"
+
+
+def test_length_gains_choose_the_model_auto_would_return_in_the_time_left() -> None:
+    """l2sp has the better trial score; finetune gains 10 points from its full length: with the time for that
+    final fit finetune wins, with no time for a longer fit l2sp does."""
+    import json
+    import random
+
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import create_trial
+
+    from warmstart.auto.choice import choose
+    from warmstart.auto.prior_plan import PriorPlan
+    from warmstart.knowledge.prior import fit_prior
+    from warmstart.tasks import get_task
+
+    rng = random.Random(0)
+    rows = [{"task": f"t{t}@5shots", "shots": 5, "strategy": s, "seed": 0, "params": json.dumps({"lr": 1e-3}),
+             "score": acc + rng.gauss(0, 0.005), "metric": "val_accuracy", "seconds": 10.0,
+             "mf_log_n_classes": rng.uniform(1.5, 2.5)}
+            for t in range(4) for s, acc in (("l2sp", 0.90), ("finetune", 0.88))]
+    gains = [{"task": f"g{t}", "shots": 5, "seed": 0, "source_task": "s", "strategy": "finetune", "fidelity": f,
+              "test_accuracy": a} for t in range(2) for f, a in (("trial", 0.8), ("full", 0.9))]
+    prior = fit_prior(rows, gain_rows=gains)
+    study = optuna.create_study(direction="maximize")
+    for strategy, value in (("l2sp", 0.90), ("finetune", 0.88)):
+        study.add_trial(create_trial(
+            params={"source": "src", "strategy": strategy, f"{strategy}.lr": 1e-3}, value=value,
+            distributions={"source": CategoricalDistribution(["src"]),
+                           "strategy": CategoricalDistribution(["l2sp", "finetune"]),
+                           f"{strategy}.lr": FloatDistribution(1e-5, 1e-1, log=True)},
+            user_attrs={"fit_seconds": 2.0, "fold_scores": [value] * 3}))
+    task = get_task("digits").few_shot(5, seed=0)
+    plan = PriorPlan(prior, {"mf_log_n_classes": 2.0, "shots": 5}, {"src": {}}, ["l2sp", "finetune"], None)
+    roomy = choose(study, plan, task, seconds_left=None)  # no time budget: every final fit at full length
+    tight = choose(study, plan, task, seconds_left=2.0)  # only a trial's length fits
+    assert roomy.trial.params["strategy"] == "finetune" and tight.trial.params["strategy"] == "l2sp"
+    gained = {roomy.trial.number: roomy.scores[roomy.trial.number].gain}
+    assert gained[roomy.trial.number] > 0.05 and all(f.gain == 0.0 for f in tight.scores.values())
+    fixed = choose(study, plan, task, overrides={"epochs": 3})  # a length the user fixed: nothing to gain
+    assert fixed.trial.params["strategy"] == "l2sp"

@@ -12,15 +12,8 @@ from optuna.trial import create_trial
 
 from warmstart.errors import ConfigError, DataError
 from warmstart.knowledge import open_storage, study_name, trial_rows
-from warmstart.knowledge.prior import (
-    NO_PRIOR,
-    Observed,
-    Prior,
-    PriorConfig,
-    fit_prior,
-    load_prior,
-    shipped_prior_path,
-)
+from warmstart.knowledge.prior import Observed, Prior, PriorConfig, fit_prior
+from warmstart.knowledge.prior_files import NO_PRIOR, load_prior, shipped_prior_path
 from warmstart.knowledge.records import ATTR, make_record_attr
 from warmstart.recipe import Recipe
 
@@ -251,3 +244,37 @@ def test_rows_from_a_real_optuna_knowledge_base(tmp_path):
     p = fit_prior(trial_rows(st))
     assert len(p.tasks) == 3 and p.table.tasks["digits0@5shots"].shots == 5
     assert p.suggest(situation("image"), k=1, cost_weight=0.0)[0].spec.strategy == "l2sp"
+
+
+def gain_rows(strategy: str, gain: float) -> list[dict]:
+    """Trial and full-length runs of ``strategy`` on two tasks, ``gain`` apart (the other strategies: none)."""
+    out = []
+    for task in ("g1", "g2"):
+        for fidelity, acc in (("trial", 0.8), ("full", 0.8 + gain)):
+            out.append({"task": task, "shots": 5, "seed": 0, "source_task": "s", "strategy": strategy,
+                        "fidelity": fidelity, "test_accuracy": acc})
+    return out
+
+
+def test_length_gains_reorder_the_picks_and_the_final_choice_for_the_full_length(tmp_path):
+    rows = synthetic_rows(n_per_family=3, families=("image",), seeds=1)
+    prior = fit_prior(rows, gain_rows=gain_rows("finetune", 0.10))
+    assert prior.gains is not None and "length gains of 1 strategies" in prior.describe()
+    short = prior.suggest(situation("image"), k=2, cost_weight=0.0)
+    full = prior.suggest(situation("image"), k=2, cost_weight=0.0, full_length=True)
+    assert short[0].spec.strategy == "l2sp" and short[0].gain == 0.0
+    assert full[0].spec.strategy == "finetune" and full[0].gain == pytest.approx(0.10)
+    assert "more at its full length" in full[0].why
+    seen = [Observed({"strategy": "l2sp", "params": {"lr": 1e-3}}, 0.90, [0.9, 0.9, 0.9]),
+            Observed({"strategy": "finetune", "params": {"lr": 1e-3}}, 0.87, [0.87, 0.87, 0.87])]
+    plain = prior.final_scores(seen, situation("image"), n_examples=30)
+    ahead = prior.final_scores(seen, situation("image"), n_examples=30, fractions=[1.0, 1.0])
+    half = prior.final_scores(seen, situation("image"), n_examples=30, fractions=[1.0, 0.0])
+    assert plain[0].index == 0 and ahead[0].index == 1 and half[0].index == 0
+    assert ahead[0].expected == pytest.approx(ahead[0].posterior.mean + 0.10)
+    with pytest.raises(ConfigError, match="fractions"):
+        prior.final_scores(seen, situation("image"), n_examples=30, fractions=[1.0])
+    again = Prior.load(prior.save(tmp_path / "p.json.gz"))
+    assert again.gains == prior.gains
+    assert fit_prior(rows[:len(rows) // 2], base=prior).gains == prior.gains  # a refit keeps the base's gains
+    assert fit_prior(rows).gains is None and fit_prior(rows).length_gain("finetune", 5) == 0.0

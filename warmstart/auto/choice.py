@@ -9,6 +9,12 @@ its fold scores), not the validation score alone, and by the one-standard-error 
 (:func:`one_se_pick`): a configuration the search drew replaces the queued recipes (the prior's
 picks) only when it beats them by more than one posterior standard deviation. With fewer trials, or a label-free
 score, the plain best validation score decides, and :func:`selection` says why.
+
+The trials ran at the trial budget, but the winner is retrained at its strategy's full length
+(:mod:`warmstart.auto.final_fit`), and strategies gain very differently from it. When the prior has
+length gains (:mod:`warmstart.knowledge._gains`), each trial's posterior mean adds the gain of the
+final fit it would get in the time left (:func:`~warmstart.auto.final_fit.length_fraction`), and the
+trials are compared by that expected score of the model auto returns.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import split_params
+from warmstart.auto.final_fit import length_fraction
 from warmstart.auto.prior_plan import PriorPlan
-from warmstart.auto.search import is_queued
+from warmstart.auto.search import fixed_params, is_queued
 from warmstart.errors import ConfigError
 from warmstart.knowledge.prior import FinalScore, Observed
-from warmstart.tasks._task import Task
+from warmstart.tasks._task import Task, n_items
 from warmstart.validation import plan_validation
 
 LABELLED_PROTOCOLS = ("split", "kfold", "loo")
@@ -73,8 +80,17 @@ def trial_recipe(trial: FrozenTrial) -> dict[str, Any]:
     return {"strategy": strategy, "params": params, "architecture": arch}
 
 
-def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 0) -> Choice:
+def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 0, *,
+           overrides: dict[str, Any] | None = None, seconds_left: float | None = None) -> Choice:
     """The winner among the study's completed trials (see the module docstring).
+
+    Args:
+        study: The search's study.
+        plan: The prior's plan, or None (no prior: the best validation score).
+        task: The target task (its few-shot cut).
+        seed: Its seed (the validation protocol's).
+        overrides: The user's fixed parameters (``--params``).
+        seconds_left: Seconds the final fit may take (None: no time budget).
 
     Raises:
         ValueError: the study has no completed trial.
@@ -93,36 +109,50 @@ def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 
         source = str(t.user_attrs.get("source_used", t.params.get("source", "")))
         folds = [float(v) for v in (t.user_attrs.get("fold_scores") or []) if isinstance(v, (int, float))]
         observed.append(Observed(trial_recipe(t), float(t.value or 0.0), folds, plan.sources.get(source)))
-    scores = plan.prior.final_scores(observed, plan.situation, n_examples=n)
+    fractions = [_fraction(t, overrides, n_items(task.x_train), seconds_left) for t in done]
+    scores = plan.prior.final_scores(observed, plan.situation, n_examples=n,
+                                     fractions=fractions if plan.prior.gains is not None else None)
     by_number = {done[f.index].number: f for f in scores}
     pick, best = one_se_pick(scores, [is_queued(done[f.index]) for f in scores]), scores[0]
     rule = None
     if pick is not best:
         rule = (f"one-standard-error rule: the queued recipe of trial {done[pick.index].number} "
-                f"(posterior {pick.posterior.mean:.3f}) kept over trial {done[best.index].number}, which the search "
-                f"drew (posterior {best.posterior.mean:.3f} ± {best.posterior.std:.3f})")
+                f"(expected {pick.expected:.3f}) kept over trial {done[best.index].number}, which the search "
+                f"drew (expected {best.expected:.3f} ± {best.posterior.std:.3f})")
     return Choice(done[pick.index], "posterior", by_number, rule=rule)
 
 
-def one_se_pick(scores: list[FinalScore], is_queued: list[bool]) -> FinalScore:
-    """The one-standard-error rule over posterior means (best first in ``scores``).
+def _fraction(trial: FrozenTrial, overrides: dict[str, Any] | None, n_labelled: int,
+              seconds_left: float | None) -> float:
+    """How far the trial's final fit would go toward its full length in ``seconds_left``."""
+    strategy = str(trial.params.get("strategy"))
+    params, _ = split_params(strategy, trial.params)
+    params.update(fixed_params(strategy, overrides))
+    fit = trial.user_attrs.get("fit_seconds")
+    return length_fraction(strategy, params, overrides, n_labelled, None if fit is None else float(fit),
+                           seconds_left)
 
-    The best posterior mean m (std s) wins unless a queued recipe — one the prior (or a past task)
-    put forward, whose score therefore rests on more than this task's few labels — has a posterior
-    mean of at least m − s: then the best such recipe wins. With a handful of labels the search's
-    many drawn configurations include some whose validation score is high by chance (the
-    winner's curse); the rule keeps them from displacing a carried-over recipe they do not clearly
+
+def one_se_pick(scores: list[FinalScore], is_queued: list[bool]) -> FinalScore:
+    """The one-standard-error rule over expected scores (best first in ``scores``).
+
+    The best expected score m (posterior mean plus length gain, :attr:`FinalScore.expected`; std s)
+    wins unless a queued recipe — one the prior (or a past task) put forward, whose score therefore
+    rests on more than this task's few labels — has an expected score of at least m − s: then the
+    best such recipe wins. With a handful of labels the search's many drawn configurations include
+    some whose validation score is high by chance (the winner's curse); the rule keeps them from
+    displacing a carried-over recipe they do not clearly
     beat. It has no parameter to tune: one standard error, as in Breiman et al., *Classification
     and Regression Trees* (1984) and Hastie, Tibshirani & Friedman, *The Elements of Statistical
     Learning* (2009), §7.10.
 
     Args:
-        scores: The trials' final scores, best posterior mean first.
+        scores: The trials' final scores, best expected score first.
         is_queued: Per entry of ``scores``, whether that trial ran a queued recipe.
     """
     best = scores[0]
-    floor = best.posterior.mean - best.posterior.std
-    return next((f for f, q in zip(scores, is_queued, strict=True) if q and f.posterior.mean >= floor), best)
+    floor = best.expected - best.posterior.std
+    return next((f for f, q in zip(scores, is_queued, strict=True) if q and f.expected >= floor), best)
 
 
 def annotate(trials: list[dict[str, Any]], choice: Choice) -> None:
@@ -131,7 +161,7 @@ def annotate(trials: list[dict[str, Any]], choice: Choice) -> None:
         f = choice.scores.get(int(row["number"]))
         if f is not None:
             row.update(predicted=f.predicted, posterior=f.posterior.mean, posterior_std=f.posterior.std,
-                       weight_prior=f.posterior.weight_prior)
+                       weight_prior=f.posterior.weight_prior, length_gain=f.gain)
 
 
 def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None = None) -> dict[str, Any]:
@@ -148,8 +178,10 @@ def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None
     if n == 1:
         how = "the only completed trial"
     elif by == "posterior":
-        how = (f"the best posterior mean (the validation score shrunk toward the prior's prediction) among {n} "
-               "completed trials")
+        gained = any(t.get("length_gain") for t in trials)
+        plus = ", plus what its final fit's length is expected to add" if gained else ""
+        how = (f"the best posterior mean (the validation score shrunk toward the prior's prediction{plus}) among "
+               f"{n} completed trials")
     else:
         how = f"the best validation score among {n} completed trials"
     if choice is not None and choice.why_plain and n > 1:
@@ -169,6 +201,7 @@ def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None
         out["rule"] = choice.rule
     if choice is not None and choice.scores:
         out["scores"] = [{"number": t["number"], "strategy": t.get("strategy"), "validation": t["value"],
-                          "predicted": t["predicted"], "posterior": t["posterior"]}
+                          "predicted": t["predicted"], "posterior": t["posterior"],
+                          "length_gain": t.get("length_gain", 0.0)}
                          for t in trials if "posterior" in t]
     return out

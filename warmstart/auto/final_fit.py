@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmstart.auto.trial_budget import trial_budget
+from warmstart.knowledge._gains import work_fraction
 from warmstart.strategies import strategy_class
 
 #: strategies whose step count is ``iterations`` (or ``epochs × iters_per_epoch`` when that is set)
@@ -108,6 +109,24 @@ def _scaled(strategy: str, trial: dict[str, Any], full: dict[str, Any], fraction
     return out
 
 
+def fixes_length(user_params: dict[str, Any] | None) -> bool:
+    """Whether the user's parameters fix a training length (the winner then keeps its trials' length)."""
+    return bool(set(user_params or {}) & set(_LENGTH_KEYS))
+
+
+def length_fraction(strategy: str, trial_params: dict[str, Any], user_params: dict[str, Any] | None,
+                    n_labelled: int, trial_seconds: float | None, seconds_left: float | None) -> float:
+    """How far the final fit of a trial would go toward its full length, on a log scale of training work.
+
+    0: it keeps the trials' length (nothing longer fits, or the length is fixed or already full);
+    1: the full length. See :func:`warmstart.knowledge._gains.work_fraction`; the arguments are
+    :func:`final_fit`'s.
+    """
+    planned = final_fit(strategy, trial_params, user_params, n_labelled, trial_seconds, seconds_left)
+    full = final_fit(strategy, trial_params, user_params, n_labelled, trial_seconds, None)
+    return work_fraction(planned.work_ratio, full.work_ratio)
+
+
 def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str, Any] | None, n_labelled: int,
               trial_seconds: float | None, seconds_left: float | None) -> FinalFit:
     """The settings of the winner's final fit: full length if it fits in ``seconds_left``, else the longest that does.
@@ -120,7 +139,7 @@ def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str
         trial_seconds: Measured seconds of one fit at the trials' settings on every label (None: unknown).
         seconds_left: Seconds the final fit may take (None: no time budget, the full length).
     """
-    if set(user_params or {}) & set(_LENGTH_KEYS):
+    if fixes_length(user_params):
         return FinalFit(dict(trial_params), "trial", 1.0, trial_seconds,
                         "the winner is retrained at its trials' length, which the given parameters fix")
     fixed_by_budget = set(trial_budget(strategy))

@@ -29,9 +29,11 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 
 from warmstart.auto.arch import ARCH, NAS, arch_text, nas_archs, source_stages
+from warmstart.auto.final_fit import fixes_length
 from warmstart.auto.situation import pool_methods
 from warmstart.errors import ConfigError
-from warmstart.knowledge.prior import NO_PRIOR, Pick, Prior, load_prior
+from warmstart.knowledge.prior import Pick, Prior
+from warmstart.knowledge.prior_files import NO_PRIOR, load_prior
 from warmstart.search.budget import Budget
 from warmstart.tasks._task import Task
 
@@ -208,7 +210,10 @@ def plan_with_prior(prior: Prior, task: Task, meta: Mapping[str, float], sources
     cands = [c for c in prior.candidates(strategies)
              if c.strategy != NAS or (archs and c.architecture and arch_text(c.architecture) in archs)]
     k = K_PICKS if budget.trials is None else min(K_PICKS, budget.trials)
-    ranked = prior.suggest(plan.situation, k=len(cands), sources=plan.sources, candidates=cands) if cands else []
+    # auto retrains its winner at full length (unless the user fixed one): rank what it would return
+    full = not fixes_length(dict(overrides or {}))
+    ranked = (prior.suggest(plan.situation, k=len(cands), sources=plan.sources, candidates=cands, full_length=full)
+              if cands else [])
     for pick in ranked:
         if len(plan.picks) >= k:
             break

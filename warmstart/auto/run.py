@@ -156,7 +156,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
                f"{float(cut[0].user_attrs.get('wall_seconds', 0)):.0f} s); give a larger budget" if cut else
                "; give a larger budget")
         raise ConfigError(f"budget {b}{spent} ended before any trial completed{why}")
-    choice = choose(study, plan, target, seed)
+    choice = choose(study, plan, target, seed, overrides=params, seconds_left=clock.left())
     best = choice.trial
     win_strategy = str(best.params["strategy"])
     win_params, win_arch = split_params(win_strategy, best.params)

@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import ARCH, NAS, split_params
 from warmstart.auto.clock import Clock
-from warmstart.auto.final_fit import FINAL_SHARE, final_fit
+from warmstart.auto.final_fit import FINAL_SHARE, final_fit, fixes_length
 from warmstart.auto.sources import RankedSource
 from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError, WarmstartError
@@ -286,10 +286,15 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     longest: list[float | None] = [None]  # wall seconds of the longest trial not cut by the budget (sampling incl.)
     deadline: list[float | None] = [None]  # when the running trial must be over (set before each trial)
     retrain: list[float | None] = [None]  # seconds kept for the final fit of the incumbent
-    best: list[float | None] = [None]  # the incumbent's validation score
+    best: list[float | None] = [None]  # the incumbent's validation score plus its length gain
     cap_s: list[float | None] = [None]  # the most seconds kept for a final fit (a share of the budget)
     n_labelled = n_items(task.x_train)
     started = [0.0]
+    shots = int((prior.situation.get("shots") if prior is not None else 0) or 0)
+
+    def gain_of(strategy: str) -> float:
+        """The prior's length gain of ``strategy`` (0 without one, or when the user fixed the length)."""
+        return 0.0 if prior is None or fixes_length(overrides) else prior.prior.length_gain(strategy, shots)
 
     def objective(trial: optuna.Trial) -> float:
         t_in = time.perf_counter()
@@ -331,8 +336,9 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         folds = max(1, len(result.fold_scores))  # one training on all labels: a fold's time, times k/(k-1)
         fit = result.seconds / folds * (folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0)
         trial.set_user_attr("fit_seconds", fit)
-        if best[0] is None or float(result.score) > best[0]:  # keep time for the incumbent's final fit
-            best[0] = float(result.score)
+        expected = float(result.score) + gain_of(strat_name)  # what its final fit is expected to score
+        if best[0] is None or expected > best[0]:  # keep time for the incumbent's final fit
+            best[0] = expected
             final = final_fit(strat_name, params, overrides, n_labelled, fit, None)
             left = clock.left()
             if cap_s[0] is None and left is not None:

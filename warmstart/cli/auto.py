@@ -64,7 +64,7 @@ def auto(
     Example: warmstart auto --task digits --shots 5 --budget 10m --source-task mnist5k
     """
     from warmstart import auto as run_auto
-    from warmstart.knowledge.prior import load_prior
+    from warmstart.knowledge.prior_files import load_prior
 
     quiet_optuna()
     check_device(device)
@@ -96,12 +96,13 @@ def auto(
     console.print(t)
     scored = [t for t in result["trials"] if "posterior" in t]
     if scored:
-        t = Table(title="completed trials: validation score, the prior's prediction, posterior mean")
-        for col in ("trial", "strategy", "validation", "predicted", "posterior"):
+        t = Table(title="completed trials: validation score, the prior's prediction, posterior mean, "
+                        "gain of the final fit's length")
+        for col in ("trial", "strategy", "validation", "predicted", "posterior", "length gain"):
             t.add_column(col)
         for r in scored:
             t.add_row(str(r["number"]), str(r["strategy"]),
-                      *(f"{r[k]:.4f}" for k in ("value", "predicted", "posterior")))
+                      *(f"{r.get(k) or 0.0:.4f}" for k in ("value", "predicted", "posterior", "length_gain")))
         console.print(t)
     console.print(f"chosen as {result['selection']['text']}")
     w = result["winner"]

@@ -140,7 +140,8 @@ def kb_fit_prior(storage: str = typer.Option(None, "--storage", help=STORAGE_HEL
     Example: warmstart kb fit-prior --storage kb.db -o prior.json
     """
     from warmstart.knowledge import trial_rows
-    from warmstart.knowledge.prior import Prior, fit_prior, shipped_prior_path, user_prior_path
+    from warmstart.knowledge.prior import Prior, fit_prior
+    from warmstart.knowledge.prior_files import shipped_prior_path, user_prior_path
 
     rows = trial_rows(_storage(storage))
     if base == "none":

@@ -57,9 +57,11 @@ class Pick:
         predicted: Predicted score relative to the median recipe of a task (score units).
         std: The ranker's uncertainty (task-grouped out-of-fold RMSE).
         seconds: Predicted seconds of one run, or None.
-        utility: ``predicted − λ·log10(seconds)``: the order of :meth:`Prior.suggest`.
+        utility: ``predicted (+ gain) − λ·log10(seconds)``: the order of :meth:`Prior.suggest`.
         portfolio_rank: Its place in the greedy portfolio (1 = first), or None.
         why: One line for the user.
+        gain: Predicted gain of its full length over the trial budget, counted in ``utility`` when
+            :meth:`Prior.suggest` ranks for the full length (0 otherwise, or with no length gains).
     """
 
     spec: RecipeSpec
@@ -70,12 +72,13 @@ class Pick:
     utility: float
     portfolio_rank: int | None
     why: str
+    gain: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict (for run.json and the report)."""
         return {**self.spec.to_json(), "source": self.source, "predicted": self.predicted, "std": self.std,
                 "seconds": self.seconds, "utility": self.utility, "portfolio_rank": self.portfolio_rank,
-                "why": self.why}
+                "why": self.why, "gain": self.gain}
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,21 @@ class FinalScore:
         validation: The validation score.
         predicted: The prior's prediction on the validation scale (task level + relative prediction).
         posterior: The shrinkage estimate (:func:`warmstart.knowledge._shrinkage.shrink`).
+        gain: Predicted gain of its final fit's length over the trial's (:mod:`._gains`; 0 without).
     """
 
     index: int
     validation: float
     predicted: float
     posterior: Posterior = field(compare=False)
+    gain: float = 0.0
+
+    @property
+    def expected(self) -> float:
+        """The posterior mean plus the length gain: the expected score of the model auto would return."""
+        return self.posterior.mean + self.gain
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict (for run.json and the report)."""
-        return {"index": self.index, "validation": self.validation, "predicted": self.predicted,
+        return {"index": self.index, "validation": self.validation, "predicted": self.predicted, "gain": self.gain,
                 **{f"posterior_{k}": v for k, v in self.posterior.to_json().items()}}

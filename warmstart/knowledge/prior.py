@@ -12,7 +12,10 @@ has the same columns) by :func:`fit_prior`; four parts:
 * a gray-box model (Quick-Tune; :mod:`._graybox`): a trial's final score from its first epochs,
   :meth:`Prior.predict_final` and :meth:`Prior.should_stop`;
 * shrinkage of the noisy validation score toward the prior's prediction (:mod:`._shrinkage`),
-  :meth:`Prior.final_scores` (the final choice among a task's trials) and :meth:`Prior.posterior`.
+  :meth:`Prior.final_scores` (the final choice among a task's trials) and :meth:`Prior.posterior`;
+* length gains (:mod:`._gains`, when fitted with ``gain_rows``): what each strategy gains from its
+  full length over the trial budget, so that the first picks and the final choice rank the models
+  ``auto`` returns (retrained at full length) rather than its short trials.
 
 Which score it learns from. A user's own knowledge base gives the prior only validation scores
 (``target="score"``; ``warmstart kb fit-prior`` never reads another): test labels must never
@@ -23,17 +26,13 @@ Storage. A prior is one JSON file (gzip-compressed when its name ends in ``.gz``
 settings, its training table (:class:`._prior_table.PriorTable`), the portfolio and the models'
 cross-validated errors; the models are refitted from the table at load time (deterministic for a
 fixed seed and scikit-learn version): the ranker at once (seconds for a few thousand records), the
-gray-box model when it is first asked. Nothing is pickled.
-:func:`load_prior` looks for the user's prior (``$WARMSTART_CACHE/prior.json``, written by
-``warmstart kb fit-prior``), then the one shipped in ``warmstart/knowledge/prior_data/prior.json.gz``;
-with neither it returns None, and a caller falls back to its hand-written rules, saying so with
-:data:`NO_PRIOR`. ``warmstart auto`` reads it (:mod:`warmstart.auto.prior_plan`; ``--prior none`` turns it off).
+gray-box model when it is first asked. Nothing is pickled. Which file ``auto`` reads (the user's,
+else the shipped one): :mod:`warmstart.knowledge.prior_files`.
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib.resources
 import json
 import math
 import statistics
@@ -43,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from warmstart._atomic import write_bytes_atomic
-from warmstart._paths import cache_dir
 from warmstart.errors import ConfigError, DataError
+from warmstart.knowledge._gains import LengthGains
 from warmstart.knowledge._graybox import CurveModel
 from warmstart.knowledge._portfolio import PortfolioMember, greedy_portfolio
 from warmstart.knowledge._prior_features import Encoder, split_situation
@@ -54,18 +53,11 @@ from warmstart.knowledge._ranker import Ranker
 from warmstart.knowledge._shrinkage import Posterior, shrink
 from warmstart.knowledge.similarity import rank_similar
 
-__all__ = ["COST_WEIGHT", "NO_PRIOR", "FinalScore", "Observed", "Pick", "Prior", "PriorConfig", "fit_prior",
-           "load_prior", "shipped_prior_path", "user_prior_path"]
+__all__ = ["COST_WEIGHT", "FinalScore", "LengthGains", "Observed", "Pick", "Prior", "PriorConfig", "fit_prior"]
 
 FORMAT, VERSION = "warmstart-prior", 1
 #: fewest tasks with two or more recipes a prior is fitted on
 MIN_TASKS = 3
-#: the user's prior, written by ``warmstart kb fit-prior`` (in the cache folder)
-USER_PRIOR = "prior.json"
-#: the prior shipped with the package (package data of ``warmstart.knowledge``)
-SHIPPED_PRIOR = "prior_data/prior.json.gz"
-NO_PRIOR = ("no prior: no user prior (warmstart kb fit-prior) and none shipped with this version, "
-            "so the strategies come from the hand-written rules")
 
 
 @dataclass
@@ -79,6 +71,7 @@ class Prior:
     curve_sigmas: list[float] | None  # the gray-box model's errors by prefix length; None: no gray-box model
     portfolio: list[PortfolioMember]
     tasks: list[str]
+    gains: LengthGains | None = None
     path: str | None = field(default=None, compare=False)
     _curves: CurveModel | None = field(default=None, compare=False, repr=False)
 
@@ -91,6 +84,10 @@ class Prior:
         if self._curves is None and self.curve_sigmas is not None:
             self._curves = CurveModel.fit(self.table, self.encoder, seed=self.config.seed, sigmas=self.curve_sigmas)
         return self._curves
+
+    def length_gain(self, strategy: str, shots: int, fraction: float = 1.0) -> float:
+        """Predicted gain of ``strategy``'s full length (or ``fraction`` of the way there) over its trial budget."""
+        return 0.0 if self.gains is None else self.gains.gain(strategy, shots, fraction)
 
     # ---- what the prior says about a new task
     def candidates(self, strategies: Iterable[str] | None = None) -> list[RecipeSpec]:
@@ -111,7 +108,7 @@ class Prior:
 
     def suggest(self, situation: Mapping[str, Any], *, k: int = 3, strategies: Iterable[str] | None = None,
                 sources: Mapping[str, Mapping[str, float]] | None = None, candidates: Sequence[Any] | None = None,
-                cost_weight: float | None = None) -> list[Pick]:
+                cost_weight: float | None = None, full_length: bool = False) -> list[Pick]:
         """The ``k`` best (recipe, source) pairs for a situation, best utility first, one per recipe.
 
         Args:
@@ -122,6 +119,8 @@ class Prior:
                 recipe is scored with each source. None: no source features.
             candidates: Recipes to rank (default: every recipe of the training table).
             cost_weight: λ (default: the prior's).
+            full_length: Rank the recipes as retrained at their full length: each utility adds its
+                strategy's length gain (:meth:`length_gain`; nothing without length gains).
 
         Raises:
             ConfigError: ``k`` < 1 or a negative ``cost_weight``.
@@ -141,15 +140,16 @@ class Prior:
         best: dict[str, Pick] = {}
         rank = {m.key: n for n, m in enumerate(self.portfolio, 1)}
         near = self._nearest(meta)
+        gains = [self.length_gain(spec.strategy, shots or 0) if full_length else 0.0 for spec in specs]
         for name, feats in srcs.items():
             pred, secs = self.ranker.predict(meta, shots, feats, specs)
             for n, spec in enumerate(specs):
                 s = None if secs is None else float(secs[n])
-                util = float(pred[n]) - (lam * math.log10(s) if s is not None and s > 0 else 0.0)
+                util = float(pred[n]) + gains[n] - (lam * math.log10(s) if s is not None and s > 0 else 0.0)
                 if spec.key() in best and best[spec.key()].utility >= util:
                     continue
                 best[spec.key()] = Pick(spec, name, float(pred[n]), self.ranker.sigma, s, util, rank.get(spec.key()),
-                                        "")
+                                        "", gains[n])
         picks = sorted(best.values(), key=lambda p: (-p.utility, p.spec.key()))[:k]
         fitted = set(self.tasks)
         scores = {t: v for t, v in self.table.scores().items() if t in fitted}
@@ -165,6 +165,8 @@ class Prior:
         key = p.spec.key()
         ran = [t for t, v in scores.items() if key in v]
         parts = [f"predicted {p.predicted:+.3f} (±{p.std:.3f}) against the median recipe of a task"]
+        if p.gain:
+            parts.append(f"{p.gain:+.3f} more at its full length")
         if p.seconds is not None:
             parts.append(f"about {p.seconds:.0f} s")
         if ran:
@@ -215,8 +217,8 @@ class Prior:
         return shrink(v, level + predicted, self.ranker.sigma, n_examples=n_examples, fold_scores=fold_scores)
 
     def final_scores(self, observed: Sequence[Observed], situation: Mapping[str, Any], *,
-                     n_examples: int | None = None) -> list[FinalScore]:
-        """The shrinkage estimate of each finished trial of a task, best posterior mean first.
+                     n_examples: int | None = None, fractions: Sequence[float] | None = None) -> list[FinalScore]:
+        """The shrinkage estimate of each finished trial of a task, best expected score first.
 
         The prior predicts relative scores, so the task's level is estimated from the trials
         themselves: the median over them of (validation score − relative prediction). Each trial's
@@ -228,12 +230,17 @@ class Prior:
             observed: The trials (recipe, validation score, fold scores, source's transferability).
             situation: What is known of the task (see :meth:`predict`).
             n_examples: Held-out labels behind each score (k-fold CV: the support size).
+            fractions: Per trial, how far its final fit would go toward its full length
+                (:func:`~warmstart.knowledge._gains.work_fraction`); each trial's expected score adds that
+                share of its strategy's length gain. None: no gain is added (the trials' own length).
 
         Raises:
             ConfigError: a non-finite score, or neither ``n_examples`` nor two fold scores for a trial.
         """
         if not observed:
             return []
+        if fractions is not None and len(fractions) != len(observed):
+            raise ConfigError(f"{len(fractions)} fractions for {len(observed)} trials")
         meta, shots, tf = split_situation(situation)
         preds = []
         for o in observed:
@@ -244,16 +251,19 @@ class Prior:
         for i, (o, p) in enumerate(zip(observed, preds, strict=True)):
             mean = min(1.0, max(0.0, level + p))
             post = shrink(o.score, mean, self.ranker.sigma, n_examples=n_examples, fold_scores=o.fold_scores)
-            out.append(FinalScore(i, float(o.score), mean, post))
-        return sorted(out, key=lambda f: (-f.posterior.mean, f.index))
+            strategy = RecipeSpec.of(o.recipe).strategy
+            gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i])
+            out.append(FinalScore(i, float(o.score), mean, post, gain))
+        return sorted(out, key=lambda f: (-f.expected, f.index))
 
     # ---- description and storage
     def describe(self) -> str:
         """One line: where it came from and what it was fitted on."""
         where = f" ({self.path})" if self.path else ""
         gray = "with" if self.has_gray_box else "without"
+        gains = f", {self.gains.describe()}" if self.gains is not None else ", without length gains"
         return (f"prior{where}: {len(self.tasks)} tasks, {len(self.candidates())} recipes, fitted on "
-                f"{self.table.target}, ranker error ±{self.ranker.sigma:.3f}, {gray} a gray-box model")
+                f"{self.table.target}, ranker error ±{self.ranker.sigma:.3f}, {gray} a gray-box model{gains}")
 
     def to_json(self) -> dict[str, Any]:
         """The whole prior as JSON (the models as their training table; see the module docstring)."""
@@ -264,7 +274,8 @@ class Prior:
                 "tasks_fitted": self.tasks,
                 "sigma": {"ranker": self.ranker.sigma, "cost": _finite_or_none(self.ranker.cost_sigma),
                           "curves": self.curve_sigmas},
-                "portfolio": [m.to_json() for m in self.portfolio], "table": self.table.to_json()}
+                "portfolio": [m.to_json() for m in self.portfolio], "table": self.table.to_json(),
+                "gains": None if self.gains is None else self.gains.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], path: str | None = None) -> Prior:
@@ -290,9 +301,10 @@ class Prior:
             ranker = Ranker.fit(table, encoder, tasks, seed=config.seed, sigmas=(float(sig["ranker"]), cost_sigma))
             curve_sigmas = None if sig["curves"] is None else [float(s) for s in sig["curves"]]
             portfolio = [PortfolioMember.from_json(m) for m in data["portfolio"]]
+            gains = None if data.get("gains") is None else LengthGains.from_json(data["gains"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise DataError(f"prior file{where} is malformed ({type(exc).__name__}: {exc})") from None
-        return cls(table, config, encoder, ranker, curve_sigmas, portfolio, tasks, path)
+        return cls(table, config, encoder, ranker, curve_sigmas, portfolio, tasks, gains, path)
 
     def save(self, path: str | Path) -> Path:
         """Write the prior as JSON (gzip when the name ends in ``.gz``), atomically; returns the path."""
@@ -326,7 +338,7 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def fit_prior(rows: Iterable[Mapping[str, Any]], *, target: str = "score", config: PriorConfig | None = None,
-              base: Prior | None = None) -> Prior:
+              base: Prior | None = None, gain_rows: Iterable[Mapping[str, Any]] | None = None) -> Prior:
     """Fit a prior on trial rows (see the module docstring).
 
     Args:
@@ -336,6 +348,9 @@ def fit_prior(rows: Iterable[Mapping[str, Any]], *, target: str = "score", confi
         config: Settings (default :class:`PriorConfig`).
         base: Another prior whose training table is added to the rows' (its tasks prefixed ``base:``),
             e.g. the shipped one under a user's first few tasks. Its target must be the same or a test column.
+            Its length gains are kept when ``gain_rows`` gives none.
+        gain_rows: Runs of recipes at the trial budget and at full length on tasks no user runs
+            (:meth:`LengthGains.fit`, their ``test_accuracy``), e.g. ``benchmarks/results/length_gain/``.
 
     Raises:
         DataError: fewer than :data:`MIN_TASKS` tasks with two or more scored recipes.
@@ -357,34 +372,8 @@ def fit_prior(rows: Iterable[Mapping[str, Any]], *, target: str = "score", confi
     scores = {t: v for t, v in table.scores().items() if t in set(tasks)}
     portfolio = greedy_portfolio(scores, size=config.portfolio_size, seconds=table.seconds(),
                                  cost_weight=config.cost_weight)
+    gains = LengthGains.fit(gain_rows) if gain_rows is not None else None
+    if gains is None and base is not None:
+        gains = base.gains
     return Prior(table, config, encoder, ranker, None if curves is None else curves.sigmas, portfolio, tasks,
-                 _curves=curves)
-
-
-def user_prior_path() -> Path:
-    """Where ``warmstart kb fit-prior`` writes by default: ``$WARMSTART_CACHE/prior.json``."""
-    return cache_dir() / USER_PRIOR
-
-
-def shipped_prior_path() -> Path | None:
-    """The prior file shipped with the package, or None when this version ships none."""
-    ref = importlib.resources.files("warmstart.knowledge").joinpath(SHIPPED_PRIOR)
-    return Path(str(ref)) if ref.is_file() else None
-
-
-def load_prior(path: str | Path | None = None) -> Prior | None:
-    """The prior to use, or None (the caller then keeps its hand-written rules and says :data:`NO_PRIOR`).
-
-    Args:
-        path: A prior file; None: the user's (:func:`user_prior_path`) when it exists, else the
-            shipped one (:func:`shipped_prior_path`), else None.
-
-    Raises:
-        DataError: the chosen file is missing (only when ``path`` is given), unreadable or malformed.
-    """
-    if path is not None:
-        return Prior.load(path)
-    for p in (user_prior_path(), shipped_prior_path()):
-        if p is not None and p.is_file():
-            return Prior.load(p)
-    return None
+                 gains, _curves=curves)

@@ -115,9 +115,11 @@ def chooser(run: dict[str, Any]) -> str:
     scored = [t for t in run.get("trials") or [] if "posterior" in t]
     if scored:
         rows = [{"trial": t["number"], "strategy": t.get("strategy"), "source": t.get("source"),
-                 "validation": t.get("value"), "predicted": t.get("predicted"), "posterior": t.get("posterior")}
+                 "validation": t.get("value"), "predicted": t.get("predicted"), "posterior": t.get("posterior"),
+                 "length gain": t.get("length_gain")}
                 for t in scored]
-        out += "<h3>validation / predicted / posterior of each completed trial</h3>" + _table(rows)
+        out += ("<h3>validation / predicted / posterior of each completed trial, and what its final fit's "
+                "length is expected to add</h3>") + _table(rows)
     stopped = [{"trial": t["number"], "strategy": t.get("strategy"), "why": t["pruned_by"]}
                for t in run.get("trials") or [] if t.get("pruned_by")]
     if stopped:

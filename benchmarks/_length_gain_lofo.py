@@ -1,0 +1,68 @@
+"""Do the length gains pick the better model? Leave-one-family-out on the length-gain benchmark's runs.
+
+For each cell, the gains (:class:`warmstart.knowledge._gains.LengthGains`) are fitted on the runs of
+every *other* family, and three picks among the cell's strategies are compared by the test accuracy
+of the pick's **full-length** model — what ``auto`` returns after retraining its winner:
+
+* ``by trial``: the best test accuracy at the trial budget (how the trials rank without gains);
+* ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain;
+* ``oracle``: the best full-length accuracy (reference only).
+
+The trial accuracies here are test accuracies of the recipe fit on every label (no validation noise),
+so the table isolates what the gains add to the ranking, not the search's noise.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from warmstart.knowledge._gains import LengthGains
+
+
+def lofo_picks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (cell, seed) with two or more strategies run at both lengths (see the module docstring)."""
+    acc: dict[tuple[str, int, int, str], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in runs:
+        if r.get("test_accuracy") is not None:
+            key = (str(r["task"]), int(r["shots"]), int(r["seed"]), str(r["family"]))
+            acc[key][str(r["strategy"])][str(r["fidelity"])] = float(r["test_accuracy"])
+    gains: dict[str, LengthGains | None] = {}
+    out = []
+    for (task, shots, seed, family), by in sorted(acc.items()):
+        both = {s: v for s, v in by.items() if "trial" in v and "full" in v}
+        if len(both) < 2:
+            continue
+        if family not in gains:
+            gains[family] = LengthGains.fit([r for r in runs if r.get("family") != family])
+        g = gains[family]
+        predicted = {s: v["trial"] + (g.gain(s, shots) if g is not None else 0.0) for s, v in both.items()}
+        by_trial = max(both, key=lambda s: (both[s]["trial"], s))
+        by_gain = max(both, key=lambda s: (predicted[s], s))
+        oracle = max(both, key=lambda s: (both[s]["full"], s))
+        out.append({"cell": f"{task}@{shots}", "seed": seed, "strategies": len(both),
+                    "by trial": f"{by_trial} {both[by_trial]['full']:.4f}",
+                    "by trial + gain": f"{by_gain} {both[by_gain]['full']:.4f}",
+                    "oracle": f"{oracle} {both[oracle]['full']:.4f}",
+                    "_trial": both[by_trial]["full"], "_gain": both[by_gain]["full"], "_oracle": both[oracle]["full"],
+                    "gains from": "no other family" if g is None else g.describe()})
+    return out
+
+
+def lofo_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean full-length test accuracy of each pick over the rows of :func:`lofo_picks`, and its regret."""
+    if not rows:
+        return []
+    oracle = statistics.fmean(r["_oracle"] for r in rows)
+    out = []
+    for name, k in (("by trial", "_trial"), ("by trial + gain", "_gain"), ("oracle", "_oracle")):
+        mean = statistics.fmean(r[k] for r in rows)
+        out.append({"pick": name, "cells": len(rows), "full-length test accuracy": f"{mean:.4f}",
+                    "regret (oracle − pick)": f"{oracle - mean:.4f}"})
+    return out
+
+
+def public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows without their private numeric columns (for the table)."""
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]

@@ -1,0 +1,141 @@
+"""What a strategy gains from its full length over its trial budget: the prior's fidelity model.
+
+``auto`` ranks recipes by short trials (:mod:`warmstart.auto.trial_budget`) and retrains its
+winner at its strategy's full length (:mod:`warmstart.auto.final_fit`). Ranking at the trial
+budget is biased against the strategies that need long training: on ``digits`` with 5 labels per
+class, l2sp gains about one point of test accuracy from its full length while FixMatch gains
+fifteen, so the trials' order is not the order of the models ``auto`` returns. This is the
+multi-fidelity problem of Hyperband (Li et al., JMLR 2018) and of Quick-Tune (Arango et al.,
+ICLR 2024), which predicts a recipe's score at the full budget rather than at the budget it was
+observed at.
+
+:class:`LengthGains` learns, per strategy and number of labels per class, the mean gain of test
+score from the trial budget to the full length, from pairs of runs of the same recipe on the same
+task, seed and source at both lengths (``benchmarks/length_gain.py`` measures them). A shots
+level with few pairs borrows from the strategy's mean over all levels (shrinkage with
+:data:`PSEUDO_COUNT` pseudo-pairs); a strategy with no pairs gains 0 (nothing is assumed).
+A final fit that only reaches part of the full length gets the part of the gain that its share of
+the way from the trial's training work to the full length gives, on a log scale
+(:func:`work_fraction`: learning curves rise about linearly in log steps over that range).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmstart.errors import DataError
+
+#: pseudo-pairs of the strategy's overall mean added to a shots level's pairs
+PSEUDO_COUNT = 2.0
+#: the fidelity column's values: a run at the trial budget, a run at the strategy's full length
+TRIAL, FULL = "trial", "full"
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def work_fraction(work_ratio: float, full_ratio: float) -> float:
+    """How far a final fit goes from the trial's length to the full length, on a log scale of training work.
+
+    Args:
+        work_ratio: The final fit's training work over one trial's (1: the trial's length).
+        full_ratio: The full length's training work over one trial's.
+
+    Returns:
+        0 at the trial's length, 1 at the full length; 0 when the full length is no longer than a trial
+        (nothing to gain: the strategy runs at its full length in its trials, or the user fixed the length).
+    """
+    if not (math.isfinite(full_ratio) and full_ratio > 1.0):
+        return 0.0
+    if not (math.isfinite(work_ratio) and work_ratio > 1.0):
+        return 0.0
+    return min(1.0, math.log(work_ratio) / math.log(full_ratio))
+
+
+@dataclass
+class LengthGains:
+    """Mean gain (full length − trial budget) per strategy and labels per class.
+
+    Attributes:
+        pairs: Strategy → its observed (labels per class, gain) pairs.
+        target: The score the gains are differences of (``test_accuracy``, ...).
+    """
+
+    pairs: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    target: str = "test_accuracy"
+
+    @classmethod
+    def fit(cls, rows: Iterable[Mapping[str, Any]], target: str = "test_accuracy") -> LengthGains | None:
+        """Pair each ``full`` row with the ``trial`` row of the same task, shots, seed, source and strategy.
+
+        Args:
+            rows: Runs with ``task`` (or ``key``), ``shots``, ``seed``, ``source_task``, ``strategy``,
+                ``fidelity`` (``trial`` or ``full``) and the ``target`` column; rows without a finite
+                target (failed runs) are skipped.
+            target: The score column.
+
+        Returns:
+            The gains, or None when no pair was found.
+        """
+        runs: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
+        shots_of: dict[tuple[Any, ...], int] = {}
+        for r in rows:
+            value, fidelity = _num(r.get(target)), r.get("fidelity")
+            if value is None or fidelity not in (TRIAL, FULL) or not r.get("strategy"):
+                continue
+            key = (str(r.get("key") or r.get("task")), int(r.get("shots") or 0), r.get("seed"),
+                   str(r.get("source_task") or ""), str(r["strategy"]))
+            runs[key][str(fidelity)] = value
+            shots_of[key] = int(r.get("shots") or 0)
+        pairs: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for key, by in sorted(runs.items(), key=lambda kv: str(kv[0])):
+            if TRIAL in by and FULL in by:
+                pairs[key[4]].append((shots_of[key], by[FULL] - by[TRIAL]))
+        return cls(dict(pairs), target) if pairs else None
+
+    def gain(self, strategy: str, shots: int, fraction: float = 1.0) -> float:
+        """The expected gain of ``strategy`` at ``shots`` labels per class, ``fraction`` of the way to its full length.
+
+        The mean of the pairs at the nearest observed shots level (nearest in log(1 + shots)), shrunk
+        toward the strategy's mean over every level; 0 for a strategy without pairs.
+        """
+        obs = self.pairs.get(strategy)
+        if not obs:
+            return 0.0
+        overall = statistics.fmean(g for _, g in obs)
+        levels = sorted({s for s, _ in obs})
+        near = min(levels, key=lambda s: (abs(math.log1p(s) - math.log1p(max(0, shots))), s))
+        at = [g for s, g in obs if s == near]
+        mean = (sum(at) + PSEUDO_COUNT * overall) / (len(at) + PSEUDO_COUNT)
+        return mean * min(1.0, max(0.0, fraction))
+
+    def describe(self) -> str:
+        """One phrase for the prior's description."""
+        n = sum(len(v) for v in self.pairs.values())
+        return f"length gains of {len(self.pairs)} strategies from {n} pairs of runs"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"target": self.target, "pairs": {s: [[k, g] for k, g in v] for s, v in sorted(self.pairs.items())}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LengthGains:
+        """Rebuild from :meth:`to_json` output.
+
+        Raises:
+            DataError: malformed data.
+        """
+        try:
+            pairs = {str(s): [(int(k), float(g)) for k, g in v] for s, v in dict(data["pairs"]).items()}
+            return cls(pairs, str(data["target"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"malformed length gains in a prior ({type(exc).__name__}: {exc})") from None
