@@ -45,14 +45,13 @@ class RunLog:
     def is_current(row: dict[str, Any]) -> bool:
         """Whether a run is current: an auto arm's of :data:`AUTO_REVISION`, a recipe run's of its strategy's
         revision (a row without ``auto_revision`` or ``revision`` is of revision 1)."""
-        from benchmarks._meta_portfolio import REVISION
+        from benchmarks._revision import is_current
 
         if row.get("arm") in AUTO_ARMS and int(row.get("auto_revision", 1)) != AUTO_REVISION:
             return False
         strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0]) \
             if row.get("arm") in ("single", "first_trial") else ""
-        rev = REVISION.get(strategy)
-        return int(row.get("revision", 1)) == (rev[0] if rev else 1)
+        return is_current({**row, "strategy": strategy})
 
     @staticmethod
     def key(row: dict[str, Any]) -> tuple[str, int, str, str]:
@@ -201,6 +200,7 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
 def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any = None) -> dict[str, Any]:
     """One recipe fit on every label of the situation's support set (``validation="none"``), test accuracy."""
     from benchmarks._meta_portfolio import REVISION
+    from benchmarks._revision import current_revision
     from warmstart.errors import WarmstartError
     from warmstart.recipe import run_recipe
 
@@ -209,8 +209,8 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
         row["auto_revision"] = AUTO_REVISION
     if arm == "single":
         row["strategy"] = recipe.strategy
-    if recipe.strategy in REVISION:
-        row["revision"] = REVISION[recipe.strategy][0]
+    if recipe.strategy in REVISION:  # rows of a never-revised strategy carry none (revision 1)
+        row["revision"] = current_revision(recipe.strategy)
     t0 = time.perf_counter()
     try:
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)

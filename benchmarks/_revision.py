@@ -3,8 +3,8 @@
 When a strategy's recipe changes after runs of it were recorded, its entry in
 :data:`benchmarks._meta_portfolio.REVISION` is bumped. A benchmark row records the revision it ran at
 (:func:`current_revision`); a row of an older revision is stale (:func:`is_current`): a resumable benchmark
-reads it as not done and runs it again (its line stays in the log; the newer line wins). The same rule as
-``RunLog.is_current`` in ``benchmarks/_auto_arms.py`` for recipe runs.
+reads it as not done and runs it again (its line stays in the log; the newer line wins). Used by the
+auto benchmark's and the length-gain benchmark's run logs.
 """
 
 from __future__ import annotations
