@@ -27,7 +27,9 @@ At 2 minutes auto has a fraction of a single strategy's time where that strategy
 adaptation strategies' 3,000 steps take minutes). ``--budget best-single`` gives each situation's auto
 runs the mean wall seconds of its best single strategy instead (equal wall time; at least auto's
 smallest budget, 20 s), read with the single strategies' runs from ``--singles-from`` (another
-``--out``), so that comparison is made at equal cost too.
+``--out``), so that comparison is made at equal cost too. For equal conditions as well, the auto arms
+can run as the single strategies did: two processes pinned to one core each (``--shard I/2 --threads
+1``, ``WARMSTART_THREADS=1 taskset -c I``), splitting the (situation, seed) pairs.
 
 The learning curve of the prior (25 %, 50 %, 100 % of the meta-dataset's tasks) is reported by
 ``benchmarks/prior_quality.py`` on the meta-dataset's own runs, not redone here.
@@ -43,6 +45,8 @@ Usage:
     python -m benchmarks.auto --arms none          # the report from runs.jsonl
     python -m benchmarks.auto --arms auto --budget best-single --singles-from benchmarks/results/auto \
         --out benchmarks/results/auto/equal-time      # auto at the best single strategy's wall time
+    python -m benchmarks.auto --arms auto --shard 0/2 --threads 1 &   # the auto arms as the single strategies
+    python -m benchmarks.auto --arms auto --shard 1/2 --threads 1 &   # ran: one pinned thread each, two at once
     python -m benchmarks.auto --quick              # seconds → benchmarks/results/auto/quick/ (git-ignored)
 
 Exit code 1 when a sanity check fails (see :func:`sanity_checks`).
@@ -138,8 +142,8 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
         for seed in args.seeds:
             mine = ([s for s in singles if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
                     if args.arms in ("all", "singles") and given is None else [])
-            _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, budget, quick,
-                      autos=args.arms in ("all", "auto"))
+            autos = args.arms in ("all", "auto") and in_shard(f"{sit.name}|{seed}|auto", args.shard)
+            _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, budget, quick, autos=autos)
     names = {s.name for s in sits}
     mine_runs = list(log.runs.values()) + ([r for r in given.runs.values() if r["arm"] == "single"] if given else [])
     runs = [r for r in mine_runs if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
@@ -188,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                         "machine alone, their budget is wall time), only the single strategies (their accuracy "
                         "does not depend on load: two shards may share the cores), or none (rewrite the report)")
     p.add_argument("--shard", default="0/1", help="I/N: run only the I-th of N disjoint parts of the single "
-                                                  "strategies' runs (one process per core)")
+                                                  "strategies' runs and of the auto arms' (situation, seed) pairs "
+                                                  "(one process per core)")
     p.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: all cores)")
     p.add_argument("--singles-from", type=Path, default=None, metavar="DIR",
                    help="read the single strategies' runs from DIR/runs.jsonl (a run with --arms singles) instead "
