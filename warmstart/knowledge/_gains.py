@@ -29,18 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmstart.errors import DataError
+from warmstart.knowledge._prior_table import _num
 
 #: pseudo-pairs of the strategy's overall mean added to a shots level's pairs
 PSEUDO_COUNT = 2.0
 #: the fidelity column's values: a run at the trial budget, a run at the strategy's full length
 TRIAL, FULL = "trial", "full"
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
 
 
 def work_fraction(work_ratio: float, full_ratio: float) -> float:
