@@ -1,4 +1,4 @@
-"""``key=value`` command-line items of the benchmarks, read as a dict of hyperparameters."""
+"""Command-line items of the benchmarks: ``key=value`` hyperparameters, strategy names."""
 
 from __future__ import annotations
 
@@ -22,3 +22,16 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def check_strategies(names: list[str] | None, option: str) -> None:
+    """Raise when a name is no registered strategy.
+
+    Raises:
+        ValueError: ``"<option>: unknown strategy 'x'; choose from ..."`` for the first unknown name.
+    """
+    from warmstart.strategies import list_strategies
+
+    unknown = sorted(set(names or []) - set(list_strategies()))
+    if unknown:
+        raise ValueError(f"{option}: unknown strategy {unknown[0]!r}; choose from {', '.join(list_strategies())}")

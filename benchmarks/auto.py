@@ -79,6 +79,7 @@ from benchmarks._auto_situations import (
     single_strategies,
 )
 from benchmarks._length_gain_runs import GAIN_RUNS, read_gain_rows
+from benchmarks._params import check_strategies
 from benchmarks._prior_rows import TABLE, read_rows
 from benchmarks._report import Checks, markdown_table, output_folder, provenance, write_csv
 from benchmarks._shard import in_shard, parse_shard
@@ -208,13 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out = output_folder("auto", args.quick, args.out)
         sits = select_situations(args.situations, args.quick)
         args.shard = parse_shard(args.shard)
+        check_strategies(args.singles, "--singles")
     except ValueError as exc:
         p.error(str(exc))
-    from warmstart.strategies import list_strategies
-
-    unknown = sorted(set(args.singles or []) - set(list_strategies()))
-    if unknown:
-        p.error(f"--singles: unknown strategy {unknown[0]!r}; choose from {', '.join(list_strategies())}")
     if args.singles_from and not (args.singles_from / "runs.jsonl").is_file():
         p.error(f"--singles-from: no runs.jsonl in {args.singles_from}")
     if args.budget == BEST_SINGLE and args.arms == "singles":

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._length_gain_runs import Cell, GainLog, fidelities, parse_cells, run_one
+from benchmarks._params import check_strategies
 from benchmarks._report import output_folder
 from benchmarks._shard import in_shard, parse_shard
 
@@ -163,13 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out = output_folder("length_gain", args.quick, args.out)
         args.shard = parse_shard(args.shard)
+        check_strategies(args.strategies, "--strategies")
     except ValueError as exc:
         p.error(str(exc))
-    from warmstart.strategies import list_strategies
-
-    unknown = sorted(set(args.strategies or []) - set(list_strategies()))
-    if unknown:
-        p.error(f"--strategies: unknown strategy {unknown[0]!r}")
     if args.quick:
         args.seeds = [0]
     args.work = args.work or args.out / "work"

@@ -165,3 +165,12 @@ def test_oracle_target_waits_for_the_single_strategies() -> None:
     runs = [r for r in _runs() if r["arm"] != "single"]  # the oracle would lack the singles' runs
     met = [t["met"] for t in targets(situation_stats(per_seed(runs, {("s", 0): 0.5, ("s", 1): 0.5, ("s", 2): 0.5})))]
     assert met[2] == "not measured" and met[3] == "yes"
+
+
+def test_check_strategies_names_the_first_unknown_one() -> None:
+    from benchmarks._params import check_strategies
+
+    check_strategies(["finetune", "l2sp"], "--singles")
+    check_strategies(None, "--singles")
+    with pytest.raises(ValueError, match="--singles: unknown strategy 'nope'; choose from"):
+        check_strategies(["finetune", "nope"], "--singles")
