@@ -16,6 +16,7 @@ from benchmarks import (
     domain_adaptation,
     fewshot,
     fewshot_episodes,
+    length_gain,
     meta_dataset,
     model_zoo,
     nas,
@@ -31,7 +32,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewshot": fewshot.main,
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
-         "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main}
+         "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main,
+         "length_gain": length_gain.main}
 
 
 def committed() -> dict[str, str]:
