@@ -18,30 +18,38 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from benchmarks._length_gain_runs import accuracy, pairs
 from warmstart.knowledge._gains import LengthGains
 
 
 def lofo_picks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (cell, seed) with two or more strategies run at both lengths (see the module docstring)."""
-    acc: dict[tuple[str, int, int, str], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for r in runs:
-        if r.get("test_accuracy") is not None:
-            key = (str(r["task"]), int(r["shots"]), int(r["seed"]), str(r["family"]))
-            acc[key][str(r["strategy"])][str(r["fidelity"])] = float(r["test_accuracy"])
+    cells: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(dict)
+    family: dict[str, str] = {}
+    for (cell, seed, strategy), fids in pairs(runs).items():
+        accs = {f: a for f, r in fids.items() if (a := accuracy(r)) is not None}
+        if "trial" in accs and "full" in accs:
+            cells[(cell, seed)][strategy] = accs
+            family[cell] = str(next(iter(fids.values()))["family"])
     gains: dict[str, LengthGains | None] = {}
     out = []
-    for (task, shots, seed, family), by in sorted(acc.items()):
-        both = {s: v for s, v in by.items() if "trial" in v and "full" in v}
+    def order(key: tuple[str, int]) -> tuple[str, int, int]:  # task, shots, seed
+        task, _, shots = key[0].rpartition("@")
+        return task, int(shots), key[1]
+
+    for (cell, seed), both in sorted(cells.items(), key=lambda kv: order(kv[0])):
+        shots = int(cell.rpartition("@")[2])
         if len(both) < 2:
             continue
-        if family not in gains:
-            gains[family] = LengthGains.fit([r for r in runs if r.get("family") != family])
-        g = gains[family]
+        fam = family[cell]
+        if fam not in gains:
+            gains[fam] = LengthGains.fit([r for r in runs if r.get("family") != fam])
+        g = gains[fam]
         predicted = {s: v["trial"] + (g.gain(s, shots) if g is not None else 0.0) for s, v in both.items()}
         by_trial = max(both, key=lambda s: (both[s]["trial"], s))
         by_gain = max(both, key=lambda s: (predicted[s], s))
         oracle = max(both, key=lambda s: (both[s]["full"], s))
-        out.append({"cell": f"{task}@{shots}", "seed": seed, "strategies": len(both),
+        out.append({"cell": cell, "seed": seed, "strategies": len(both),
                     "by trial": f"{by_trial} {both[by_trial]['full']:.4f}",
                     "by trial + gain": f"{by_gain} {both[by_gain]['full']:.4f}",
                     "oracle": f"{oracle} {both[oracle]['full']:.4f}",

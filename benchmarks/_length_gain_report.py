@@ -10,37 +10,11 @@ from typing import Any
 
 from benchmarks._length_gain_lofo import __doc__ as lofo_doc
 from benchmarks._length_gain_lofo import lofo_picks, lofo_summary, public
+from benchmarks._length_gain_runs import accuracy, cell_name, gain, pairs
 from benchmarks._report import Checks, markdown_table, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 
 CELL_COLUMNS = ("strategy", "trial acc", "full acc", "gain", "trial s", "full s", "steps trial→full")
-#: (cell name, seed, strategy)
-PairKey = tuple[str, int, str]
-
-
-def cell_name(row: dict[str, Any]) -> str:
-    """``<task>@<shots>`` of a run row."""
-    return f"{row['task']}@{int(row['shots'])}"
-
-
-def _acc(row: dict[str, Any] | None) -> float | None:
-    return None if row is None or row.get("test_accuracy") is None else float(row["test_accuracy"])
-
-
-def pairs(runs: list[dict[str, Any]]) -> dict[PairKey, dict[str, dict[str, Any]]]:
-    """The runs by (cell, seed, strategy), then by fidelity."""
-    out: dict[PairKey, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for r in runs:
-        out[(cell_name(r), int(r["seed"]), str(r["strategy"]))][str(r["fidelity"])] = r
-    return out
-
-
-def gain(runs: dict[str, dict[str, Any]]) -> float | None:
-    """Full minus trial test accuracy of one (cell, seed, strategy), None unless both finished."""
-    trial, full = _acc(runs.get("trial")), _acc(runs.get("full"))
-    return None if trial is None or full is None else full - trial
-
-
 def _mean(values: list[float]) -> float | str:
     return statistics.fmean(values) if values else ""
 
@@ -55,7 +29,7 @@ def cell_table(runs: list[dict[str, Any]], trial_only: set[str]) -> list[dict[st
         row: dict[str, Any] = {"strategy": strategy}
         for fid in ("trial", "full"):
             done = [f[fid] for f in seeds if fid in f]
-            accs = [a for a in (_acc(r) for r in done) if a is not None]
+            accs = [a for a in (accuracy(r) for r in done) if a is not None]
             row[f"{fid} acc"] = _mean(accs) if accs else "failed" if done else \
                 "(no longer length)" if fid == "full" and strategy in trial_only else "(pending)"
             secs = _mean([float(r["seconds"]) for r in done])
@@ -95,14 +69,14 @@ def sanity_checks(plan: list[Any], log: Any, runs: list[dict[str, Any]]) -> Chec
     no run failed (the failed ones listed); every accuracy in [0, 1]."""
     checks = Checks()
     missing = [f"{c.name} seed {s} {st} {fid}" for c, s, st, fid, _ in plan
-               if _acc(log.get(c.name, s, fid, st)) is None]
+               if accuracy(log.get(c.name, s, fid, st)) is None]
     checks.add("every cell has both fidelities for every strategy that has a full length", not missing,
                f"{len(plan) - len(missing)}/{len(plan)} planned runs finished"
                + (f"; missing: {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}" if missing else ""))
     failed = [f"{cell_name(r)} seed {r['seed']} {r['strategy']} {r['fidelity']}: {r['error']}".replace("|", ";")
               for r in runs if r.get("error")]
     checks.add("no failed runs", not failed, "; ".join(failed) or f"{len(runs)} runs")
-    accs = [a for a in (_acc(r) for r in runs) if a is not None]
+    accs = [a for a in (accuracy(r) for r in runs) if a is not None]
     checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{len(accs)} runs")
     return checks
 

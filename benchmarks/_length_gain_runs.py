@@ -9,6 +9,7 @@ A cell is a meta-dataset target at a shot level (``digits-rotated@5``). Each fin
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ from benchmarks._revision import current_revision, is_current
 GAIN_RUNS = Path(__file__).resolve().parent / "results" / "length_gain" / "runs.jsonl"
 #: --quick: the full fit's length keys at this many times the quick trial's (seconds, not minutes)
 QUICK_FULL_FACTOR = 3
-_LENGTH_KEYS = ("epochs", "min_steps", "iterations", "iters_per_epoch")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def fidelities(member: Member, n_labelled: int, quick: bool = False) -> list[tup
     only. ``quick``: the full fit's length keys are :data:`QUICK_FULL_FACTOR` times the quick trial's
     (epochs kept), so the quick run takes seconds.
     """
-    from warmstart.auto.final_fit import final_fit
+    from warmstart.auto.final_fit import LENGTH_KEYS, final_fit
 
     trial = dict(member.params)
     fit = final_fit(member.strategy, trial, None, n_labelled, None, None)
@@ -100,7 +100,7 @@ def fidelities(member: Member, n_labelled: int, quick: bool = False) -> list[tup
         return [("trial", trial)]
     full = dict(fit.params)
     if quick:
-        full.update({k: v if k == "epochs" else v * QUICK_FULL_FACTOR for k, v in trial.items() if k in _LENGTH_KEYS})
+        full.update({k: v if k == "epochs" else v * QUICK_FULL_FACTOR for k, v in trial.items() if k in LENGTH_KEYS})
     return [("trial", trial), ("full", full)]
 
 
@@ -131,3 +131,31 @@ def run_one(cell: Cell, seed: int, cut: Any, source: Any, strategy: str, fidelit
     except WarmstartError as exc:
         return {**row, "seconds": time.perf_counter() - t0, "error": str(exc)}
     return {**row, "test_accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0}
+
+
+#: (cell name, seed, strategy)
+PairKey = tuple[str, int, str]
+
+
+def cell_name(row: dict[str, Any]) -> str:
+    """``<task>@<shots>`` of a run row."""
+    return f"{row['task']}@{int(row['shots'])}"
+
+
+def accuracy(row: dict[str, Any] | None) -> float | None:
+    """A run's test accuracy (None: no run, or it failed)."""
+    return None if row is None or row.get("test_accuracy") is None else float(row["test_accuracy"])
+
+
+def pairs(runs: list[dict[str, Any]]) -> dict[PairKey, dict[str, dict[str, Any]]]:
+    """The runs by (cell, seed, strategy), then by fidelity."""
+    out: dict[PairKey, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in runs:
+        out[(cell_name(r), int(r["seed"]), str(r["strategy"]))][str(r["fidelity"])] = r
+    return out
+
+
+def gain(runs: dict[str, dict[str, Any]]) -> float | None:
+    """Full minus trial test accuracy of one (cell, seed, strategy), None unless both finished."""
+    trial, full = accuracy(runs.get("trial")), accuracy(runs.get("full"))
+    return None if trial is None or full is None else full - trial

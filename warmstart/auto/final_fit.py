@@ -31,7 +31,7 @@ _ITERATION_PARAMS = ("iterations", "iters_per_epoch")
 #: strategies that pass the unlabelled batch twice (weak and strong view)
 _TWO_VIEWS = ("self_training", "fixmatch")
 #: length settings scaled when only part of the full length fits
-_LENGTH_KEYS = ("epochs", "min_steps", "iterations", "iters_per_epoch")
+LENGTH_KEYS = ("epochs", "min_steps", "iterations", "iters_per_epoch")
 #: the share of what is left of a time budget kept, after the first trial, for the winner's final fit
 FINAL_SHARE = 0.5
 
@@ -103,7 +103,7 @@ def _scaled(strategy: str, trial: dict[str, Any], full: dict[str, Any], fraction
         out.update(iterations=max(t_steps, int(t_steps + fraction * (f_steps - t_steps))), iters_per_epoch=0,
                    epochs=max(1, min(int(f["epochs"]), int(t["epochs"] + fraction * (f["epochs"] - t["epochs"])))))
         return out
-    for k in _LENGTH_KEYS:
+    for k in LENGTH_KEYS:
         if k in t and isinstance(t[k], int) and isinstance(f.get(k), int) and f[k] > t[k]:
             out[k] = int(t[k] + fraction * (f[k] - t[k]))
     return out
@@ -111,7 +111,7 @@ def _scaled(strategy: str, trial: dict[str, Any], full: dict[str, Any], fraction
 
 def fixes_length(user_params: dict[str, Any] | None) -> bool:
     """Whether the user's parameters fix a training length (the winner then keeps its trials' length)."""
-    return bool(set(user_params or {}) & set(_LENGTH_KEYS))
+    return bool(set(user_params or {}) & set(LENGTH_KEYS))
 
 
 def length_fraction(strategy: str, trial_params: dict[str, Any], user_params: dict[str, Any] | None,
