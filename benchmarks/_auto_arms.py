@@ -24,6 +24,10 @@ from benchmarks._auto_situations import Situation, lofo_rows, row_family
 #: at its strategy's full length (``warmstart/auto/final_fit.py``) and the adaptation strategies' defaults changed
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 AUTO_REVISION = 2
+#: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
+#: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
+#: trials' length
+FIRST_FIT = 2
 #: rows of the few task keys a ``--quick`` prior is fitted on (seconds, not minutes)
 QUICK_PRIOR_TASKS = 8
 
@@ -43,11 +47,14 @@ class RunLog:
 
     @staticmethod
     def is_current(row: dict[str, Any]) -> bool:
-        """Whether a run is current: an auto arm's of :data:`AUTO_REVISION`, a recipe run's of its strategy's
-        revision (a row without ``auto_revision`` or ``revision`` is of revision 1)."""
+        """Whether a run is current: an auto arm's of :data:`AUTO_REVISION` (the first trial's also retrained
+        as :data:`FIRST_FIT` says), a recipe run's of its strategy's revision (a row without ``auto_revision``,
+        ``first_fit`` or ``revision`` is of revision 1)."""
         from benchmarks._revision import is_current
 
         if row.get("arm") in AUTO_ARMS and int(row.get("auto_revision", 1)) != AUTO_REVISION:
+            return False
+        if row.get("arm") == "first_trial" and int(row.get("first_fit", 1)) != FIRST_FIT:
             return False
         strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0]) \
             if row.get("arm") in ("single", "first_trial") else ""
@@ -139,6 +146,48 @@ def first_trial_recipe(storage: Path) -> dict[str, Any] | None:
         return None
     t = trials[0]
     return {"recipe": t.user_attrs["recipe"], "state": t.state.name, "value": t.value}
+
+
+def first_trial_fit(storage: Path, run_json: Path, budget: str, n_labelled: int,
+                    user_params: dict[str, Any] | None = None) -> tuple[dict[str, Any], str] | None:
+    """The first trial of an auto run, with the final fit auto would have given it had its search stopped there.
+
+    That final fit (:func:`warmstart.auto.final_fit.final_fit`) has the rest of the same budget: the
+    budget less the run's time before its search (``run.json``'s setup, pretraining and ranking), the
+    first trial's wall seconds and :data:`~warmstart.auto.clock.FINISH_SECONDS`; its length is
+    predicted from the trial's measured fit seconds, as auto predicts it. Returns (the recipe as
+    ``Recipe.to_json``, with the final fit's parameters; the final fit's note), or None when the study
+    or its first trial's recipe or fit seconds are missing (the trial failed).
+    """
+    import optuna
+
+    from warmstart.auto.clock import FINISH_SECONDS
+    from warmstart.auto.final_fit import final_fit
+    from warmstart.auto.search import KIND
+    from warmstart.knowledge.records import SEP
+    from warmstart.knowledge.storage import open_storage
+    from warmstart.search.budget import Budget
+
+    if not storage.is_file():
+        return None
+    st = open_storage(str(storage))
+    names = [n for n in optuna.get_all_study_names(storage=st) if n.endswith(SEP + KIND)]
+    trials = sorted(optuna.load_study(study_name=names[0], storage=st).get_trials(deepcopy=False),
+                    key=lambda t: t.number) if names else []
+    if not trials or not isinstance(trials[0].user_attrs.get("recipe"), dict) \
+            or trials[0].user_attrs.get("fit_seconds") is None:
+        return None
+    first = trials[0]
+    recipe = dict(first.user_attrs["recipe"])
+    seconds = Budget.parse(budget).seconds
+    left = None
+    if seconds is not None:
+        phases = json.loads(run_json.read_text()).get("time", {}) if run_json.is_file() else {}
+        before = sum(float(phases.get(k) or 0.0) for k in ("setup", "pretraining", "ranking"))
+        left = max(0.0, seconds - FINISH_SECONDS - before - float(first.user_attrs.get("wall_seconds") or 0.0))
+    plan = final_fit(str(recipe["strategy"]), dict(recipe.get("params") or {}), user_params, n_labelled,
+                     float(first.user_attrs["fit_seconds"]), left)
+    return {**recipe, "params": plan.params}, plan.note
 
 
 def source_checkpoints(work: Path, names: list[str], quick: bool = False) -> dict[str, Path]:

@@ -2,11 +2,13 @@
 
 Arms: ``auto_prior`` (auto with the leave-one-family-out prior), ``auto_none`` (auto with the
 hand-written rules, today's), ``first_trial`` (the auto_prior run's first trial retrained on every
-label), ``single:<strategy>`` (each strategy at its defaults) and ``oracle`` (reference only: the best
-test accuracy of any recipe run on the same cut, that is the meta-dataset's runs of the cell — which
-has seed 0 only, ``oracle_meta`` — and this benchmark's single strategies and first trial of the seed).
+label as auto's final fit would retrain it in the rest of the budget), ``single:<strategy>`` (each
+strategy at its defaults) and ``oracle`` (reference only: the best test accuracy of any recipe run on the
+same cut, that is the meta-dataset's runs of the cell — which has seed 0 only, ``oracle_meta`` — and
+this benchmark's single strategies and first trial of the seed).
 The best single strategy is picked in hindsight: the one with the best mean test accuracy over the
-situation's seeds, among those that ran on all of them.
+situation's seeds, among those that ran on all of them (and, given the strategies expected, only once
+every one of them has: until then it is the best so far and the targets that need it are not measured).
 """
 
 from __future__ import annotations
@@ -61,12 +63,24 @@ def paired_target(a: Sequence[float], b: Sequence[float], floor: float = CI_FLOO
     return {"diff": d, "lo": lo, "hi": hi, "met": d >= 0 and not math.isnan(lo) and lo >= floor}
 
 
-def situation_stats(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per situation: every arm's values and the paired comparisons the targets need (numbers, None when missing)."""
+def missing_singles(rows: Sequence[Mapping[str, Any]], expected: Sequence[str]) -> list[str]:
+    """The ``expected`` single strategies that have not run on every one of ``rows`` (one situation's seeds)."""
+    return [e for e in expected if any(r.get(SINGLE + e) is None for r in rows)]
+
+
+def situation_stats(rows: Sequence[Mapping[str, Any]],
+                    expected: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """Per situation: every arm's values and the paired comparisons the targets need (numbers, None when missing).
+
+    ``expected`` maps a situation to the single strategies it runs: those not finished on every seed are
+    listed in ``singles_missing`` (the hindsight pick is then only the best *so far*, and the targets
+    that need it are not measured for that situation). Without it nothing is counted missing.
+    """
     out = []
     for name in dict.fromkeys(r["situation"] for r in rows):
         rs = [r for r in rows if r["situation"] == name]
-        s: dict[str, Any] = {"situation": name, "seeds": len(rs)}
+        s: dict[str, Any] = {"situation": name, "seeds": len(rs),
+                             "singles_missing": missing_singles(rs, (expected or {}).get(name, ()))}
         for arm in ARMS:
             s[arm] = [float(r[arm]) for r in rs if r.get(arm) is not None]
         s["oracle"] = [float(r["oracle"]) for r in rs if r.get("oracle") is not None]
@@ -105,12 +119,16 @@ def summary_table(stats: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for s in stats:
         vs = s.get("vs_best")
+        missing = len(s.get("singles_missing") or ())
         out.append({"situation": s["situation"], "seeds": s["seeds"], "auto (prior)": _ms(s["auto_prior"]),
                     "auto (no prior)": _ms(s["auto_none"]), "first trial": _ms(s["first_trial"]),
-                    "best single (hindsight)": f"{s['best_single']} {_ms(s['single'])}" if s["best_single"] else "—",
+                    "best single (hindsight)": (f"{s['best_single']} {_ms(s['single'])}"
+                                                + (f" (so far: {missing} strategies not run on every seed)"
+                                                   if missing else "")) if s["best_single"] else "—",
                     "oracle": f"{statistics.fmean(s['oracle']):.4f} ({len(s['oracle'])} seeds)" if s["oracle"]
                     else "—",
-                    "prior − best single": _ci(vs), "matches": "—" if vs is None else "yes" if vs["met"] else "NOT",
+                    "prior − best single": _ci(vs),
+                    "matches": "—" if vs is None or missing else "yes" if vs["met"] else "NOT",
                     "oracle − prior": "—" if s["oracle_gap"] is None else f"{s['oracle_gap']:+.4f}",
                     "first − no prior": _ci(s.get("first_vs_none"))})
     return out
@@ -122,12 +140,13 @@ def _row(target: str, met: bool | None, measured: str) -> dict[str, str]:
 
 
 def targets(stats: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Issue 16's targets for auto with the prior, met / NOT met / not measured (an arm missing)."""
-    vs = [(s["situation"], s.get("vs_best")) for s in stats]
+    """Issue 16's targets for auto with the prior, met / NOT met / not measured (an arm missing, or a
+    situation's single strategies not all finished: its best single strategy is not known yet)."""
+    vs = [(s["situation"], None if s.get("singles_missing") else s.get("vs_best")) for s in stats]
     have = [(n, p) for n, p in vs if p is not None]
     every = None if not have or len(have) < len(vs) else all(p["met"] for _, p in have)
     avg = statistics.fmean(p["diff"] for _, p in have) if have else None
-    gaps = [s["oracle_gap"] for s in stats if s["oracle_gap"] is not None]
+    gaps = [s["oracle_gap"] for s in stats if s["oracle_gap"] is not None and not s.get("singles_missing")]
     firsts = [s["first_vs_none"]["diff"] for s in stats if s.get("first_vs_none")]
     return [
         _row(f"auto (prior) matches the best single strategy in every situation (mean paired difference ≥ 0, "
@@ -158,12 +177,15 @@ def seed_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def singles_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each single strategy's mean ± std per situation (the hindsight pick's pool)."""
+def singles_table(rows: Sequence[Mapping[str, Any]],
+                  expected: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """Each single strategy's mean ± std per situation (the hindsight pick's pool); a strategy of
+    ``expected`` that has not run on any seed has a row too (``—``, 0 seeds)."""
     out = []
     for name in dict.fromkeys(r["situation"] for r in rows):
         rs = [r for r in rows if r["situation"] == name]
-        for c in sorted({c for r in rs for c in r if c.startswith(SINGLE)}):
+        ran = {c for r in rs for c in r if c.startswith(SINGLE)}
+        for c in sorted(ran | {SINGLE + e for e in (expected or {}).get(name, ())}):
             vals = [float(r[c]) for r in rs if r.get(c) is not None]
             out.append({"situation": name, "strategy": c[len(SINGLE):], "test accuracy": _ms(vals),
                         "seeds": f"{len(vals)}/{len(rs)}"})
@@ -186,13 +208,14 @@ def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int]) -> tuple[str, str] | None:
+def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int],
+                   expected: Sequence[str] = ()) -> tuple[str, str] | None:
     """auto's budget at equal wall time in ``situation``: the mean seconds per run of its best single strategy.
 
     The best single strategy is picked as in the report (hindsight, by mean test accuracy over ``seeds``,
     among those finished on every seed). Returns (budget text for ``Budget.parse``, rounded up to whole
     seconds and at least auto's smallest wall budget, ``MIN_SECONDS``; a note naming the strategy), or
-    None while some seed lacks its single strategies.
+    None while some seed lacks its single strategies or one of ``expected`` has not run on every seed.
     """
     from warmstart.auto.run import MIN_SECONDS
 
@@ -201,7 +224,7 @@ def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Seq
     if {int(r["seed"]) for r in wide} != set(seeds):
         return None
     best = best_single(wide)
-    if best is None:
+    if best is None or missing_singles(wide, expected):
         return None
     mean = statistics.fmean(float(r.get("seconds") or 0.0) for r in rs if r.get("strategy") == best[0])
     budget = max(math.ceil(mean), math.ceil(MIN_SECONDS))

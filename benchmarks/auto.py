@@ -14,7 +14,9 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
   ``--budget`` per run, its own empty knowledge base;
 * **auto (no prior)**: the same with ``prior="none"`` (the hand-written rules: today's auto);
 * **first trial**: the auto (prior) run's first trial (the prior's first pick) retrained on every
-  label, as auto retrains its winner — what the prior alone gives, without a search;
+  label as auto would retrain its winner had the search stopped after that trial: its final fit
+  gets the rest of the same budget (:func:`benchmarks._auto_arms.first_trial_fit`) — what the
+  prior alone gives in the same time, without a search;
 * **single strategies**: every strategy auto could run there, at its defaults, from the situation's
   main source, fit on every label; the **best single strategy** is picked *in hindsight*, per
   situation, by mean test accuracy over the seeds;
@@ -43,8 +45,8 @@ Usage:
     python -m benchmarks.auto --arms singles --shard 0/2 --threads 1 &   # single strategies, one shard per core
     python -m benchmarks.auto --arms singles --shard 1/2 --threads 1 &
     python -m benchmarks.auto --arms none          # the report from runs.jsonl
-    python -m benchmarks.auto --arms auto --budget best-single --singles-from benchmarks/results/auto \
-        --out benchmarks/results/auto/equal-time      # auto at the best single strategy's wall time
+    python -m benchmarks.auto --arms prior --budget best-single --singles-from benchmarks/results/auto \
+        --out benchmarks/results/auto/equal-time      # auto (prior) at the best single strategy's wall time
     python -m benchmarks.auto --arms auto --shard 0/2 --threads 1 &   # the auto arms as the single strategies
     python -m benchmarks.auto --arms auto --shard 1/2 --threads 1 &   # ran: one pinned thread each, two at once
     python -m benchmarks.auto --quick              # seconds → benchmarks/results/auto/quick/ (git-ignored)
@@ -60,7 +62,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._auto_arms import RunLog, family_prior, file_hash, run_auto, run_recipe_row, source_checkpoints
+from benchmarks._auto_arms import (
+    FIRST_FIT,
+    RunLog,
+    family_prior,
+    file_hash,
+    first_trial_fit,
+    run_auto,
+    run_recipe_row,
+    source_checkpoints,
+)
 from benchmarks._auto_report import (
     matched_budget,
     per_seed,
@@ -88,6 +99,11 @@ from warmstart._atomic import write_text_atomic
 #: ``--budget`` value: each situation's auto runs get its best single strategy's mean wall seconds
 BEST_SINGLE = "best-single"
 
+#: the arms each ``--arms`` value runs, besides the single strategies (``all`` and ``singles``)
+ARM_SETS: dict[str, tuple[str, ...]] = {"all": ("auto_prior", "auto_none", "first_trial"),
+                                        "auto": ("auto_prior", "auto_none", "first_trial"),
+                                        "prior": ("auto_prior",), "singles": (), "none": ()}
+
 #: --quick: tiny training, two strategies, a budget of two trials
 QUICK: dict[str, Any] = {"params": {"epochs": 1, "min_steps": 4}, "strategies": ["finetune", "linear_probe"]}
 
@@ -97,9 +113,10 @@ def _log(msg: str) -> None:
 
 
 def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                   list[str]]:
+                                                                   list[str], dict[str, list[str]]]:
     """Run every run not in ``OUT/runs.jsonl`` yet; return (every run of ``sits`` and the seeds, the
-    meta-dataset's rows, notes for the provenance)."""
+    meta-dataset's rows, notes for the provenance, each situation's single strategies — every applicable
+    one, whatever ``--singles`` ran)."""
     from warmstart.tasks import get_task
 
     work = args.out / "work"
@@ -117,11 +134,11 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
                      "and the oracle is blank (build it with python -m benchmarks.meta_dataset, or give --table)")
     priors: dict[str, Any] = {}
     gain_rows = read_gain_rows(args.gains) if args.gains is not None and not args.quick else []
-    if args.arms in ("all", "auto"):
+    if args.arms in ("all", "auto", "prior"):
         notes.append(f"length gains: {len(gain_rows)} runs of {args.gains}" if gain_rows else
                      f"no length gains (no runs at {args.gains}): the priors rank the trials' length only")
     for fam in dict.fromkeys(s.family for s in sits):
-        if rows and args.arms in ("all", "auto"):  # only the auto arms ask a prior
+        if rows and args.arms in ("all", "auto", "prior"):  # only the auto arms ask a prior
             tag = file_hash(args.table) + (f"-g{file_hash(args.gains)}" if gain_rows else "")
             priors[fam], note = family_prior(rows, fam, work / "priors", tag, args.quick, gain_rows)
             notes.append(f"prior {note}")
@@ -129,12 +146,14 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
                                args.quick)
     if given is not None:
         notes.append(f"single strategies' runs read from {args.singles_from / 'runs.jsonl'}, not run here")
+    expected: dict[str, list[str]] = {}
     for sit in sits:
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
+        expected[sit.name] = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         budget = args.budget
         if args.budget == BEST_SINGLE:
-            matched = matched_budget(list(singles_log.runs.values()), sit.name, args.seeds)
+            matched = matched_budget(list(singles_log.runs.values()), sit.name, args.seeds, expected[sit.name])
             if matched is None:
                 notes.append(f"{sit.name}: no auto run (its single strategies have not finished on every seed)")
                 continue
@@ -143,30 +162,42 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
         for seed in args.seeds:
             mine = ([s for s in singles if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
                     if args.arms in ("all", "singles") and given is None else [])
-            autos = args.arms in ("all", "auto") and in_shard(f"{sit.name}|{seed}|auto", args.shard)
+            autos = ARM_SETS[args.arms] if in_shard(f"{sit.name}|{seed}|auto", args.shard) else ()
             _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, budget, quick, autos=autos)
     names = {s.name for s in sits}
     mine_runs = list(log.runs.values()) + ([r for r in given.runs.values() if r["arm"] == "single"] if given else [])
     runs = [r for r in mine_runs if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
-    return runs, rows, notes
+    return runs, rows, notes, expected
 
 
 def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[str, Path], singles: list[str],
-              work: Path, budget: str, quick: dict[str, Any] | None, autos: bool = True) -> None:
+              work: Path, budget: str, quick: dict[str, Any] | None,
+              autos: tuple[str, ...] = ("auto_prior", "auto_none", "first_trial")) -> None:
     """The runs of one situation and seed not in ``log`` yet: the auto arms (in an order alternating with
-    the seed) and the first trial of auto (prior) when ``autos``, then each of ``singles``."""
+    the seed) and the first trial of auto (prior), those of them in ``autos``, then each of ``singles``."""
     from warmstart.recipe import Recipe
     from warmstart.source import Source
+    from warmstart.tasks import get_task
+    from warmstart.tasks._task import n_items
 
-    for arm in ([] if not autos else ["auto_prior", "auto_none"] if seed % 2 == 0 else ["auto_none", "auto_prior"]):
+    order = ["auto_prior", "auto_none"] if seed % 2 == 0 else ["auto_none", "auto_prior"]
+    for arm in (a for a in order if a in autos):
         if log.get(sit.name, seed, arm) is None and (arm == "auto_none" or prior is not None):
             r = log.add(run_auto(sit, seed, arm, prior if arm == "auto_prior" else None, ckpts, work, budget, quick))
             _log(f"{sit.name} seed {seed} {arm}: {r.get('accuracy')} ({r.get('label') or r.get('error')})")
-    first = (log.get(sit.name, seed, "auto_prior") or {}).get("first_trial")
-    if autos and first and log.get(sit.name, seed, "first_trial") is None:
-        recipe = Recipe.from_json(first["recipe"]).replace(shots=sit.shots)
-        r = log.add(run_recipe_row(sit, seed, "first_trial", recipe))
-        _log(f"{sit.name} seed {seed} first trial {r['label']}: {r.get('accuracy')}")
+    prior_run = log.get(sit.name, seed, "auto_prior") or {}
+    if "first_trial" in autos and prior_run.get("first_trial") and log.get(sit.name, seed, "first_trial") is None:
+        name = f"{sit.name}-{seed}-auto_prior"
+        n_labelled = n_items(get_task(sit.task).few_shot(sit.shots, seed=seed).x_train) if sit.shots else 0
+        planned = first_trial_fit(work / "kb" / f"{name}.db", work / "runs" / name / "run.json",
+                                  str(prior_run.get("budget") or budget), n_labelled, (quick or {}).get("params"))
+        if planned is None:
+            _log(f"{sit.name} seed {seed}: no first trial to retrain (its trial failed, or {name}.db is gone)")
+        else:
+            recipe = Recipe.from_json(planned[0]).replace(shots=sit.shots)
+            r = log.add({**run_recipe_row(sit, seed, "first_trial", recipe), "first_fit": FIRST_FIT,
+                         "final_fit": planned[1]})
+            _log(f"{sit.name} seed {seed} first trial {r['label']}: {r.get('accuracy')}")
     src = Source(path=ckpts[sit.baseline_source], task_name=sit.baseline_source, seed=seed)
     for strat in singles:
         if log.get(sit.name, seed, "single", strat) is None:
@@ -188,10 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--situations", nargs="+", default=None, metavar="NAME", help="run only these situations")
     p.add_argument("--singles", nargs="+", default=None, metavar="STRATEGY",
                    help="run only these single strategies (default: every applicable one)")
-    p.add_argument("--arms", choices=("all", "auto", "singles", "none"), default="all",
+    p.add_argument("--arms", choices=tuple(ARM_SETS), default="all",
                    help="run only the auto arms (auto with and without the prior, the first trial: these need the "
-                        "machine alone, their budget is wall time), only the single strategies (their accuracy "
-                        "does not depend on load: two shards may share the cores), or none (rewrite the report)")
+                        "machine alone, their budget is wall time), only auto with the prior (prior: what the "
+                        "equal-time comparison needs), only the single strategies (their accuracy does not "
+                        "depend on load: two shards may share the cores), or none (rewrite the report)")
     p.add_argument("--shard", default="0/1", help="I/N: run only the I-th of N disjoint parts of the single "
                                                   "strategies' runs and of the auto arms' (situation, seed) pairs "
                                                   "(one process per core)")
@@ -234,10 +266,10 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_threads()
     t0 = time.perf_counter()
-    runs, rows, notes = run(args, sits)
+    runs, rows, notes, expected = run(args, sits)
     oracles = {(s.name, seed): oracle_accuracy(rows, s.key, seed) for s in sits for seed in args.seeds}
     wide = per_seed(runs, oracles)
-    stats = situation_stats(wide)
+    stats = situation_stats(wide, expected)
     checks = sanity_checks(runs, args.budget)
     cmd = "python -m benchmarks.auto " + " ".join(argv if argv is not None else sys.argv[1:])
     left = "; ".join(f"{k}: {v}" for k, v in SINGLE_LEFT_OUT.items())
@@ -247,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Per situation (test accuracy, mean ± std over seeds; differences paired by seed, 95% CI)\n",
         markdown_table(summary_table(stats)),
         "## Per seed\n", markdown_table(seed_table(wide)),
-        "## Single strategies at their defaults (the hindsight pick's pool)\n", markdown_table(singles_table(wide)),
+        "## Single strategies at their defaults (the hindsight pick's pool)\n",
+        markdown_table(singles_table(wide, expected)),
         "## Failed runs (left out of the tables above)\n", markdown_table(failed_rows(runs)),
         "## Seconds per run\n", markdown_table(seconds_table(runs)),
         "## auto runs\n", markdown_table(auto_rows(runs, args.out / "work")),

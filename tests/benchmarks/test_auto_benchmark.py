@@ -47,6 +47,11 @@ def test_auto_benchmark_quick(tmp_path) -> None:
     (eq_row,) = list(csv.DictReader(open(eq / "auto.csv")))
     assert eq_row["single:finetune"] == row["single:finetune"] and not eq_row["auto_none"]
     assert not (eq / "runs.jsonl").exists()
+    if TABLE.is_file():  # --arms prior: auto with the prior alone, at the best single strategy's wall time
+        assert bench.main(["--quick", "--arms", "prior", "--budget", "best-single", "--singles-from", str(tmp_path),
+                           "--out", str(eq)]) == 0
+        eq_runs = [json.loads(line) for line in (eq / "runs.jsonl").read_text().splitlines()]
+        assert [(r["arm"], r["budget"]) for r in eq_runs] == [("auto_prior", f"{max(secs, 20)}s")]
 
 
 def test_equal_time_options_are_checked(tmp_path, capsys) -> None:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import optuna
 import pytest
 
-from benchmarks._auto_arms import AUTO_REVISION, RunLog, few_tasks, first_trial_recipe
+from benchmarks._auto_arms import AUTO_REVISION, FIRST_FIT, RunLog, few_tasks, first_trial_fit, first_trial_recipe
 from benchmarks._auto_report import (
     best_single,
     matched_budget,
     paired_target,
     per_seed,
     seed_table,
+    singles_table,
     situation_stats,
+    summary_table,
     targets,
 )
 from benchmarks._auto_situations import SITUATIONS, lofo_rows, oracle_accuracy, row_family, select_situations
@@ -139,6 +142,12 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
     assert again.get("s", 0, "single", "finetune")["accuracy"] == 0.6  # never revised: current
     assert again.get("s", 0, "auto_none") is None  # no auto_revision: the old auto
     assert again.get("s", 0, "first_trial") is None  # its strategy (mcc) is of an older revision
+    trial = {"situation": "s", "seed": 1, "arm": "first_trial", "label": "finetune | 5 shots | seed 1",
+             "auto_revision": AUTO_REVISION, "accuracy": 0.8}
+    again.add(trial)  # retrained at its trials' length: the first-trial arm's older way
+    assert RunLog(tmp_path / "runs.jsonl").get("s", 1, "first_trial") is None
+    again.add({**trial, "first_fit": FIRST_FIT})
+    assert RunLog(tmp_path / "runs.jsonl").get("s", 1, "first_trial")["accuracy"] == 0.8
     again.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "self_training", "revision": rev,
                "accuracy": 0.9})
     assert RunLog(tmp_path / "runs.jsonl").get("s", 0, "single", "self_training")["accuracy"] == 0.9
@@ -174,3 +183,56 @@ def test_check_strategies_names_the_first_unknown_one() -> None:
     check_strategies(None, "--singles")
     with pytest.raises(ValueError, match="--singles: unknown strategy 'nope'; choose from"):
         check_strategies(["finetune", "nope"], "--singles")
+
+
+def test_targets_wait_for_every_single_strategy_of_the_situation() -> None:
+    """A strategy that has not run on every seed may be the best one: no hindsight pick, no budget, no target."""
+    runs = [{**r, "seconds": 10.0} for r in _runs()]
+    wide = per_seed(runs, {})
+    (s,) = situation_stats(wide, {"s": ["a", "b", "c"]})
+    assert s["singles_missing"] == ["c"] and s["best_single"] == "b"  # b is only the best so far
+    met = [t["met"] for t in targets([s])]
+    assert met[:3] == ["not measured"] * 3 and met[3] == "yes"  # the first-trial target needs no single strategy
+    (row,) = summary_table([s])
+    assert "so far: 1 strategies" in row["best single (hindsight)"] and row["matches"] == "—"
+    assert matched_budget(runs, "s", [0, 1, 2], ["a", "b", "c"]) is None
+    assert matched_budget(runs, "s", [0, 1, 2], ["a", "b"]) == (
+        "20s", "s: b's mean 10 s per run → 20s (auto's smallest budget)")
+    assert [r["seeds"] for r in singles_table(wide, {"s": ["a", "b", "c", "d"]})] == ["3/3", "3/3", "1/3", "0/3"]
+    (complete,) = situation_stats(wide, {"s": ["a", "b"]})
+    assert complete["singles_missing"] == [] and next(t["met"] for t in targets([complete])) == "yes"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_first_trial_fit_gets_the_rest_of_the_budget(tmp_path) -> None:
+    """The first trial is retrained as auto's final fit would be, in what its run had left after that trial."""
+    import json
+
+    from warmstart.knowledge.storage import open_storage
+
+    recipe = {"strategy": "fixmatch", "params": {"iterations": 30, "epochs": 1, "lr": 0.01}, "seed": 0}
+
+    def study_with(name: str, **attrs: float) -> Path:
+        db = tmp_path / name
+        study = optuna.create_study(study_name="digits@5shots|auto", storage=open_storage(str(db)),
+                                    direction="maximize")
+        t = study.ask()
+        for k, v in {"recipe": recipe, **attrs}.items():
+            t.set_user_attr(k, v)
+        study.tell(t, 0.7)
+        return db
+
+    assert first_trial_fit(tmp_path / "none.db", tmp_path / "run.json", "2m", 50) is None  # no study
+    unfit = study_with("unfit.db", wall_seconds=10.0)
+    assert first_trial_fit(unfit, tmp_path / "run.json", "2m", 50) is None  # no fit seconds: not retrained
+    db = study_with("kb.db", fit_seconds=5.0, wall_seconds=10.0)
+    (tmp_path / "run.json").write_text(json.dumps({"time": {"setup": 5.0, "ranking": 2.0, "search": 60.0}}))
+    # 120 s − 3 s kept to finish − 7 s before the search − 10 s of the trial: 100 s, the work of 20 fits of 5 s,
+    # less than the full length's 1,000 steps (33 trials of 30)
+    recipe_out, note = first_trial_fit(db, tmp_path / "run.json", "2m", 50)
+    steps = recipe_out["params"]["iterations"]
+    assert 30 < steps < 3000 and recipe_out["params"]["lr"] == 0.01 and "steps of its full length" in note
+    full, note = first_trial_fit(db, tmp_path / "run.json", "30m", 50)  # the full length fits in 30 minutes
+    assert "iterations" not in full["params"] and "full length" in note
+    same, note = first_trial_fit(db, tmp_path / "run.json", "2m", 50, {"iterations": 30})  # the user fixed it
+    assert same["params"]["iterations"] == 30 and "trials' length" in note
