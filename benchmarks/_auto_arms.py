@@ -5,8 +5,8 @@ a stopped benchmark continues where it was when started again with the same ``--
 raised a warmstart error is recorded with its ``error`` and not retried. A recipe run (single
 strategy, first trial) records its strategy's :data:`benchmarks._meta_portfolio.REVISION`, as the
 meta-dataset's runs do: a run of an older revision is stale, so it is read as not done and run again
-(its line stays in the file; the newer line wins). The auto arms' runs record :data:`AUTO_REVISION`
-the same way.
+(its line stays in the file; the newer line wins). The auto arms' runs record their revision
+(:data:`ARM_REVISION`) the same way.
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ from typing import Any
 from benchmarks._auto_situations import Situation, lofo_rows, row_family
 
 #: the auto arms' revision (runs of an older one are stale and run again): 2 since auto retrains its winner
-#: at its strategy's full length (``warmstart/auto/final_fit.py``) and the adaptation strategies' defaults changed
+#: at its strategy's full length (``warmstart/auto/final_fit.py``) and the adaptation strategies' defaults changed;
+#: 3 since the prior's picks count only the share of a length gain that a time budget's final fit reaches
+#: (``prior_plan.final_reach``) and a strategy's length gain is shrunk toward every strategy's (``_gains``)
+AUTO_REVISION = 3
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
-AUTO_REVISION = 2
+#: each auto arm's revision: auto without the prior has not changed since revision 2
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": AUTO_REVISION, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length
@@ -47,12 +51,12 @@ class RunLog:
 
     @staticmethod
     def is_current(row: dict[str, Any]) -> bool:
-        """Whether a run is current: an auto arm's of :data:`AUTO_REVISION` (the first trial's also retrained
+        """Whether a run is current: an auto arm's of its :data:`ARM_REVISION` (the first trial's also retrained
         as :data:`FIRST_FIT` says), a recipe run's of its strategy's revision (a row without ``auto_revision``,
         ``first_fit`` or ``revision`` is of revision 1)."""
         from benchmarks._revision import is_current
 
-        if row.get("arm") in AUTO_ARMS and int(row.get("auto_revision", 1)) != AUTO_REVISION:
+        if row.get("arm") in AUTO_ARMS and int(row.get("auto_revision", 1)) != ARM_REVISION[str(row["arm"])]:
             return False
         if row.get("arm") == "first_trial" and int(row.get("first_fit", 1)) != FIRST_FIT:
             return False
@@ -228,7 +232,7 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget,
-                           "auto_revision": AUTO_REVISION}
+                           "auto_revision": ARM_REVISION[arm]}
     t0 = time.perf_counter()
     try:
         res = auto(sit.task, budget=budget, sources=[ckpts[t] for t in sit.source_tasks],
@@ -255,7 +259,7 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
 
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "label": recipe.describe()}
     if arm in AUTO_ARMS:
-        row["auto_revision"] = AUTO_REVISION
+        row["auto_revision"] = ARM_REVISION[arm]
     if arm == "single":
         row["strategy"] = recipe.strategy
     if recipe.strategy in REVISION:  # rows of a never-revised strategy carry none (revision 1)

@@ -244,3 +244,20 @@ def test_auto_cli_prior_option(tmp_path) -> None:
     res = CliRunner().invoke(app, ["auto", "--task", "digits-prior", "--budget", "1", "--prior",
                                    str(tmp_path / "bad.json")])
     assert res.exit_code == 2 and "is not a warmstart prior" in res.stderr and len(res.stderr.splitlines()) == 1
+
+
+def test_final_reach_is_the_share_of_the_full_length_a_time_budget_fits() -> None:
+    """At 2 minutes a fixmatch recipe whose 30-iteration trial takes 10 s cannot reach its 1,000 iterations."""
+    from warmstart.auto.prior_plan import final_reach
+    from warmstart.knowledge._prior_table import RecipeSpec
+
+    assert final_reach(Budget.parse("20"), 50) is None  # a trial budget: no time limit, the whole gain
+    reach = final_reach(Budget.parse("2m"), 50)
+    assert reach is not None
+    fixmatch = RecipeSpec.of({"strategy": "fixmatch", "params": {}})
+    part = reach(fixmatch, 10.0)
+    assert 0.0 < part < 1.0
+    assert reach(fixmatch, 0.01) == 1.0  # a trial of 10 ms: its full length fits in the final fit's share
+    assert reach(fixmatch, 1000.0) == 0.0  # a trial longer than the share: not even a little longer fits
+    assert reach(fixmatch, None) == 1.0  # no predicted seconds: nothing says it does not fit
+    assert final_reach(Budget.parse("30m"), 50)(fixmatch, 10.0) > part  # type: ignore[misc]

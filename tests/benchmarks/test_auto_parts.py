@@ -8,7 +8,15 @@ from pathlib import Path
 import optuna
 import pytest
 
-from benchmarks._auto_arms import AUTO_REVISION, FIRST_FIT, RunLog, few_tasks, first_trial_fit, first_trial_recipe
+from benchmarks._auto_arms import (
+    ARM_REVISION,
+    AUTO_REVISION,
+    FIRST_FIT,
+    RunLog,
+    few_tasks,
+    first_trial_fit,
+    first_trial_recipe,
+)
 from benchmarks._auto_report import (
     best_single,
     matched_budget,
@@ -120,11 +128,14 @@ def test_targets_not_measured_without_the_prior_arm() -> None:
 def test_run_log_reads_back_finished_runs(tmp_path) -> None:
     log = RunLog(tmp_path / "runs.jsonl")
     log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.5})
-    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "auto_revision": AUTO_REVISION, "accuracy": 0.6})
+    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "auto_revision": ARM_REVISION["auto_none"],
+             "accuracy": 0.6})
+    log.add({"situation": "s", "seed": 1, "arm": "auto_prior", "auto_revision": AUTO_REVISION - 1, "accuracy": 0.7})
     again = RunLog(tmp_path / "runs.jsonl")
     assert again.get("s", 0, "single", "finetune")["accuracy"] == 0.5
     assert again.get("s", 0, "auto_none")["accuracy"] == 0.6
     assert again.get("s", 1, "auto_none") is None and again.get("s", 0, "single", "l2sp") is None
+    assert again.get("s", 1, "auto_prior") is None  # of the revision before auto (prior)'s last change
 
 
 def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
@@ -201,6 +212,8 @@ def test_targets_wait_for_every_single_strategy_of_the_situation() -> None:
     assert [r["seeds"] for r in singles_table(wide, {"s": ["a", "b", "c", "d"]})] == ["3/3", "3/3", "1/3", "0/3"]
     (complete,) = situation_stats(wide, {"s": ["a", "b"]})
     assert complete["singles_missing"] == [] and next(t["met"] for t in targets([complete])) == "yes"
+    mixed = targets([s, complete])  # one situation complete, one waiting: no average over situations yet
+    assert mixed[1]["met"] == "not measured" and "over 1 of 2 situations" in mixed[1]["measured"]
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

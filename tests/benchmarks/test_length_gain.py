@@ -73,12 +73,14 @@ def test_lofo_picks_use_only_the_other_families_gains() -> None:
                 "fidelity": f, "test_accuracy": a}
 
     runs = []
-    for task, fam in (("a", "A"), ("b", "B")):  # fixmatch ranks last at the trial budget and first at full length
+    # fixmatch ranks last at the trial budget and first at full length; four tasks per family, since one
+    # strategy's pairs are shrunk toward every strategy's (two pseudo-pairs): one pair would not flip the pick
+    for task, fam in [(f"{f.lower()}{i}", f) for f in ("A", "B") for i in range(4)]:
         runs += [run(task, fam, "l2sp", "trial", 0.9), run(task, fam, "l2sp", "full", 0.91),
                  run(task, fam, "fixmatch", "trial", 0.8), run(task, fam, "fixmatch", "full", 0.97)]
     rows = lofo_picks(runs)
-    assert [r["by trial"] for r in rows] == ["l2sp 0.9100"] * 2
-    assert [r["by trial + gain"] for r in rows] == ["fixmatch 0.9700"] * 2
+    assert [r["by trial"] for r in rows] == ["l2sp 0.9100"] * 8
+    assert [r["by trial + gain"] for r in rows] == ["fixmatch 0.9700"] * 8
     only_a = lofo_picks([r for r in runs if r["family"] == "A"])  # no other family: no gains, the trial order
     assert only_a[0]["by trial + gain"] == "l2sp 0.9100" and only_a[0]["gains from"] == "no other family"
     summary = {r["pick"]: r["regret (oracle − pick)"] for r in lofo_summary(rows)}

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from warmstart.errors import DataError
-from warmstart.knowledge._gains import PSEUDO_COUNT, LengthGains, work_fraction
+from warmstart.knowledge._gains import PSEUDO_COUNT, STRATEGY_PSEUDO_COUNT, LengthGains, work_fraction
 
 
 def run(task: str, shots: int, strategy: str, fidelity: str, acc: float | None, seed: int = 0) -> dict:
@@ -27,18 +27,32 @@ def rows() -> list[dict]:
 
 
 def test_pairs_are_matched_and_a_shots_level_is_shrunk_toward_the_strategys_mean():
+    """Two levels: a shots level toward its strategy's mean, a strategy's mean toward every pair's."""
     g = LengthGains.fit(rows())
     assert g is not None
     assert sorted(g.pairs) == ["l2sp", "self_training"] and len(g.pairs["l2sp"]) == 2
-    overall = (0.15 + 0.20 + 0.10) / 3
-    want = (0.15 + 0.20 + PSEUDO_COUNT * overall) / (2 + PSEUDO_COUNT)
+    pooled = (0.15 + 0.20 + 0.10 + 0.01 + 0.01) / 5  # every pair of every strategy
+    overall = (0.15 + 0.20 + 0.10 + STRATEGY_PSEUDO_COUNT * pooled) / (3 + STRATEGY_PSEUDO_COUNT)
+    want = overall + (0.175 - 0.15) * 2 / (2 + PSEUDO_COUNT)  # 5 shots: 2.5 points above the strategy's mean
     assert g.gain("self_training", 5) == pytest.approx(want)
     assert g.gain("self_training", 10) == pytest.approx(want)  # nearest observed level: 5
-    assert g.gain("self_training", 0) == pytest.approx((0.10 + PSEUDO_COUNT * overall) / (1 + PSEUDO_COUNT))
-    assert g.gain("l2sp", 5) == pytest.approx(0.01)
+    assert g.gain("self_training", 0) == pytest.approx(overall + (0.10 - 0.15) / (1 + PSEUDO_COUNT))
+    l2sp = (0.01 + 0.01 + STRATEGY_PSEUDO_COUNT * pooled) / (2 + STRATEGY_PSEUDO_COUNT)
+    assert g.gain("l2sp", 5) == pytest.approx(l2sp)  # one level: no deviation
     assert g.gain("fixmatch", 5) == 0.0  # never measured: no gain assumed
     assert g.gain("self_training", 5, fraction=0.5) == pytest.approx(want / 2)
     assert "2 strategies from 5 pairs" in g.describe()
+
+
+def test_one_lucky_pair_is_pulled_toward_the_other_strategies_gains():
+    """FixMatch's one pair of +0.48 does not make it gain 0.48 where ten strategies gain about 0.05."""
+    out = [run("big", 5, "fixmatch", "trial", 0.36), run("big", 5, "fixmatch", "full", 0.84)]
+    for i in range(10):
+        out += [run(f"t{i}", 5, "l2sp", "trial", 0.90), run(f"t{i}", 5, "l2sp", "full", 0.95)]
+    g = LengthGains.fit(out)
+    pooled = (0.48 + 10 * 0.05) / 11
+    assert g is not None and g.gain("fixmatch", 5) == pytest.approx((0.48 + 2 * pooled) / 3)  # 0.22, not 0.48
+    assert g.gain("l2sp", 5) == pytest.approx((0.5 + 2 * pooled) / 12)  # ten pairs: barely moved (0.057)
 
 
 def test_no_pairs_gives_none_and_json_round_trips():

@@ -264,7 +264,14 @@ def test_length_gains_reorder_the_picks_and_the_final_choice_for_the_full_length
     full = prior.suggest(situation("image"), k=2, cost_weight=0.0, full_length=True)
     assert short[0].spec.strategy == "l2sp" and short[0].gain == 0.0
     assert full[0].spec.strategy == "finetune" and full[0].gain == pytest.approx(0.10)
-    assert "more at its full length" in full[0].why
+    assert "more from its final fit's length" in full[0].why
+    # a time budget whose final-fit share reaches none (half) of the full length: none (half) of the gain
+    seen_s: list[float | None] = []
+    none = prior.suggest(situation("image"), k=2, cost_weight=0.0, full_length=True,
+                         reach=lambda spec, s: seen_s.append(s) or 0.0)
+    assert none[0].spec.strategy == "l2sp" and seen_s and all(s is None or s > 0 for s in seen_s)
+    half_way = prior.suggest(situation("image"), k=3, cost_weight=0.0, full_length=True, reach=lambda spec, s: 0.5)
+    assert next(p.gain for p in half_way if p.spec.strategy == "finetune") == pytest.approx(0.05)
     seen = [Observed({"strategy": "l2sp", "params": {"lr": 1e-3}}, 0.90, [0.9, 0.9, 0.9]),
             Observed({"strategy": "finetune", "params": {"lr": 1e-3}}, 0.87, [0.87, 0.87, 0.87])]
     plain = prior.final_scores(seen, situation("image"), n_examples=30)

@@ -12,7 +12,9 @@ replaces its hand-written rules (:mod:`warmstart.auto.situation`) this way:
   episodic meta-learners (``protonet``, ``maml``) are left out, as the meta-dataset leaves them out;
 * the prior ranks its recipes of those strategies for the task's situation (meta-features,
   shots) and each source's LogME/LEEP, best predicted score minus λ·log10(seconds) first, so
-  a cheap recipe that is nearly as good comes first; the first :data:`K_PICKS` (never more than
+  a cheap recipe that is nearly as good comes first; each score adds what the recipe's final fit
+  is expected to gain from its length (its length gain, times the share of its full length that
+  fits in a time budget's final-fit share: :func:`final_reach`); the first :data:`K_PICKS` (never more than
   a trial budget) become the study's first trials (:func:`pick_config` maps each onto the joint
   space), each with its prediction and why in the notes.
 
@@ -21,7 +23,7 @@ The hand-written rules stay the fallback when no prior applies (:func:`resolve_p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,15 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 
 from warmstart.auto.arch import ARCH, NAS, arch_text, nas_archs, source_stages
-from warmstart.auto.final_fit import fixes_length
+from warmstart.auto.final_fit import FINAL_SHARE, fixes_length, length_fraction
 from warmstart.auto.situation import pool_methods
+from warmstart.auto.trial_budget import trial_budget
 from warmstart.errors import ConfigError
+from warmstart.knowledge._prior_table import RecipeSpec
 from warmstart.knowledge.prior import Pick, Prior
 from warmstart.knowledge.prior_files import NO_PRIOR, load_prior
 from warmstart.search.budget import Budget
-from warmstart.tasks._task import Task
+from warmstart.tasks._task import Task, n_items
 
 #: most prior picks queued as the first trials
 K_PICKS = 3
@@ -147,6 +151,26 @@ def pick_config(pick: Pick, space: Mapping[str, BaseDistribution],
     return cfg, changed
 
 
+def final_reach(budget: Budget, n_labelled: int,
+                overrides: Mapping[str, Any] | None = None) -> Callable[[RecipeSpec, float | None], float] | None:
+    """How far a recipe's final fit would get toward its full length in ``budget`` (for :meth:`Prior.suggest`).
+
+    The search keeps at most :data:`~warmstart.auto.final_fit.FINAL_SHARE` of a time budget for the
+    winner's final fit, so a recipe whose trial is predicted to take s seconds reaches
+    :func:`~warmstart.auto.final_fit.length_fraction` of its full length in that share (a recipe
+    without predicted seconds: all of it). A trial budget has no time limit: None (the whole gain).
+    """
+    if budget.seconds is None:
+        return None
+    left = FINAL_SHARE * float(budget.seconds)
+
+    def reach(spec: RecipeSpec, seconds: float | None) -> float:
+        trial = {**spec.params, **trial_budget(spec.strategy)}  # as its trial runs (the search fixes these)
+        return length_fraction(spec.strategy, trial, dict(overrides or {}), n_labelled, seconds, left)
+
+    return reach
+
+
 @dataclass
 class PriorPlan:
     """The prior's plan for one auto run.
@@ -210,10 +234,11 @@ def plan_with_prior(prior: Prior, task: Task, meta: Mapping[str, float], sources
     cands = [c for c in prior.candidates(strategies)
              if c.strategy != NAS or (archs and c.architecture and arch_text(c.architecture) in archs)]
     k = K_PICKS if budget.trials is None else min(K_PICKS, budget.trials)
-    # auto retrains its winner at full length (unless the user fixed one): rank what it would return
+    # auto retrains its winner at full length (unless the user fixed one), or as far toward it as the time allows:
+    # rank what it would return
     full = not fixes_length(dict(overrides or {}))
-    ranked = (prior.suggest(plan.situation, k=len(cands), sources=plan.sources, candidates=cands, full_length=full)
-              if cands else [])
+    ranked = (prior.suggest(plan.situation, k=len(cands), sources=plan.sources, candidates=cands, full_length=full,
+                            reach=final_reach(budget, n_items(task.x_train), overrides)) if cands else [])
     for pick in ranked:
         if len(plan.picks) >= k:
             break

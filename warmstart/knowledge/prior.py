@@ -36,7 +36,7 @@ import gzip
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,8 @@ class Prior:
 
     def suggest(self, situation: Mapping[str, Any], *, k: int = 3, strategies: Iterable[str] | None = None,
                 sources: Mapping[str, Mapping[str, float]] | None = None, candidates: Sequence[Any] | None = None,
-                cost_weight: float | None = None, full_length: bool = False) -> list[Pick]:
+                cost_weight: float | None = None, full_length: bool = False,
+                reach: Callable[[RecipeSpec, float | None], float] | None = None) -> list[Pick]:
         """The ``k`` best (recipe, source) pairs for a situation, best utility first, one per recipe.
 
         Args:
@@ -121,6 +122,10 @@ class Prior:
             cost_weight: λ (default: the prior's).
             full_length: Rank the recipes as retrained at their full length: each utility adds its
                 strategy's length gain (:meth:`length_gain`; nothing without length gains).
+            reach: With ``full_length``, how far a recipe's final fit gets toward its full length
+                (0–1, on :func:`~warmstart.knowledge._gains.work_fraction`'s scale) given its predicted
+                seconds (None when not predicted): the gain counted is that share of it, since a time
+                budget may not fit the full length. None: the whole gain.
 
         Raises:
             ConfigError: ``k`` < 1 or a negative ``cost_weight``.
@@ -145,11 +150,12 @@ class Prior:
             pred, secs = self.ranker.predict(meta, shots, feats, specs)
             for n, spec in enumerate(specs):
                 s = None if secs is None else float(secs[n])
-                util = float(pred[n]) + gains[n] - (lam * math.log10(s) if s is not None and s > 0 else 0.0)
+                gain = gains[n] * (reach(spec, s) if reach is not None and gains[n] else 1.0)
+                util = float(pred[n]) + gain - (lam * math.log10(s) if s is not None and s > 0 else 0.0)
                 if spec.key() in best and best[spec.key()].utility >= util:
                     continue
                 best[spec.key()] = Pick(spec, name, float(pred[n]), self.ranker.sigma, s, util, rank.get(spec.key()),
-                                        "", gains[n])
+                                        "", gain)
         picks = sorted(best.values(), key=lambda p: (-p.utility, p.spec.key()))[:k]
         fitted = set(self.tasks)
         scores = {t: v for t, v in self.table.scores().items() if t in fitted}
@@ -166,7 +172,7 @@ class Prior:
         ran = [t for t, v in scores.items() if key in v]
         parts = [f"predicted {p.predicted:+.3f} (±{p.std:.3f}) against the median recipe of a task"]
         if p.gain:
-            parts.append(f"{p.gain:+.3f} more at its full length")
+            parts.append(f"{p.gain:+.3f} more from its final fit's length")
         if p.seconds is not None:
             parts.append(f"about {p.seconds:.0f} s")
         if ran:
