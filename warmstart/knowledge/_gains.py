@@ -35,7 +35,7 @@ from typing import Any
 from warmstart.errors import DataError
 from warmstart.knowledge._prior_table import _num
 
-#: pseudo-pairs of the strategy's overall mean added to a shots level's pairs
+#: pseudo-pairs of no deviation added to a shots level's pairs (its deviation from its strategy's mean)
 PSEUDO_COUNT = 2.0
 #: pseudo-pairs of the mean gain over every strategy's pairs added to a strategy's pairs
 STRATEGY_PSEUDO_COUNT = 2.0
