@@ -132,8 +132,8 @@ def family_prior(rows: list[dict[str, Any]], family: str, folder: Path, tag: str
                    f"{' (quick: a few tasks only)' if quick else ''}; {time.perf_counter() - t0:.0f} s")
 
 
-def first_trial_recipe(storage: Path) -> dict[str, Any] | None:
-    """The recipe (``Recipe.to_json``), state and value of the first trial of the auto study in ``storage``."""
+def _first_trial(storage: Path) -> Any:
+    """The lowest-numbered trial of the auto study in ``storage`` when it recorded its recipe, else None."""
     import optuna
 
     from warmstart.auto.search import KIND
@@ -142,14 +142,15 @@ def first_trial_recipe(storage: Path) -> dict[str, Any] | None:
 
     st = open_storage(str(storage))
     names = [n for n in optuna.get_all_study_names(storage=st) if n.endswith(SEP + KIND)]
-    if not names:
-        return None
     trials = sorted(optuna.load_study(study_name=names[0], storage=st).get_trials(deepcopy=False),
-                    key=lambda t: t.number)
-    if not trials or not isinstance(trials[0].user_attrs.get("recipe"), dict):
-        return None
-    t = trials[0]
-    return {"recipe": t.user_attrs["recipe"], "state": t.state.name, "value": t.value}
+                    key=lambda t: t.number) if names else []
+    return trials[0] if trials and isinstance(trials[0].user_attrs.get("recipe"), dict) else None
+
+
+def first_trial_recipe(storage: Path) -> dict[str, Any] | None:
+    """The recipe (``Recipe.to_json``), state and value of the first trial of the auto study in ``storage``."""
+    t = _first_trial(storage)
+    return None if t is None else {"recipe": t.user_attrs["recipe"], "state": t.state.name, "value": t.value}
 
 
 def first_trial_fit(storage: Path, run_json: Path, budget: str, n_labelled: int,
@@ -163,25 +164,13 @@ def first_trial_fit(storage: Path, run_json: Path, budget: str, n_labelled: int,
     ``Recipe.to_json``, with the final fit's parameters; the final fit's note), or None when the study
     or its first trial's recipe or fit seconds are missing (the trial failed).
     """
-    import optuna
-
     from warmstart.auto.clock import FINISH_SECONDS
     from warmstart.auto.final_fit import final_fit
-    from warmstart.auto.search import KIND
-    from warmstart.knowledge.records import SEP
-    from warmstart.knowledge.storage import open_storage
     from warmstart.search.budget import Budget
 
-    if not storage.is_file():
+    first = _first_trial(storage) if storage.is_file() else None
+    if first is None or first.user_attrs.get("fit_seconds") is None:
         return None
-    st = open_storage(str(storage))
-    names = [n for n in optuna.get_all_study_names(storage=st) if n.endswith(SEP + KIND)]
-    trials = sorted(optuna.load_study(study_name=names[0], storage=st).get_trials(deepcopy=False),
-                    key=lambda t: t.number) if names else []
-    if not trials or not isinstance(trials[0].user_attrs.get("recipe"), dict) \
-            or trials[0].user_attrs.get("fit_seconds") is None:
-        return None
-    first = trials[0]
     recipe = dict(first.user_attrs["recipe"])
     seconds = Budget.parse(budget).seconds
     left = None
