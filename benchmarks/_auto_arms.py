@@ -23,8 +23,10 @@ from benchmarks._auto_situations import Situation, lofo_rows, row_family
 #: the auto arms' revision (runs of an older one are stale and run again): 2 since auto retrains its winner
 #: at its strategy's full length (``warmstart/auto/final_fit.py``) and the adaptation strategies' defaults changed;
 #: 3 since the prior's picks count only the share of a length gain that a time budget's final fit reaches
-#: (``prior_plan.final_reach``) and a strategy's length gain is shrunk toward every strategy's (``_gains``)
-AUTO_REVISION = 3
+#: (``prior_plan.final_reach``) and a strategy's length gain is shrunk toward every strategy's (``_gains``);
+#: 4 since only the length gains of the task's modality count and an expected score is capped at 1
+#: (``_gains.LengthGains.gain(modality=)``, ``FinalScore.expected``)
+AUTO_REVISION = 4
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: each auto arm's revision: auto without the prior has not changed since revision 2
 ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": AUTO_REVISION, "auto_none": 2}

@@ -5,7 +5,8 @@ every *other* family, and three picks among the cell's strategies are compared b
 of the pick's **full-length** model — what ``auto`` returns after retraining its winner:
 
 * ``by trial``: the best test accuracy at the trial budget (how the trials rank without gains);
-* ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain;
+* ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain (from the pairs of
+  the cell's modality), at most 1, ties to the better trial — as ``auto``'s final choice scores its trials;
 * ``oracle``: the best full-length accuracy (reference only).
 
 The trial accuracies here are test accuracies of the recipe fit on every label (no validation noise),
@@ -26,11 +27,13 @@ def lofo_picks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (cell, seed) with two or more strategies run at both lengths (see the module docstring)."""
     cells: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(dict)
     family: dict[str, str] = {}
+    modality: dict[str, str | None] = {}
     for (cell, seed, strategy), fids in pairs(runs).items():
         accs = {f: a for f, r in fids.items() if (a := accuracy(r)) is not None}
         if "trial" in accs and "full" in accs:
             cells[(cell, seed)][strategy] = accs
             family[cell] = str(next(iter(fids.values()))["family"])
+            modality[cell] = next(iter(fids.values())).get("modality")
     gains: dict[str, LengthGains | None] = {}
     out = []
     def order(key: tuple[str, int]) -> tuple[str, int, int]:  # task, shots, seed
@@ -45,9 +48,10 @@ def lofo_picks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fam not in gains:
             gains[fam] = LengthGains.fit([r for r in runs if r.get("family") != fam])
         g = gains[fam]
-        predicted = {s: v["trial"] + (g.gain(s, shots) if g is not None else 0.0) for s, v in both.items()}
+        predicted = {s: min(1.0, v["trial"] + (g.gain(s, shots, modality=modality[cell]) if g is not None else 0.0))
+                     for s, v in both.items()}
         by_trial = max(both, key=lambda s: (both[s]["trial"], s))
-        by_gain = max(both, key=lambda s: (predicted[s], s))
+        by_gain = max(both, key=lambda s: (predicted[s], both[s]["trial"], s))
         oracle = max(both, key=lambda s: (both[s]["full"], s))
         out.append({"cell": cell, "seed": seed, "strategies": len(both),
                     "by trial": f"{by_trial} {both[by_trial]['full']:.4f}",

@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks._length_gain_lofo import __doc__ as lofo_doc
 from benchmarks._length_gain_lofo import lofo_picks, lofo_summary, public
-from benchmarks._length_gain_runs import accuracy, cell_name, gain, pairs
+from benchmarks._length_gain_runs import accuracy, cell_name, gain, pairs, with_modality
 from benchmarks._report import Checks, markdown_table, provenance, write_csv
 from warmstart._atomic import write_text_atomic
 
@@ -43,25 +43,27 @@ def cell_table(runs: list[dict[str, Any]], trial_only: set[str]) -> list[dict[st
 
 
 def gain_table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean gain (full − trial test accuracy) per strategy and shot level over cells and seeds, with its count."""
-    by: dict[str, dict[int | str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """Mean gain (full − trial test accuracy) per modality, strategy and shot level over cells and seeds, with its
+    count (a prior counts only the gains of a task's modality)."""
+    by: dict[tuple[str, str], dict[int | str, list[float]]] = defaultdict(lambda: defaultdict(list))
     shot_levels: set[int] = set()
     for (cell, _, strategy), fids in pairs(runs).items():
         g = gain(fids)
         if g is not None:
             shots = int(cell.rpartition("@")[2])
             shot_levels.add(shots)
-            by[strategy][shots].append(g)
-            by[strategy]["all"].append(g)
+            modality = str(next(iter(fids.values())).get("modality") or "")
+            by[(modality, strategy)][shots].append(g)
+            by[(modality, strategy)]["all"].append(g)
     cols: list[int | str] = [*sorted(shot_levels), "all"]
     out = []
-    for strategy, gains in by.items():
-        row: dict[str, Any] = {"strategy": strategy}
+    for (modality, strategy), gains in by.items():
+        row: dict[str, Any] = {"modality": modality, "strategy": strategy}
         for c in cols:
             name = "all" if c == "all" else f"{c} shot{'s' if c != 1 else ''}"
             row[name] = f"{statistics.fmean(gains[c]):+.4f} ({len(gains[c])})" if gains.get(c) else ""
         out.append(row)
-    return sorted(out, key=lambda r: -float(str(r["all"]).split(" ")[0]))
+    return sorted(out, key=lambda r: (r["modality"], -float(str(r["all"]).split(" ")[0])))
 
 
 def sanity_checks(plan: list[Any], log: Any, runs: list[dict[str, Any]]) -> Checks:
@@ -102,7 +104,7 @@ def write_report(args: argparse.Namespace, bench: Any, plan: list[Any], intro: s
     """
     order = {c.name: i for i, c in enumerate(args.cells)}
     strat = {m.strategy: i for i, m in enumerate(bench.portfolio)}
-    runs = sorted((r for k, r in bench.log.runs.items() if k[0] in order and k[1] in set(args.seeds)),
+    runs = sorted(with_modality([r for k, r in bench.log.runs.items() if k[0] in order and k[1] in set(args.seeds)]),
                   key=lambda r: (order[cell_name(r)], int(r["seed"]), strat.get(r["strategy"], len(strat)),
                                  r["strategy"], r["fidelity"] != "trial"))
     checks = sanity_checks(plan, bench.log, runs)

@@ -80,8 +80,19 @@ class GainLog(RunLog):
 
 def read_gain_rows(path: Path = GAIN_RUNS) -> list[dict[str, Any]]:
     """The finished, current runs of a ``runs.jsonl`` (:class:`GainLog`): the rows a prior's length gains
-    are fitted on (:meth:`warmstart.knowledge.prior.LengthGains.fit`). Empty when the file does not exist."""
-    return [r for r in GainLog(path).runs.values() if r.get("error") is None] if path.is_file() else []
+    are fitted on (:meth:`warmstart.knowledge.prior.LengthGains.fit`), each with its task's ``modality``
+    (rows written before it was kept get it from the built-in task's name). Empty when the file does not exist."""
+    if not path.is_file():
+        return []
+    return with_modality([r for r in GainLog(path).runs.values() if r.get("error") is None])
+
+
+def with_modality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, each with its task's ``modality`` (a row written before it was kept gets it from the built-in
+    task's name)."""
+    from warmstart.tasks._builtin import builtin_modality
+
+    return [r if r.get("modality") else {**r, "modality": builtin_modality(str(r["task"]))} for r in rows]
 
 
 def fidelities(member: Member, n_labelled: int, quick: bool = False) -> list[tuple[str, dict[str, Any]]]:
@@ -119,7 +130,8 @@ def run_one(cell: Cell, seed: int, cut: Any, source: Any, strategy: str, fidelit
     t = cell.target
     n_labelled = len(cut.y_train)
     row: dict[str, Any] = {
-        "task": t.name, "key": task_key(t.name, cell.shots), "family": t.family, "shots": cell.shots, "seed": seed,
+        "task": t.name, "key": task_key(t.name, cell.shots), "family": t.family, "modality": cut.modality,
+        "shots": cell.shots, "seed": seed,
         "source_task": t.source_task, "strategy": strategy, "fidelity": fidelity, "params": params,
         "steps": training_steps(strategy, params, n_labelled), "test_accuracy": None, "seconds": 0.0,
         "revision": current_revision(strategy)}

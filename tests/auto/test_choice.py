@@ -78,3 +78,12 @@ def test_length_gains_choose_the_model_auto_would_return_in_the_time_left() -> N
     assert gained[roomy.trial.number] > 0.05 and all(f.gain == 0.0 for f in tight.scores.values())
     fixed = choose(study, plan, task, overrides={"epochs": 3})  # a length the user fixed: nothing to gain
     assert fixed.trial.params["strategy"] == "l2sp"
+
+
+def test_an_expected_score_is_capped_at_one_and_the_less_extrapolated_wins_a_tie() -> None:
+    """breast_cancer: mcc's trial scored 1.0, gradual unfreezing 0.978 + a gain of 0.15. No accuracy exceeds 1:
+    both expect 1.0, and the one whose 1.0 was measured rather than extrapolated ranks first."""
+    measured = FinalScore(0, 1.0, 1.0, Posterior(1.0, 0.02, 0.5, 0.02), gain=0.07)
+    lifted = FinalScore(1, 1.0, 0.94, Posterior(0.978, 0.02, 0.5, 0.02), gain=0.15)
+    assert measured.expected == lifted.expected == 1.0
+    assert measured.to_json()["gain"] == 0.07  # the gain itself is reported as predicted

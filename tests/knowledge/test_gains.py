@@ -68,3 +68,21 @@ def test_work_fraction_is_log_linear_between_the_trial_and_the_full_length():
     assert work_fraction(60.0, 60.0) == 1.0 and work_fraction(100.0, 60.0) == 1.0
     assert work_fraction(math.sqrt(60.0), 60.0) == pytest.approx(0.5)
     assert work_fraction(3.0, 1.0) == 0.0  # the full length is no longer than a trial: nothing to gain
+
+
+def test_gains_count_only_pairs_of_the_tasks_modality():
+    """Image pairs say nothing of a tabular task; a pair of unknown modality (an older prior) counts for all."""
+    out = [{**r, "modality": "image"} for r in rows()]
+    out += [{**run("tab", 5, "l2sp", "trial", 0.97), "modality": "tabular"},
+            {**run("tab", 5, "l2sp", "full", 0.98), "modality": "tabular"}]
+    g = LengthGains.fit(out)
+    assert g is not None
+    assert g.gain("self_training", 5, modality="tabular") == 0.0  # measured on images only
+    assert g.gain("l2sp", 5, modality="tabular") == pytest.approx(0.01)  # its one tabular pair, pooled with itself
+    image_only = LengthGains.fit(rows())
+    assert image_only is not None
+    assert g.gain("self_training", 5, modality="image") == pytest.approx(image_only.gain("self_training", 5))
+    assert g.gain("self_training", 5) > 0  # no modality given: every pair
+    old = LengthGains.from_json({"target": "test_accuracy", "pairs": {"l2sp": [[5, 0.02]]}})
+    assert old.pairs["l2sp"] == [(5, 0.02, None)] and old.gain("l2sp", 5, modality="tabular") > 0
+    assert LengthGains.from_json(g.to_json()) == g

@@ -285,3 +285,22 @@ def test_length_gains_reorder_the_picks_and_the_final_choice_for_the_full_length
     assert again.gains == prior.gains
     assert fit_prior(rows[:len(rows) // 2], base=prior).gains == prior.gains  # a refit keeps the base's gains
     assert fit_prior(rows).gains is None and fit_prior(rows).length_gain("finetune", 5) == 0.0
+
+
+def test_a_tabular_task_gets_no_length_gain_measured_on_images():
+    """The situation's ``modality`` selects the gains: image pairs neither reorder a tabular task's picks nor
+    lift its trials' expected scores, and a 1.0 trial ranks above a lower one lifted past 1 by a gain."""
+    rows = synthetic_rows(n_per_family=3, families=("image",), seeds=1)
+    prior = fit_prior(rows, gain_rows=[{**r, "modality": "image"} for r in gain_rows("finetune", 0.10)])
+    tab = {**situation("image"), "modality": "tabular"}
+    img = {**situation("image"), "modality": "image"}
+    assert prior.suggest(img, k=1, cost_weight=0.0, full_length=True)[0].spec.strategy == "finetune"
+    assert prior.suggest(tab, k=1, cost_weight=0.0, full_length=True)[0].gain == 0.0
+    seen = [Observed({"strategy": "l2sp", "params": {"lr": 1e-3}}, 0.95, [0.95] * 3),
+            Observed({"strategy": "finetune", "params": {"lr": 1e-3}}, 0.93, [0.93] * 3)]
+    assert prior.final_scores(seen, tab, n_examples=30, fractions=[1.0, 1.0])[0].index == 0
+    assert prior.final_scores(seen, img, n_examples=30, fractions=[1.0, 1.0])[0].index == 1
+    top = [Observed({"strategy": "l2sp", "params": {"lr": 1e-3}}, 1.0, [1.0] * 3),
+           Observed({"strategy": "finetune", "params": {"lr": 1e-3}}, 0.97, [0.97] * 3)]
+    capped = prior.final_scores(top, img, n_examples=30, fractions=[1.0, 1.0])
+    assert [f.index for f in capped] == [0, 1] and capped[1].expected == 1.0  # tied at 1: the measured one first

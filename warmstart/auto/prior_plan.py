@@ -177,7 +177,7 @@ class PriorPlan:
 
     Attributes:
         prior: The prior.
-        situation: What the prior is told of the task: its meta-features and ``shots``.
+        situation: What the prior is told of the task: its meta-features, ``shots`` and ``modality``.
         sources: Source name → its transferability scores.
         strategies: The applicable strategies (the joint space's).
         archs: The ``nas_candidate.arch`` choices (JSON texts), or None.
@@ -226,7 +226,8 @@ def plan_with_prior(prior: Prior, task: Task, meta: Mapping[str, float], sources
                                                 has_source_data=has_source_data, allowed=allowed)
     stages = source_stages(sources) if NAS in strategies else None
     archs = nas_archs(stages) if stages else None
-    plan = PriorPlan(prior, {**meta, "shots": task.shots}, source_features(sources), strategies, archs,
+    plan = PriorPlan(prior, {**meta, "shots": task.shots, "modality": task.modality}, source_features(sources),
+                     strategies, archs,
                      reasons=reasons)
     if not strategies:
         return plan

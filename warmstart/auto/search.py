@@ -291,10 +291,13 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     n_labelled = n_items(task.x_train)
     started = [0.0]
     shots = int((prior.situation.get("shots") if prior is not None else 0) or 0)
+    modality = task.modality
 
     def gain_of(strategy: str) -> float:
         """The prior's length gain of ``strategy`` (0 without one, or when the user fixed the length)."""
-        return 0.0 if prior is None or fixes_length(overrides) else prior.prior.length_gain(strategy, shots)
+        if prior is None or fixes_length(overrides):
+            return 0.0
+        return prior.prior.length_gain(strategy, shots, 1.0, modality)
 
     def objective(trial: optuna.Trial) -> float:
         t_in = time.perf_counter()

@@ -17,7 +17,11 @@ mean with a fixed prior weight): a shots level's deviation from its strategy's m
 toward none (:data:`PSEUDO_COUNT` pseudo-pairs), and a strategy's mean toward the mean gain of
 every pair of every strategy (:data:`STRATEGY_PSEUDO_COUNT` pseudo-pairs): one
 pair of runs on one task says little of a strategy (FixMatch gained 48 points on one task and 22
-on another). A strategy with no pairs gains 0 (nothing is assumed).
+on another). A strategy with no pairs gains 0 (nothing is assumed), and so does a strategy on a modality none of
+its pairs was measured on: a length gain measured on images says nothing of a tabular task (on
+``breast_cancer`` gradual unfreezing was credited +0.15 from image pairs while its trial already
+scored 1.0). A pair whose modality is unknown (a prior written before modalities were kept) counts for
+every modality.
 A final fit that only reaches part of the full length gets the part of the gain that its share of
 the way from the trial's training work to the full length gives, on a log scale
 (:func:`work_fraction`: learning curves rise about linearly in log steps over that range).
@@ -39,6 +43,8 @@ from warmstart.knowledge._prior_table import _num
 PSEUDO_COUNT = 2.0
 #: pseudo-pairs of the mean gain over every strategy's pairs added to a strategy's pairs
 STRATEGY_PSEUDO_COUNT = 2.0
+#: one observed pair of runs: (labels per class, full − trial score, the task's modality or None: unknown)
+Pair = tuple[int, float, str | None]
 #: the fidelity column's values: a run at the trial budget, a run at the strategy's full length
 TRIAL, FULL = "trial", "full"
 
@@ -66,11 +72,11 @@ class LengthGains:
     """Mean gain (full length − trial budget) per strategy and labels per class.
 
     Attributes:
-        pairs: Strategy → its observed (labels per class, gain) pairs.
+        pairs: Strategy → its observed (labels per class, gain, modality or None) pairs.
         target: The score the gains are differences of (``test_accuracy``, ...).
     """
 
-    pairs: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    pairs: dict[str, list[Pair]] = field(default_factory=dict)
     target: str = "test_accuracy"
 
     @classmethod
@@ -79,8 +85,8 @@ class LengthGains:
 
         Args:
             rows: Runs with ``task`` (or ``key``), ``shots``, ``seed``, ``source_task``, ``strategy``,
-                ``fidelity`` (``trial`` or ``full``) and the ``target`` column; rows without a finite
-                target (failed runs) are skipped.
+                ``fidelity`` (``trial`` or ``full``), the ``target`` column and (optionally) the task's
+                ``modality``; rows without a finite target (failed runs) are skipped.
             target: The score column.
 
         Returns:
@@ -88,6 +94,7 @@ class LengthGains:
         """
         runs: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
         shots_of: dict[tuple[Any, ...], int] = {}
+        modality_of: dict[tuple[Any, ...], str | None] = {}
         for r in rows:
             value, fidelity = _num(r.get(target)), r.get("fidelity")
             if value is None or fidelity not in (TRIAL, FULL) or not r.get("strategy"):
@@ -96,23 +103,30 @@ class LengthGains:
                    str(r.get("source_task") or ""), str(r["strategy"]))
             runs[key][str(fidelity)] = value
             shots_of[key] = int(r.get("shots") or 0)
-        pairs: dict[str, list[tuple[int, float]]] = defaultdict(list)
+            modality_of[key] = str(r["modality"]) if r.get("modality") else None
+        pairs: dict[str, list[Pair]] = defaultdict(list)
         for key, by in sorted(runs.items(), key=lambda kv: str(kv[0])):
             if TRIAL in by and FULL in by:
-                pairs[key[4]].append((shots_of[key], by[FULL] - by[TRIAL]))
+                pairs[key[4]].append((shots_of[key], by[FULL] - by[TRIAL], modality_of[key]))
         return cls(dict(pairs), target) if pairs else None
 
-    def gain(self, strategy: str, shots: int, fraction: float = 1.0) -> float:
+    def _of(self, strategy: str, modality: str | None) -> list[tuple[int, float]]:
+        """``strategy``'s (shots, gain) pairs that count for ``modality`` (None: every pair)."""
+        return [(k, g) for k, g, m in self.pairs.get(strategy, ()) if modality is None or m is None or m == modality]
+
+    def gain(self, strategy: str, shots: int, fraction: float = 1.0, modality: str | None = None) -> float:
         """The expected gain of ``strategy`` at ``shots`` labels per class, ``fraction`` of the way to its full length.
 
         The strategy's mean over every level, shrunk toward the mean of every pair of every strategy,
         plus the deviation of the nearest observed shots level (nearest in log(1 + shots)) from that
-        mean, shrunk toward none; 0 for a strategy without pairs.
+        mean, shrunk toward none; 0 for a strategy without pairs. With ``modality`` (``image``,
+        ``tabular``, ``text``) only pairs measured on that modality (or of unknown modality) count,
+        the pooled mean included: 0 when there are none.
         """
-        obs = self.pairs.get(strategy)
+        obs = self._of(strategy, modality)
         if not obs:
             return 0.0
-        pooled = statistics.fmean(g for v in self.pairs.values() for _, g in v)
+        pooled = statistics.fmean(g for s in self.pairs for _, g in self._of(s, modality))
         raw = statistics.fmean(g for _, g in obs)
         overall = (len(obs) * raw + STRATEGY_PSEUDO_COUNT * pooled) / (len(obs) + STRATEGY_PSEUDO_COUNT)
         levels = sorted({s for s, _ in obs})
@@ -129,17 +143,23 @@ class LengthGains:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON."""
-        return {"target": self.target, "pairs": {s: [[k, g] for k, g in v] for s, v in sorted(self.pairs.items())}}
+        return {"target": self.target,
+                "pairs": {s: [[k, g, m] for k, g, m in v] for s, v in sorted(self.pairs.items())}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LengthGains:
-        """Rebuild from :meth:`to_json` output.
+        """Rebuild from :meth:`to_json` output (a pair written without its modality has none: unknown).
 
         Raises:
             DataError: malformed data.
         """
         try:
-            pairs = {str(s): [(int(k), float(g)) for k, g in v] for s, v in dict(data["pairs"]).items()}
+            pairs = {str(s): [_pair(*p) for p in v] for s, v in dict(data["pairs"]).items()}
             return cls(pairs, str(data["target"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed length gains in a prior ({type(exc).__name__}: {exc})") from None
+
+
+def _pair(shots: Any, gain: Any, modality: Any = None) -> Pair:
+    """One stored pair as (int, float, str | None)."""
+    return int(shots), float(gain), None if modality is None else str(modality)

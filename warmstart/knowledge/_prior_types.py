@@ -118,8 +118,9 @@ class FinalScore:
 
     @property
     def expected(self) -> float:
-        """The posterior mean plus the length gain: the expected score of the model auto would return."""
-        return self.posterior.mean + self.gain
+        """The posterior mean plus the length gain, at most 1 (every labelled metric's top): the expected
+        score of the model auto would return."""
+        return min(1.0, self.posterior.mean + self.gain)
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict (for run.json and the report)."""

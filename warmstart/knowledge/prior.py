@@ -85,9 +85,10 @@ class Prior:
             self._curves = CurveModel.fit(self.table, self.encoder, seed=self.config.seed, sigmas=self.curve_sigmas)
         return self._curves
 
-    def length_gain(self, strategy: str, shots: int, fraction: float = 1.0) -> float:
-        """Predicted gain of ``strategy``'s full length (or ``fraction`` of the way there) over its trial budget."""
-        return 0.0 if self.gains is None else self.gains.gain(strategy, shots, fraction)
+    def length_gain(self, strategy: str, shots: int, fraction: float = 1.0, modality: str | None = None) -> float:
+        """Predicted gain of ``strategy``'s full length (or ``fraction`` of the way there) over its trial budget,
+        from the pairs measured on ``modality`` (None: every pair; :meth:`LengthGains.gain`)."""
+        return 0.0 if self.gains is None else self.gains.gain(strategy, shots, fraction, modality)
 
     # ---- what the prior says about a new task
     def candidates(self, strategies: Iterable[str] | None = None) -> list[RecipeSpec]:
@@ -100,7 +101,8 @@ class Prior:
         """(predicted relative score, std) of one recipe (a Recipe, spec or mapping) in a situation.
 
         The situation maps meta-feature names (bare or ``mf_``), ``shots`` and the source's
-        transferability (``tf_<name>``, ``logme``, ``leep``) to numbers; missing ones are allowed.
+        transferability (``tf_<name>``, ``logme``, ``leep``) to numbers; missing ones are allowed. A
+        ``modality`` text (``image``, ``tabular``, ``text``) selects the length gains measured on it.
         """
         meta, shots, tf = split_situation(situation)
         mean, _ = self.ranker.predict(meta, shots, tf, [RecipeSpec.of(recipe)])
@@ -145,7 +147,8 @@ class Prior:
         best: dict[str, Pick] = {}
         rank = {m.key: n for n, m in enumerate(self.portfolio, 1)}
         near = self._nearest(meta)
-        gains = [self.length_gain(spec.strategy, shots or 0) if full_length else 0.0 for spec in specs]
+        modality = _modality(situation)
+        gains = [self.length_gain(spec.strategy, shots or 0, 1.0, modality) if full_length else 0.0 for spec in specs]
         for name, feats in srcs.items():
             pred, secs = self.ranker.predict(meta, shots, feats, specs)
             for n, spec in enumerate(specs):
@@ -253,14 +256,16 @@ class Prior:
             feats = {**tf, **split_situation(o.source or {})[2]}
             preds.append(float(self.ranker.predict(meta, shots, feats, [RecipeSpec.of(o.recipe)])[0][0]))
         level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
+        modality = _modality(situation)
         out = []
         for i, (o, p) in enumerate(zip(observed, preds, strict=True)):
             mean = min(1.0, max(0.0, level + p))
             post = shrink(o.score, mean, self.ranker.sigma, n_examples=n_examples, fold_scores=o.fold_scores)
             strategy = RecipeSpec.of(o.recipe).strategy
-            gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i])
+            gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality)
             out.append(FinalScore(i, float(o.score), mean, post, gain))
-        return sorted(out, key=lambda f: (-f.expected, f.index))
+        # equal expected scores (both capped at 1): the one less extrapolated, the higher posterior, first
+        return sorted(out, key=lambda f: (-f.expected, -f.posterior.mean, f.index))
 
     # ---- description and storage
     def describe(self) -> str:
@@ -337,6 +342,12 @@ class Prior:
         except (OSError, ValueError, EOFError) as exc:
             raise DataError(f"prior file {p} is unreadable ({exc})") from None
         return cls.from_json(data, str(p))
+
+
+def _modality(situation: Mapping[str, Any]) -> str | None:
+    """The situation's ``modality`` (``image``, ``tabular``, ``text``), or None when it does not say."""
+    m = situation.get("modality")
+    return m if isinstance(m, str) and m else None
 
 
 def _finite_or_none(x: float) -> float | None:

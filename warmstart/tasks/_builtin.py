@@ -125,6 +125,14 @@ def parse_name(name: str) -> tuple[str, str, str] | None:
     return None
 
 
+def builtin_modality(name: str) -> str | None:
+    """``image`` or ``tabular`` for a built-in task name (no data is loaded), None if not built in."""
+    parts = parse_name(name)
+    if parts is None:
+        return None
+    return "image" if parts[0] in _IMAGE_BASES else "tabular"
+
+
 def build_builtin(name: str) -> Task:
     """Build a built-in task by name (see :func:`builtin_names`; ``NAME[CLASSES]`` subsets too).
 
