@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from benchmarks._auto_situations import Situation, lofo_rows, row_family
 #: 3 since the prior's picks count only the share of a length gain that a time budget's final fit reaches
 #: (``prior_plan.final_reach``) and a strategy's length gain is shrunk toward every strategy's (``_gains``);
 #: 4 since only the length gains of the task's modality count and an expected score is capped at 1
-#: (``_gains.LengthGains.gain(modality=)``, ``FinalScore.expected``)
-AUTO_REVISION = 4
+#: (``_gains.LengthGains.gain(modality=)``, ``FinalScore.expected``); 5 since the winner keeps its trials'
+#: length where its strategy's length gain is negative (``final_fit(gain=)``), and a negative gain counts as none
+AUTO_REVISION = 5
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: each auto arm's revision: auto without the prior has not changed since revision 2
 ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": AUTO_REVISION, "auto_none": 2}
@@ -156,13 +158,15 @@ def first_trial_recipe(storage: Path) -> dict[str, Any] | None:
 
 
 def first_trial_fit(storage: Path, run_json: Path, budget: str, n_labelled: int,
-                    user_params: dict[str, Any] | None = None) -> tuple[dict[str, Any], str] | None:
+                    user_params: dict[str, Any] | None = None,
+                    gain_of: Callable[[str], float] | None = None) -> tuple[dict[str, Any], str] | None:
     """The first trial of an auto run, with the final fit auto would have given it had its search stopped there.
 
     That final fit (:func:`warmstart.auto.final_fit.final_fit`) has the rest of the same budget: the
     budget less the run's time before its search (``run.json``'s setup, pretraining and ranking), the
     first trial's wall seconds and :data:`~warmstart.auto.clock.FINISH_SECONDS`; its length is
-    predicted from the trial's measured fit seconds, as auto predicts it. Returns (the recipe as
+    predicted from the trial's measured fit seconds, as auto predicts it, and the trials' length is kept
+    where ``gain_of(strategy)`` (the prior's raw length gain, as auto reads it) is negative. Returns (the recipe as
     ``Recipe.to_json``, with the final fit's parameters; the final fit's note), or None when the study
     or its first trial's recipe or fit seconds are missing (the trial failed).
     """
@@ -180,8 +184,9 @@ def first_trial_fit(storage: Path, run_json: Path, budget: str, n_labelled: int,
         phases = json.loads(run_json.read_text()).get("time", {}) if run_json.is_file() else {}
         before = sum(float(phases.get(k) or 0.0) for k in ("setup", "pretraining", "ranking"))
         left = max(0.0, seconds - FINISH_SECONDS - before - float(first.user_attrs.get("wall_seconds") or 0.0))
-    plan = final_fit(str(recipe["strategy"]), dict(recipe.get("params") or {}), user_params, n_labelled,
-                     float(first.user_attrs["fit_seconds"]), left)
+    strategy = str(recipe["strategy"])
+    plan = final_fit(strategy, dict(recipe.get("params") or {}), user_params, n_labelled,
+                     float(first.user_attrs["fit_seconds"]), left, None if gain_of is None else gain_of(strategy))
     return {**recipe, "params": plan.params}, plan.note
 
 

@@ -6,7 +6,9 @@ of the pick's **full-length** model — what ``auto`` returns after retraining i
 
 * ``by trial``: the best test accuracy at the trial budget (how the trials rank without gains);
 * ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain (from the pairs of
-  the cell's modality), at most 1, ties to the better trial — as ``auto``'s final choice scores its trials;
+  the cell's modality; a negative one counts as none), at most 1, ties to the better trial — as ``auto``'s final
+  choice scores its trials — scored by the model auto returns: the full-length one, or the trial's where the
+  strategy's gain is negative (auto keeps the trials' length there);
 * ``oracle``: the best full-length accuracy (reference only).
 
 The trial accuracies here are test accuracies of the recipe fit on every label (no validation noise),
@@ -48,29 +50,31 @@ def lofo_picks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fam not in gains:
             gains[fam] = LengthGains.fit([r for r in runs if r.get("family") != fam])
         g = gains[fam]
-        predicted = {s: min(1.0, v["trial"] + (g.gain(s, shots, modality=modality[cell]) if g is not None else 0.0))
-                     for s, v in both.items()}
+        raw = {s: g.gain(s, shots, modality=modality[cell]) if g is not None else 0.0 for s in both}
+        predicted = {s: min(1.0, v["trial"] + max(0.0, raw[s])) for s, v in both.items()}
+        # what auto returns: the full-length model, or the trial's where the gain is negative (it keeps that length)
+        returned = {s: v["trial"] if raw[s] < 0 else v["full"] for s, v in both.items()}
         by_trial = max(both, key=lambda s: (both[s]["trial"], s))
         by_gain = max(both, key=lambda s: (predicted[s], both[s]["trial"], s))
         oracle = max(both, key=lambda s: (both[s]["full"], s))
         out.append({"cell": cell, "seed": seed, "strategies": len(both),
                     "by trial": f"{by_trial} {both[by_trial]['full']:.4f}",
-                    "by trial + gain": f"{by_gain} {both[by_gain]['full']:.4f}",
+                    "by trial + gain": f"{by_gain} {returned[by_gain]:.4f}",
                     "oracle": f"{oracle} {both[oracle]['full']:.4f}",
-                    "_trial": both[by_trial]["full"], "_gain": both[by_gain]["full"], "_oracle": both[oracle]["full"],
+                    "_trial": both[by_trial]["full"], "_gain": returned[by_gain], "_oracle": both[oracle]["full"],
                     "gains from": "no other family" if g is None else g.describe()})
     return out
 
 
 def lofo_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean full-length test accuracy of each pick over the rows of :func:`lofo_picks`, and its regret."""
+    """Mean test accuracy of the model each pick returns over the rows of :func:`lofo_picks`, and its regret."""
     if not rows:
         return []
     oracle = statistics.fmean(r["_oracle"] for r in rows)
     out = []
     for name, k in (("by trial", "_trial"), ("by trial + gain", "_gain"), ("oracle", "_oracle")):
         mean = statistics.fmean(r[k] for r in rows)
-        out.append({"pick": name, "cells": len(rows), "full-length test accuracy": f"{mean:.4f}",
+        out.append({"pick": name, "cells": len(rows), "test accuracy of the model returned": f"{mean:.4f}",
                     "regret (oracle − pick)": f"{oracle - mean:.4f}"})
     return out
 

@@ -189,8 +189,12 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
     if "first_trial" in autos and prior_run.get("first_trial") and log.get(sit.name, seed, "first_trial") is None:
         name = f"{sit.name}-{seed}-auto_prior"
         n_labelled = n_items(get_task(sit.task).few_shot(sit.shots, seed=seed).x_train) if sit.shots else 0
+        modality = get_task(sit.task).modality
+        gain_of = None if getattr(prior, "gains", None) is None else (
+            lambda strategy: float(prior.raw_length_gain(strategy, sit.shots, modality)))
         planned = first_trial_fit(work / "kb" / f"{name}.db", work / "runs" / name / "run.json",
-                                  str(prior_run.get("budget") or budget), n_labelled, (quick or {}).get("params"))
+                                  str(prior_run.get("budget") or budget), n_labelled, (quick or {}).get("params"),
+                                  gain_of)
         if planned is None:
             _log(f"{sit.name} seed {seed}: no first trial to retrain (its trial failed, or {name}.db is gone)")
         else:

@@ -58,3 +58,14 @@ def test_a_length_the_user_fixed_is_kept() -> None:
 def test_a_strategy_trained_at_its_defaults_in_trials_is_not_retrained_longer() -> None:
     f = final_fit("linear_probe", {}, None, n_labelled=50, trial_seconds=1.0, seconds_left=None)
     assert (f.length, f.work_ratio) == ("trial", 1.0)
+
+
+def test_a_strategy_that_lost_from_its_full_length_on_past_tasks_keeps_the_trials_length() -> None:
+    """On small tabular tasks dann scored lower after 3,000 steps than after 50: a negative length gain keeps
+    the trials' length; a positive or unknown one changes nothing."""
+    trial = trial_budget("dann")
+    lost = final_fit("dann", trial, None, n_labelled=50, trial_seconds=0.4, seconds_left=None, gain=-0.03)
+    assert (lost.length, lost.params, lost.work_ratio) == ("trial", trial, 1.0)
+    assert "lower at its full length (length gain -0.030)" in lost.note
+    for gain in (None, 0.0, 0.05):
+        assert final_fit("dann", trial, None, 50, 0.4, None, gain=gain).length == "full"

@@ -86,3 +86,4 @@ def test_gains_count_only_pairs_of_the_tasks_modality():
     old = LengthGains.from_json({"target": "test_accuracy", "pairs": {"l2sp": [[5, 0.02]]}})
     assert old.pairs["l2sp"] == [(5, 0.02, None)] and old.gain("l2sp", 5, modality="tabular") > 0
     assert LengthGains.from_json(g.to_json()) == g
+

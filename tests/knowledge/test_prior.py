@@ -304,3 +304,14 @@ def test_a_tabular_task_gets_no_length_gain_measured_on_images():
            Observed({"strategy": "finetune", "params": {"lr": 1e-3}}, 0.97, [0.97] * 3)]
     capped = prior.final_scores(top, img, n_examples=30, fractions=[1.0, 1.0])
     assert [f.index for f in capped] == [0, 1] and capped[1].expected == 1.0  # tied at 1: the measured one first
+
+
+def test_a_negative_length_gain_is_kept_raw_and_counts_as_none_for_auto():
+    """The full length scored lower on past tasks: the raw estimate says so; what auto's final fit adds is 0
+    (it keeps the trials' length there), so it neither lowers a pick nor a trial's expected score."""
+    rows = synthetic_rows(n_per_family=3, families=("image",), seeds=1)
+    prior = fit_prior(rows, gain_rows=gain_rows("finetune", -0.04))
+    assert prior.raw_length_gain("finetune", 5) == pytest.approx(-0.04)
+    assert prior.length_gain("finetune", 5) == 0.0 and prior.length_gain("finetune", 5, 0.5) == 0.0
+    picks = prior.suggest(situation("image"), k=3, cost_weight=0.0, full_length=True)
+    assert all(p.gain == 0.0 for p in picks)

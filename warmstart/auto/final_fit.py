@@ -14,6 +14,12 @@ The length of a fit is measured as *training work* (:func:`training_work`: examp
 through the network, forward and backward), so its seconds are predicted from the trial's
 measured fit seconds times the ratio of the works. When a user's ``--params`` fix a length
 (``epochs``, ``min_steps``, ``iterations``, ``iters_per_epoch``), the winner keeps its trials' length.
+
+Longer is not always better: on small tabular tasks the adaptation strategies score 2–4 points
+*lower* after their 3,000 steps than after a trial's 50 (``benchmarks/results/length_gain``: wine,
+iris and breast_cancer with 1 and 5 labels per class). When the prior's length gain of the winner's
+strategy on the task's modality (:meth:`warmstart.knowledge.prior.Prior.length_gain`, measured on past
+tasks) is negative, the winner keeps its trials' length too.
 """
 
 from __future__ import annotations
@@ -128,7 +134,7 @@ def length_fraction(strategy: str, trial_params: dict[str, Any], user_params: di
 
 
 def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str, Any] | None, n_labelled: int,
-              trial_seconds: float | None, seconds_left: float | None) -> FinalFit:
+              trial_seconds: float | None, seconds_left: float | None, gain: float | None = None) -> FinalFit:
     """The settings of the winner's final fit: full length if it fits in ``seconds_left``, else the longest that does.
 
     Args:
@@ -138,10 +144,16 @@ def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str
         n_labelled: Labelled examples of the final fit.
         trial_seconds: Measured seconds of one fit at the trials' settings on every label (None: unknown).
         seconds_left: Seconds the final fit may take (None: no time budget, the full length).
+        gain: The expected gain of the strategy's full length over its trials' (the prior's length gain, from
+            past tasks of the same modality), or None when unknown. Negative: the trials' length is kept.
     """
     if fixes_length(user_params):
         return FinalFit(dict(trial_params), "trial", 1.0, trial_seconds,
                         "the winner is retrained at its trials' length, which the given parameters fix")
+    if gain is not None and gain < 0:
+        return FinalFit(dict(trial_params), "trial", 1.0, trial_seconds,
+                        f"the winner is retrained at its trials' length: on past tasks like this one its strategy "
+                        f"scored lower at its full length (length gain {gain:+.3f})")
     fixed_by_budget = set(trial_budget(strategy))
     full = {k: v for k, v in trial_params.items() if k not in fixed_by_budget}
     w_trial = training_work(strategy, trial_params, n_labelled)

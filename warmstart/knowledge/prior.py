@@ -87,8 +87,14 @@ class Prior:
 
     def length_gain(self, strategy: str, shots: int, fraction: float = 1.0, modality: str | None = None) -> float:
         """Predicted gain of ``strategy``'s full length (or ``fraction`` of the way there) over its trial budget,
-        from the pairs measured on ``modality`` (None: every pair; :meth:`LengthGains.gain`)."""
-        return 0.0 if self.gains is None else self.gains.gain(strategy, shots, fraction, modality)
+        from the pairs measured on ``modality`` (None: every pair; :meth:`LengthGains.gain`): what auto's final
+        fit adds, so never negative (auto keeps the trials' length where :meth:`raw_length_gain` is negative)."""
+        return max(0.0, self.raw_length_gain(strategy, shots, modality)) * min(1.0, max(0.0, fraction))
+
+    def raw_length_gain(self, strategy: str, shots: int, modality: str | None = None) -> float:
+        """The estimated gain of ``strategy``'s full length over its trial budget, negative where the full length
+        scored lower on past tasks (:meth:`LengthGains.gain`; 0 without length gains)."""
+        return 0.0 if self.gains is None else self.gains.gain(strategy, shots, 1.0, modality)
 
     # ---- what the prior says about a new task
     def candidates(self, strategies: Iterable[str] | None = None) -> list[RecipeSpec]:
