@@ -85,3 +85,25 @@ def test_lofo_picks_use_only_the_other_families_gains() -> None:
     assert only_a[0]["by trial + gain"] == "l2sp 0.9100" and only_a[0]["gains from"] == "no other family"
     summary = {r["pick"]: r["regret (oracle − pick)"] for r in lofo_summary(rows)}
     assert summary == {"by trial": "0.0600", "by trial + gain": "0.0000", "oracle": "0.0000"}
+
+
+def test_lofo_picks_count_only_gains_of_the_cells_modality_and_return_the_trial_model_when_a_gain_is_negative():
+    """Image gains do not lift a tabular cell's pick; a strategy that loses from its full length on the other
+    tabular family is returned at its trial length (as auto keeps that length)."""
+    from benchmarks._length_gain_lofo import lofo_picks
+
+    def run(task: str, fam: str, mod: str, s: str, f: str, a: float) -> dict:
+        return {"task": task, "family": fam, "modality": mod, "shots": 5, "seed": 0, "source_task": "x",
+                "strategy": s, "fidelity": f, "test_accuracy": a}
+
+    runs = []
+    for i in range(4):  # images: fixmatch gains 0.17
+        runs += [run(f"img{i}", "I", "image", "l2sp", "trial", 0.9), run(f"img{i}", "I", "image", "l2sp", "full", 0.91),
+                 run(f"img{i}", "I", "image", "fixmatch", "trial", 0.8),
+                 run(f"img{i}", "I", "image", "fixmatch", "full", 0.97)]
+    for task, fam in (("t", "T"), ("u", "U")):  # tabular: dann loses 0.04 from its full length
+        runs += [run(task, fam, "tabular", "fixmatch", "trial", 0.93),
+                 run(task, fam, "tabular", "fixmatch", "full", 0.9),
+                 run(task, fam, "tabular", "dann", "trial", 0.98), run(task, fam, "tabular", "dann", "full", 0.94)]
+    tab = [r for r in lofo_picks(runs) if r["cell"] == "t@5"]
+    assert tab[0]["by trial + gain"] == "dann 0.9800"  # no image gain lifts fixmatch; dann's trial model returned

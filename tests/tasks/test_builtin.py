@@ -136,3 +136,11 @@ def test_validate_finds_nan_row_and_accepts_empty_splits() -> None:
     with pytest.raises(DataError, match="test row 5 contains NaN or inf"):
         task.replace(x_test=x).validate()
     task.replace(x_val=task.x_val[:0], y_val=task.y_val[:0]).validate()
+
+
+def test_a_builtin_names_modality_is_known_without_loading_its_data():
+    from warmstart.tasks._builtin import builtin_modality
+
+    assert builtin_modality("digits-rotated") == "image" and builtin_modality("mnist5k-b[4,9]") == "image"
+    assert builtin_modality("breast_cancer-b") == "tabular" and builtin_modality("wine-b[class_0,class_1]") == "tabular"
+    assert builtin_modality("no-such-task") is None
