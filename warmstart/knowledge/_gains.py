@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,9 +137,11 @@ class LengthGains:
         return (overall + deviation) * min(1.0, max(0.0, fraction))
 
     def describe(self) -> str:
-        """One phrase for the prior's description."""
+        """One phrase for the prior's description (with the pairs per modality when any is known)."""
         n = sum(len(v) for v in self.pairs.values())
-        return f"length gains of {len(self.pairs)} strategies from {n} pairs of runs"
+        per = Counter(m or "unknown modality" for v in self.pairs.values() for _, _, m in v)
+        split = f" ({', '.join(f'{m} {c}' for m, c in sorted(per.items()))})" if set(per) != {"unknown modality"} else ""
+        return f"length gains of {len(self.pairs)} strategies from {n} pairs of runs{split}"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON."""
