@@ -140,7 +140,8 @@ class LengthGains:
         """One phrase for the prior's description (with the pairs per modality when any is known)."""
         n = sum(len(v) for v in self.pairs.values())
         per = Counter(m or "unknown modality" for v in self.pairs.values() for _, _, m in v)
-        split = f" ({', '.join(f'{m} {c}' for m, c in sorted(per.items()))})" if set(per) != {"unknown modality"} else ""
+        known = set(per) != {"unknown modality"}
+        split = f" ({', '.join(f'{m} {c}' for m, c in sorted(per.items()))})" if known else ""
         return f"length gains of {len(self.pairs)} strategies from {n} pairs of runs{split}"
 
     def to_json(self) -> dict[str, Any]:
