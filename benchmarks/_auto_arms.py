@@ -27,8 +27,10 @@ from benchmarks._auto_situations import Situation, lofo_rows, row_family
 #: (``prior_plan.final_reach``) and a strategy's length gain is shrunk toward every strategy's (``_gains``);
 #: 4 since only the length gains of the task's modality count and an expected score is capped at 1
 #: (``_gains.LengthGains.gain(modality=)``, ``FinalScore.expected``); 5 since the winner keeps its trials'
-#: length where its strategy's length gain is negative (``final_fit(gain=)``), and a negative gain counts as none
-AUTO_REVISION = 5
+#: length where its strategy's length gain is negative (``final_fit(gain=)``), and a negative gain counts as none;
+#: 6 since a final fit's seconds are predicted from the trial's training seconds plus its fixed part
+#: (``final_fit.predicted_seconds``), not from its whole fit scaled
+AUTO_REVISION = 6
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: each auto arm's revision: auto without the prior has not changed since revision 2
 ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": AUTO_REVISION, "auto_none": 2}
@@ -185,8 +187,10 @@ def first_trial_fit(storage: Path, run_json: Path, budget: str, n_labelled: int,
         before = sum(float(phases.get(k) or 0.0) for k in ("setup", "pretraining", "ranking"))
         left = max(0.0, seconds - FINISH_SECONDS - before - float(first.user_attrs.get("wall_seconds") or 0.0))
     strategy = str(recipe["strategy"])
+    train = first.user_attrs.get("train_seconds")
     plan = final_fit(strategy, dict(recipe.get("params") or {}), user_params, n_labelled,
-                     float(first.user_attrs["fit_seconds"]), left, None if gain_of is None else gain_of(strategy))
+                     float(first.user_attrs["fit_seconds"]), left, None if gain_of is None else gain_of(strategy),
+                     None if train is None else float(train))
     return {**recipe, "params": plan.params}, plan.note
 
 

@@ -150,6 +150,9 @@ class Result:
         test: Test metrics of the reported model (reporting only; never read by a search).
         curve: Per-epoch validation metric of the first fold (for pruning and gray-box priors).
         seconds: Wall time of the whole run (every fold).
+        fit_seconds: Wall time of the first fold's fit (None: not measured).
+        train_seconds: The part of ``fit_seconds`` spent in training steps (its epochs' logged
+            ``seconds``, without evaluations; None when the strategy logs none).
         adaptations: What was adapted between source and target (channels, size, head ...).
         notes: Anything the user should know about this run.
         info: The strategy's own report (``strategy.info_``).
@@ -166,6 +169,8 @@ class Result:
     test: dict[str, float] = field(default_factory=dict)
     curve: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    fit_seconds: float | None = None
+    train_seconds: float | None = None
     adaptations: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -181,7 +186,8 @@ class Result:
         return {"recipe": self.recipe.to_json(), "task": self.task, "score": self.score,
                 "validation": self.validation, "validation_detail": self.validation_detail,
                 "metric": self.metric, "fold_scores": self.fold_scores, "test": self.test, "curve": self.curve,
-                "seconds": self.seconds, "adaptations": self.adaptations, "notes": self.notes,
+                "seconds": self.seconds, "fit_seconds": self.fit_seconds, "train_seconds": self.train_seconds,
+                "adaptations": self.adaptations, "notes": self.notes,
                 "info": json.loads(json.dumps(self.info, default=str))}
 
 
@@ -189,6 +195,13 @@ def _curve(history: Any, key: str) -> list[float]:
     """A per-epoch curve from a strategy's ``history_`` (empty when it logged none)."""
     curve = getattr(history, "curve", None)
     return [float(v) for v in curve(key)] if callable(curve) else []
+
+
+def _train_seconds(history: Any) -> float | None:
+    """Seconds of a fit's training steps: its epochs' logged ``seconds`` (None when it logged none)."""
+    secs = [e.get("seconds") for e in getattr(history, "epochs", None) or [] if isinstance(e, Mapping)]
+    vals = [float(v) for v in secs if isinstance(v, (int, float))]
+    return sum(vals) if vals else None
 
 
 def _adaptations(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,6 +260,8 @@ def run_recipe(task: Any, recipe: Recipe, *, validation: str = "auto", trial: An
     fold_scores: list[float] = []
     curve: list[float] = []
     first: Any = None
+    fit_s: float | None = None
+    train_s: float | None = None
     for i, fold in enumerate(plan.folds):
         strat = get_strategy(recipe.strategy, seed=recipe.seed, device=device, progress=progress and i == 0,
                              **dict(recipe.params))
@@ -262,6 +277,7 @@ def run_recipe(task: Any, recipe: Recipe, *, validation: str = "auto", trial: An
         if i == 0:
             first = strat
             curve = cbs[0].curve if cbs else _curve(strat.history_, metric)
+            fit_s, train_s = getattr(strat, "fit_seconds_", None), _train_seconds(getattr(strat, "history_", None))
         if plan.kind in ("split", "kfold", "loo"):
             with warnings.catch_warnings():  # a 1-example LOO fold lacks most classes: sklearn warns
                 warnings.simplefilter("ignore")
@@ -273,7 +289,8 @@ def run_recipe(task: Any, recipe: Recipe, *, validation: str = "auto", trial: An
     notes = list(info.pop("notes", []) or [])
     return Result(recipe=recipe, task=target.name, score=sum(fold_scores) / len(fold_scores) if fold_scores else None,
                   validation=plan.kind, validation_detail=plan.description, metric=metric, fold_scores=fold_scores,
-                  test=test, curve=curve, seconds=time.perf_counter() - t0, adaptations=_adaptations(info),
+                  test=test, curve=curve, seconds=time.perf_counter() - t0, fit_seconds=fit_s, train_seconds=train_s,
+                  adaptations=_adaptations(info),
                   notes=notes, info=info, strategy=first if keep_model else None)
 
 

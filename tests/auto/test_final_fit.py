@@ -69,3 +69,33 @@ def test_a_strategy_that_lost_from_its_full_length_on_past_tasks_keeps_the_trial
     assert "lower at its full length (length gain -0.030)" in lost.note
     for gain in (None, 0.0, 0.05):
         assert final_fit("dann", trial, None, 50, 0.4, None, gain=gain).length == "full"
+
+
+def test_a_final_fit_is_predicted_from_the_trials_step_time_plus_its_fixed_part() -> None:
+    """cdan on digits: a 50-step trial fit of 21 s spent 7.5 s in steps; 973 steps took 159 s, not 21 x 19.5."""
+    from warmstart.auto.final_fit import predicted_seconds
+
+    assert predicted_seconds(21.0, 7.5, 19.46) == pytest.approx(21.0 - 7.5 + 7.5 * 19.46)  # 159 s
+    assert predicted_seconds(21.0, None, 19.46) == pytest.approx(21.0 * 19.46)  # unknown step time: all scales
+    assert predicted_seconds(21.0, 30.0, 2.0) == pytest.approx(42.0)  # an impossible split is not trusted
+    trial = trial_budget("cdan")
+    whole = final_fit("cdan", trial, None, 50, trial_seconds=21.0, seconds_left=622.0)
+    steps = final_fit("cdan", trial, None, 50, trial_seconds=21.0, seconds_left=622.0, train_seconds=7.5)
+    assert whole.length == "scaled" and steps.length == "full"  # 13.5 + 7.5 x 60 = 464 s fit in 622 s
+    assert steps.predicted_seconds == pytest.approx(13.5 + 7.5 * steps.work_ratio)
+    tight = final_fit("cdan", trial, None, 50, trial_seconds=21.0, seconds_left=200.0, train_seconds=7.5)
+    assert tight.length == "scaled" and tight.predicted_seconds is not None and tight.predicted_seconds <= 200.0 + 1e-6
+    assert tight.work_ratio > whole.work_ratio * 200.0 / 622.0  # more of the way than the whole-fit scaling allows
+
+
+def test_a_trials_fit_seconds_come_from_its_first_fold_with_the_steps_scaled_to_every_label() -> None:
+    from types import SimpleNamespace
+
+    from warmstart.auto.final_fit import trial_fit_seconds
+
+    run = SimpleNamespace(fold_scores=[0.9, 0.8, 0.85], validation="kfold", seconds=90.0, fit_seconds=20.0,
+                          train_seconds=8.0)
+    assert trial_fit_seconds(run) == pytest.approx((12.0 + 8.0 * 1.5, 12.0))  # 3 folds: steps on 2/3 of labels
+    old = SimpleNamespace(fold_scores=[0.9, 0.8, 0.85], validation="kfold", seconds=90.0, fit_seconds=None,
+                          train_seconds=None)
+    assert trial_fit_seconds(old) == (pytest.approx(45.0), None)  # not measured: the run's seconds per fold

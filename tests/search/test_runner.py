@@ -102,3 +102,15 @@ def test_cli_tune_and_kb(tmp_path):
     assert res.exit_code == 2 and "budget" in res.output
     res = run(app, ["tune", "--task", "iris", "--strategy", "scratch", "--warm-start", "zz", "--storage", kb])
     assert res.exit_code == 2 and "topk" in res.output
+
+
+def test_a_run_reports_its_first_folds_fit_and_training_seconds():
+    """Result.fit_seconds is the first fold's fit; train_seconds its epochs' step time, a part of it."""
+    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.tasks import load_task
+
+    res = run_recipe(load_task("wine").few_shot(3, seed=0), Recipe("scratch", {"epochs": 2, "min_steps": 4}),
+                     validation="auto", keep_model=False)
+    assert res.fit_seconds is not None and res.train_seconds is not None
+    assert 0.0 < res.train_seconds <= res.fit_seconds <= res.seconds
+    assert res.to_json()["train_seconds"] == res.train_seconds

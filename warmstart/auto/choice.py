@@ -128,9 +128,9 @@ def _fraction(trial: FrozenTrial, overrides: dict[str, Any] | None, n_labelled: 
     strategy = str(trial.params.get("strategy"))
     params, _ = split_params(strategy, trial.params)
     params.update(fixed_params(strategy, overrides))
-    fit = trial.user_attrs.get("fit_seconds")
+    fit, train = trial.user_attrs.get("fit_seconds"), trial.user_attrs.get("train_seconds")
     return length_fraction(strategy, params, overrides, n_labelled, None if fit is None else float(fit),
-                           seconds_left)
+                           seconds_left, None if train is None else float(train))
 
 
 def one_se_pick(scores: list[FinalScore], is_queued: list[bool]) -> FinalScore:

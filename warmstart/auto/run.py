@@ -168,8 +168,10 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     fit_s = best.user_attrs.get("fit_seconds")
     gain = None if plan is None or plan.prior.gains is None else plan.prior.raw_length_gain(
         win_strategy, int(target.shots or 0), target.modality)
+    train_s = best.user_attrs.get("train_seconds")
     final_plan = final_fit(win_strategy, win_params, params, n_items(target.x_train),
-                           None if fit_s is None else float(fit_s), None if end is None else clock.left(), gain)
+                           None if fit_s is None else float(fit_s), None if end is None else clock.left(), gain,
+                           None if train_s is None else float(train_s))
     trial_params, win_params = win_params, final_plan.params
     notes.append(final_plan.note)
     recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task,

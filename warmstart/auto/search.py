@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import ARCH, NAS, split_params
 from warmstart.auto.clock import Clock
-from warmstart.auto.final_fit import FINAL_SHARE, final_fit, fixes_length
+from warmstart.auto.final_fit import FINAL_SHARE, final_fit, fixes_length, trial_fit_seconds
 from warmstart.auto.sources import RankedSource
 from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError, WarmstartError
@@ -336,13 +336,14 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         record_result(trial, result)
         if result.score is None:
             raise WarmstartError(f"{strat_name}: the trial was not scored ({result.validation_detail})")
-        folds = max(1, len(result.fold_scores))  # one training on all labels: a fold's time, times k/(k-1)
-        fit = result.seconds / folds * (folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0)
+        fit, train = trial_fit_seconds(result)
         trial.set_user_attr("fit_seconds", fit)
+        if train is not None:
+            trial.set_user_attr("train_seconds", train)
         expected = float(result.score) + gain_of(strat_name)  # what its final fit is expected to score
         if best[0] is None or expected > best[0]:  # keep time for the incumbent's final fit
             best[0] = expected
-            final = final_fit(strat_name, params, overrides, n_labelled, fit, None)
+            final = final_fit(strat_name, params, overrides, n_labelled, fit, None, train_seconds=train)
             left = clock.left()
             if cap_s[0] is None and left is not None:
                 cap_s[0] = FINAL_SHARE * left
