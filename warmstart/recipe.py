@@ -153,6 +153,7 @@ class Result:
         fit_seconds: Wall time of the first fold's fit (None: not measured).
         train_seconds: The part of ``fit_seconds`` spent in training steps (its epochs' logged
             ``seconds``, without evaluations; None when the strategy logs none).
+        fit_labels: Labelled examples the first fold was fitted on (None: not measured).
         adaptations: What was adapted between source and target (channels, size, head ...).
         notes: Anything the user should know about this run.
         info: The strategy's own report (``strategy.info_``).
@@ -171,6 +172,7 @@ class Result:
     seconds: float = 0.0
     fit_seconds: float | None = None
     train_seconds: float | None = None
+    fit_labels: int | None = None
     adaptations: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -187,6 +189,7 @@ class Result:
                 "validation": self.validation, "validation_detail": self.validation_detail,
                 "metric": self.metric, "fold_scores": self.fold_scores, "test": self.test, "curve": self.curve,
                 "seconds": self.seconds, "fit_seconds": self.fit_seconds, "train_seconds": self.train_seconds,
+                "fit_labels": self.fit_labels,
                 "adaptations": self.adaptations, "notes": self.notes,
                 "info": json.loads(json.dumps(self.info, default=str))}
 
@@ -262,6 +265,7 @@ def run_recipe(task: Any, recipe: Recipe, *, validation: str = "auto", trial: An
     first: Any = None
     fit_s: float | None = None
     train_s: float | None = None
+    fit_n: int | None = None
     for i, fold in enumerate(plan.folds):
         strat = get_strategy(recipe.strategy, seed=recipe.seed, device=device, progress=progress and i == 0,
                              **dict(recipe.params))
@@ -278,6 +282,7 @@ def run_recipe(task: Any, recipe: Recipe, *, validation: str = "auto", trial: An
             first = strat
             curve = cbs[0].curve if cbs else _curve(strat.history_, metric)
             fit_s, train_s = getattr(strat, "fit_seconds_", None), _train_seconds(getattr(strat, "history_", None))
+            fit_n = len(fold.y_train) if getattr(fold, "y_train", None) is not None else 0
         if plan.kind in ("split", "kfold", "loo"):
             with warnings.catch_warnings():  # a 1-example LOO fold lacks most classes: sklearn warns
                 warnings.simplefilter("ignore")
@@ -290,6 +295,7 @@ def run_recipe(task: Any, recipe: Recipe, *, validation: str = "auto", trial: An
     return Result(recipe=recipe, task=target.name, score=sum(fold_scores) / len(fold_scores) if fold_scores else None,
                   validation=plan.kind, validation_detail=plan.description, metric=metric, fold_scores=fold_scores,
                   test=test, curve=curve, seconds=time.perf_counter() - t0, fit_seconds=fit_s, train_seconds=train_s,
+                  fit_labels=fit_n,
                   adaptations=_adaptations(info),
                   notes=notes, info=info, strategy=first if keep_model else None)
 

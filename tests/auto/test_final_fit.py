@@ -89,13 +89,21 @@ def test_a_final_fit_is_predicted_from_the_trials_step_time_plus_its_fixed_part(
 
 
 def test_a_trials_fit_seconds_come_from_its_first_fold_with_the_steps_scaled_to_every_label() -> None:
+    """A fold of 3-fold CV trains on 2/3 of the labels: fine-tuning's steps grow with them, the adaptation
+    loop's fixed steps (with a labelled batch of 32 either way) do not."""
     from types import SimpleNamespace
 
     from warmstart.auto.final_fit import trial_fit_seconds
 
-    run = SimpleNamespace(fold_scores=[0.9, 0.8, 0.85], validation="kfold", seconds=90.0, fit_seconds=20.0,
-                          train_seconds=8.0)
-    assert trial_fit_seconds(run) == pytest.approx((12.0 + 8.0 * 1.5, 12.0))  # 3 folds: steps on 2/3 of labels
-    old = SimpleNamespace(fold_scores=[0.9, 0.8, 0.85], validation="kfold", seconds=90.0, fit_seconds=None,
-                          train_seconds=None)
-    assert trial_fit_seconds(old) == (pytest.approx(45.0), None)  # not measured: the run's seconds per fold
+    def run(fit: float | None, train: float | None, labels: int | None) -> SimpleNamespace:
+        return SimpleNamespace(fold_scores=[0.9, 0.8, 0.85], validation="kfold", seconds=90.0, fit_seconds=fit,
+                               train_seconds=train, fit_labels=labels)
+
+    ft = {"epochs": 10}  # 10 epochs of batches of 32: more steps on 120 labels than on 40
+    fit, train = trial_fit_seconds(run(20.0, 8.0, 40), "finetune", ft, 120)
+    ratio = training_work("finetune", ft, 120) / training_work("finetune", ft, 40)
+    assert ratio > 1.2 and (fit, train) == (pytest.approx(12.0 + 8.0 * ratio), pytest.approx(8.0 * ratio))
+    da = trial_budget("cdan")
+    assert trial_fit_seconds(run(20.0, 8.0, 33), "cdan", da, 50) == (pytest.approx(20.0), pytest.approx(8.0))
+    old = trial_fit_seconds(run(None, None, None), "cdan", da, 50)
+    assert old == (pytest.approx(45.0), None)  # not measured: the run's seconds per fold, times 3/2

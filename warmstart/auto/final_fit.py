@@ -150,18 +150,23 @@ def predicted_seconds(trial_seconds: float, train_seconds: float | None, work_ra
     return trial_seconds - train_seconds + train_seconds * work_ratio
 
 
-def trial_fit_seconds(result: Any) -> tuple[float, float | None]:
+def trial_fit_seconds(result: Any, strategy: str, params: dict[str, Any],
+                      n_labelled: int) -> tuple[float, float | None]:
     """(seconds of one fit at a trial's settings on every label, the part of them in training steps) of a run.
 
-    ``result`` is the trial's :class:`warmstart.recipe.Result`. Its first fold's measured fit, with the
-    training steps scaled by k/(k−1) under k-fold CV (a fold trains on (k−1)/k of the labels); without a
-    measured fit, the run's seconds per fold, scaled the same way, and no training part.
+    ``result`` is the trial's :class:`warmstart.recipe.Result` (``strategy`` with ``params``); ``n_labelled``
+    the labels of a fit on every label. Its first fold's measured fit, with the training steps scaled by
+    the ratio of :func:`training_work` on every label to that on the fold's labels (fine-tuning's epochs
+    grow with the labels, the adaptation loop's fixed steps do not). Without a measured fit: the run's
+    seconds per fold, scaled by k/(k−1) under k-fold CV, and no training part.
     """
     folds = max(1, len(result.fold_scores))
-    scale = folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0
     if result.fit_seconds is None:
+        scale = folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0
         return float(result.seconds) / folds * scale, None
     fit, train = float(result.fit_seconds), result.train_seconds
+    on = result.fit_labels if result.fit_labels is not None else n_labelled
+    scale = training_work(strategy, params, n_labelled) / max(training_work(strategy, params, on), 1e-9)
     if train is None or not 0.0 < train <= fit:
         return fit * scale, None
     return fit - train + train * scale, train * scale

@@ -336,7 +336,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         record_result(trial, result)
         if result.score is None:
             raise WarmstartError(f"{strat_name}: the trial was not scored ({result.validation_detail})")
-        fit, train = trial_fit_seconds(result)
+        fit, train = trial_fit_seconds(result, strat_name, params, n_labelled)
         trial.set_user_attr("fit_seconds", fit)
         if train is not None:
             trial.set_user_attr("train_seconds", train)
