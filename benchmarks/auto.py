@@ -190,7 +190,7 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
         name = f"{sit.name}-{seed}-auto_prior"
         n_labelled = n_items(get_task(sit.task).few_shot(sit.shots, seed=seed).x_train) if sit.shots else 0
         modality = get_task(sit.task).modality
-        gain_of = None if getattr(prior, "gains", None) is None else (
+        gain_of = None if prior is None else (
             lambda strategy: float(prior.raw_length_gain(strategy, sit.shots, modality)))
         planned = first_trial_fit(work / "kb" / f"{name}.db", work / "runs" / name / "run.json",
                                   str(prior_run.get("budget") or budget), n_labelled, (quick or {}).get("params"),

@@ -139,15 +139,22 @@ def length_fraction(strategy: str, trial_params: dict[str, Any], user_params: di
     return work_fraction(planned.work_ratio, full.work_ratio)
 
 
+def _split(trial_seconds: float, train_seconds: float | None) -> tuple[float | None, float]:
+    """(fixed seconds, seconds that scale with the work) of a trial fit; fixed is None, and all of it scales,
+    when the training part is unknown or not within (0, trial_seconds]."""
+    if train_seconds is None or not 0.0 < train_seconds <= trial_seconds:
+        return None, trial_seconds
+    return trial_seconds - train_seconds, train_seconds
+
+
 def predicted_seconds(trial_seconds: float, train_seconds: float | None, work_ratio: float) -> float:
     """Seconds of a fit with ``work_ratio`` times a trial's training work (see the module docstring).
 
     ``train_seconds`` (the trial's step time) scales with the work and the rest of ``trial_seconds`` stays;
     without it (or when it is not within (0, trial_seconds]) the whole of ``trial_seconds`` scales.
     """
-    if train_seconds is None or not 0.0 < train_seconds <= trial_seconds:
-        return trial_seconds * work_ratio
-    return trial_seconds - train_seconds + train_seconds * work_ratio
+    fixed, scaling = _split(trial_seconds, train_seconds)
+    return (fixed or 0.0) + scaling * work_ratio
 
 
 def trial_fit_seconds(result: Any, strategy: str, params: dict[str, Any],
@@ -164,19 +171,16 @@ def trial_fit_seconds(result: Any, strategy: str, params: dict[str, Any],
     if result.fit_seconds is None:
         scale = folds / (folds - 1) if result.validation == "kfold" and folds > 1 else 1.0
         return float(result.seconds) / folds * scale, None
-    fit, train = float(result.fit_seconds), result.train_seconds
     on = result.fit_labels if result.fit_labels is not None else n_labelled
     scale = training_work(strategy, params, n_labelled) / max(training_work(strategy, params, on), 1e-9)
-    if train is None or not 0.0 < train <= fit:
-        return fit * scale, None
-    return fit - train + train * scale, train * scale
+    fixed, scaling = _split(float(result.fit_seconds), result.train_seconds)
+    return (fixed or 0.0) + scaling * scale, (None if fixed is None else scaling * scale)
 
 
 def _affordable_ratio(trial_seconds: float, train_seconds: float | None, seconds_left: float) -> float:
     """The largest work ratio whose predicted seconds fit in ``seconds_left`` (:func:`predicted_seconds`)."""
-    if train_seconds is None or not 0.0 < train_seconds <= trial_seconds:
-        return seconds_left / max(trial_seconds, 1e-9)
-    return (seconds_left - (trial_seconds - train_seconds)) / train_seconds
+    fixed, scaling = _split(trial_seconds, train_seconds)
+    return (seconds_left - (fixed or 0.0)) / max(scaling, 1e-9)
 
 
 def final_fit(strategy: str, trial_params: dict[str, Any], user_params: dict[str, Any] | None, n_labelled: int,

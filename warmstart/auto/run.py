@@ -166,8 +166,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     path, source_task = recipe_source(win_source.source)
     end = clock.retrain_deadline()
     fit_s = best.user_attrs.get("fit_seconds")
-    gain = None if plan is None or plan.prior.gains is None else plan.prior.raw_length_gain(
-        win_strategy, int(target.shots or 0), target.modality)
+    gain = None if plan is None else plan.prior.raw_length_gain(win_strategy, int(target.shots or 0), target.modality)
     train_s = best.user_attrs.get("train_seconds")
     final_plan = final_fit(win_strategy, win_params, params, n_items(target.x_train),
                            None if fit_s is None else float(fit_s), None if end is None else clock.left(), gain,
