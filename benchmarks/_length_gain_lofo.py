@@ -5,9 +5,9 @@ every *other* family, and three picks among the cell's strategies are compared b
 of the pick's **full-length** model — what ``auto`` returns after retraining its winner:
 
 * ``by trial``: the best test accuracy at the trial budget (how the trials rank without gains);
-* ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain (from the pairs of
-  the cell's modality; a negative one counts as none), at most 1, ties to the better trial — as ``auto``'s final
-  choice scores its trials — scored by the model auto returns: the full-length one, or the trial's where the
+* ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain over it (the share
+  of its error the full length keeps, from the pairs of the cell's modality; a negative gain counts as none),
+  ties to the better trial — as ``auto``'s final choice scores its trials — scored by the model auto returns: the full-length one, or the trial's where the
   strategy's gain is negative (auto keeps the trials' length there);
 * ``oracle``: the best full-length accuracy (reference only).
 
@@ -50,8 +50,9 @@ def lofo_picks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fam not in gains:
             gains[fam] = LengthGains.fit([r for r in runs if r.get("family") != fam])
         g = gains[fam]
-        raw = {s: g.gain(s, shots, modality=modality[cell]) if g is not None else 0.0 for s in both}
-        predicted = {s: min(1.0, v["trial"] + max(0.0, raw[s])) for s, v in both.items()}
+        raw = {s: g.gain(s, shots, modality=modality[cell], score=v["trial"]) if g is not None else 0.0
+               for s, v in both.items()}
+        predicted = {s: v["trial"] + max(0.0, raw[s]) for s, v in both.items()}
         # what auto returns: the full-length model, or the trial's where the gain is negative (it keeps that length)
         returned = {s: v["trial"] if raw[s] < 0 else v["full"] for s, v in both.items()}
         by_trial = max(both, key=lambda s: (both[s]["trial"], s))

@@ -13,8 +13,8 @@ replaces its hand-written rules (:mod:`warmstart.auto.situation`) this way:
 * the prior ranks its recipes of those strategies for the task's situation (meta-features,
   shots) and each source's LogME/LEEP, best predicted score minus λ·log10(seconds) first, so
   a cheap recipe that is nearly as good comes first; each score adds what the recipe's final fit
-  is expected to gain from its length (its length gain, times the share of its full length that
-  fits in a time budget's final-fit share: :func:`final_reach`); the first :data:`K_PICKS` (never more than
+  is expected to gain from its length (its length gain for as far toward its full length as a
+  time budget's final-fit share gets: :func:`final_reach`); the first :data:`K_PICKS` (never more than
   a trial budget) become the study's first trials (:func:`pick_config` maps each onto the joint
   space), each with its prediction and why in the notes.
 

@@ -293,11 +293,12 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     shots = int((prior.situation.get("shots") if prior is not None else 0) or 0)
     modality = task.modality
 
-    def gain_of(strategy: str) -> float:
-        """The prior's length gain of ``strategy`` (0 without one, or when the user fixed the length)."""
+    def gain_of(strategy: str, score: float) -> float:
+        """The prior's length gain of ``strategy`` over a trial scoring ``score`` (0 without one, or when the
+        user fixed the length)."""
         if prior is None or fixes_length(overrides):
             return 0.0
-        return prior.prior.length_gain(strategy, shots, 1.0, modality)
+        return prior.prior.length_gain(strategy, shots, 1.0, modality, score)
 
     def objective(trial: optuna.Trial) -> float:
         t_in = time.perf_counter()
@@ -340,7 +341,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         trial.set_user_attr("fit_seconds", fit)
         if train is not None:
             trial.set_user_attr("train_seconds", train)
-        expected = float(result.score) + gain_of(strat_name)  # what its final fit is expected to score
+        expected = float(result.score) + gain_of(strat_name, float(result.score))  # what its final fit is expected to score
         if best[0] is None or expected > best[0]:  # keep time for the incumbent's final fit
             best[0] = expected
             final = final_fit(strat_name, params, overrides, n_labelled, fit, None, train_seconds=train)

@@ -55,7 +55,7 @@ from warmstart.knowledge.similarity import rank_similar
 
 __all__ = ["COST_WEIGHT", "FinalScore", "LengthGains", "Observed", "Pick", "Prior", "PriorConfig", "fit_prior"]
 
-FORMAT, VERSION = "warmstart-prior", 1
+FORMAT, VERSION = "warmstart-prior", 2
 #: fewest tasks with two or more recipes a prior is fitted on
 MIN_TASKS = 3
 
@@ -85,15 +85,20 @@ class Prior:
             self._curves = CurveModel.fit(self.table, self.encoder, seed=self.config.seed, sigmas=self.curve_sigmas)
         return self._curves
 
-    def length_gain(self, strategy: str, shots: int, fraction: float = 1.0, modality: str | None = None) -> float:
-        """Predicted gain of ``strategy``'s full length (or ``fraction`` of the way there) over its trial budget,
-        from the pairs measured on ``modality`` (None: every pair; :meth:`LengthGains.gain`): what auto's final
-        fit adds, so never negative (auto keeps the trials' length where :meth:`raw_length_gain` is negative)."""
-        return max(0.0, self.raw_length_gain(strategy, shots, modality)) * min(1.0, max(0.0, fraction))
+    def length_gain(self, strategy: str, shots: int, fraction: float = 1.0, modality: str | None = None,
+                    score: float | None = None) -> float:
+        """Predicted gain of ``strategy``'s full length (or ``fraction`` of the way there) over a trial scoring
+        ``score`` (None: the level the pairs were measured at), from the pairs measured on ``modality`` (None:
+        every pair; :meth:`LengthGains.gain`): what auto's final fit adds, so never negative (auto keeps the
+        trials' length where :meth:`raw_length_gain` is negative)."""
+        if self.gains is None:
+            return 0.0
+        return max(0.0, self.gains.gain(strategy, shots, fraction, modality, score))
 
     def raw_length_gain(self, strategy: str, shots: int, modality: str | None = None) -> float:
-        """The estimated gain of ``strategy``'s full length over its trial budget, negative where the full length
-        scored lower on past tasks (:meth:`LengthGains.gain`; 0 without length gains)."""
+        """The estimated gain of ``strategy``'s full length over its trial budget at the level the pairs were
+        measured at, negative where the full length scored lower on past tasks (:meth:`LengthGains.gain`; 0
+        without length gains)."""
         return 0.0 if self.gains is None else self.gains.gain(strategy, shots, 1.0, modality)
 
     # ---- what the prior says about a new task
@@ -132,8 +137,9 @@ class Prior:
                 strategy's length gain (:meth:`length_gain`; nothing without length gains).
             reach: With ``full_length``, how far a recipe's final fit gets toward its full length
                 (0–1, on :func:`~warmstart.knowledge._gains.work_fraction`'s scale) given its predicted
-                seconds (None when not predicted): the gain counted is that share of it, since a time
-                budget may not fit the full length. None: the whole gain.
+                seconds (None when not predicted): the gain counted is that of a fit that far
+                (:meth:`length_gain`'s ``fraction``), since a time budget may not fit the full length.
+                None: the whole gain.
 
         Raises:
             ConfigError: ``k`` < 1 or a negative ``cost_weight``.
@@ -159,7 +165,10 @@ class Prior:
             pred, secs = self.ranker.predict(meta, shots, feats, specs)
             for n, spec in enumerate(specs):
                 s = None if secs is None else float(secs[n])
-                gain = gains[n] * (reach(spec, s) if reach is not None and gains[n] else 1.0)
+                if gains[n] and reach is not None:  # the share of the way its final fit gets
+                    gain = self.length_gain(spec.strategy, shots or 0, reach(spec, s), modality)
+                else:
+                    gain = gains[n]
                 util = float(pred[n]) + gain - (lam * math.log10(s) if s is not None and s > 0 else 0.0)
                 if spec.key() in best and best[spec.key()].utility >= util:
                     continue
@@ -246,8 +255,9 @@ class Prior:
             situation: What is known of the task (see :meth:`predict`).
             n_examples: Held-out labels behind each score (k-fold CV: the support size).
             fractions: Per trial, how far its final fit would go toward its full length
-                (:func:`~warmstart.knowledge._gains.work_fraction`); each trial's expected score adds that
-                share of its strategy's length gain. None: no gain is added (the trials' own length).
+                (:func:`~warmstart.knowledge._gains.work_fraction`); each trial's expected score adds its
+                strategy's length gain from its posterior mean over that share of the way (:meth:`length_gain`).
+                None: no gain is added (the trials' own length).
 
         Raises:
             ConfigError: a non-finite score, or neither ``n_examples`` nor two fold scores for a trial.
@@ -268,9 +278,10 @@ class Prior:
             mean = min(1.0, max(0.0, level + p))
             post = shrink(o.score, mean, self.ranker.sigma, n_examples=n_examples, fold_scores=o.fold_scores)
             strategy = RecipeSpec.of(o.recipe).strategy
-            gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality)
+            gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality,
+                                                                  post.mean)
             out.append(FinalScore(i, float(o.score), mean, post, gain))
-        # equal expected scores (both capped at 1): the one less extrapolated, the higher posterior, first
+        # equal expected scores (e.g. both 1): the one less extrapolated, the higher posterior, first
         return sorted(out, key=lambda f: (-f.expected, -f.posterior.mean, f.index))
 
     # ---- description and storage
