@@ -7,8 +7,9 @@ of the pick's **full-length** model — what ``auto`` returns after retraining i
 * ``by trial``: the best test accuracy at the trial budget (how the trials rank without gains);
 * ``by trial + gain``: the best trial accuracy plus the strategy's predicted length gain over it (the share
   of its error the full length keeps, from the pairs of the cell's modality; a negative gain counts as none),
-  ties to the better trial — as ``auto``'s final choice scores its trials — scored by the model auto returns: the full-length one, or the trial's where the
-  strategy's gain is negative (auto keeps the trials' length there);
+  ties to the better trial — as ``auto``'s final choice scores its trials — scored by the model auto
+  returns: the full-length one, or the trial's where the strategy's gain is negative (auto keeps the
+  trials' length there);
 * ``oracle``: the best full-length accuracy (reference only).
 
 The trial accuracies here are test accuracies of the recipe fit on every label (no validation noise),

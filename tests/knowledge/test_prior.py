@@ -11,8 +11,8 @@ import pytest
 from optuna.trial import create_trial
 
 from warmstart.errors import ConfigError, DataError
-from warmstart.knowledge._gains import EPSILON
 from warmstart.knowledge import open_storage, study_name, trial_rows
+from warmstart.knowledge._gains import EPSILON
 from warmstart.knowledge.prior import VERSION, Observed, Prior, PriorConfig, fit_prior
 from warmstart.knowledge.prior_files import NO_PRIOR, load_prior, shipped_prior_path
 from warmstart.knowledge.records import ATTR, make_record_attr

@@ -341,7 +341,8 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         trial.set_user_attr("fit_seconds", fit)
         if train is not None:
             trial.set_user_attr("train_seconds", train)
-        expected = float(result.score) + gain_of(strat_name, float(result.score))  # what its final fit is expected to score
+        # what its final fit is expected to score
+        expected = float(result.score) + gain_of(strat_name, float(result.score))
         if best[0] is None or expected > best[0]:  # keep time for the incumbent's final fit
             best[0] = expected
             final = final_fit(strat_name, params, overrides, n_labelled, fit, None, train_seconds=train)
