@@ -203,8 +203,10 @@ def test_auto_starts_with_the_picks_and_chooses_by_the_posterior(prior_file, pre
     by_posterior = max(done, key=lambda t: t["posterior"])
     by_value = max(done, key=lambda t: t["value"])
     assert r["selection"]["by"] == "posterior" and "posterior mean" in r["selection"]["text"]
-    assert r["winner"]["strategy"] == by_posterior["strategy"] == "scratch"
-    assert by_value["strategy"] != "scratch", done  # the plain best value would have chosen otherwise
+    # scratch, the prior's favourite, validates worst here: the trials contradict the prior's ranking, so its
+    # error on this task is wide (task_prior_std) and the validation scores decide
+    assert picks[0]["strategy"] == "scratch" and min(done, key=lambda t: t["value"])["strategy"] == "scratch", done
+    assert r["winner"]["strategy"] == by_posterior["strategy"] == by_value["strategy"] != "scratch"
     assert r["winner"]["posterior"] == by_posterior["posterior"]
     assert {s["number"] for s in r["selection"]["scores"]} == {t["number"] for t in done}
     page = sections((tmp_path / "run" / "report.html").read_text())

@@ -7,7 +7,13 @@ import math
 import pytest
 
 from warmstart.errors import ConfigError
-from warmstart.knowledge._shrinkage import shrink, validation_variance
+from warmstart.knowledge._shrinkage import (
+    MIN_PRIOR_STD,
+    PRIOR_STD_PSEUDO_COUNT,
+    shrink,
+    task_prior_std,
+    validation_variance,
+)
 
 
 def test_few_labels_move_the_estimate_toward_the_prior():
@@ -40,3 +46,26 @@ def test_bad_input():
         shrink(0.8, 0.7, 0.0, n_examples=10)
     with pytest.raises(ConfigError, match="finite"):
         shrink(float("nan"), 0.7, 0.1, n_examples=10)
+
+
+def test_task_prior_std_pools_the_tasks_spread_with_the_across_task_error():
+    """Trials close to their predictions narrow the prior on this task; far ones widen it; few trials
+    leave it near the across-task error."""
+    var = validation_variance(0.9, n_examples=50)
+    close = [0.90, 0.91, 0.89, 0.90] * 10  # 40 trials within a point of their predictions
+    preds = [0.90] * 40
+    narrow = task_prior_std(close, preds, [var] * 40, 0.11)
+    between = max(0.0, sum((v - p) ** 2 for v, p in zip(close, preds, strict=True)) / 40 - var)
+    c = PRIOR_STD_PSEUDO_COUNT
+    assert narrow == pytest.approx(math.sqrt((40 * between + c * 0.11 ** 2) / (40 + c)))
+    assert narrow < 0.05  # the task's own spread dominates after 40 trials
+    far = task_prior_std([0.5, 0.95, 0.6, 0.99] * 10, preds, [var] * 40, 0.11)
+    assert far > 0.11  # the prior predicts this task badly: its std grows past the ranker's
+    few = task_prior_std(close[:2], preds[:2], [var] * 2, 0.11)
+    assert narrow < few < 0.11 and few == pytest.approx(0.11 * math.sqrt(c / (2 + c)), rel=0.05)
+    assert task_prior_std([], [], [], 0.11) == 0.11
+    assert task_prior_std(close, preds, [var] * 40, 0.11, pseudo_count=0.0) == max(MIN_PRIOR_STD, math.sqrt(between))
+    with pytest.raises(ConfigError, match="scores"):
+        task_prior_std([0.9], [0.9, 0.8], [var], 0.11)
+    with pytest.raises(ConfigError, match="across-task std"):
+        task_prior_std([0.9], [0.9], [var], 0.0)

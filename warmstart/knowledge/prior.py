@@ -50,7 +50,7 @@ from warmstart.knowledge._prior_features import Encoder, split_situation
 from warmstart.knowledge._prior_table import PriorTable, RecipeSpec, build_table, check_target
 from warmstart.knowledge._prior_types import COST_WEIGHT, FinalScore, Observed, Pick, PriorConfig
 from warmstart.knowledge._ranker import Ranker
-from warmstart.knowledge._shrinkage import Posterior, shrink
+from warmstart.knowledge._shrinkage import Posterior, shrink, task_prior_std, validation_variance
 from warmstart.knowledge.similarity import rank_similar
 
 __all__ = ["COST_WEIGHT", "FinalScore", "LengthGains", "Observed", "Pick", "Prior", "PriorConfig", "fit_prior"]
@@ -248,7 +248,9 @@ class Prior:
         themselves: the median over them of (validation score − relative prediction). Each trial's
         prior mean is that level plus its relative prediction, clipped to [0, 1] (every labelled
         metric's range); with a single trial the prior mean is its own score, so the prior changes
-        nothing until there are two to compare.
+        nothing until there are two to compare. The prior's std is its error on this task, estimated
+        from the trials' spread around those means and pooled with the ranker's across-task error
+        (:func:`~warmstart.knowledge._shrinkage.task_prior_std`).
 
         Args:
             observed: The trials (recipe, validation score, fold scores, source's transferability).
@@ -273,10 +275,12 @@ class Prior:
             preds.append(float(self.ranker.predict(meta, shots, feats, [RecipeSpec.of(o.recipe)])[0][0]))
         level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
         modality = _modality(situation)
+        means = [min(1.0, max(0.0, level + p)) for p in preds]
+        variances = [validation_variance(o.score, n_examples=n_examples, fold_scores=o.fold_scores) for o in observed]
+        sigma = task_prior_std([o.score for o in observed], means, variances, self.ranker.sigma)
         out = []
-        for i, (o, p) in enumerate(zip(observed, preds, strict=True)):
-            mean = min(1.0, max(0.0, level + p))
-            post = shrink(o.score, mean, self.ranker.sigma, n_examples=n_examples, fold_scores=o.fold_scores)
+        for i, (o, mean) in enumerate(zip(observed, means, strict=True)):
+            post = shrink(o.score, mean, sigma, n_examples=n_examples, fold_scores=o.fold_scores)
             strategy = RecipeSpec.of(o.recipe).strategy
             gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality,
                                                                   post.mean)
