@@ -70,8 +70,9 @@ def auto(
     check_device(device)
     chosen_prior = prior if prior in ("auto", "none") else load_prior(prior)  # a bad file fails before any work
     params = dict(parse_extra_options(list(ctx.args)))
-    sources = resolve_sources(list(source), None if weights is None else str(weights), image_size)
+    # the task first: a bad task or option is reported before a source is imported (seconds, and a line of its own)
     target = load_target(task, skip_bad, text_column)
+    sources = resolve_sources(list(source), None if weights is None else str(weights), image_size)
     with tracking(track, f"auto:{Path(task).name}"):
         result = run_auto(target, budget=budget, sources=list(sources), source_tasks=list(source_task),
                           ssl_source=ssl_source, prior=chosen_prior,

@@ -66,8 +66,9 @@ def transfer(
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
     if epochs is not None:
         params["epochs"] = epochs
-    src = resolve_source(source, None if weights is None else str(weights), image_size)
+    # the task first: a bad task or option is reported before a source is imported (seconds, and a line of its own)
     target = load_target(task, skip_bad, text_column)
+    src = resolve_source(source, None if weights is None else str(weights), image_size)
     with tracking(track, f"transfer:{strategy}:{Path(task).name}"):
         result = run_transfer(target, strategy, source=src, source_task=source_task, shots=shots, seed=seed,
                               device=device, params=params, out=out)

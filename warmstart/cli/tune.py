@@ -73,8 +73,9 @@ def tune(
     quiet_optuna()
     check_device(device)
     params: dict[str, object] = dict(parse_extra_options(list(ctx.args)))
-    src = resolve_source(source, None if weights is None else str(weights), image_size)
+    # the task first: a bad task or option is reported before a source is imported (seconds, and a line of its own)
     target = load_target(task, skip_bad, text_column)
+    src = resolve_source(source, None if weights is None else str(weights), image_size)
     result = run_tune(target, strategy, budget=budget, warm_start=warm_start, storage=storage, jobs=jobs,
                       shots=shots, seed=seed, params=params, source=src, source_task=source_task,
                       metric=metric, pruner=pruner, device=device, artifacts=artifacts, trial_timeout=trial_timeout,
