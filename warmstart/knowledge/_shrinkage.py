@@ -142,7 +142,7 @@ def task_prior_std(scores: Sequence[float], means: Sequence[float], variances: S
     if not (math.isfinite(across_tasks) and across_tasks > 0) or not pseudo_count >= 0:
         raise ConfigError(f"needs an across-task std > 0 and a pseudo-count >= 0, got {across_tasks}, {pseudo_count}")
     m = len(scores)
-    if m == 0 or m + pseudo_count == 0:
+    if m == 0:
         return float(across_tasks)
     spread = statistics.fmean((v - p) ** 2 for v, p in zip(scores, means, strict=True))
     between = max(0.0, spread - statistics.fmean(variances))
