@@ -48,7 +48,7 @@ def test_length_gains_choose_the_model_auto_would_return_in_the_time_left() -> N
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import create_trial
 
-    from warmstart.auto.choice import choose
+    from warmstart.auto.choice import choose, incumbent_final_fit
     from warmstart.auto.prior_plan import PriorPlan
     from warmstart.knowledge.prior import fit_prior
     from warmstart.tasks import get_task
@@ -78,6 +78,13 @@ def test_length_gains_choose_the_model_auto_would_return_in_the_time_left() -> N
     assert gained[roomy.trial.number] > 0.05 and all(f.gain == 0.0 for f in tight.scores.values())
     fixed = choose(study, plan, task, overrides={"epochs": 3})  # a length the user fixed: nothing to gain
     assert fixed.trial.params["strategy"] == "l2sp"
+    # the search keeps time for the final fit of the trial the choice picks (finetune), not for the best
+    # validation score (l2sp, whose shorter final fit would leave finetune's cut short)
+    kept = incumbent_final_fit(study, plan, task)
+    assert kept is not None and study.best_trial.params["strategy"] == "l2sp"
+    assert kept[0].number == roomy.trial.number and kept[1].length == "full"
+    assert kept[1].predicted_seconds is not None and kept[1].predicted_seconds > 2.0
+    assert incumbent_final_fit(study, None, task)[0].number == study.best_trial.number  # type: ignore[index]
 
 
 def test_an_expected_score_is_capped_at_one_and_the_less_extrapolated_wins_a_tie() -> None:

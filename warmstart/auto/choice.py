@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import split_params
-from warmstart.auto.final_fit import length_fraction
+from warmstart.auto.final_fit import FinalFit, final_fit, length_fraction
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params, is_queued
 from warmstart.errors import ConfigError
@@ -120,6 +120,24 @@ def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 
                 f"(expected {pick.expected:.3f}) kept over trial {done[best.index].number}, which the search "
                 f"drew (expected {best.expected:.3f} ± {best.posterior.std:.3f})")
     return Choice(done[pick.index], "posterior", by_number, rule=rule)
+
+
+def incumbent_final_fit(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 0, *,
+                        overrides: dict[str, Any] | None = None) -> tuple[FrozenTrial, FinalFit] | None:
+    """The trial :func:`choose` would pick now, and its final fit at full length (None: nothing completed yet).
+
+    The search keeps this fit's time free (:func:`warmstart.auto.search.run_search`): ranking the incumbent
+    by anything else than the final choice's posterior could leave the chosen recipe a final fit cut short.
+    """
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    pick = choose(study, plan, task, seed, overrides=overrides).trial
+    strategy = str(pick.params.get("strategy"))
+    params, _ = split_params(strategy, pick.params)
+    params.update(fixed_params(strategy, overrides))
+    fit, train = pick.user_attrs.get("fit_seconds"), pick.user_attrs.get("train_seconds")
+    return pick, final_fit(strategy, params, overrides, n_items(task.x_train), None if fit is None else float(fit),
+                           None, train_seconds=None if train is None else float(train))
 
 
 def _fraction(trial: FrozenTrial, overrides: dict[str, Any] | None, n_labelled: int,

@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import ARCH, NAS, split_params
 from warmstart.auto.clock import Clock
-from warmstart.auto.final_fit import FINAL_SHARE, final_fit, fixes_length, trial_fit_seconds
+from warmstart.auto.final_fit import FINAL_SHARE, trial_fit_seconds
 from warmstart.auto.sources import RankedSource
 from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError, WarmstartError
@@ -286,19 +286,23 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     longest: list[float | None] = [None]  # wall seconds of the longest trial not cut by the budget (sampling incl.)
     deadline: list[float | None] = [None]  # when the running trial must be over (set before each trial)
     retrain: list[float | None] = [None]  # seconds kept for the final fit of the incumbent
-    best: list[float | None] = [None]  # the incumbent's validation score plus its length gain
     cap_s: list[float | None] = [None]  # the most seconds kept for a final fit (a share of the budget)
     n_labelled = n_items(task.x_train)
     started = [0.0]
-    shots = int((prior.situation.get("shots") if prior is not None else 0) or 0)
-    modality = task.modality
 
-    def gain_of(strategy: str, score: float) -> float:
-        """The prior's length gain of ``strategy`` over a trial scoring ``score`` (0 without one, or when the
-        user fixed the length)."""
-        if prior is None or fixes_length(overrides):
-            return 0.0
-        return prior.prior.length_gain(strategy, shots, 1.0, modality, score)
+    def keep_time_for_the_incumbent() -> None:
+        """Reserve the final fit of the trial auto would choose now (the final choice's posterior, length
+        gains and one-SE rule), so more trials never eat the time the chosen recipe's full length needs."""
+        from warmstart.auto.choice import incumbent_final_fit
+
+        incumbent = incumbent_final_fit(study, prior, task, seed, overrides=overrides)
+        if incumbent is None:
+            return
+        fit = float(incumbent[0].user_attrs.get("fit_seconds") or 0.0)
+        left = clock.left()
+        if cap_s[0] is None and left is not None:
+            cap_s[0] = FINAL_SHARE * left
+        retrain[0] = max(fit, min(incumbent[1].predicted_seconds or fit, cap_s[0] if cap_s[0] is not None else fit))
 
     def objective(trial: optuna.Trial) -> float:
         t_in = time.perf_counter()
@@ -341,15 +345,6 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
         trial.set_user_attr("fit_seconds", fit)
         if train is not None:
             trial.set_user_attr("train_seconds", train)
-        # what its final fit is expected to score
-        expected = float(result.score) + gain_of(strat_name, float(result.score))
-        if best[0] is None or expected > best[0]:  # keep time for the incumbent's final fit
-            best[0] = expected
-            final = final_fit(strat_name, params, overrides, n_labelled, fit, None, train_seconds=train)
-            left = clock.left()
-            if cap_s[0] is None and left is not None:
-                cap_s[0] = FINAL_SHARE * left
-            retrain[0] = max(fit, min(final.predicted_seconds or fit, cap_s[0] if cap_s[0] is not None else fit))
         return float(result.score)
 
     def admit() -> bool:
@@ -369,6 +364,8 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             # recipe may still fit): only trials that ran to their end set the longest
             if not trial.user_attrs.get("stopped_by_budget"):
                 longest[0] = max(longest[0] or 0.0, time.perf_counter() - started[0])
+            if trial.state == TrialState.COMPLETE and budget.seconds is not None:
+                keep_time_for_the_incumbent()
             bar.update(advance=1 if budget.trials else 0, completed=None if budget.trials else min(
                 time.time() - t_start, budget.seconds or 0))
 
