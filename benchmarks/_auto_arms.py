@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -250,6 +251,7 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
         return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
     shutil.rmtree(folder / "model", ignore_errors=True)  # run.json and report.html stay
     row.update(accuracy=float(res["winner"]["test"]["accuracy"]), seconds=time.perf_counter() - t0,
+               load_1m=round(os.getloadavg()[0], 2),
                n_classes=len(res["winner"]["classes"]), trials=len(res["trials"]), label=res["winner"]["label"],
                selection=res["selection"].get("by"), prior=(res.get("prior") or {}).get("describe"))
     if arm == "auto_prior":
@@ -276,4 +278,6 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)
     except WarmstartError as exc:
         return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
+    if arm in AUTO_ARMS:  # the first trial's final fit has a time budget: the load says whether it was alone
+        row["load_1m"] = round(os.getloadavg()[0], 2)
     return {**row, "accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0}

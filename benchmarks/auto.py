@@ -64,6 +64,7 @@ from typing import Any
 
 from benchmarks._auto_arms import (
     ARM_REVISION,
+    AUTO_ARMS,
     FIRST_FIT,
     RunLog,
     family_prior,
@@ -279,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = situation_stats(wide, expected)
     checks = sanity_checks(runs, args.budget)
     cmd = "python -m benchmarks.auto " + " ".join(argv if argv is not None else sys.argv[1:])
+    notes.append(load_note(runs))
     left = "; ".join(f"{k}: {v}" for k, v in SINGLE_LEFT_OUT.items())
     text = "\n".join([
         "# auto with its learned prior, leave-one-family-out\n", (__doc__ or "").split("Usage:")[0].strip() + "\n",
@@ -305,6 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(args.out / "runs.csv", [{k: v for k, v in r.items() if k != "first_trial"} for r in runs])
     print(markdown_table(summary_table(stats)))
     return checks.exit_code()
+
+
+def load_note(runs: list[dict[str, Any]]) -> str:
+    """The machine's 1-minute load at the end of each timed (auto) run, for the provenance: two pinned
+    one-thread shards alone show about 2, one two-thread run about 2; more means another job shared the cores."""
+    loads = [float(r["load_1m"]) for r in runs if r.get("arm") in AUTO_ARMS and "load_1m" in r]
+    unrecorded = sum(1 for r in runs if r.get("arm") in AUTO_ARMS and "load_1m" not in r)
+    if not loads:
+        return "1-minute load at the auto runs' ends: not recorded" if unrecorded else "no auto run"
+    return (f"1-minute load at the end of each auto run: at most {max(loads):.2f} over {len(loads)} runs"
+            + (f" ({unrecorded} earlier runs did not record it)" if unrecorded else ""))
 
 
 def failed_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

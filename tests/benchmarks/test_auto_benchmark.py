@@ -85,3 +85,13 @@ def test_bad_shard_is_refused(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         bench.main(["--quick", "--shard", "2/2"])
     assert exc.value.code == 2 and "--shard '2/2'" in capsys.readouterr().err
+
+
+def test_the_provenance_states_the_load_each_timed_run_ended_with() -> None:
+    old = {"arm": "auto_none", "accuracy": 0.9}
+    runs = [{"arm": "auto_prior", "load_1m": 2.1}, {"arm": "first_trial", "load_1m": 3.4}, old,
+            {"arm": "single", "load_1m": 9.0}]  # a single strategy's accuracy does not depend on load
+    assert bench.load_note(runs) == ("1-minute load at the end of each auto run: at most 3.40 over 2 runs "
+                                     "(1 earlier runs did not record it)")
+    assert bench.load_note([old]) == "1-minute load at the auto runs' ends: not recorded"
+    assert bench.load_note([]) == "no auto run"

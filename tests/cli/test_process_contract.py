@@ -3,19 +3,18 @@
 Every bad-input case of docs/bad-input.md (the pretrain/transfer tables, the "also refused"
 table and the tune/kb table) and the cases of issue 12 (unknown names, out-of-range options,
 missing files, ``--device cuda`` without a GPU, failing ``--json`` runs, ``hf:`` backbones on
-images) run as real subprocesses of the console script and must exit 2 with exactly one stderr
-line starting ``error:``, no traceback, nothing on stdout and no output folder left behind.
+images) must exit 2 with exactly one stderr line starting ``error:``, no traceback, nothing on
+stdout and no output folder left behind.
 
-The fixtures (a tiny checkpoint, bad npz files, image folders, broken checkpoints) are built once
-for the module and every case runs concurrently in a small thread pool of subprocesses; most
-cases pay one torch import (about 1.5-2 s of CPU each). Start-up is measured: ``warmstart
---help`` and ``warmstart CMD --help`` must import neither torch nor Optuna (checked with
-``PYTHONPROFILEIMPORTTIME``, which also gives the import time).
-
-Measured on the 2-core development machine, shared with other test runs (load 5-8): 64 cases,
-the whole module 3.5 min wall for 165 s of CPU (so about 1.5 min on an idle 2-core machine; each
-case that reaches the library pays one torch import). ``warmstart --help``: 0.25 s wall, of
-which about 0.1 s imports (it was 4-5 s when the CLI imported torch, Optuna and scikit-learn).
+Each case runs in-process through ``main()``, the function the console script calls. A
+subprocess is kept where the process boundary is the point: one case per way a failure reaches
+it (:data:`PROCESS_CASES`: data, checkpoint and option errors, the parser's own usage errors, a
+storage, the environment, a ``--json`` run, an output folder, the refused pickles), run
+concurrently in a small thread pool; each pays one torch import (about 1.5-2 s of CPU). Before,
+all 64 cases ran as subprocesses: 165 s of CPU, the suite's longest fixture. Start-up is
+measured: ``warmstart --help`` and ``warmstart CMD --help`` must import neither torch nor
+Optuna (checked with ``PYTHONPROFILEIMPORTTIME``, which also gives the import time).
+``warmstart --help``: 0.25 s wall, of which about 0.1 s imports.
 """
 
 from __future__ import annotations
@@ -303,33 +302,64 @@ def _tiny_checkpoint(out: Path) -> Path:
     return out
 
 
+#: the cases run through the console script: one per way a failure reaches the process boundary (a data
+#: error after torch is imported, a checkpoint, an option, the parser's own usage errors, a storage, the
+#: environment, a --json run, an output folder, the refused pickles); every case runs in-process
+#: (:func:`test_bad_input_in_process`), through ``main()`` as the console script does
+PROCESS_CASES = ("data: NaN in an npz", f"checkpoint: {next(iter(BAD.CHECKPOINT_CASES))}",
+                 f"option: {next(iter(BAD.OPTION_CASES))}", "unknown command", "missing required option",
+                 "seed not an integer", "unreachable PostgreSQL server", "device cuda without a GPU (transfer)",
+                 "device cuda without a GPU (tune)", "failing --json run: auto", "output folder holds other files",
+                 "npz holding pickled Python objects", "pickle that is not a state dict")
+
+
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Case, Outcome]]:
-    """Every case built once and run concurrently through the console script."""
-    base = tmp_path_factory.mktemp("process-contract")
-    ckpt = _tiny_checkpoint(base / "ckpt")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoint every case that needs a source uses (built once for the module)."""
+    return _tiny_checkpoint(tmp_path_factory.mktemp("process-contract") / "ckpt")
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> dict[str, tuple[Case, Outcome]]:
+    """The process cases built once and run concurrently through the console script."""
+    base = tmp_path_factory.mktemp("process-cases")
     cases: dict[str, Case] = {}
-    for i, (name, build) in enumerate(CASES.items()):
+    for i, name in enumerate(PROCESS_CASES):
         root = base / f"case{i:02d}"
         root.mkdir()
-        cases[name] = build(root, ckpt)
+        cases[name] = CASES[name](root, tiny_checkpoint)
     results = run_concurrently({n: (c.argv, script_env(**c.env)) for n, c in cases.items()})
     return {n: (cases[n], results[n]) for n in cases}
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_bad_input_exits_2_with_one_error_line(name: str, outcomes: dict[str, tuple[Case, Outcome]]) -> None:
-    case, res = outcomes[name]
-    shown = f"warmstart {' '.join(case.argv)}\nexit {res.code}\nstdout: {res.stdout!r}\nstderr: {res.stderr!r}"
-    assert res.code == 2, shown
-    assert "Traceback" not in res.stdout + res.stderr, shown
-    assert res.stdout == "", shown
-    lines = res.stderr.splitlines()
+def _check(case: Case, code: int, stdout: str, stderr: str) -> None:
+    """Exit 2, one stderr line starting ``error:`` with the case's fragments, no traceback, nothing on stdout,
+    no output left behind."""
+    shown = f"warmstart {' '.join(case.argv)}\nexit {code}\nstdout: {stdout!r}\nstderr: {stderr!r}"
+    assert code == 2, shown
+    assert "Traceback" not in stdout + stderr, shown
+    assert stdout == "", shown
+    lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), shown
     for fragment in case.fragments:
         assert fragment in lines[0], (fragment, shown)
     if case.absent is not None:
         assert not case.absent.exists(), f"{case.absent} was written: {shown}"
+
+
+@pytest.mark.parametrize("name", PROCESS_CASES)
+def test_bad_input_exits_2_with_one_error_line(name: str, outcomes: dict[str, tuple[Case, Outcome]]) -> None:
+    case, res = outcomes[name]
+    _check(case, res.code, res.stdout, res.stderr)
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in PROCESS_CASES])
+def test_bad_input_in_process(name: str, tiny_checkpoint: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
+    """The same contract through ``main()`` in this process (the cases that set an environment run as processes)."""
+    case = CASES[name](tmp_path, tiny_checkpoint)
+    assert not case.env, f"{name} sets its environment: run it as a process (PROCESS_CASES)"
+    run = run_cli(*case.argv)
+    _check(case, run.code, run.stdout, run.stderr)
 
 
 def documented_cases() -> set[str]:
@@ -355,7 +385,8 @@ def test_every_documented_case_is_run() -> None:
     documented = documented_cases()
     assert len(documented) > 40, documented  # the parser found the tables
     missing = {row for row in documented - skipped if not covered(row)}
-    assert not missing, f"cases of docs/bad-input.md that the process suite does not run: {sorted(missing)}"
+    assert not missing, f"cases of docs/bad-input.md that this module does not run: {sorted(missing)}"
+    assert set(PROCESS_CASES) <= set(CASES), set(PROCESS_CASES) - set(CASES)
 
 
 # --------------------------------------------------------------------------- start-up
