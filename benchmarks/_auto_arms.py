@@ -273,11 +273,20 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
         row["strategy"] = recipe.strategy
     if recipe.strategy in REVISION:  # rows of a never-revised strategy carry none (revision 1)
         row["revision"] = current_revision(recipe.strategy)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)
     except WarmstartError as exc:
         return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
     if arm in AUTO_ARMS:  # the first trial's final fit has a time budget: the load says whether it was alone
         row["load_1m"] = round(os.getloadavg()[0], 2)
+    else:  # a one-thread run's CPU seconds set auto's equal-time budget whatever else ran beside it
+        row.update(cpu_seconds=time.process_time() - cpu0, threads=torch_threads())
     return {**row, "accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0}
+
+
+def torch_threads() -> int:
+    """torch's intra-op threads in this process."""
+    import torch
+
+    return int(torch.get_num_threads())

@@ -211,7 +211,8 @@ def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int],
                    expected: Sequence[str] = ()) -> tuple[str, str] | None:
-    """auto's budget at equal wall time in ``situation``: the mean seconds per run of its best single strategy.
+    """auto's budget at equal wall time in ``situation``: the mean seconds per run of its best single strategy
+    (:func:`run_seconds`: CPU seconds of a one-thread run, which a run alone takes in wall time too).
 
     The best single strategy is picked as in the report (hindsight, by mean test accuracy over ``seeds``,
     among those finished on every seed). Returns (budget text for ``Budget.parse``, rounded up to whole
@@ -227,7 +228,18 @@ def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Seq
     best = best_single(wide)
     if best is None or missing_singles(wide, expected):
         return None
-    mean = statistics.fmean(float(r.get("seconds") or 0.0) for r in rs if r.get("strategy") == best[0])
+    mine = [r for r in rs if r.get("strategy") == best[0]]
+    mean = statistics.fmean(run_seconds(r) for r in mine)
     budget = max(math.ceil(mean), math.ceil(MIN_SECONDS))
     floor = " (auto's smallest budget)" if budget > math.ceil(mean) else ""
-    return f"{budget}s", f"{situation}: {best[0]}'s mean {mean:.0f} s per run → {budget}s{floor}"
+    cpu = sum(1 for r in mine if run_seconds(r) != float(r.get("seconds") or 0.0))
+    how = f" ({cpu} of {len(mine)} runs by their one-thread CPU seconds)" if cpu else ""
+    return f"{budget}s", f"{situation}: {best[0]}'s mean {mean:.0f} s per run{how} → {budget}s{floor}"
+
+
+def run_seconds(run: Mapping[str, Any]) -> float:
+    """A single strategy's cost: its CPU seconds when it ran on one thread (what the same run takes alone,
+    whatever shared the cores), else its wall seconds."""
+    if run.get("threads") == 1 and isinstance(run.get("cpu_seconds"), (int, float)):
+        return float(run["cpu_seconds"])
+    return float(run.get("seconds") or 0.0)

@@ -117,6 +117,13 @@ def test_matched_budget_is_the_best_single_strategys_mean_seconds() -> None:
     assert matched_budget(fast, "s", [0, 1, 2]) == ("20s", "s: b's mean 3 s per run → 20s (auto's smallest budget)")
     assert matched_budget(runs, "s", [0, 1, 2, 3]) is None  # seed 3 has no single strategies yet
     assert matched_budget(runs, "other", [0]) is None
+    # a one-thread run counts its CPU seconds (what it takes alone, whatever shared the cores); others their wall
+    shared = [{**r, "cpu_seconds": 90.0, "threads": 1} if r.get("strategy") == "b" and r["seed"] < 2 else r
+              for r in runs]
+    assert matched_budget(shared, "s", [0, 1, 2]) == (
+        "100s", "s: b's mean 100 s per run (2 of 3 runs by their one-thread CPU seconds) → 100s")
+    two = [{**r, "cpu_seconds": 190.0, "threads": 2} for r in runs]
+    assert matched_budget(two, "s", [0, 1, 2]) == ("110s", "s: b's mean 110 s per run → 110s")
 
 
 def test_targets_not_measured_without_the_prior_arm() -> None:
