@@ -12,6 +12,11 @@ family only, and asked about every (task, shots, seed) cell of F, among the reci
   label-free score on another scale per strategy, so the top-1 pick is kept there);
 * ``prior top-3 → shrinkage``: the same three, kept by :meth:`Prior.final_scores` (validation
   score shrunk toward the prior's prediction; labelled cells);
+* ``prior top-3 → one-SE``: the same three and posteriors, but among those whose expected score is
+  within one posterior standard deviation of the best, the one the prior ranked first (the
+  one-standard-error rule, with the prior's order as the tie-break that validation noise cannot
+  overturn);
+* ``prior top-3 → one-SE by prediction``: the same, but the one of them with the best prediction;
 * ``best default``: the strategy at its defaults with the best mean test accuracy over the training
   families' cells with the same shots (the best single strategy picked in hindsight on other tasks);
 * ``mean recipe``: the mean over the cell's recipes (what a random pick gives on average).
@@ -45,7 +50,8 @@ from warmstart._atomic import write_text_atomic
 
 FRACTIONS = (0.25, 0.5, 1.0)
 DRAWS = 3
-METHODS = ("prior top-1", "prior top-3 → val", "prior top-3 → shrinkage", "best default", "mean recipe")
+METHODS = ("prior top-1", "prior top-3 → val", "prior top-3 → shrinkage", "prior top-3 → one-SE",
+           "prior top-3 → one-SE by prediction", "best default", "mean recipe")
 
 
 def situation(row: dict[str, Any]) -> dict[str, Any]:
@@ -88,14 +94,20 @@ def score_cell(prior: Any, cell: list[dict[str, Any]], defaults: dict[int, list[
         n = int(sit["shots"]) * n_classes  # the labels behind the validation score (k-fold over the support set)
         finals = prior.final_scores([Observed(RecipeSpec.of(r), r["score"]) for r in chosen], sit, n_examples=n)
         shrunk = chosen[finals[0].index]
+        floor = finals[0].expected - finals[0].posterior.std  # within one SE of the best: the prior's order
+        near = [f for f in finals if f.expected >= floor]
+        ordered = chosen[min(f.index for f in near)]
+        predicted = chosen[max(near, key=lambda f: f.predicted).index]
     else:
-        shrunk = top3_val
+        shrunk = ordered = predicted = top3_val
     members = {str(r.get("member")): r for r in rows}
     default = next((members[m] for m in defaults.get(sit["shots"], []) if m in members), None)
     accs = [r["test_accuracy"] for r in rows]
     out = {"oracle": max(accs), "prior top-1": chosen[0]["test_accuracy"],
            "prior top-3 → val": top3_val["test_accuracy"],
-           "prior top-3 → shrinkage": shrunk["test_accuracy"], "mean recipe": statistics.fmean(accs)}
+           "prior top-3 → shrinkage": shrunk["test_accuracy"], "prior top-3 → one-SE": ordered["test_accuracy"],
+           "prior top-3 → one-SE by prediction": predicted["test_accuracy"],
+           "mean recipe": statistics.fmean(accs)}
     if default is not None:
         out["best default"] = default["test_accuracy"]
     return out

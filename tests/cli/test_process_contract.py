@@ -6,7 +6,8 @@ missing files, ``--device cuda`` without a GPU, failing ``--json`` runs, ``hf:``
 images) must exit 2 with exactly one stderr line starting ``error:``, no traceback, nothing on
 stdout and no output folder left behind.
 
-Each case runs in-process through ``main()``, the function the console script calls. A
+Each case runs in-process through ``main()``, the function the console script calls (the data,
+checkpoint and option tables in tests/cli/test_cli_bad_input.py, the rest here). A
 subprocess is kept where the process boundary is the point: one case per way a failure reaches
 it (:data:`PROCESS_CASES`: data, checkpoint and option errors, the parser's own usage errors, a
 storage, the environment, a ``--json`` run, an output folder, the refused pickles), run
@@ -353,7 +354,15 @@ def test_bad_input_exits_2_with_one_error_line(name: str, outcomes: dict[str, tu
     _check(case, res.code, res.stdout, res.stderr)
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n not in PROCESS_CASES])
+#: the tables tests/cli/test_cli_bad_input.py already runs in-process through ``main()`` (pretrain on each bad
+#: data file, transfer from each bad checkpoint and with each bad option): not run twice
+TABLES_RUN_IN_PROCESS = ("data: ", "checkpoint: ", "option: ")
+
+
+IN_PROCESS = [n for n in CASES if n not in PROCESS_CASES and not n.startswith(TABLES_RUN_IN_PROCESS)]
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
 def test_bad_input_in_process(name: str, tiny_checkpoint: Path, tmp_path: Path, run_cli: Callable[..., Any]) -> None:
     """The same contract through ``main()`` in this process (the cases that set an environment run as processes)."""
     case = CASES[name](tmp_path, tiny_checkpoint)
