@@ -194,16 +194,17 @@ def singles_table(rows: Sequence[Mapping[str, Any]],
 
 
 def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mean wall seconds per run of each arm per situation (single strategies: all of them, per seed)."""
+    """Mean seconds per run of each arm per situation (single strategies: all of them, per seed; a one-thread
+    single strategy's run counts its CPU seconds, :func:`run_seconds`)."""
     out = []
     for name in dict.fromkeys(str(r["situation"]) for r in runs):
         rs = [r for r in runs if r["situation"] == name]
         row: dict[str, Any] = {"situation": name}
         for arm in ARMS:
-            secs = [float(r.get("seconds") or 0.0) for r in rs if r["arm"] == arm]
+            secs = [run_seconds(r) for r in rs if r["arm"] == arm]
             row[f"{arm} s"] = f"{statistics.fmean(secs):.0f}" if secs else "—"
         seeds = {int(r["seed"]) for r in rs if r["arm"] == "single"}
-        total = sum(float(r.get("seconds") or 0.0) for r in rs if r["arm"] == "single")
+        total = sum(run_seconds(r) for r in rs if r["arm"] == "single")
         row["all single strategies s (per seed)"] = f"{total / len(seeds):.0f}" if seeds else "—"
         out.append(row)
     return out

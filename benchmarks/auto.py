@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Single strategies at their defaults (the hindsight pick's pool)\n",
         markdown_table(singles_table(wide, expected)),
         "## Failed runs (left out of the tables above)\n", markdown_table(failed_rows(runs)),
-        "## Seconds per run\n", markdown_table(seconds_table(runs)),
+        "## Seconds per run (auto arms: wall seconds; a single strategy run on one thread: its CPU seconds)\n",
+        markdown_table(seconds_table(runs)),
         "## auto runs\n", markdown_table(auto_rows(runs, args.out / "work")),
         "## Learning curve of the prior\n",
         "See `benchmarks/results/prior_quality/README.md` (`python -m benchmarks.prior_quality`): the prior "
