@@ -11,7 +11,13 @@ from warmstart.tasks import get_task
 FAST = {"epochs": 1, "min_steps": 1}
 
 
-def test_auto_ranks_a_self_supervised_source_and_reuses_it(pretrained_source, tmp_path) -> None:
+def test_auto_ranks_a_self_supervised_source_and_reuses_it(pretrained_source, tmp_path, monkeypatch) -> None:
+    import dataclasses
+
+    from warmstart.pretraining import simclr
+
+    # SimCLR's 30 default epochs cost most of this test's time; 3 exercise the same path (ranked, cached, reused)
+    monkeypatch.setattr(simclr, "DEFAULT_CONFIG", dataclasses.replace(simclr.DEFAULT_CONFIG, epochs=3))
     kw = dict(budget=1, sources=[pretrained_source], shots=3, strategies=["linear_probe"], progress=False,
               params=FAST, ssl_source=True)
     r = auto("digits-small", out=tmp_path / "run1", **kw)
