@@ -281,12 +281,7 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
     if arm in AUTO_ARMS:  # the first trial's final fit has a time budget: the load says whether it was alone
         row["load_1m"] = round(os.getloadavg()[0], 2)
     else:  # a one-thread run's CPU seconds set auto's equal-time budget whatever else ran beside it
-        row.update(cpu_seconds=time.process_time() - cpu0, threads=torch_threads())
+        import torch
+
+        row.update(cpu_seconds=time.process_time() - cpu0, threads=int(torch.get_num_threads()))
     return {**row, "accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0}
-
-
-def torch_threads() -> int:
-    """torch's intra-op threads in this process."""
-    import torch
-
-    return int(torch.get_num_threads())

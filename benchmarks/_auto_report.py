@@ -233,7 +233,7 @@ def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Seq
     mean = statistics.fmean(run_seconds(r) for r in mine)
     budget = max(math.ceil(mean), math.ceil(MIN_SECONDS))
     floor = " (auto's smallest budget)" if budget > math.ceil(mean) else ""
-    cpu = sum(1 for r in mine if run_seconds(r) != float(r.get("seconds") or 0.0))
+    cpu = sum(1 for r in mine if by_cpu(r))
     how = f" ({cpu} of {len(mine)} runs by their one-thread CPU seconds)" if cpu else ""
     return f"{budget}s", f"{situation}: {best[0]}'s mean {mean:.0f} s per run{how} → {budget}s{floor}"
 
@@ -241,6 +241,9 @@ def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Seq
 def run_seconds(run: Mapping[str, Any]) -> float:
     """A single strategy's cost: its CPU seconds when it ran on one thread (what the same run takes alone,
     whatever shared the cores), else its wall seconds."""
-    if run.get("threads") == 1 and isinstance(run.get("cpu_seconds"), (int, float)):
-        return float(run["cpu_seconds"])
-    return float(run.get("seconds") or 0.0)
+    return float(run["cpu_seconds"]) if by_cpu(run) else float(run.get("seconds") or 0.0)
+
+
+def by_cpu(run: Mapping[str, Any]) -> bool:
+    """Whether a run's cost is its CPU seconds: it ran on one thread and recorded them."""
+    return run.get("threads") == 1 and isinstance(run.get("cpu_seconds"), (int, float))

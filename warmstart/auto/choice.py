@@ -132,23 +132,25 @@ def incumbent_final_fit(study: optuna.Study, plan: PriorPlan | None, task: Task,
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
     pick = choose(study, plan, task, seed, overrides=overrides).trial
-    strategy = str(pick.params.get("strategy"))
-    params, _ = split_params(strategy, pick.params)
+    strategy, params, fit, train = _trial_fit(pick, overrides)
+    return pick, final_fit(strategy, params, overrides, n_items(task.x_train), fit, None, train_seconds=train)
+
+
+def _trial_fit(trial: FrozenTrial, overrides: dict[str, Any] | None) -> tuple[str, dict[str, Any], float | None,
+                                                                               float | None]:
+    """A trial's strategy, its parameters as its trials ran them, and its measured fit and training seconds."""
+    strategy = str(trial.params.get("strategy"))
+    params, _ = split_params(strategy, trial.params)
     params.update(fixed_params(strategy, overrides))
-    fit, train = pick.user_attrs.get("fit_seconds"), pick.user_attrs.get("train_seconds")
-    return pick, final_fit(strategy, params, overrides, n_items(task.x_train), None if fit is None else float(fit),
-                           None, train_seconds=None if train is None else float(train))
+    fit, train = trial.user_attrs.get("fit_seconds"), trial.user_attrs.get("train_seconds")
+    return strategy, params, None if fit is None else float(fit), None if train is None else float(train)
 
 
 def _fraction(trial: FrozenTrial, overrides: dict[str, Any] | None, n_labelled: int,
               seconds_left: float | None) -> float:
     """How far the trial's final fit would go toward its full length in ``seconds_left``."""
-    strategy = str(trial.params.get("strategy"))
-    params, _ = split_params(strategy, trial.params)
-    params.update(fixed_params(strategy, overrides))
-    fit, train = trial.user_attrs.get("fit_seconds"), trial.user_attrs.get("train_seconds")
-    return length_fraction(strategy, params, overrides, n_labelled, None if fit is None else float(fit),
-                           seconds_left, None if train is None else float(train))
+    strategy, params, fit, train = _trial_fit(trial, overrides)
+    return length_fraction(strategy, params, overrides, n_labelled, fit, seconds_left, train)
 
 
 def one_se_pick(scores: list[FinalScore], is_queued: list[bool]) -> FinalScore:
