@@ -12,22 +12,16 @@ subprocess is kept where the process boundary is the point: one case per way a f
 it (:data:`PROCESS_CASES`: data, checkpoint and option errors, the parser's own usage errors, a
 storage, the environment, a ``--json`` run, an output folder, the refused pickles), run
 concurrently in a small thread pool; each pays one torch import (about 1.5-2 s of CPU). Before,
-all 64 cases ran as subprocesses: 165 s of CPU, the suite's longest fixture. Start-up is
-measured: ``warmstart --help`` and ``warmstart CMD --help`` must import neither torch nor
-Optuna (checked with ``PYTHONPROFILEIMPORTTIME``, which also gives the import time).
-``warmstart --help``: 0.25 s wall, of which about 0.1 s imports.
+all 64 cases ran as subprocesses: 165 s of CPU, the suite's longest fixture. The CLI's start-up
+is tested in tests/cli/test_startup.py.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -36,11 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.cli._console import console_script, script_env
-
-HEAVY = ("torch", "optuna")
-SUBCOMMANDS = ("quickstart", "tasks", "backbones", "strategies", "pretrain", "transfer", "tune", "search", "auto",
-               "export", "predict", "report", "kb", "import-weights")
+from tests.cli._console import Outcome, run_concurrently, script_env
 
 
 def _load_bad_input_cases() -> ModuleType:
@@ -66,14 +56,6 @@ class Case:
     fragments: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     absent: Path | None = None  # an output that must not exist afterwards
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
 
 
 # --------------------------------------------------------------------------- cases
@@ -272,20 +254,6 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
 # --------------------------------------------------------------------------- running
 
 
-def _run(argv: list[str], env: dict[str, str], timeout: float = 240) -> Outcome:
-    t0 = time.perf_counter()
-    proc = subprocess.run([console_script(), *argv], capture_output=True, text=True, env=env, timeout=timeout)
-    return Outcome(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
-
-
-def run_concurrently(jobs: dict[str, tuple[list[str], dict[str, str]]]) -> dict[str, Outcome]:
-    """Run every ``name: (argv, env)`` through the console script, a few at a time."""
-    workers = max(2, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(_run, argv, env) for name, (argv, env) in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
-
-
 def _tiny_checkpoint(out: Path) -> Path:
     """A smallcnn (widths 16, 32, 64: the misfit case names narrower ones) on 200 mnist5k images, 1 epoch."""
     from warmstart.engine import TrainConfig
@@ -396,46 +364,3 @@ def test_every_documented_case_is_run() -> None:
     missing = {row for row in documented - skipped if not covered(row)}
     assert not missing, f"cases of docs/bad-input.md that this module does not run: {sorted(missing)}"
     assert set(PROCESS_CASES) <= set(CASES), set(PROCESS_CASES) - set(CASES)
-
-
-# --------------------------------------------------------------------------- start-up
-
-
-def _imported(stderr: str) -> dict[str, int]:
-    """Module name -> cumulative import microseconds, from ``PYTHONPROFILEIMPORTTIME`` output."""
-    out: dict[str, int] = {}
-    for line in stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            _, cum, name = line.split("|")
-            if cum.strip().isdigit():
-                out[name.strip()] = int(cum)
-    return out
-
-
-def test_help_imports_neither_torch_nor_optuna() -> None:
-    """``warmstart --help`` and every ``warmstart CMD --help`` start without the heavy libraries."""
-    env = script_env(PYTHONPROFILEIMPORTTIME="1")
-    jobs = {"": (["--help"], env), **{c: ([c, "--help"], env) for c in SUBCOMMANDS}}
-    results = run_concurrently(jobs)
-    for cmd, res in results.items():
-        assert res.code == 0, (cmd, res.stderr[-2000:])
-        mods = _imported(res.stderr)
-        assert "warmstart.cli.main" in mods, (cmd, res.stderr[-500:])  # the profile did run
-        heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
-        assert not heavy, f"warmstart {cmd} --help imports {heavy[:5]}"
-        assert "Usage" in res.stdout and (cmd in res.stdout)
-
-
-def test_importing_the_cli_loads_no_heavy_library() -> None:
-    code = ("import sys, warmstart.cli.main as m; m.get_app(); "
-            "assert 'torch' not in sys.modules and 'optuna' not in sys.modules, sorted(sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=script_env(), timeout=60)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-
-
-def test_help_starts_fast(record_property: Any) -> None:
-    """Start-up is measured (best of 3); the bound is loose because CI machines are shared."""
-    seconds = min(_run(["--help"], script_env()).seconds for _ in range(3))
-    record_property("warmstart_help_seconds", round(seconds, 3))
-    print(f"warmstart --help: {seconds:.2f} s")
-    assert seconds < 3.0, f"warmstart --help took {seconds:.2f} s"
