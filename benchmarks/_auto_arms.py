@@ -37,8 +37,9 @@ from benchmarks._auto_situations import Situation, lofo_rows, row_family
 #: shrinks toward the prior with its error on the task, estimated from the trials' spread around its predictions
 #: (``_shrinkage.task_prior_std``), not with the ranker's error over every training task alone; 10 since the
 #: search keeps time for the final fit of the trial the final choice would pick (``choice.incumbent_final_fit``),
-#: not of the best validation score plus length gain
-AUTO_REVISION = 10
+#: not of the best validation score plus length gain; 11 since a trial starts only when it is expected to add more
+#: than its seconds take from that final fit (``cost_stop.another_trial_pays``)
+AUTO_REVISION = 11
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: each auto arm's revision: auto without the prior has not changed since revision 2
 ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": AUTO_REVISION, "auto_none": 2}

@@ -104,14 +104,7 @@ def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 
         return Choice(study.best_trial, why_plain="the scores are label-free, so the prior's shrinkage does not apply")
     if len(done) < 2:
         return Choice(study.best_trial, why_plain="shrinkage toward the prior needs two completed trials to compare")
-    observed = []
-    for t in done:
-        source = str(t.user_attrs.get("source_used", t.params.get("source", "")))
-        folds = [float(v) for v in (t.user_attrs.get("fold_scores") or []) if isinstance(v, (int, float))]
-        observed.append(Observed(trial_recipe(t), float(t.value or 0.0), folds, plan.sources.get(source)))
-    fractions = [_fraction(t, overrides, n_items(task.x_train), seconds_left) for t in done]
-    scores = plan.prior.final_scores(observed, plan.situation, n_examples=n,
-                                     fractions=fractions if plan.prior.gains is not None else None)
+    scores = expected_scores(done, plan, task, n, overrides=overrides, seconds_left=seconds_left)
     by_number = {done[f.index].number: f for f in scores}
     pick, best = one_se_pick(scores, [is_queued(done[f.index]) for f in scores]), scores[0]
     rule = None
@@ -120,6 +113,29 @@ def choose(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 
                 f"(expected {pick.expected:.3f}) kept over trial {done[best.index].number}, which the search "
                 f"drew (expected {best.expected:.3f} ± {best.posterior.std:.3f})")
     return Choice(done[pick.index], "posterior", by_number, rule=rule)
+
+
+def trial_source(trial: FrozenTrial) -> str:
+    """The name of the source a trial ran from (the stand-in's where the one it drew had no data)."""
+    return str(trial.user_attrs.get("source_used", trial.params.get("source", "")))
+
+
+def observed_trials(done: list[FrozenTrial], plan: PriorPlan) -> list[Observed]:
+    """Completed trials as the prior reads them: recipe, validation score, fold scores, source's transferability."""
+    observed = []
+    for t in done:
+        folds = [float(v) for v in (t.user_attrs.get("fold_scores") or []) if isinstance(v, (int, float))]
+        observed.append(Observed(trial_recipe(t), float(t.value or 0.0), folds, plan.sources.get(trial_source(t))))
+    return observed
+
+
+def expected_scores(done: list[FrozenTrial], plan: PriorPlan, task: Task, n_examples: int, *,
+                    overrides: dict[str, Any] | None = None, seconds_left: float | None = None) -> list[FinalScore]:
+    """The prior's final scores of completed trials (:meth:`~warmstart.knowledge.prior.Prior.final_scores`), each
+    with the length gain of the final fit it would get in ``seconds_left``, best expected score first."""
+    fractions = [_fraction(t, overrides, n_items(task.x_train), seconds_left) for t in done]
+    return plan.prior.final_scores(observed_trials(done, plan), plan.situation, n_examples=n_examples,
+                                   fractions=fractions if plan.prior.gains is not None else None)
 
 
 def incumbent_final_fit(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int = 0, *,
@@ -132,11 +148,11 @@ def incumbent_final_fit(study: optuna.Study, plan: PriorPlan | None, task: Task,
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
     pick = choose(study, plan, task, seed, overrides=overrides).trial
-    strategy, params, fit, train = _trial_fit(pick, overrides)
+    strategy, params, fit, train = trial_fit_args(pick, overrides)
     return pick, final_fit(strategy, params, overrides, n_items(task.x_train), fit, None, train_seconds=train)
 
 
-def _trial_fit(trial: FrozenTrial, overrides: dict[str, Any] | None) -> tuple[str, dict[str, Any], float | None,
+def trial_fit_args(trial: FrozenTrial, overrides: dict[str, Any] | None) -> tuple[str, dict[str, Any], float | None,
                                                                                float | None]:
     """A trial's strategy, its parameters as its trials ran them, and its measured fit and training seconds."""
     strategy = str(trial.params.get("strategy"))
@@ -149,7 +165,7 @@ def _trial_fit(trial: FrozenTrial, overrides: dict[str, Any] | None) -> tuple[st
 def _fraction(trial: FrozenTrial, overrides: dict[str, Any] | None, n_labelled: int,
               seconds_left: float | None) -> float:
     """How far the trial's final fit would go toward its full length in ``seconds_left``."""
-    strategy, params, fit, train = _trial_fit(trial, overrides)
+    strategy, params, fit, train = trial_fit_args(trial, overrides)
     return length_fraction(strategy, params, overrides, n_labelled, fit, seconds_left, train)
 
 

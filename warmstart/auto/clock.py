@@ -15,7 +15,9 @@ right after parsing its options). Of a time budget of B seconds:
   its seconds predicted from the trial's measured fit time, and at most
   :data:`~warmstart.auto.final_fit.FINAL_SHARE` of the time left when the first trial
   completed is kept for it; before any trial has completed, a trial may use
-  half of the time left and the other half is kept for the retraining. A running
+  half of the time left and the other half is kept for the retraining; with a prior,
+  a trial that fits starts only when it is expected to add more to the returned model than
+  its seconds take from that final fit (:mod:`warmstart.auto.cost_stop`). A running
   trial is pruned when its next epoch would not fit or its time is up; a trial cut
   short that way does not count as the longest (a cheaper recipe may still fit);
 * the retraining of the winner stops the same way at the end, less

@@ -22,11 +22,15 @@ gray-box model may stop a trial from its first epochs (:mod:`warmstart.auto.prio
 the budget ends before every queued trial ran, a note says how many ran and why.
 
 With a time budget the :class:`~warmstart.auto.clock.Clock` decides whether a
-trial may start and when a running one is pruned (see :mod:`warmstart.auto.clock`).
+trial may start and when a running one is pruned (see :mod:`warmstart.auto.clock`); with a
+prior that has length gains, a trial that fits starts only when it is expected to add more to
+the returned model than its seconds take from the winner's final fit
+(:mod:`warmstart.auto.cost_stop`), and a note says why the search stopped.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -289,6 +293,8 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     cap_s: list[float | None] = [None]  # the most seconds kept for a final fit (a share of the budget)
     n_labelled = n_items(task.x_train)
     started = [0.0]
+    spent: list[float] = []  # wall seconds of each trial not cut by the budget (sampling incl.)
+    stopped: list[str] = []  # why the cost-aware stop ended the search
 
     def keep_time_for_the_incumbent() -> None:
         """Reserve the final fit of the trial auto would choose now (the final choice's posterior, length
@@ -350,10 +356,21 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     def admit() -> bool:
         if budget.seconds is not None:
             deadline[0] = clock.trial_deadline(longest[0], retrain[0])
-            if deadline[0] is None:
+            if deadline[0] is None or not another_trial_pays():
                 return False
         started[0] = time.perf_counter()
         return True
+
+    def another_trial_pays() -> bool:
+        """The cost-aware stop (:mod:`warmstart.auto.cost_stop`): whether the next trial is expected to add more
+        than its seconds take from the winner's final fit."""
+        from warmstart.auto.cost_stop import another_trial_pays as pays
+
+        trial_s = statistics.fmean(spent) if spent else None
+        verdict = pays(study, prior, task, seed, seconds_left=clock.left(), trial_seconds=trial_s, overrides=overrides)
+        if not verdict.run:
+            stopped.append(verdict.note)
+        return verdict.run
 
     before = counted_trials(study)
     with progress_bar("auto search", budget.trials if budget.trials else budget.seconds, progress) as bar:
@@ -364,6 +381,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
             # recipe may still fit): only trials that ran to their end set the longest
             if not trial.user_attrs.get("stopped_by_budget"):
                 longest[0] = max(longest[0] or 0.0, time.perf_counter() - started[0])
+                spent.append(time.perf_counter() - started[0])
             if trial.state == TrialState.COMPLETE and budget.seconds is not None:
                 keep_time_for_the_incumbent()
             bar.update(advance=1 if budget.trials else 0, completed=None if budget.trials else min(
@@ -371,5 +389,5 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
 
         drive(study, objective, n_trials=None if budget.trials is None else before + budget.trials, admit=admit,
               catch=(WarmstartError, RuntimeError, ValueError), max_failures=MAX_FAILURES, callbacks=[after])
-    note = queued_note(study, first, queued, budget, clock, what)
-    return study, notes + ([note] if note else [])
+    note = None if stopped else queued_note(study, first, queued, budget, clock, what)  # the stop says why
+    return study, notes + stopped + ([note] if note else [])

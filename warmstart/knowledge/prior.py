@@ -268,16 +268,9 @@ class Prior:
             return []
         if fractions is not None and len(fractions) != len(observed):
             raise ConfigError(f"{len(fractions)} fractions for {len(observed)} trials")
-        meta, shots, tf = split_situation(situation)
-        preds = []
-        for o in observed:
-            feats = {**tf, **split_situation(o.source or {})[2]}
-            preds.append(float(self.ranker.predict(meta, shots, feats, [RecipeSpec.of(o.recipe)])[0][0]))
-        level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
+        _, shots, _ = split_situation(situation)
+        _, means, sigma = self._on_task(observed, situation, n_examples)
         modality = _modality(situation)
-        means = [min(1.0, max(0.0, level + p)) for p in preds]
-        variances = [validation_variance(o.score, n_examples=n_examples, fold_scores=o.fold_scores) for o in observed]
-        sigma = task_prior_std([o.score for o in observed], means, variances, self.ranker.sigma)
         out = []
         for i, (o, mean) in enumerate(zip(observed, means, strict=True)):
             post = shrink(o.score, mean, sigma, n_examples=n_examples, fold_scores=o.fold_scores)
@@ -287,6 +280,47 @@ class Prior:
             out.append(FinalScore(i, float(o.score), mean, post, gain))
         # equal expected scores (e.g. both 1): the one less extrapolated, the higher posterior, first
         return sorted(out, key=lambda f: (-f.expected, -f.posterior.mean, f.index))
+
+    def _relative(self, recipe: Any, situation: Mapping[str, Any], source: Mapping[str, float] | None) -> float:
+        """The ranker's relative prediction of ``recipe`` run from a source with transferability ``source``."""
+        meta, shots, tf = split_situation(situation)
+        feats = {**tf, **split_situation(source or {})[2]}
+        return float(self.ranker.predict(meta, shots, feats, [RecipeSpec.of(recipe)])[0][0])
+
+    def _on_task(self, observed: Sequence[Observed], situation: Mapping[str, Any],
+                 n_examples: int | None) -> tuple[float, list[float], float]:
+        """(the task's level, each trial's prior mean on the validation scale, the prior's std on this task)."""
+        preds = [self._relative(o.recipe, situation, o.source) for o in observed]
+        level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
+        means = [min(1.0, max(0.0, level + p)) for p in preds]
+        variances = [validation_variance(o.score, n_examples=n_examples, fold_scores=o.fold_scores) for o in observed]
+        return level, means, task_prior_std([o.score for o in observed], means, variances, self.ranker.sigma)
+
+    def candidate_score(self, observed: Sequence[Observed], recipe: Any, situation: Mapping[str, Any], *,
+                        n_examples: int, source: Mapping[str, float] | None = None) -> Posterior:
+        """What a trial of ``recipe`` not run yet is expected to add to :meth:`final_scores`: the preposterior.
+
+        Its prior mean is the task's level (estimated from ``observed`` as in :meth:`final_scores`) plus
+        its relative prediction; once its validation score on ``n_examples`` held-out labels is seen, its
+        posterior mean is normal around that prior mean with variance ``σ⁴ / (σ² + σv²)`` (σ: the prior's
+        std on this task, σv²: the validation variance at the prior mean; the normal-normal model's
+        preposterior, e.g. Raiffa & Schlaifer, *Applied Statistical Decision Theory*, 1961). The value of
+        running the trial is the expected improvement of that posterior mean over the incumbent's.
+
+        Returns:
+            ``mean``: the prior mean; ``std``: the preposterior std; ``weight_prior``: the prior's weight
+            its posterior would give it; ``validation_std``: σv.
+
+        Raises:
+            ConfigError: no observed trial (the task's level is unknown) or ``n_examples`` < 1.
+        """
+        if not observed:
+            raise ConfigError("a candidate's score needs at least one observed trial of the task")
+        level, _, sigma = self._on_task(observed, situation, n_examples)
+        mean = min(1.0, max(0.0, level + self._relative(recipe, situation, source)))
+        var_v = validation_variance(mean, n_examples=n_examples)
+        return Posterior(mean, sigma ** 2 / math.sqrt(sigma ** 2 + var_v), var_v / (sigma ** 2 + var_v),
+                         math.sqrt(var_v))
 
     # ---- description and storage
     def describe(self) -> str:

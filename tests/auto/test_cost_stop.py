@@ -1,0 +1,91 @@
+"""auto's cost-aware stop: one more trial only when it is expected to add more than it costs the final fit
+(warmstart/auto/cost_stop.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import create_trial
+
+from warmstart.auto.cost_stop import another_trial_pays, expected_max, next_queued
+from warmstart.auto.prior_plan import PriorPlan
+from warmstart.knowledge.prior import Prior, fit_prior
+from warmstart.tasks import get_task
+
+
+def _prior(gains: bool = True) -> Prior:
+    """l2sp and finetune predicted alike; finetune gains 10 points from its full length (with ``gains``)."""
+    rng = random.Random(0)
+    rows = [{"task": f"t{t}@5shots", "shots": 5, "strategy": s, "seed": 0, "params": json.dumps({"lr": 1e-3}),
+             "score": 0.9 + rng.gauss(0, 0.05), "metric": "val_accuracy", "seconds": 10.0,
+             "mf_log_n_classes": rng.uniform(1.5, 2.5)}
+            for t in range(4) for s in ("l2sp", "finetune")]
+    pairs = [{"task": f"g{t}", "shots": 5, "seed": 0, "source_task": "s", "strategy": "finetune", "fidelity": f,
+              "test_accuracy": a} for t in range(2) for f, a in (("trial", 0.8), ("full", 0.9))]
+    return fit_prior(rows, gain_rows=pairs if gains else None)
+
+
+def _study(queued: str | None = "l2sp") -> optuna.Study:
+    """One completed finetune trial (2 s a fit), and ``queued`` waiting as the next queued trial."""
+    dists = {"source": CategoricalDistribution(["src"]), "strategy": CategoricalDistribution(["l2sp", "finetune"]),
+             "finetune.lr": FloatDistribution(1e-5, 1e-1, log=True)}
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(params={"source": "src", "strategy": "finetune", "finetune.lr": 1e-3}, value=0.88,
+                                 distributions=dists, user_attrs={"fit_seconds": 2.0, "fold_scores": [0.88] * 3},
+                                 system_attrs={"fixed_params": {"source": "src", "strategy": "finetune"}}))
+    if queued is not None:
+        study.enqueue_trial({"source": "src", "strategy": queued, f"{queued}.lr": 1e-3})
+    return study
+
+
+def _verdict(prior: Prior, study: optuna.Study, shots: int = 5, **kw: Any) -> Any:
+    task = get_task("digits").few_shot(shots, seed=0)
+    plan = PriorPlan(prior, {"mf_log_n_classes": 2.0, "shots": shots}, {"src": {}}, ["l2sp", "finetune"], None)
+    return another_trial_pays(study, plan, task, 0, **kw)
+
+
+@pytest.fixture(scope="module")
+def prior() -> Prior:
+    return _prior()
+
+
+def test_expected_max_is_the_normal_expected_improvement_and_ends_at_one() -> None:
+    assert expected_max(0.8, 0.7, 0.0, 0.8) == 0.8 and expected_max(0.8, 0.9, 0.0, 0.8) == 0.9
+    closed = 0.5 + 0.05 * math.exp(0) / math.sqrt(2 * math.pi)  # base = mean = threshold: base + std·φ(0)
+    assert expected_max(0.5, 0.5, 0.05, 0.5) == pytest.approx(closed, abs=1e-6)
+    assert expected_max(0.5, 0.5, 0.05, 0.55) < closed  # a higher bar (the one-SE rule) is worth less
+    assert expected_max(1.0, 1.0, 0.05, 1.0) == pytest.approx(1.0)  # nothing beats a perfect score
+
+
+def test_next_queued_is_the_first_waiting_configuration() -> None:
+    assert next_queued(_study("l2sp"))["strategy"] == "l2sp"
+    assert next_queued(_study(None)) is None
+
+
+def test_a_trial_that_would_cut_the_winners_final_fit_short_does_not_run(prior: Prior) -> None:
+    """The finetune incumbent's full-length fit fits in 60 s but not in the 60 − 58 s a trial would leave:
+    the queued l2sp, predicted no better, is not worth its seconds."""
+    verdict = _verdict(prior, _study(), seconds_left=60.0, trial_seconds=58.0)
+    assert not verdict.run and verdict.stop_value > verdict.continue_value
+    assert "stopped after 1 completed trial" in verdict.note and "l2sp" in verdict.note
+
+
+def test_a_trial_that_costs_the_final_fit_nothing_runs(prior: Prior) -> None:
+    verdict = _verdict(prior, _study(), seconds_left=1000.0, trial_seconds=20.0)  # the full length fits either way
+    assert verdict.run and verdict.continue_value > verdict.stop_value and not verdict.note
+    drawn = _verdict(prior, _study(None), seconds_left=1000.0, trial_seconds=20.0)  # TPE's next draw
+    assert drawn.run
+
+
+def test_without_length_gains_or_labels_or_time_budget_every_trial_runs(prior: Prior) -> None:
+    tight = {"seconds_left": 60.0, "trial_seconds": 58.0}
+    assert _verdict(_prior(gains=False), _study(), **tight).run  # nothing to lose: the final fit gains nothing
+    assert _verdict(prior, _study(), shots=0, **tight).run  # a label-free score: no posterior to weigh
+    assert _verdict(prior, _study(), seconds_left=None, trial_seconds=58.0).run  # a trial budget
+    assert _verdict(prior, _study(), seconds_left=60.0, trial_seconds=None).run  # no trial timed yet

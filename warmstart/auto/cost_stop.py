@@ -1,0 +1,171 @@
+"""Whether one more trial is worth the final-fit time it takes: auto's cost-aware stop.
+
+Under a time budget every trial's seconds come out of the winner's final fit, and a final fit cut
+short loses part of its strategy's length gain (:mod:`warmstart.auto.final_fit`). On ``digits``
+with one label per class and 2 minutes, auto's second trial (another recipe the prior ranked
+close behind) changed nothing, since the validation score of ten labels cannot tell the two
+apart, while the winner's final fit lost 30 of its 80 seconds: auto scored 0.895 against 0.921 for
+the same recipe retrained right after the first trial (``benchmarks/results/auto``, revision 10).
+
+Before each trial, with a prior that has length gains and a labelled validation score, the
+search compares (one step ahead, as knowledge-gradient and cost-aware Bayesian optimization do;
+Frazier, Powell & Dayanik, "A knowledge-gradient policy for sequential information collection",
+SIAM J. Control Optim. 2008; Quick-Tune's cost-aware acquisition, Arango et al., ICLR 2024):
+
+* **stopping now**: the expected score of the model auto would return, the final choice's pick
+  (:func:`warmstart.auto.choice.choose`) with its final fit in all the time left;
+* **one more trial, then stopping**: the same pick with the trial's seconds less for its final fit,
+  or the new trial where its posterior mean ends higher. The new trial's posterior mean is not
+  known before it runs: it is normal around its prior mean, with the preposterior std of
+  :meth:`warmstart.knowledge.prior.Prior.candidate_score` — small where the validation score is
+  too noisy to move the posterior. A queued recipe replaces the pick when it ends higher; a
+  configuration the search draws must end higher by one posterior std (the one-SE rule of
+  :func:`~warmstart.auto.choice.one_se_pick`), and before it is drawn it is taken to be the pick's
+  own recipe (TPE samples around the best trials).
+
+The next trial runs only when its expected improvement is larger than what the time it takes
+costs the pick's final fit. Without length gains, with a label-free score, or before any trial
+completed, every trial that fits runs, as before.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from warmstart.auto.arch import split_params
+from warmstart.auto.choice import (
+    expected_scores,
+    held_out_labels,
+    observed_trials,
+    one_se_pick,
+    trial_fit_args,
+    trial_recipe,
+    trial_source,
+)
+from warmstart.auto.final_fit import length_fraction
+from warmstart.auto.prior_plan import PriorPlan
+from warmstart.auto.search import fixed_params, is_queued
+from warmstart.knowledge.prior import FinalScore
+from warmstart.tasks._task import Task, n_items
+
+#: the smallest expected improvement that runs a trial (below it the two values are equal up to rounding,
+#: e.g. every trial validating at 1 and every expected score at the top)
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether to run one more trial, and the numbers behind it.
+
+    Attributes:
+        run: Whether the next trial runs.
+        stop_value: Expected score of auto's model if the search stops now (None: nothing was weighed).
+        continue_value: Expected score after one more trial (None: nothing was weighed).
+        note: One sentence for the notes (empty when the trial runs).
+    """
+
+    run: bool
+    stop_value: float | None = None
+    continue_value: float | None = None
+    note: str = ""
+
+
+def expected_max(base: float, mean: float, std: float, threshold: float) -> float:
+    """E[min(1, X) if X > threshold else base] for X ~ N(mean, std²), ``threshold`` >= ``base``: the value of
+    keeping an incumbent worth ``base`` unless a candidate ends above ``threshold`` (scores end at 1, every
+    labelled metric's top). In closed form: with α = (t − mean)/std and β = (max(t, 1) − mean)/std,
+    base·Φ(α) + mean·(Φ(β) − Φ(α)) + std·(φ(α) − φ(β)) + (1 − Φ(β))."""
+    if std <= 0:
+        return min(1.0, mean) if mean > threshold else base
+    a = (threshold - mean) / std
+    b = (max(threshold, 1.0) - mean) / std
+    cdf_a, cdf_b = _cdf(a), _cdf(b)
+    return base * cdf_a + mean * (cdf_b - cdf_a) + std * (_pdf(a) - _pdf(b)) + (1.0 - cdf_b)
+
+
+def _cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _pdf(z: float) -> float:
+    return math.exp(-z * z / 2.0) / math.sqrt(2.0 * math.pi)
+
+
+def next_queued(study: optuna.Study) -> dict[str, Any] | None:
+    """The configuration of the next queued trial (a prior pick or a past task's), or None."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if not waiting:
+        return None
+    fixed = min(waiting, key=lambda t: t.number).system_attrs.get("fixed_params")
+    return dict(fixed) if isinstance(fixed, dict) else None
+
+
+def _pick(done: list[FrozenTrial], plan: PriorPlan, task: Task, n: int, overrides: dict[str, Any] | None,
+          seconds_left: float) -> FinalScore:
+    """The final choice's pick (posterior, length gains, one-SE rule) with its final fit in ``seconds_left``."""
+    scores = expected_scores(done, plan, task, n, overrides=overrides, seconds_left=seconds_left)
+    return one_se_pick(scores, [is_queued(done[f.index]) for f in scores])
+
+
+def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int, *,
+                       seconds_left: float | None, trial_seconds: float | None,
+                       overrides: dict[str, Any] | None = None) -> Verdict:
+    """Whether the next trial's expected improvement outweighs the final-fit time it takes (module docstring).
+
+    Args:
+        study: The search's study (its completed trials, and the queued ones still waiting).
+        plan: The prior's plan (None: no prior, the trial runs).
+        task: The target task (its few-shot cut).
+        seed: Its seed (the validation protocol's).
+        seconds_left: Seconds the final fit would have if the search stopped now (None: no time budget).
+        trial_seconds: Expected wall seconds of the next trial (None: unknown, the trial runs).
+        overrides: The user's fixed parameters.
+    """
+    if plan is None or plan.prior.gains is None or seconds_left is None or trial_seconds is None:
+        return Verdict(True)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+    n = held_out_labels(task, seed)
+    if not done or n is None:
+        return Verdict(True)
+    after = max(0.0, seconds_left - trial_seconds)
+    stop_value = _pick(done, plan, task, n, overrides, seconds_left).expected
+    later = _pick(done, plan, task, n, overrides, after)
+    incumbent = done[later.index]
+    queued = next_queued(study)
+    if queued is not None:
+        strategy = str(queued.get("strategy"))
+        params, arch = split_params(strategy, queued)
+        recipe: dict[str, Any] = {"strategy": strategy, "params": params, "architecture": arch}
+        source, threshold, what = str(queued.get("source", "")), later.expected, f"the queued {strategy} trial"
+    else:  # TPE draws around the best trials: the pick's own recipe stands in, and must win by one SE
+        recipe, source = trial_recipe(incumbent), trial_source(incumbent)
+        threshold, what = later.expected + later.posterior.std, "another drawn configuration"
+        strategy, params = str(recipe["strategy"]), dict(recipe.get("params") or {})
+    cand = plan.prior.candidate_score(observed_trials(done, plan), recipe, plan.situation, n_examples=n,
+                                      source=plan.sources.get(source))
+    modality = plan.situation.get("modality")
+    gain = plan.prior.length_gain(strategy, int(plan.situation.get("shots") or 0),
+                                  _fraction(incumbent, strategy, params, overrides, task, after),
+                                  modality if isinstance(modality, str) else None, cand.mean)
+    continue_value = expected_max(later.expected, min(1.0, cand.mean + gain), cand.std, threshold)
+    if continue_value > stop_value + TOLERANCE:
+        return Verdict(True, stop_value, continue_value)
+    note = (f"the search stopped after {len(done)} completed trial(s): {what} (about {trial_seconds:.0f} s) was "
+            f"expected to add {continue_value - later.expected:+.4f} to the chosen model, less than the "
+            f"{stop_value - later.expected:.4f} its seconds would take from the winner's final fit")
+    return Verdict(False, stop_value, continue_value, note)
+
+
+def _fraction(like: FrozenTrial, strategy: str, params: dict[str, Any], overrides: dict[str, Any] | None,
+              task: Task, seconds_left: float) -> float:
+    """How far a candidate's final fit would go in ``seconds_left``, its fit taken to take as long as that of
+    ``like`` (the pick; the candidate has not run)."""
+    _, _, fit, train = trial_fit_args(like, overrides)
+    full = {**params, **fixed_params(strategy, overrides)}
+    return length_fraction(strategy, full, overrides, n_items(task.x_train), fit, seconds_left, train)
