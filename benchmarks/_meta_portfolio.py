@@ -58,6 +58,11 @@ BUDGET: dict[str, dict[str, Any]] = TRIAL_BUDGET
 QUICK_BUDGET: dict[str, dict[str, Any]] = {
     s: {**b, "epochs": 1, "min_steps": 4} if "min_steps" in b else {**b, "iters_per_epoch": 5}
     if "iters_per_epoch" in b else {**b, "iterations": 5} for s, b in BUDGET.items()}
+# nor the search for the source batches' augmentation (embeddings of the source data per operation: most of
+# a quick run's seconds)
+for _s, _b in QUICK_BUDGET.items():
+    if "source_augment" in strategy_class(_s).param_table():
+        _b["source_augment"] = "none"
 QUICK_MEMBERS = ("finetune#default", "linear_probe#default", "source_only#default")
 
 
