@@ -287,13 +287,12 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
                                                        n_startup_trials=max(1, queued or len(prior.configs)))
     by_name = {s.name: s for s in sources}
     clock = clock or Clock(budget.seconds)
-    longest: list[float | None] = [None]  # wall seconds of the longest trial not cut by the budget (sampling incl.)
     deadline: list[float | None] = [None]  # when the running trial must be over (set before each trial)
     retrain: list[float | None] = [None]  # seconds kept for the final fit of the incumbent
     cap_s: list[float | None] = [None]  # the most seconds kept for a final fit (a share of the budget)
     n_labelled = n_items(task.x_train)
     started = [0.0]
-    spent: list[float] = []  # wall seconds of each trial not cut by the budget (sampling incl.)
+    spent: list[float] = []  # wall seconds of each trial not cut by the budget (sampling incl.): the longest and mean
     stopped: list[str] = []  # why the cost-aware stop ended the search
 
     def keep_time_for_the_incumbent() -> None:
@@ -355,7 +354,7 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
 
     def admit() -> bool:
         if budget.seconds is not None:
-            deadline[0] = clock.trial_deadline(longest[0], retrain[0])
+            deadline[0] = clock.trial_deadline(max(spent, default=None), retrain[0])
             if deadline[0] is None or not another_trial_pays():
                 return False
         started[0] = time.perf_counter()
@@ -378,9 +377,8 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
 
         def after(_study: optuna.Study, trial: FrozenTrial) -> None:
             # a trial the budget cut short says nothing of how long the others take (a cheaper
-            # recipe may still fit): only trials that ran to their end set the longest
+            # recipe may still fit): only trials that ran to their end set the longest and the mean
             if not trial.user_attrs.get("stopped_by_budget"):
-                longest[0] = max(longest[0] or 0.0, time.perf_counter() - started[0])
                 spent.append(time.perf_counter() - started[0])
             if trial.state == TrialState.COMPLETE and budget.seconds is not None:
                 keep_time_for_the_incumbent()

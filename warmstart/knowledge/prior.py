@@ -281,16 +281,26 @@ class Prior:
         # equal expected scores (e.g. both 1): the one less extrapolated, the higher posterior, first
         return sorted(out, key=lambda f: (-f.expected, -f.posterior.mean, f.index))
 
-    def _relative(self, recipe: Any, situation: Mapping[str, Any], source: Mapping[str, float] | None) -> float:
-        """The ranker's relative prediction of ``recipe`` run from a source with transferability ``source``."""
+    def _relatives(self, runs: Sequence[tuple[Any, Mapping[str, float] | None]],
+                   situation: Mapping[str, Any]) -> list[float]:
+        """The ranker's relative prediction of each (recipe, its source's transferability) in ``runs``: one
+        batched call per distinct source (a prediction call costs tens of milliseconds whatever its size, and
+        the search asks after every trial about all of them)."""
         meta, shots, tf = split_situation(situation)
-        feats = {**tf, **split_situation(source or {})[2]}
-        return float(self.ranker.predict(meta, shots, feats, [RecipeSpec.of(recipe)])[0][0])
+        groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+        for i, (_, source) in enumerate(runs):
+            groups.setdefault(tuple(sorted({**tf, **split_situation(source or {})[2]}.items())), []).append(i)
+        out = [0.0] * len(runs)
+        for key, idx in groups.items():
+            preds = self.ranker.predict(meta, shots, dict(key), [RecipeSpec.of(runs[i][0]) for i in idx])[0]
+            for i, p in zip(idx, preds, strict=True):
+                out[i] = float(p)
+        return out
 
     def _on_task(self, observed: Sequence[Observed], situation: Mapping[str, Any],
                  n_examples: int | None) -> tuple[float, list[float], float]:
         """(the task's level, each trial's prior mean on the validation scale, the prior's std on this task)."""
-        preds = [self._relative(o.recipe, situation, o.source) for o in observed]
+        preds = self._relatives([(o.recipe, o.source) for o in observed], situation)
         level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
         means = [min(1.0, max(0.0, level + p)) for p in preds]
         variances = [validation_variance(o.score, n_examples=n_examples, fold_scores=o.fold_scores) for o in observed]
@@ -317,7 +327,7 @@ class Prior:
         if not observed:
             raise ConfigError("a candidate's score needs at least one observed trial of the task")
         level, _, sigma = self._on_task(observed, situation, n_examples)
-        mean = min(1.0, max(0.0, level + self._relative(recipe, situation, source)))
+        mean = min(1.0, max(0.0, level + self._relatives([(recipe, source)], situation)[0]))
         var_v = validation_variance(mean, n_examples=n_examples)
         return Posterior(mean, sigma ** 2 / math.sqrt(sigma ** 2 + var_v), var_v / (sigma ** 2 + var_v),
                          math.sqrt(var_v))
