@@ -114,11 +114,13 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                   list[str], dict[str, list[str]]]:
-    """Run every run not in ``OUT/runs.jsonl`` yet; return (every run of ``sits`` and the seeds, the
-    meta-dataset's rows, notes for the provenance, each situation's single strategies — every applicable
-    one, whatever ``--singles`` ran)."""
+def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation], list[dict[str, Any]],
+                                                                   list[dict[str, Any]], list[str],
+                                                                   dict[str, list[str]]]:
+    """Run every run of ``sits`` not in ``OUT/runs.jsonl`` yet; return (the situations to report: ``sits`` and
+    every other one with runs in ``OUT``, their runs of the seeds, the meta-dataset's rows, notes for the
+    provenance, each reported situation's single strategies — every applicable one, whatever ``--singles``
+    ran)."""
     from warmstart.tasks import get_task
 
     work = args.out / "work"
@@ -168,10 +170,17 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[dict[str,
                     if args.arms in ("all", "singles") and given is None else [])
             autos = ARM_SETS[args.arms] if in_shard(f"{sit.name}|{seed}|auto", args.shard) else ()
             _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, budget, quick, autos=autos)
-    names = {s.name for s in sits}
     mine_runs = list(log.runs.values()) + ([r for r in given.runs.values() if r["arm"] == "single"] if given else [])
+    # the report covers every situation with runs, not only those this invocation ran (--situations)
+    ran = {str(r["situation"]) for r in mine_runs}
+    shown = [s for s in select_situations(None, args.quick) if s in sits or s.name in ran]
+    for sit in shown:
+        if sit.name not in expected:
+            cut = get_task(sit.task).few_shot(sit.shots, seed=0)
+            expected[sit.name] = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
+    names = {s.name for s in shown}
     runs = [r for r in mine_runs if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
-    return runs, rows, notes, expected
+    return shown, runs, rows, notes, expected
 
 
 def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[str, Path], singles: list[str],
@@ -274,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_threads()
     t0 = time.perf_counter()
-    runs, rows, notes, expected = run(args, sits)
-    oracles = {(s.name, seed): oracle_accuracy(rows, s.key, seed) for s in sits for seed in args.seeds}
+    shown, runs, rows, notes, expected = run(args, sits)
+    oracles = {(s.name, seed): oracle_accuracy(rows, s.key, seed) for s in shown for seed in args.seeds}
     wide = per_seed(runs, oracles)
     stats = situation_stats(wide, expected)
     checks = sanity_checks(runs, args.budget)
