@@ -44,9 +44,11 @@ def _study(queued: str | None = "l2sp") -> optuna.Study:
     return study
 
 
-def _verdict(prior: Prior, study: optuna.Study, shots: int = 5, **kw: Any) -> Any:
+def _verdict(prior: Prior, study: optuna.Study, shots: int = 5, picks: bool = False, **kw: Any) -> Any:
     task = get_task("digits").few_shot(shots, seed=0)
     plan = PriorPlan(prior, {"mf_log_n_classes": 2.0, "shots": shots}, {"src": {}}, ["l2sp", "finetune"], None)
+    if picks:  # the prior queued its picks (only their number matters here)
+        plan.configs = [{"source": "src", "strategy": "finetune"}, {"source": "src", "strategy": "l2sp"}]
     return another_trial_pays(study, plan, task, 0, **kw)
 
 
@@ -86,6 +88,18 @@ def test_a_trial_that_costs_the_final_fit_nothing_runs(prior: Prior) -> None:
 def test_without_length_gains_or_labels_or_time_budget_every_trial_runs(prior: Prior) -> None:
     tight = {"seconds_left": 60.0, "trial_seconds": 58.0}
     assert _verdict(_prior(gains=False), _study(), **tight).run  # nothing to lose: the final fit gains nothing
-    assert _verdict(prior, _study(), shots=0, **tight).run  # a label-free score: no posterior to weigh
+    assert _verdict(prior, _study(None), shots=0, **tight).run  # label-free, and no pick of the prior's queued
     assert _verdict(prior, _study(), seconds_left=None, trial_seconds=58.0).run  # a trial budget
     assert _verdict(prior, _study(), seconds_left=60.0, trial_seconds=None).run  # no trial timed yet
+
+
+def test_a_label_free_search_runs_the_priors_picks_then_stops(prior: Prior) -> None:
+    """Without target labels (``shots=0``: information maximization on the pool) the queued picks run, whatever
+    they cost, and no drawn configuration follows them."""
+    roomy = {"seconds_left": 1000.0, "trial_seconds": 20.0}
+    assert _verdict(prior, _study("l2sp"), shots=0, picks=True, **roomy).run
+    after = _verdict(prior, _study(None), shots=0, picks=True, **roomy)
+    assert not after.run and after.stop_value is None
+    assert "after 1 completed trial(s), once the prior's picks had run" in after.note and "label-free" in after.note
+    assert _verdict(prior, _study(None), shots=0, picks=True, seconds_left=None, trial_seconds=20.0).run  # trials
+    assert _verdict(prior, _study(None), shots=5, picks=True, **roomy).run  # labelled: the knowledge gradient

@@ -97,3 +97,32 @@ def test_deadline_prune_prunes_the_trial():
     with pytest.raises(optuna.TrialPruned, match="the 60 s budget"):
         trainer.fit(x, y)
     assert prune.stopped_at_step == 1
+
+
+def _weights_after(monitor: str) -> tuple[object, object, object]:
+    """A 1 s-epoch trainer validated every epoch (``monitor``), stopped mid-epoch 2 by a step-level deadline."""
+    import time
+
+    import torch
+
+    stop = DeadlineStop(0.0, whole_epochs=False)
+    trainer, (x, y) = _slow_trainer(0.05, 4, [stop], steps=20)
+    trainer.monitor, trainer.mode = monitor, "max"
+    snapshots = []
+
+    def val(model):
+        snapshots.append(model.weight.detach().clone())
+        return {"epoch_score": float(len(snapshots))}
+
+    stop.deadline = time.monotonic() + 1.5  # epoch 1 ends at ~1 s; epoch 2 (1 s) would not fit, it starts anyway
+    hist = trainer.fit(x, y, val=val, eval_every=1)
+    assert len(hist.epochs) == 1 and stop.stopped_after == 1 and 21 <= stop.stopped_at_step < 40
+    assert "in epoch 2 of 4" in hist.stopped_early
+    return trainer.model.weight.detach().clone(), snapshots[0], torch
+
+
+def test_a_deadline_without_whole_epochs_uses_the_time_and_keeps_the_last_weights_when_the_last_epoch_is_selected():
+    last, epoch1, torch = _weights_after("epoch")
+    assert not torch.equal(last, epoch1)  # the steps of the unfinished epoch are kept: the last weights
+    best, epoch1, torch = _weights_after("epoch_score")
+    assert torch.equal(best, epoch1)  # selected by a score: the best validated epoch is restored

@@ -20,8 +20,10 @@ right after parsing its options). Of a time budget of B seconds:
   its seconds take from that final fit (:mod:`warmstart.auto.cost_stop`). A running
   trial is pruned when its next epoch would not fit or its time is up; a trial cut
   short that way does not count as the longest (a cheaper recipe may still fit);
-* the retraining of the winner stops the same way at the end, less
-  :data:`FINISH_SECONDS` kept for the test evaluation, the checkpoint and the report.
+* the retraining of the winner trains up to the end, less :data:`FINISH_SECONDS` kept for
+  the test evaluation, the checkpoint and the report, and stops at the step where that time
+  runs out (an epoch that may not finish is started all the same: the fit's last weights are
+  its model).
 
 What can still run over: work outside training loops (loading data, ranking
 sources, evaluating) and writing the outputs.

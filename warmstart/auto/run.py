@@ -175,14 +175,16 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     notes.append(final_plan.note)
     recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task,
                     source_spec=win_source.source.spec, seed=seed, architecture=win_arch)
-    stop = DeadlineStop(end, f"the {b} budget") if end is not None else None
+    # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
+    # weights unless the strategy selects an epoch by a score)
+    stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
         retrained = run_recipe(target, recipe, validation="none", source=win_source.source, device=device,
                                progress=progress)  # a final fit on every label; test metrics for reporting
     final = retrained.strategy
     if stop is not None and stop.stopped_after is not None:
-        notes.append(f"the budget stopped the retraining of the winner after epoch {stop.stopped_after} "
-                     f"of {stop.total_epochs}")
+        notes.append(f"the budget stopped the retraining of the winner at step {stop.stopped_at_step}, in epoch "
+                     f"{stop.stopped_after + 1} of {stop.total_epochs}")
     with clock.phase("finish"):
         test = retrained.test or final.evaluate(target, "test")  # reporting only
         pred = final.predict(target.x_test)

@@ -222,7 +222,7 @@ class Trainer:
         best = hist.best_value if hist.best_value is not None else -math.inf if self.mode == "max" else math.inf
         for cb in self.callbacks:
             cb.on_train_begin(self.model, epochs)
-        t0 = time.perf_counter()
+        t0, stopped = time.perf_counter(), False
         with progress_bar(description, total - self.start_epoch * spe, cfg.progress) as bar:
             try:
                 for epoch in range(self.start_epoch, epochs):
@@ -277,8 +277,9 @@ class Trainer:
                     for cb in self.callbacks:
                         cb.on_epoch_end(epoch + 1, logs, self.model)
             except StopTraining as stop:
-                hist.stopped_early = str(stop)
-        if self.best_state is not None:
+                hist.stopped_early, stopped = str(stop), True
+        # selecting the last epoch ("epoch" monitor), a run stopped mid-epoch keeps its later, last weights
+        if self.best_state is not None and not (stopped and self.monitor == "epoch"):
             self.model.load_state_dict(self.best_state)
         hist.seconds = time.perf_counter() - t0
         hist.steps = self.global_step

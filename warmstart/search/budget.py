@@ -132,14 +132,17 @@ class DeadlineStop(Callback):
     """End training when it would run past ``deadline``.
 
     Add it to a :class:`~warmstart.engine.trainer.Trainer` (directly or through
-    :func:`~warmstart.engine.callbacks.extra_callbacks`). After each epoch but the last it
-    predicts the next epoch's duration as the longest epoch seen so far (validation
-    included, over every training run it was attached to) and stops when ``now + that``
-    is past the deadline, so no epoch is started that cannot finish; after each
-    optimizer step it stops once the deadline has passed (an epoch longer than the
-    time left, e.g. the first one). Stopping raises
-    :class:`~warmstart.engine.callbacks.StopTraining`: the trainer then keeps its best
-    epoch, or the weights of its last step when no epoch was validated yet.
+    :func:`~warmstart.engine.callbacks.extra_callbacks`). With ``whole_epochs`` (the default),
+    after each epoch but the last it predicts the next epoch's duration as the longest epoch
+    seen so far (validation included, over every training run it was attached to) and stops
+    when ``now + that`` is past the deadline, so no epoch is started that cannot finish; after
+    each optimizer step it stops once the deadline has passed (an epoch longer than the
+    time left, e.g. the first one). Without ``whole_epochs`` only the second check runs: training
+    uses the time up to the deadline, for a fit whose last weights are the model to return (auto's
+    final fit: a whole epoch left unstarted cost its adaptation strategies up to a quarter of their
+    steps). Stopping raises :class:`~warmstart.engine.callbacks.StopTraining`: the trainer then
+    keeps its best epoch, or the weights of its last step when no epoch was validated yet or
+    its selection is the last epoch (``monitor="epoch"``).
 
     Attributes:
         deadline: Absolute ``time.monotonic()`` value.
@@ -148,9 +151,10 @@ class DeadlineStop(Callback):
         total_epochs: Epochs the stopped (or last) run had planned.
     """
 
-    def __init__(self, deadline: float, what: str = "the time budget") -> None:
-        """``what`` names the limit in the stop message (e.g. ``"the 60 s budget"``)."""
-        self.deadline, self.what = deadline, what
+    def __init__(self, deadline: float, what: str = "the time budget", *, whole_epochs: bool = True) -> None:
+        """``what`` names the limit in the stop message (e.g. ``"the 60 s budget"``); ``whole_epochs``: whether
+        an epoch predicted not to finish before the deadline is left unstarted (else training runs to it)."""
+        self.deadline, self.what, self.whole_epochs = deadline, what, whole_epochs
         self.stopped_after: int | None = None
         self.stopped_at_step: int | None = None
         self.total_epochs = 0
@@ -173,7 +177,7 @@ class DeadlineStop(Callback):
         now = time.monotonic()
         self.longest = max(self.longest, now - self._last)
         self._last, self._epochs_done = now, epoch
-        if epoch < self.total_epochs and now + self.longest > self.deadline:
+        if self.whole_epochs and epoch < self.total_epochs and now + self.longest > self.deadline:
             self.stopped_after = epoch
             self.stopped_at_step = self._step
             self.stop(f"stopped after epoch {epoch} of {self.total_epochs}: {self.what} leaves no time "
