@@ -20,7 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks._auto_report import HERE
 from benchmarks._auto_situations import Situation, lofo_rows, row_family
+from benchmarks._report import cpu_name
 
 #: the auto arms' revision (runs of an older one are stale and run again): 2 since auto retrains its winner
 #: at its strategy's full length (``warmstart/auto/final_fit.py``) and the adaptation strategies' defaults changed;
@@ -44,8 +46,10 @@ from benchmarks._auto_situations import Situation, lofo_rows, row_family
 AUTO_REVISION = 12
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
-#: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": AUTO_REVISION, "auto_none": 2}
+#: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
+#: first trial's fit has not changed since revision 11 (revision 12 changed neither the prior's first pick nor
+#: :func:`first_trial_fit`, which runs without a deadline)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 11, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length
@@ -243,7 +247,7 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
-    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget,
+    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget, "cpu": cpu_name(),
                            "auto_revision": ARM_REVISION[arm]}
     t0 = time.perf_counter()
     try:
@@ -270,10 +274,11 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
     from warmstart.errors import WarmstartError
     from warmstart.recipe import run_recipe
 
-    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "label": recipe.describe()}
+    row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "label": recipe.describe(),
+                           "cpu": cpu_name()}
     if arm in AUTO_ARMS:
         row["auto_revision"] = ARM_REVISION[arm]
-    if arm == "single":
+    if arm in ("single", HERE):
         row["strategy"] = recipe.strategy
     if recipe.strategy in REVISION:  # rows of a never-revised strategy carry none (revision 1)
         row["revision"] = current_revision(recipe.strategy)

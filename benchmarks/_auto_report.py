@@ -22,6 +22,9 @@ from benchmarks._report import mean_std, paired_ci
 
 ARMS = ("auto_prior", "auto_none", "first_trial")
 SINGLE = "single:"
+#: the arm of the best single strategy run again on the machine of an equal-time comparison: its seconds set
+#: auto's budget there, and its accuracy is the baseline the auto runs are paired with (the same run's)
+HERE = "best_single_here"
 #: the lower 95% CI bound auto (prior) − best single may reach and still "match"
 CI_FLOOR = -0.01
 #: "within 1 point of the oracle"
@@ -37,6 +40,8 @@ def per_seed(runs: Sequence[Mapping[str, Any]],
         row = out.setdefault(k, {"situation": k[0], "seed": k[1], **{a: None for a in ARMS},
                                  "oracle": oracles.get(k)})
         col = SINGLE + str(r["strategy"]) if r["arm"] == "single" else str(r["arm"])
+        if r["arm"] == HERE:
+            row["here_strategy"] = r.get("strategy")
         row[col] = r.get("accuracy")
     for row in out.values():  # the oracle: the best recipe run on this very cut, here or in the meta-dataset
         row["oracle_meta"] = row["oracle"]
@@ -86,8 +91,11 @@ def situation_stats(rows: Sequence[Mapping[str, Any]],
         s["oracle"] = [float(r["oracle"]) for r in rs if r.get("oracle") is not None]
         best = best_single(rs)
         s["best_single"], s["single"] = (best[0], best[1]) if best else (None, [])
+        here = [r.get(HERE) for r in rs if best and r.get("here_strategy") == best[0]]
+        if best and len(here) == len(rs) and all(v is not None for v in here):  # the same run's baseline
+            s["single"], s["single_here"] = [float(v) for v in here], True
         if best and all(r.get("auto_prior") is not None for r in rs):
-            s["vs_best"] = paired_target([float(r["auto_prior"]) for r in rs], best[1])
+            s["vs_best"] = paired_target([float(r["auto_prior"]) for r in rs], s["single"])
         gap = [float(r["oracle"]) - float(r["auto_prior"]) for r in rs
                if r.get("oracle") is not None and r.get("auto_prior") is not None]
         s["oracle_gap"] = statistics.fmean(gap) if gap else None
@@ -123,6 +131,7 @@ def summary_table(stats: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         out.append({"situation": s["situation"], "seeds": s["seeds"], "auto (prior)": _ms(s["auto_prior"]),
                     "auto (no prior)": _ms(s["auto_none"]), "first trial": _ms(s["first_trial"]),
                     "best single (hindsight)": (f"{s['best_single']} {_ms(s['single'])}"
+                                                + (" (rerun on this machine)" if s.get("single_here") else "")
                                                 + (f" (so far: {missing} strategies not run on every seed)"
                                                    if missing else "")) if s["best_single"] else "—",
                     "oracle": f"{statistics.fmean(s['oracle']):.4f} ({len(s['oracle'])} seeds)" if s["oracle"]
@@ -194,13 +203,14 @@ def singles_table(rows: Sequence[Mapping[str, Any]],
 
 
 def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mean seconds per run of each arm per situation (single strategies: all of them, per seed; a one-thread
-    single strategy's run counts its CPU seconds, :func:`run_seconds`)."""
+    """Mean seconds per run of each arm per situation (the best single strategy rerun here, :data:`HERE`; single
+    strategies: all of them, per seed; a one-thread single strategy's run counts its CPU seconds,
+    :func:`run_seconds`)."""
     out = []
     for name in dict.fromkeys(str(r["situation"]) for r in runs):
         rs = [r for r in runs if r["situation"] == name]
         row: dict[str, Any] = {"situation": name}
-        for arm in ARMS:
+        for arm in (*ARMS, HERE):
             secs = [run_seconds(r) for r in rs if r["arm"] == arm]
             row[f"{arm} s"] = f"{statistics.fmean(secs):.0f}" if secs else "—"
         seeds = {int(r["seed"]) for r in rs if r["arm"] == "single"}
@@ -210,32 +220,25 @@ def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def matched_budget(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int],
-                   expected: Sequence[str] = ()) -> tuple[str, str] | None:
-    """auto's budget at equal wall time in ``situation``: the mean seconds per run of its best single strategy
-    (:func:`run_seconds`: CPU seconds of a one-thread run, which a run alone takes in wall time too).
-
-    The best single strategy is picked as in the report (hindsight, by mean test accuracy over ``seeds``,
-    among those finished on every seed). Returns (budget text for ``Budget.parse``, rounded up to whole
-    seconds and at least auto's smallest wall budget, ``MIN_SECONDS``; a note naming the strategy), or
-    None while some seed lacks its single strategies or one of ``expected`` has not run on every seed.
-    """
-    from warmstart.auto.run import MIN_SECONDS
-
+def best_single_name(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int],
+                     expected: Sequence[str] = ()) -> str | None:
+    """The best single strategy of ``situation`` picked as in the report (hindsight, by mean test accuracy over
+    ``seeds``), or None while some seed lacks its single strategies or one of ``expected`` has not run on every
+    seed."""
     rs = [r for r in runs if r["arm"] == "single" and r["situation"] == situation and int(r["seed"]) in set(seeds)]
     wide = per_seed(rs, {})
     if {int(r["seed"]) for r in wide} != set(seeds):
         return None
     best = best_single(wide)
-    if best is None or missing_singles(wide, expected):
-        return None
-    mine = [r for r in rs if r.get("strategy") == best[0]]
-    mean = statistics.fmean(run_seconds(r) for r in mine)
-    budget = max(math.ceil(mean), math.ceil(MIN_SECONDS))
-    floor = " (auto's smallest budget)" if budget > math.ceil(mean) else ""
-    cpu = sum(1 for r in mine if by_cpu(r))
-    how = f" ({cpu} of {len(mine)} runs by their one-thread CPU seconds)" if cpu else ""
-    return f"{budget}s", f"{situation}: {best[0]}'s mean {mean:.0f} s per run{how} → {budget}s{floor}"
+    return None if best is None or missing_singles(wide, expected) else best[0]
+
+
+def here_budget(run: Mapping[str, Any]) -> str:
+    """auto's budget at equal time for one seed: the seconds of the best single strategy's run on this machine
+    (:data:`HERE`; :func:`run_seconds`), rounded up to whole seconds and at least auto's smallest wall budget."""
+    from warmstart.auto.run import MIN_SECONDS
+
+    return f"{max(math.ceil(run_seconds(run)), math.ceil(MIN_SECONDS))}s"
 
 
 def run_seconds(run: Mapping[str, Any]) -> float:

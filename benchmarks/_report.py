@@ -77,11 +77,23 @@ class Checks:
         return 0 if self.ok else 1
 
 
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``; else what :mod:`platform` knows), for each timed run's row:
+    machines differ in speed from session to session, so a time budget or a cost compares only on one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance(command: str, seeds: Sequence[int], notes: str = "") -> str:
     """Markdown lines: command, seeds, machine, threads, versions, date."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
         f"- command: `{command}`",

@@ -26,10 +26,14 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
 
 The two auto arms run in alternating order from seed to seed (in-process caches favour the second).
 At 2 minutes auto has a fraction of a single strategy's time where that strategy runs long (the
-adaptation strategies' 3,000 steps take minutes). ``--budget best-single`` gives each situation's auto
-runs the mean wall seconds of its best single strategy instead (equal wall time; at least auto's
-smallest budget, 20 s), read with the single strategies' runs from ``--singles-from`` (another
-``--out``), so that comparison is made at equal cost too. For equal conditions as well, the auto arms
+adaptation strategies' 3,000 steps take minutes). ``--budget best-single`` makes that comparison at
+equal cost too: the best single strategy (the hindsight pick among the single strategies' runs read
+from ``--singles-from``, another ``--out``) runs again on this machine for each (situation, seed), just
+before auto (arm ``best_single_here``), and its seconds there are that auto run's budget (at least
+auto's smallest, 20 s); auto is paired with that rerun. Machines differ from session to session (a
+run of self_training on ``digits`` took 424 CPU seconds on one and 1,090–1,180 on another), so seconds
+recorded elsewhere would not give equal time. Every run's row names its processor (``cpu``). For
+equal conditions as well, the auto arms
 can run as the single strategies did: two processes pinned to one core each (``--shard I/2 --threads
 1``, ``WARMSTART_THREADS=1 taskset -c I``), splitting the (situation, seed) pairs.
 
@@ -75,8 +79,11 @@ from benchmarks._auto_arms import (
     source_checkpoints,
 )
 from benchmarks._auto_report import (
-    matched_budget,
+    HERE,
+    best_single_name,
+    here_budget,
     per_seed,
+    run_seconds,
     seconds_table,
     seed_table,
     singles_table,
@@ -157,18 +164,24 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
         expected[sit.name] = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
-        budget = args.budget
+        budget, best = args.budget, None
         if args.budget == BEST_SINGLE:
-            matched = matched_budget(list(singles_log.runs.values()), sit.name, args.seeds, expected[sit.name])
-            if matched is None:
+            best = best_single_name(list(singles_log.runs.values()), sit.name, args.seeds, expected[sit.name])
+            if best is None:
                 notes.append(f"{sit.name}: no auto run (its single strategies have not finished on every seed)")
                 continue
-            budget = matched[0]
-            notes.append(f"budget {matched[1]}")
+            notes.append(f"{sit.name}: each seed's budget is the seconds of {best} (the best single strategy) run "
+                         "again on this machine")
         for seed in args.seeds:
             mine = ([s for s in singles if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
                     if args.arms in ("all", "singles") and given is None else [])
             autos = ARM_SETS[args.arms] if in_shard(f"{sit.name}|{seed}|auto", args.shard) else ()
+            if best is not None and autos:  # equal time on this machine: the best single strategy timed here first
+                here = log.get(sit.name, seed, HERE, best) or log.add(
+                    run_recipe_row(sit, seed, HERE, *_single(sit, seed, best, ckpts, quick)))
+                _log(f"{sit.name} seed {seed} {best} on this machine: {here.get('accuracy')}, "
+                     f"{run_seconds(here):.0f} s")
+                budget = here_budget(here)
             _run_seed(sit, seed, log, priors.get(sit.family), ckpts, mine, work, budget, quick, autos=autos)
     mine_runs = list(log.runs.values()) + ([r for r in given.runs.values() if r["arm"] == "single"] if given else [])
     # the report covers every situation with runs, not only those this invocation ran (--situations)
@@ -189,7 +202,6 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
     """The runs of one situation and seed not in ``log`` yet: the auto arms (in an order alternating with
     the seed) and the first trial of auto (prior), those of them in ``autos``, then each of ``singles``."""
     from warmstart.recipe import Recipe
-    from warmstart.source import Source
     from warmstart.tasks import get_task
     from warmstart.tasks._task import n_items
 
@@ -215,13 +227,21 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
             r = log.add({**run_recipe_row(sit, seed, "first_trial", recipe), "first_fit": FIRST_FIT,
                          "final_fit": planned[1]})
             _log(f"{sit.name} seed {seed} first trial {r['label']}: {r.get('accuracy')}")
-    src = Source(path=ckpts[sit.baseline_source], task_name=sit.baseline_source, seed=seed)
     for strat in singles:
         if log.get(sit.name, seed, "single", strat) is None:
-            recipe = Recipe(strat, (quick or {}).get("params", {}), source=str(src.path),
-                            source_task=sit.baseline_source, shots=sit.shots, seed=seed)
-            r = log.add(run_recipe_row(sit, seed, "single", recipe, source=src))
+            r = log.add(run_recipe_row(sit, seed, "single", *_single(sit, seed, strat, ckpts, quick)))
             _log(f"{sit.name} seed {seed} {strat}: {r.get('accuracy')}")
+
+
+def _single(sit: Situation, seed: int, strategy: str, ckpts: dict[str, Path],
+            quick: dict[str, Any] | None) -> tuple[Any, Any]:
+    """(recipe, source) of a single strategy at its defaults from the situation's main source."""
+    from warmstart.recipe import Recipe
+    from warmstart.source import Source
+
+    src = Source(path=ckpts[sit.baseline_source], task_name=sit.baseline_source, seed=seed)
+    return Recipe(strategy, (quick or {}).get("params", {}), source=str(src.path), source_task=sit.baseline_source,
+                  shots=sit.shots, seed=seed), src
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="one situation, one seed, 2 trials, tiny training, a prior fitted on a few tasks")
     p.add_argument("--budget", default="2m",
-                   help=f"auto's budget per run (trials, or wall time: '2m'), or {BEST_SINGLE!r}: per situation, "
-                        "the mean wall seconds of its best single strategy (equal wall time)")
+                   help=f"auto's budget per run (trials, or wall time: '2m'), or {BEST_SINGLE!r}: per (situation, "
+                        "seed), the seconds of its best single strategy run again here just before (equal time)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--situations", nargs="+", default=None, metavar="NAME", help="run only these situations")
     p.add_argument("--singles", nargs="+", default=None, metavar="STRATEGY",

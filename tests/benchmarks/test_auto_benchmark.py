@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import math
-import statistics
 
 from benchmarks import auto as bench
+from benchmarks._auto_report import HERE, run_seconds
 from benchmarks._prior_rows import TABLE
 
 
@@ -35,23 +35,25 @@ def test_auto_benchmark_quick(tmp_path) -> None:
     # started again: every run is read back, none is redone
     assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(runs)
-    # at equal wall time: the budget is the best single strategy's seconds, read with the singles from the first
-    # folder, not rerun (--arms none here: the budget rule itself is unit-tested in test_auto_parts.py)
+    # at equal time: the best single strategy, picked among the singles read from the first folder, runs again
+    # here first, and its seconds are auto's budget (--arms none runs nothing: the note names the pick)
     eq = tmp_path / "equal-time"
     assert bench.main(["--quick", "--arms", "none", "--budget", "best-single", "--singles-from", str(tmp_path),
                        "--out", str(eq)]) == 0
     best = max(("finetune", "linear_probe"), key=lambda s: float(row[f"single:{s}"]))
-    secs = math.ceil(statistics.fmean(float(r["seconds"]) for r in runs if r.get("strategy") == best))
-    assert f"budget digits-5shot: {best}'s mean" in (eq / "README.md").read_text()
-    assert f"→ {max(secs, 20)}s" in (eq / "README.md").read_text()
+    assert f"digits-5shot: each seed's budget is the seconds of {best}" in (eq / "README.md").read_text()
     (eq_row,) = list(csv.DictReader(open(eq / "auto.csv")))
     assert eq_row["single:finetune"] == row["single:finetune"] and not eq_row["auto_none"]
     assert not (eq / "runs.jsonl").exists()
-    if TABLE.is_file():  # --arms prior: auto with the prior alone, at the best single strategy's wall time
+    if TABLE.is_file():  # --arms prior: the rerun of the best single strategy, then auto with the prior in its time
         assert bench.main(["--quick", "--arms", "prior", "--budget", "best-single", "--singles-from", str(tmp_path),
                            "--out", str(eq)]) == 0
         eq_runs = [json.loads(line) for line in (eq / "runs.jsonl").read_text().splitlines()]
-        assert [(r["arm"], r["budget"]) for r in eq_runs] == [("auto_prior", f"{max(secs, 20)}s")]
+        here, auto = eq_runs
+        assert (here["arm"], here["strategy"], auto["arm"]) == (HERE, best, "auto_prior") and here["cpu"]
+        assert auto["budget"] == f"{max(math.ceil(run_seconds(here)), 20)}s"
+        text = (eq / "README.md").read_text()
+        assert "(rerun on this machine)" in text and "best_single_here s" in text
 
 
 def test_equal_time_options_are_checked(tmp_path, capsys) -> None:

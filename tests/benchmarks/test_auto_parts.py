@@ -18,8 +18,10 @@ from benchmarks._auto_arms import (
     first_trial_recipe,
 )
 from benchmarks._auto_report import (
+    HERE,
     best_single,
-    matched_budget,
+    best_single_name,
+    here_budget,
     paired_target,
     per_seed,
     seed_table,
@@ -108,22 +110,28 @@ def test_best_single_and_targets_from_runs() -> None:
     assert [r["best single"] for r in seed_table(wide)] == [0.89, 0.9, 0.88]
 
 
-def test_matched_budget_is_the_best_single_strategys_mean_seconds() -> None:
+def test_equal_time_budget_is_the_best_single_strategy_timed_on_this_machine() -> None:
     runs = [{**r, "seconds": 100.0 + 10 * r["seed"] if r.get("strategy") == "b" else 5.0} for r in _runs()]
-    # b is the hindsight pick (c ran on one seed only); its runs took 100, 110, 120 s
-    assert matched_budget(runs, "s", [0, 1, 2]) == ("110s", "s: b's mean 110 s per run → 110s")
-    assert matched_budget([{**r, "seconds": 100.4} for r in runs if r.get("strategy") == "b"], "s", [0])[0] == "101s"
-    fast = [{**r, "seconds": 3.0} for r in runs]
-    assert matched_budget(fast, "s", [0, 1, 2]) == ("20s", "s: b's mean 3 s per run → 20s (auto's smallest budget)")
-    assert matched_budget(runs, "s", [0, 1, 2, 3]) is None  # seed 3 has no single strategies yet
-    assert matched_budget(runs, "other", [0]) is None
-    # a one-thread run counts its CPU seconds (what it takes alone, whatever shared the cores); others their wall
-    shared = [{**r, "cpu_seconds": 90.0, "threads": 1} if r.get("strategy") == "b" and r["seed"] < 2 else r
-              for r in runs]
-    assert matched_budget(shared, "s", [0, 1, 2]) == (
-        "100s", "s: b's mean 100 s per run (2 of 3 runs by their one-thread CPU seconds) → 100s")
-    two = [{**r, "cpu_seconds": 190.0, "threads": 2} for r in runs]
-    assert matched_budget(two, "s", [0, 1, 2]) == ("110s", "s: b's mean 110 s per run → 110s")
+    # b is the hindsight pick (c ran on one seed only)
+    assert best_single_name(runs, "s", [0, 1, 2]) == "b"
+    assert best_single_name(runs, "s", [0, 1, 2, 3]) is None  # seed 3 has no single strategies yet
+    assert best_single_name(runs, "other", [0]) is None
+    # its run on this machine sets the seed's budget: a one-thread run by its CPU seconds, else its wall seconds
+    assert here_budget({"seconds": 130.2, "cpu_seconds": 100.4, "threads": 1}) == "101s"
+    assert here_budget({"seconds": 130.2, "cpu_seconds": 190.0, "threads": 2}) == "131s"
+    assert here_budget({"seconds": 3.0}) == "20s"  # auto's smallest budget
+
+
+def test_auto_is_paired_with_the_best_single_strategy_rerun_on_this_machine() -> None:
+    """With a rerun of the hindsight pick on every seed, auto is compared with it (the same run's baseline)."""
+    here = [{"situation": "s", "seed": k, "arm": HERE, "strategy": "b", "accuracy": v}
+            for k, v in enumerate((0.90, 0.91, 0.88))]
+    (s,) = situation_stats(per_seed(_runs() + here, {}))
+    assert s["best_single"] == "b" and s["single_here"] and s["single"] == [0.90, 0.91, 0.88]
+    (row,) = summary_table([s])
+    assert "(rerun on this machine)" in row["best single (hindsight)"]
+    (stored,) = situation_stats(per_seed(_runs() + here[:2], {}))  # one seed not rerun: the stored runs
+    assert stored["single"] == [0.89, 0.9, 0.88] and not stored.get("single_here")
 
 
 def test_targets_not_measured_without_the_prior_arm() -> None:
@@ -154,14 +162,14 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
     log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.6})
     log.add({"situation": "s", "seed": 0, "arm": "auto_none", "accuracy": 0.7})
     log.add({"situation": "s", "seed": 0, "arm": "first_trial", "label": "mcc | 5 shots | seed 0",
-             "auto_revision": AUTO_REVISION, "accuracy": 0.8})
+             "auto_revision": ARM_REVISION["first_trial"], "accuracy": 0.8})
     again = RunLog(tmp_path / "runs.jsonl")
     assert again.get("s", 0, "single", "self_training") is None  # revision 1 < today's
     assert again.get("s", 0, "single", "finetune")["accuracy"] == 0.6  # never revised: current
     assert again.get("s", 0, "auto_none") is None  # no auto_revision: the old auto
     assert again.get("s", 0, "first_trial") is None  # its strategy (mcc) is of an older revision
     trial = {"situation": "s", "seed": 1, "arm": "first_trial", "label": "finetune | 5 shots | seed 1",
-             "auto_revision": AUTO_REVISION, "accuracy": 0.8}
+             "auto_revision": ARM_REVISION["first_trial"], "accuracy": 0.8}
     again.add(trial)  # retrained at its trials' length: the first-trial arm's older way
     assert RunLog(tmp_path / "runs.jsonl").get("s", 1, "first_trial") is None
     again.add({**trial, "first_fit": FIRST_FIT})
@@ -213,9 +221,8 @@ def test_targets_wait_for_every_single_strategy_of_the_situation() -> None:
     assert met[:3] == ["not measured"] * 3 and met[3] == "yes"  # the first-trial target needs no single strategy
     (row,) = summary_table([s])
     assert "so far: 1 strategies" in row["best single (hindsight)"] and row["matches"] == "—"
-    assert matched_budget(runs, "s", [0, 1, 2], ["a", "b", "c"]) is None
-    assert matched_budget(runs, "s", [0, 1, 2], ["a", "b"]) == (
-        "20s", "s: b's mean 10 s per run → 20s (auto's smallest budget)")
+    assert best_single_name(runs, "s", [0, 1, 2], ["a", "b", "c"]) is None
+    assert best_single_name(runs, "s", [0, 1, 2], ["a", "b"]) == "b"
     assert [r["seeds"] for r in singles_table(wide, {"s": ["a", "b", "c", "d"]})] == ["3/3", "3/3", "1/3", "0/3"]
     (complete,) = situation_stats(wide, {"s": ["a", "b"]})
     assert complete["singles_missing"] == [] and next(t["met"] for t in targets([complete])) == "yes"

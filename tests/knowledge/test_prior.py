@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import random
 
@@ -11,54 +10,14 @@ import optuna
 import pytest
 from optuna.trial import create_trial
 
+from tests.knowledge._prior_data import LRS, SECONDS, TRUTH, meta, situation, synthetic_rows
 from warmstart.errors import ConfigError, DataError
 from warmstart.knowledge import open_storage, study_name, trial_rows
 from warmstart.knowledge._gains import EPSILON
-from warmstart.knowledge.prior import VERSION, Observed, Prior, PriorConfig, fit_prior
+from warmstart.knowledge.prior import Observed, Prior, PriorConfig, fit_prior
 from warmstart.knowledge.prior_files import NO_PRIOR, load_prior, shipped_prior_path
 from warmstart.knowledge.records import ATTR, make_record_attr
 from warmstart.recipe import Recipe
-
-#: true mean validation accuracy of each strategy by task family; image sources help, tabular ones do not
-TRUTH = {"image": {"l2sp": 0.90, "finetune": 0.87, "linear_probe": 0.80, "scratch": 0.55},
-         "tabular": {"l2sp": 0.72, "finetune": 0.74, "linear_probe": 0.70, "scratch": 0.86}}
-SECONDS = {"l2sp": 30.0, "finetune": 25.0, "linear_probe": 2.0, "scratch": 10.0}
-LRS = (1e-3, 1e-2)
-
-
-def meta(kind: str, rng: random.Random) -> dict[str, float]:
-    """Meta-features as :func:`warmstart.knowledge.meta_features` names them (a few of them)."""
-    return {"is_image": 1.0 if kind == "image" else 0.0, "log_n_classes": rng.uniform(0.7, 2.3),
-            "log_input_dim": 6.7 if kind == "image" else rng.uniform(1.5, 3.5)}
-
-
-def synthetic_rows(n_per_family: int = 5, seed: int = 0, seeds: int = 2,
-                   families: tuple[str, ...] = ("image", "tabular")) -> list[dict]:
-    """Rows in the trial_rows format: every (strategy, lr) on every task, ``seeds`` seeds each, with curves."""
-    rng = random.Random(seed)
-    rows = []
-    for kind in families:
-        for t in range(n_per_family):
-            level = rng.uniform(-0.1, 0.05)  # tasks differ in difficulty
-            mf = {f"mf_{k}": v for k, v in meta(kind, rng).items()}
-            logme = rng.uniform(-1, 1)
-            for strat, acc in TRUTH[kind].items():
-                for lr in LRS:
-                    for s in range(seeds):
-                        final = acc + level + rng.gauss(0, 0.01)
-                        curve = [final * (1 - 0.5 ** (e + 1)) + rng.gauss(0, 0.005) for e in range(5)]
-                        rows.append({"study": f"{kind}{t}@5shots|auto", "kind": "auto", "task": f"{kind}{t}@5shots",
-                                     "state": "COMPLETE", "shots": 5, "strategy": strat, "seed": s,
-                                     "source": f"/cache/src-{kind}", "params": json.dumps({"lr": lr}),
-                                     "architecture": None, "score": final, "metric": "val_accuracy",
-                                     "validation": "kfold", "seconds": SECONDS[strat] * rng.uniform(0.8, 1.2),
-                                     "n_epochs": 5, "curve": json.dumps(curve), "p_lr": lr, "tf_logme": logme,
-                                     "test_accuracy": final + rng.gauss(0, 0.02), **mf})
-    return rows
-
-
-def situation(kind: str, seed: int = 99) -> dict[str, float]:
-    return {**meta(kind, random.Random(seed)), "shots": 5}
 
 
 @pytest.fixture(scope="module")
@@ -137,41 +96,6 @@ def test_final_choice_trusts_the_prior_with_few_labels_and_validation_with_many(
     one = prior.final_scores(trials[:1], situation("image"), n_examples=15)
     assert one[0].posterior.mean == pytest.approx(1.0)  # one trial: nothing to compare, its own score
     assert prior.final_scores([], situation("image")) == []
-
-
-def test_save_load_round_trip_is_json_not_pickle(prior, tmp_path):
-    for name in ("prior.json", "prior.json.gz"):
-        path = prior.save(tmp_path / name)
-        raw = path.read_bytes()
-        text = gzip.decompress(raw).decode() if name.endswith(".gz") else raw.decode()
-        data = json.loads(text)  # plain JSON: nothing to unpickle
-        assert data["format"] == "warmstart-prior" and data["table"]["target"] == "score"
-        back = Prior.load(path)
-        assert back.path == str(path)
-        assert back.portfolio == prior.portfolio and back.tasks == prior.tasks
-        for kind in ("image", "tabular"):
-            assert [p.to_json() for p in back.suggest(situation(kind), k=4)] == \
-                   [p.to_json() for p in prior.suggest(situation(kind), k=4)]
-        r = {"strategy": "finetune", "params": {"lr": 1e-2}}
-        assert back.predict_final([0.4, 0.6], r, situation("image")) == \
-            prior.predict_final([0.4, 0.6], r, situation("image"))
-
-
-def test_load_rejects_bad_files(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
-        Prior.load(tmp_path / "missing.json")
-    (tmp_path / "x.json").write_text('{"format": "something else"}')
-    with pytest.raises(DataError, match="not a warmstart prior"):
-        Prior.load(tmp_path / "x.json")
-    (tmp_path / "y.json").write_text(f'{{"format": "warmstart-prior", "version": {VERSION}, "config": {{}}}}')
-    with pytest.raises(DataError, match="malformed"):
-        Prior.load(tmp_path / "y.json")
-    (tmp_path / "old.json").write_text('{"format": "warmstart-prior", "version": 1, "config": {}}')
-    with pytest.raises(DataError, match=r"format version 1; .*\(refit it: warmstart kb fit-prior\)"):
-        Prior.load(tmp_path / "old.json")
-    (tmp_path / "z.json").write_bytes(b"\x80\x04K\x01.")  # a pickle: refused as unreadable, never unpickled
-    with pytest.raises(DataError, match="unreadable"):
-        Prior.load(tmp_path / "z.json")
 
 
 def test_load_prior_prefers_the_users_then_the_shipped_one(prior, tmp_path, monkeypatch):
@@ -348,3 +272,17 @@ def test_after_many_trials_a_lucky_score_far_above_its_prediction_does_not_win(p
     scores = prior.final_scores(seen, situation("image"), n_examples=50)
     mine = next(f for f in scores if f.index == len(seen) - 1)
     assert scores[0].index != len(seen) - 1 and mine.posterior.weight_prior > 0.5
+
+
+def test_the_rankers_batched_relative_scores_are_its_one_by_one_predictions(prior):
+    """``Ranker.relative_scores`` groups runs by source (one call each); the numbers are those of single calls."""
+    from warmstart.knowledge._prior_features import split_situation
+    from warmstart.knowledge._prior_table import RecipeSpec
+
+    meta_, shots, tf = split_situation(situation("image"))
+    runs = [({"strategy": s, "params": {"lr": lr}}, src) for s in TRUTH["image"] for lr in LRS
+            for src in (None, {"logme": 0.5}, {"logme": -0.5})]
+    batched = prior.ranker.relative_scores(meta_, shots, tf, runs)
+    single = [float(prior.ranker.predict(meta_, shots, {**tf, **split_situation(src or {})[2]},
+                                         [RecipeSpec.of(r)])[0][0]) for r, src in runs]
+    assert batched == pytest.approx(single, abs=1e-12) and len(set(round(b, 9) for b in batched)) > len(TRUTH["image"])

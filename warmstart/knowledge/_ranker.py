@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from warmstart.knowledge._prior_features import Encoder
+from warmstart.knowledge._prior_features import Encoder, split_situation
 from warmstart.knowledge._prior_table import PriorTable, RecipeSpec
 from warmstart.knowledge._regressors import fit, grouped_residuals, rmse
 
@@ -89,6 +89,21 @@ class Ranker:
         x = np.array([self.encoder.vector(meta, shots, transfer, s) for s in specs])
         secs = None if self.cost is None else 10.0 ** self.cost.predict(x)
         return self.model.predict(x), secs
+
+    def relative_scores(self, meta: Mapping[str, float], shots: int | None, transfer: Mapping[str, float],
+                        runs: Sequence[tuple[Any, Mapping[str, float] | None]]) -> list[float]:
+        """The relative prediction of each (recipe, its source's transferability) of ``runs`` on one task: one
+        batched :meth:`predict` per distinct source (a call costs tens of milliseconds whatever its size, and
+        auto's search asks after every trial about all of them). A source's scores are added to ``transfer``."""
+        groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+        for i, (_, source) in enumerate(runs):
+            groups.setdefault(tuple(sorted({**transfer, **split_situation(source or {})[2]}.items())), []).append(i)
+        out = [0.0] * len(runs)
+        for key, idx in groups.items():
+            preds = self.predict(meta, shots, dict(key), [RecipeSpec.of(runs[i][0]) for i in idx])[0]
+            for i, p in zip(idx, preds, strict=True):
+                out[i] = float(p)
+        return out
 
 
 def _vector(encoder: Encoder, table: PriorTable, r: Any) -> list[float]:

@@ -22,7 +22,7 @@ Which score it learns from. A user's own knowledge base gives the prior only val
 drive a choice on the user's tasks. The prior shipped with the package may be fitted on the test
 scores of the meta-dataset's tasks (``target="test_accuracy"``), which are never a user's task.
 
-Storage. A prior is one JSON file (gzip-compressed when its name ends in ``.gz``) holding its
+Storage (:mod:`._prior_io`). A prior is one JSON file (gzip-compressed when its name ends in ``.gz``) holding its
 settings, its training table (:class:`._prior_table.PriorTable`), the portfolio and the models'
 cross-validated errors; the models are refitted from the table at load time (deterministic for a
 fixed seed and scikit-learn version): the ranker at once (seconds for a few thousand records), the
@@ -32,8 +32,6 @@ else the shipped one): :mod:`warmstart.knowledge.prior_files`.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmstart._atomic import write_bytes_atomic
 from warmstart.errors import ConfigError, DataError
+from warmstart.knowledge import _prior_io
 from warmstart.knowledge._gains import LengthGains
 from warmstart.knowledge._graybox import CurveModel
 from warmstart.knowledge._portfolio import PortfolioMember, greedy_portfolio
@@ -55,7 +53,6 @@ from warmstart.knowledge.similarity import rank_similar
 
 __all__ = ["COST_WEIGHT", "FinalScore", "LengthGains", "Observed", "Pick", "Prior", "PriorConfig", "fit_prior"]
 
-FORMAT, VERSION = "warmstart-prior", 2
 #: fewest tasks with two or more recipes a prior is fitted on
 MIN_TASKS = 3
 
@@ -281,26 +278,11 @@ class Prior:
         # equal expected scores (e.g. both 1): the one less extrapolated, the higher posterior, first
         return sorted(out, key=lambda f: (-f.expected, -f.posterior.mean, f.index))
 
-    def _relatives(self, runs: Sequence[tuple[Any, Mapping[str, float] | None]],
-                   situation: Mapping[str, Any]) -> list[float]:
-        """The ranker's relative prediction of each (recipe, its source's transferability) in ``runs``: one
-        batched call per distinct source (a prediction call costs tens of milliseconds whatever its size, and
-        the search asks after every trial about all of them)."""
-        meta, shots, tf = split_situation(situation)
-        groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
-        for i, (_, source) in enumerate(runs):
-            groups.setdefault(tuple(sorted({**tf, **split_situation(source or {})[2]}.items())), []).append(i)
-        out = [0.0] * len(runs)
-        for key, idx in groups.items():
-            preds = self.ranker.predict(meta, shots, dict(key), [RecipeSpec.of(runs[i][0]) for i in idx])[0]
-            for i, p in zip(idx, preds, strict=True):
-                out[i] = float(p)
-        return out
-
     def _on_task(self, observed: Sequence[Observed], situation: Mapping[str, Any],
                  n_examples: int | None) -> tuple[float, list[float], float]:
         """(the task's level, each trial's prior mean on the validation scale, the prior's std on this task)."""
-        preds = self._relatives([(o.recipe, o.source) for o in observed], situation)
+        meta, shots, tf = split_situation(situation)
+        preds = self.ranker.relative_scores(meta, shots, tf, [(o.recipe, o.source) for o in observed])
         level = statistics.median(o.score - p for o, p in zip(observed, preds, strict=True))
         means = [min(1.0, max(0.0, level + p)) for p in preds]
         variances = [validation_variance(o.score, n_examples=n_examples, fold_scores=o.fold_scores) for o in observed]
@@ -327,7 +309,8 @@ class Prior:
         if not observed:
             raise ConfigError("a candidate's score needs at least one observed trial of the task")
         level, _, sigma = self._on_task(observed, situation, n_examples)
-        mean = min(1.0, max(0.0, level + self._relatives([(recipe, source)], situation)[0]))
+        meta, shots, tf = split_situation(situation)
+        mean = min(1.0, max(0.0, level + self.ranker.relative_scores(meta, shots, tf, [(recipe, source)])[0]))
         var_v = validation_variance(mean, n_examples=n_examples)
         return Posterior(mean, sigma ** 2 / math.sqrt(sigma ** 2 + var_v), var_v / (sigma ** 2 + var_v),
                          math.sqrt(var_v))
@@ -342,16 +325,8 @@ class Prior:
                 f"{self.table.target}, ranker error ±{self.ranker.sigma:.3f}, {gray} a gray-box model{gains}")
 
     def to_json(self) -> dict[str, Any]:
-        """The whole prior as JSON (the models as their training table; see the module docstring)."""
-        import sklearn
-
-        return {"format": FORMAT, "version": VERSION, "sklearn": sklearn.__version__,
-                "config": self.config.to_json(), "features": self.encoder.names(),
-                "tasks_fitted": self.tasks,
-                "sigma": {"ranker": self.ranker.sigma, "cost": _finite_or_none(self.ranker.cost_sigma),
-                          "curves": self.curve_sigmas},
-                "portfolio": [m.to_json() for m in self.portfolio], "table": self.table.to_json(),
-                "gains": None if self.gains is None else self.gains.to_json()}
+        """The whole prior as JSON (the models as their training table; :mod:`._prior_io`)."""
+        return _prior_io.encode(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], path: str | None = None) -> Prior:
@@ -360,35 +335,11 @@ class Prior:
         Raises:
             DataError: not a warmstart prior, another format version, or malformed.
         """
-        where = f" {path}" if path else ""
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise DataError(f"prior file{where} is not a warmstart prior")
-        if data.get("version") != VERSION:
-            raise DataError(f"prior file{where} has format version {data.get('version')!r}; this warmstart reads "
-                            f"version {VERSION} (refit it: warmstart kb fit-prior)")
-        try:
-            c = data["config"]
-            config = PriorConfig(tuple(c["features"]), c["portfolio_size"], float(c["cost_weight"]), int(c["seed"]))
-            table = PriorTable.from_json(data["table"])
-            tasks = [str(t) for t in data["tasks_fitted"]]
-            sig = data["sigma"]
-            cost_sigma = float("nan") if sig["cost"] is None else float(sig["cost"])
-            encoder = Encoder.fit(table, config.features)
-            ranker = Ranker.fit(table, encoder, tasks, seed=config.seed, sigmas=(float(sig["ranker"]), cost_sigma))
-            curve_sigmas = None if sig["curves"] is None else [float(s) for s in sig["curves"]]
-            portfolio = [PortfolioMember.from_json(m) for m in data["portfolio"]]
-            gains = None if data.get("gains") is None else LengthGains.from_json(data["gains"])
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise DataError(f"prior file{where} is malformed ({type(exc).__name__}: {exc})") from None
-        return cls(table, config, encoder, ranker, curve_sigmas, portfolio, tasks, gains, path)
+        return cls(*_prior_io.decode(data, path))
 
     def save(self, path: str | Path) -> Path:
         """Write the prior as JSON (gzip when the name ends in ``.gz``), atomically; returns the path."""
-        p = Path(path)
-        text = json.dumps(self.to_json(), allow_nan=False, separators=(",", ":"))
-        data = text.encode()
-        write_bytes_atomic(p, gzip.compress(data, mtime=0) if p.name.endswith(".gz") else data)
-        return p
+        return _prior_io.write(self.to_json(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> Prior:
@@ -397,26 +348,13 @@ class Prior:
         Raises:
             DataError: a missing, unreadable or malformed file.
         """
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-            text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
-            data = json.loads(text)
-        except FileNotFoundError:
-            raise DataError(f"prior file {p} does not exist") from None
-        except (OSError, ValueError, EOFError) as exc:
-            raise DataError(f"prior file {p} is unreadable ({exc})") from None
-        return cls.from_json(data, str(p))
+        return cls.from_json(_prior_io.read(path), str(Path(path)))
 
 
 def _modality(situation: Mapping[str, Any]) -> str | None:
     """The situation's ``modality`` (``image``, ``tabular``, ``text``), or None when it does not say."""
     m = situation.get("modality")
     return m if isinstance(m, str) and m else None
-
-
-def _finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 def fit_prior(rows: Iterable[Mapping[str, Any]], *, target: str = "score", config: PriorConfig | None = None,
