@@ -93,7 +93,7 @@ def situation_stats(rows: Sequence[Mapping[str, Any]],
         s["best_single"], s["single"] = (best[0], best[1]) if best else (None, [])
         here = [r.get(HERE) for r in rs if best and r.get("here_strategy") == best[0]]
         if best and len(here) == len(rs) and all(v is not None for v in here):  # the same run's baseline
-            s["single"], s["single_here"] = [float(v) for v in here], True
+            s["single"], s["single_here"] = [float(v) for v in here if v is not None], True
         if best and all(r.get("auto_prior") is not None for r in rs):
             s["vs_best"] = paired_target([float(r["auto_prior"]) for r in rs], s["single"])
         gap = [float(r["oracle"]) - float(r["auto_prior"]) for r in rs

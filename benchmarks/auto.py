@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = sanity_checks(runs, args.budget)
     cmd = "python -m benchmarks.auto " + " ".join(argv if argv is not None else sys.argv[1:])
     notes.append(load_note(runs))
+    notes.append(machine_note(runs))
     left = "; ".join(f"{k}: {v}" for k, v in SINGLE_LEFT_OUT.items())
     text = "\n".join([
         "# auto with its learned prior, leave-one-family-out\n", (__doc__ or "").split("Usage:")[0].strip() + "\n",
@@ -348,6 +349,21 @@ def load_note(runs: list[dict[str, Any]]) -> str:
         return "1-minute load at the auto runs' ends: not recorded" if unrecorded else "no auto run"
     return (f"1-minute load at the end of each auto run: at most {max(loads):.2f} over {len(loads)} runs"
             + (f" ({unrecorded} earlier runs did not record it)" if unrecorded else ""))
+
+
+def machine_note(runs: list[dict[str, Any]]) -> str:
+    """Which processors the timed runs (auto arms, the best single strategy rerun) ran on: a time budget buys more
+    on a faster one, so runs of different machines compare only by what they scored in their own time."""
+    timed = [r for r in runs if r.get("arm") in (*AUTO_ARMS, HERE)]
+    cpus: dict[str, int] = {}
+    for r in timed:
+        cpus[str(r.get("cpu") or "not recorded")] = cpus.get(str(r.get("cpu") or "not recorded"), 0) + 1
+    if not cpus:
+        return "no timed run"
+    return "processors of the timed runs: " + ", ".join(f"{c} ({n} runs)" for c, n in cpus.items()) + (
+        " (runs before the processor was recorded ran on other sessions' machines, up to about 2.7 times slower: "
+        "a run of self_training on digits took 424 CPU seconds here and 1,090-1,180 there)"
+        if "not recorded" in cpus else "")
 
 
 def failed_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
