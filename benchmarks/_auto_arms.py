@@ -83,7 +83,7 @@ class RunLog:
         if row.get("arm") == "first_trial" and int(row.get("first_fit", 1)) != FIRST_FIT:
             return False
         strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0]) \
-            if row.get("arm") in ("single", "first_trial") else ""
+            if row.get("arm") in ("single", "first_trial", HERE) else ""
         return is_current({**row, "strategy": strategy})
 
     @staticmethod

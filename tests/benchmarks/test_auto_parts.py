@@ -177,6 +177,9 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
     again.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "self_training", "revision": rev,
                "accuracy": 0.9})
     assert RunLog(tmp_path / "runs.jsonl").get("s", 0, "single", "self_training")["accuracy"] == 0.9
+    # the best single strategy's rerun here is current at its strategy's revision (it is not run again)
+    again.add({"situation": "s", "seed": 0, "arm": HERE, "strategy": "self_training", "revision": rev, "accuracy": 0.8})
+    assert RunLog(tmp_path / "runs.jsonl").get("s", 0, HERE, "self_training")["accuracy"] == 0.8
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
