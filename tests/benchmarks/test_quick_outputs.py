@@ -36,10 +36,16 @@ MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewsho
          "length_gain": length_gain.main}
 
 
+#: git-ignored folders under benchmarks/results/: quick runs' outputs, and full runs' working folders (caches,
+#: checkpoints, studies), which a benchmark running in the background rewrites at any time
+IGNORED = (_report.QUICK, "work")
+
+
 def committed() -> dict[str, str]:
-    """sha256 of every file under benchmarks/results/ outside the git-ignored quick/ folders."""
+    """sha256 of every file under benchmarks/results/ outside the git-ignored quick/ and work/ folders."""
     return {str(p.relative_to(RESULTS)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(RESULTS.rglob("*")) if p.is_file() and _report.QUICK not in p.relative_to(RESULTS).parts}
+            for p in sorted(RESULTS.rglob("*"))
+            if p.is_file() and not set(IGNORED) & set(p.relative_to(RESULTS).parts)}
 
 
 def test_every_benchmark_has_its_results_folder() -> None:
