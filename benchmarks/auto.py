@@ -63,6 +63,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ from benchmarks._report import Checks, markdown_table, output_folder, provenance
 from benchmarks._shard import in_shard, parse_shard
 from warmstart._atomic import write_text_atomic
 
-#: ``--budget`` value: each situation's auto runs get its best single strategy's mean wall seconds
+#: ``--budget`` value: each (situation, seed)'s auto run gets the seconds of its best single strategy rerun here
 BEST_SINGLE = "best-single"
 
 #: the arms each ``--arms`` value runs, besides the single strategies (``all`` and ``singles``)
@@ -354,10 +355,7 @@ def load_note(runs: list[dict[str, Any]]) -> str:
 def machine_note(runs: list[dict[str, Any]]) -> str:
     """Which processors the timed runs (auto arms, the best single strategy rerun) ran on: a time budget buys more
     on a faster one, so runs of different machines compare only by what they scored in their own time."""
-    timed = [r for r in runs if r.get("arm") in (*AUTO_ARMS, HERE)]
-    cpus: dict[str, int] = {}
-    for r in timed:
-        cpus[str(r.get("cpu") or "not recorded")] = cpus.get(str(r.get("cpu") or "not recorded"), 0) + 1
+    cpus = Counter(str(r.get("cpu") or "not recorded") for r in runs if r.get("arm") in (*AUTO_ARMS, HERE))
     if not cpus:
         return "no timed run"
     return "processors of the timed runs: " + ", ".join(f"{c} ({n} runs)" for c, n in cpus.items()) + (
