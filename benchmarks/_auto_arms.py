@@ -42,13 +42,15 @@ from benchmarks._report import cpu_name
 #: not of the best validation score plus length gain; 11 since a trial starts only when it is expected to add more
 #: than its seconds take from that final fit (``cost_stop.another_trial_pays``); 12 since a search scored without
 #: labels stops once the prior's picks have run, and the final fit trains up to the deadline instead of leaving
-#: an epoch that may not finish unstarted (``DeadlineStop(whole_epochs=False)``)
-AUTO_REVISION = 12
+#: an epoch that may not finish unstarted (``DeadlineStop(whole_epochs=False)``); 13 since, under a time budget with
+#: one label per class, auto runs no trial and fits the prior's first pick with the whole budget
+#: (``cost_stop.search_pays``)
+AUTO_REVISION = 13
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
-#: first trial's fit has not changed since revision 11 (revision 12 changed neither the prior's first pick nor
-#: :func:`first_trial_fit`, which runs without a deadline)
+#: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
+#: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial)
 ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 11, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its

@@ -226,6 +226,29 @@ def test_auto_starts_with_the_picks_and_chooses_by_the_posterior(prior_file, pre
     assert "shrinkage toward the prior needs two completed trials" not in r2["selection"]["text"]  # one trial
 
 
+def test_with_one_label_per_class_auto_fits_the_priors_first_pick_without_a_search(prior_file, pretrained_source,
+                                                                                    tmp_path) -> None:
+    kb = tmp_path / "kb.db"
+    r = auto("digits-prior", budget="20s", sources=[pretrained_source], storage=str(kb), shots=1,
+             strategies=["finetune", "scratch", "nas_candidate"], out=tmp_path / "run", progress=False, params=FAST,
+             prior=prior_file)
+    assert r["trials"] == [] and r["strategies"] == [] and r["search_seconds"] < 5
+    assert r["selection"]["by"] == "prior" and r["selection"]["completed"] == 0
+    assert r["selection"]["text"].startswith("the prior's first pick, without a search (with one label per class")
+    first = r["prior"]["picks"][0]
+    assert r["winner"]["strategy"] == first["strategy"] == "scratch" and r["winner"]["validation"] is None
+    assert r["winner"]["params"]["lr"] == first["params"]["lr"] and r["winner"]["test"]["accuracy"] > 0.1
+    assert any(n.startswith("no search: with one label per class") for n in r["notes"])
+    assert trial_rows(open_storage(str(kb)), "auto") == []  # no trial ran
+    assert (tmp_path / "run" / "model").is_dir()
+    assert "without a search" in sections((tmp_path / "run" / "report.html").read_text()).text["strategies"]
+    # a trial budget costs the final fit nothing: the picks run as trials
+    r = auto("digits-prior", budget=1, sources=[pretrained_source], storage=str(tmp_path / "kb2.db"), shots=1,
+             strategies=["finetune", "scratch", "nas_candidate"], out=tmp_path / "run2", progress=False, params=FAST,
+             prior=prior_file)
+    assert len(r["trials"]) == 1 and r["selection"]["by"] == "validation"
+
+
 def test_auto_without_a_prior_keeps_the_rules(pretrained_source, tmp_path) -> None:
     r = auto("digits-prior", budget=1, sources=[pretrained_source], storage=str(tmp_path / "kb.db"), shots=3,
              strategies=["finetune", "linear_probe"], out=tmp_path / "run", progress=False, params=FAST,

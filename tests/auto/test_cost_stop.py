@@ -13,9 +13,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import create_trial
 
-from warmstart.auto.cost_stop import another_trial_pays, expected_max, next_queued
+from warmstart.auto.cost_stop import another_trial_pays, expected_max, next_queued, search_pays
 from warmstart.auto.prior_plan import PriorPlan
-from warmstart.knowledge.prior import Prior, fit_prior
+from warmstart.knowledge._prior_table import RecipeSpec
+from warmstart.knowledge.prior import Pick, Prior, fit_prior
 from warmstart.tasks import get_task
 
 
@@ -103,3 +104,20 @@ def test_a_label_free_search_runs_the_priors_picks_then_stops(prior: Prior) -> N
     assert "after 1 completed trial(s), once the prior's picks had run" in after.note and "label-free" in after.note
     assert _verdict(prior, _study(None), shots=0, picks=True, seconds_left=None, trial_seconds=20.0).run  # trials
     assert _verdict(prior, _study(None), shots=5, picks=True, **roomy).run  # labelled: the knowledge gradient
+
+
+def test_with_one_label_per_class_under_a_time_budget_auto_does_not_search(prior: Prior) -> None:
+    """Leave-one-out on one label per class holds out the only label of each held-out class: no trial can rank
+    recipes there, so under a time budget the prior's first pick gets it all; otherwise the search runs."""
+    plan = PriorPlan(prior, {"shots": 1}, {"src": {}}, ["l2sp", "finetune"], None)
+    plan.picks = [Pick(RecipeSpec("l2sp", {"lr": 1e-3}), "src", 0.1, 0.1, 10.0, 0.1, None, "why")]
+    plan.configs = [{"source": "src", "strategy": "l2sp", "l2sp.lr": 1e-3}]
+    one, two, five = (get_task("digits").few_shot(k, seed=0) for k in (1, 2, 5))
+    verdict = search_pays(plan, one, 0, timed=True)
+    assert not verdict.run and verdict.note.startswith("no search: with one label per class")
+    assert "l2sp (lr=0.001)" in verdict.note
+    assert search_pays(plan, one, 0, timed=False).run  # a trial budget: trials cost the final fit nothing
+    assert search_pays(plan, two, 0, timed=True).run  # two labels: each held-out class keeps one to train on
+    assert search_pays(plan, five, 0, timed=True).run  # k-fold CV
+    assert search_pays(None, one, 0, timed=True).run  # the rules: the search, as before
+    assert search_pays(PriorPlan(prior, {}, {}, ["l2sp"], None), one, 0, timed=True).run  # the prior picked nothing

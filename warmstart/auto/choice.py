@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from warmstart.auto.arch import split_params
@@ -68,6 +69,18 @@ def held_out_labels(task: Task, seed: int = 0) -> int | None:
         return None
     n = sum(len(f.y_val) for f in plan.folds if f.y_val is not None)
     return n or None
+
+
+def held_out_unseen(task: Task, seed: int = 0) -> bool:
+    """Whether the validation holds out the only label of each held-out class: leave-one-out with one label
+    per class, where a fold's held-out class is absent from the labels it trains on (:mod:`warmstart.validation`)."""
+    try:
+        plan = plan_validation(task, "auto", seed=seed)
+    except ConfigError:
+        return False
+    return plan.kind == "loo" and all(
+        f.y_val is not None and f.y_train is not None and not bool(torch.isin(f.y_val, f.y_train).any())
+        for f in plan.folds)
 
 
 def trial_recipe(trial: FrozenTrial) -> dict[str, Any]:
@@ -241,3 +254,9 @@ def selection(trials: list[dict[str, Any]], protocol: str, choice: Choice | None
                           "length_gain": t.get("length_gain", 0.0)}
                          for t in trials if "posterior" in t]
     return out
+
+
+def no_search(protocol: str, why: str) -> dict[str, Any]:
+    """:func:`selection` of a run that fitted the prior's first pick without a search (``why``: the note saying so)."""
+    return {"completed": 0, "pruned": 0, "stopped_by_budget": 0, "failed": 0, "protocol": protocol,
+            "text": f"the prior's first pick, without a search ({why.removeprefix('no search: ')})", "by": "prior"}

@@ -37,6 +37,17 @@ them: the time left goes to the winner's final fit. At equal time on ``digits`` 
 (revision 11, ``benchmarks/results/auto/equal-time``) the search's 15 trials took half the budget
 and left the winner, mcc, 1,600–1,800 of its 3,000 steps; its pick was the prior's first pick on
 every seed.
+
+**No search at all** (:func:`search_pays`): with one label per class the few-shot protocol is
+leave-one-out, and each fold holds out the only label of its class, which the fold's fit then never
+sees (:mod:`warmstart.validation`): a trial's score rests on at most 3 labels, each of a class its fit had no
+label of. On the meta-dataset's 30 one-shot cells the prior's first three picks, kept by that score
+shrunk toward the prior, gained 0.0003 over its first pick alone (regret 0.0061 against 0.0064,
+``benchmarks/results/prior_quality``; 0.007–0.011 at 5 and 10 shots). Under a time budget every trial
+comes out of the winner's final fit: on ``digits`` with one label per class at equal time (revision
+12, ``benchmarks/results/auto/equal-time``) auto's one trial took 12 of its 153 s and the budget stopped
+its final fit of mcc, the pick on every seed, at step 2,768 of 3,000. So there, with a prior, auto runs
+no trial: the prior's first pick gets the whole budget (:func:`warmstart.auto.winner.from_first_pick`).
 """
 
 from __future__ import annotations
@@ -52,6 +63,7 @@ from warmstart.auto.arch import split_params
 from warmstart.auto.choice import (
     expected_scores,
     held_out_labels,
+    held_out_unseen,
     observed_trials,
     one_se_pick,
     trial_fit_args,
@@ -121,6 +133,24 @@ def _pick(done: list[FrozenTrial], plan: PriorPlan, task: Task, n: int, override
     """The final choice's pick (posterior, length gains, one-SE rule) with its final fit in ``seconds_left``."""
     scores = expected_scores(done, plan, task, n, overrides=overrides, seconds_left=seconds_left)
     return one_se_pick(scores, [is_queued(done[f.index]) for f in scores])
+
+
+def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, timed: bool) -> Verdict:
+    """Whether auto searches at all, or fits the prior's first pick with the whole budget (module docstring).
+
+    Args:
+        plan: The prior's plan (None: no prior, the search runs).
+        task: The target task (its few-shot cut).
+        seed: Its seed (the validation protocol's).
+        timed: Whether the budget is a time budget (under a trial budget a trial takes nothing from the final fit).
+    """
+    if plan is None or not plan.picks or not timed or not held_out_unseen(task, seed):
+        return Verdict(True)
+    pick = plan.picks[0]
+    return Verdict(False, note=(
+        f"no search: with one label per class each leave-one-out fold holds out the only label of its class, so a "
+        f"trial's validation score cannot rank recipes, and its seconds would come out of the final fit; the "
+        f"prior's first pick, {pick.spec.describe()}, is fitted with the whole budget"))
 
 
 def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int, *,

@@ -13,7 +13,9 @@
    (the prior's picks, then similar past tasks), with pruning, within the budget
    (:mod:`warmstart.auto.search`); every trial is a Recipe run by
    :func:`warmstart.recipe.run_recipe` and scored by the one few-shot protocol
-   (:mod:`warmstart.validation`).
+   (:mod:`warmstart.validation`). With a prior, a time budget and one label per class the search
+   runs no trial, since leave-one-out then cannot rank recipes and every trial's seconds would come
+   out of the final fit: the prior's first pick is the winner (:func:`warmstart.auto.cost_stop.search_pays`).
 4. The winner is the best validation score, or with a prior the best posterior mean of the
    validation score shrunk toward the prior's prediction (:mod:`warmstart.auto.choice`). It is
    retrained on all labelled data (``run_recipe`` with ``validation="none"``) at its strategy's
@@ -35,20 +37,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
 from optuna.trial import TrialState
 from sklearn.metrics import confusion_matrix
 
 from warmstart._atomic import write_text_atomic
-from warmstart.auto.arch import split_params
-from warmstart.auto.choice import annotate, choose, selection
+from warmstart.auto.choice import annotate, choose, no_search, selection
 from warmstart.auto.clock import Clock
+from warmstart.auto.cost_stop import search_pays
 from warmstart.auto.final_fit import final_fit
 from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
-from warmstart.auto.search import KIND, fixed_params, is_queued, recipe_source, run_search, validation_protocol
+from warmstart.auto.search import KIND, is_queued, recipe_source, run_search, validation_protocol
 from warmstart.auto.situation import Situation, choose_strategies
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
+from warmstart.auto.winner import Winner, from_first_pick, from_trial
 from warmstart.backbones.checkpoint import save_checkpoint
 from warmstart.engine.callbacks import extra_callbacks
 from warmstart.errors import ConfigError
@@ -104,7 +108,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         The result dict the CLI prints (also saved as ``OUT/run.json``); ``prior`` is None when
         the rules chose the strategies, else the prior's description and picks; with a prior,
         ``selection`` and ``trials`` carry each completed trial's validation score, the prior's
-        predicted score and the posterior mean.
+        predicted score and the posterior mean; ``selection["by"]`` is ``prior`` when no search ran (the
+        prior's first pick was fitted), and ``trials`` is then empty.
 
     Raises:
         ConfigError: a budget too small, no usable source, unknown strategies.
@@ -144,42 +149,32 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     with clock.phase("search"):
         meta = meta_features(target)
         sit, plan = _strategies(target, top, bool(src_tasks), strategies, the_prior, prior_note, meta, b, params)
-        study, notes = run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
-                                  progress=progress, overrides=params, clock=clock, prior=plan)
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if not done:
-        reasons = sorted({str(t.user_attrs.get("fail_reason")) for t in study.trials if t.state == TrialState.FAIL})
-        cut = [t for t in study.trials if t.user_attrs.get("stopped_by_budget")]
-        spent = f" ({clock.phases.get('pretraining', 0):.0f} s of it pretraining sources)" if b.seconds else ""
-        why = (f" (failures: {reasons[:2]})" if reasons else
-               f" (the budget stopped {len(cut)} trial(s), the first one, {cut[0].params.get('strategy')}, after "
-               f"{float(cut[0].user_attrs.get('wall_seconds', 0)):.0f} s); give a larger budget" if cut else
-               "; give a larger budget")
-        raise ConfigError(f"budget {b}{spent} ended before any trial completed{why}")
-    choice = choose(study, plan, target, seed, overrides=params, seconds_left=clock.left())
-    best = choice.trial
-    win_strategy = str(best.params["strategy"])
-    win_params, win_arch = split_params(win_strategy, best.params)
-    win_params.update(fixed_params(win_strategy, params))
-    used = best.user_attrs.get("source_used", best.params["source"])
-    win_source = next(r for r in top if r.name == used)
-    path, source_task = recipe_source(win_source.source)
+        go = search_pays(plan, target, seed, timed=b.seconds is not None)
+        study, notes = (run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
+                                   progress=progress, overrides=params, clock=clock, prior=plan)
+                        if go.run else (None, [go.note]))
+    choice = None
+    if study is None:
+        assert plan is not None  # search_pays searches without a prior
+        win = from_first_pick(plan, top, params)
+    else:
+        _check_completed(study, b, clock)
+        choice = choose(study, plan, target, seed, overrides=params, seconds_left=clock.left())
+        win = from_trial(choice.trial, top, params)
+    path, source_task = recipe_source(win.source.source)
     end = clock.retrain_deadline()
-    fit_s = best.user_attrs.get("fit_seconds")
-    gain = None if plan is None else plan.prior.raw_length_gain(win_strategy, int(target.shots or 0), target.modality)
-    train_s = best.user_attrs.get("train_seconds")
-    final_plan = final_fit(win_strategy, win_params, params, n_items(target.x_train),
-                           None if fit_s is None else float(fit_s), None if end is None else clock.left(), gain,
-                           None if train_s is None else float(train_s))
-    trial_params, win_params = win_params, final_plan.params
+    gain = None if plan is None else plan.prior.raw_length_gain(win.strategy, int(target.shots or 0), target.modality)
+    final_plan = final_fit(win.strategy, win.params, params, n_items(target.x_train), win.fit_seconds,
+                           None if end is None else clock.left(), gain, win.train_seconds)
+    trial_params, win_params = win.params, final_plan.params
     notes.append(final_plan.note)
-    recipe = Recipe(win_strategy, win_params, source=path, source_task=source_task,
-                    source_spec=win_source.source.spec, seed=seed, architecture=win_arch)
+    recipe = Recipe(win.strategy, win_params, source=path, source_task=source_task,
+                    source_spec=win.source.source.spec, seed=seed, architecture=win.architecture)
     # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
     # weights unless the strategy selects an epoch by a score)
     stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
-        retrained = run_recipe(target, recipe, validation="none", source=win_source.source, device=device,
+        retrained = run_recipe(target, recipe, validation="none", source=win.source.source, device=device,
                                progress=progress)  # a final fit on every label; test metrics for reporting
     final = retrained.strategy
     if stop is not None and stop.stopped_after is not None:
@@ -193,19 +188,23 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         saved = None
         if hasattr(final.model_, "backbone"):
             save_checkpoint(final.model_, model_dir, classes=target.classes, source_task=target.name,
-                            metrics={"test": test}, extra={"strategy": win_strategy, "params": win_params,
-                                                           "source": win_source.name, "auto": True})
+                            metrics={"test": test}, extra={"strategy": win.strategy, "params": win_params,
+                                                           "source": win.source.name, "auto": True})
             saved = str(model_dir)
         record_sources(st, ranked)
-        result = _result(target, b, seed, shots, ranked, sit, study, pre_notes + notes, win_strategy, win_params,
-                         win_source.name, final, test, cm, saved, command, best)
-        annotate(result["trials"], choice)
-        result["selection"] = selection(result["trials"], validation_protocol(target, seed), choice)
+        result = _result(target, b, seed, shots, ranked, sit, study, pre_notes + notes, win, win_params,
+                         final, test, cm, saved, command)
+        protocol = validation_protocol(target, seed)
+        if choice is not None:
+            annotate(result["trials"], choice)
+            result["selection"] = selection(result["trials"], protocol, choice)
+        else:
+            result["selection"] = no_search(protocol, go.note)
         result["prior"] = plan.to_json() if plan is not None else None
-        result["winner"].update({k: v for r in result["trials"] if r["number"] == best.number
+        result["winner"].update({k: v for r in result["trials"] if r["number"] == win.number
                                  for k, v in r.items() if k in ("predicted", "posterior")})
-        if win_arch is not None:
-            result["winner"]["architecture"] = win_arch
+        if win.architecture is not None:
+            result["winner"]["architecture"] = win.architecture
         result["winner"]["final_fit"] = {"length": final_plan.length, "work_ratio": round(final_plan.work_ratio, 2),
                                          "predicted_seconds": final_plan.predicted_seconds,
                                          "seconds": clock.phases.get("retrain"), "trial_params": trial_params}
@@ -216,6 +215,20 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
     write_report(result, out / "report.html")
     return result
+
+
+def _check_completed(study: optuna.Study, b: Budget, clock: Clock) -> None:
+    """Raise ConfigError when the search ended before any trial completed, saying why."""
+    if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return
+    reasons = sorted({str(t.user_attrs.get("fail_reason")) for t in study.trials if t.state == TrialState.FAIL})
+    cut = [t for t in study.trials if t.user_attrs.get("stopped_by_budget")]
+    spent = f" ({clock.phases.get('pretraining', 0):.0f} s of it pretraining sources)" if b.seconds else ""
+    why = (f" (failures: {reasons[:2]})" if reasons else
+           f" (the budget stopped {len(cut)} trial(s), the first one, {cut[0].params.get('strategy')}, after "
+           f"{float(cut[0].user_attrs.get('wall_seconds', 0)):.0f} s); give a larger budget" if cut else
+           "; give a larger budget")
+    raise ConfigError(f"budget {b}{spent} ended before any trial completed{why}")
 
 
 def _strategies(target: Task, top: list[Any], has_source_data: bool, allowed: list[str] | None,
@@ -270,13 +283,14 @@ def _candidates(sources: list[str | Path | Source], source_tasks: list[str], see
     return out
 
 
-def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: list[Any], sit: Any, study: Any,
-            notes: list[str], strategy: str, params: dict[str, Any], source: str, final: Any,
-            test: dict[str, float], cm: list[list[int]], saved: str | None,
-            command: str | None, best: Any) -> dict[str, Any]:
+def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: list[Any], sit: Any,
+            study: optuna.Study | None, notes: list[str], win: Winner, params: dict[str, Any], final: Any,
+            test: dict[str, float], cm: list[list[int]], saved: str | None, command: str | None) -> dict[str, Any]:
+    """run.json's fields (the selection, the prior and the final fit are added by :func:`auto`)."""
     trials = []
-    t0 = min((t.datetime_start.timestamp() for t in study.trials if t.datetime_start), default=0.0)
-    for t in study.trials:
+    all_trials = study.trials if study is not None else []
+    t0 = min((t.datetime_start.timestamp() for t in all_trials if t.datetime_start), default=0.0)
+    for t in all_trials:
         if t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
             continue
         end = t.datetime_complete.timestamp() if t.datetime_complete else t0
@@ -286,14 +300,14 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
                        "stopped_by_budget": bool(t.user_attrs.get("stopped_by_budget")),
                        **({"pruned_by": t.user_attrs["pruned_by"]} if t.user_attrs.get("pruned_by") else {})})
     per: dict[str, dict[str, Any]] = {}
-    for t in trials:
-        s = per.setdefault(str(t["strategy"]), {"strategy": t["strategy"], "trials": 0, "best": None})
+    for row in trials:
+        s = per.setdefault(str(row["strategy"]), {"strategy": row["strategy"], "trials": 0, "best": None})
         s["trials"] += 1
-        if t["value"] is not None and t["state"] == "COMPLETE":
-            s["best"] = t["value"] if s["best"] is None else max(s["best"], t["value"])
+        if row["value"] is not None and row["state"] == "COMPLETE":
+            s["best"] = row["value"] if s["best"] is None else max(s["best"], row["value"])
     h = getattr(final, "history_", None)
     hist = getattr(h, "epochs", None) or (h.get("epochs", []) if isinstance(h, dict) else [])
-    warm = [t for t in study.trials if is_queued(t)]
+    warm = [t for t in all_trials if is_queued(t)]
     return {
         "title": f"warmstart auto on {task.name}", "task": task.name, "budget": str(budget), "seed": seed,
         "shots": shots, "command": command or " ".join(shlex.quote(a) for a in sys.argv),
@@ -301,9 +315,9 @@ def _result(task: Task, budget: Budget, seed: int, shots: int | None, ranked: li
         "sources": [r.to_json() for r in ranked], "situation": sit.to_json(),
         "notes": sit.reasons + notes, "strategies": sorted(per.values(), key=lambda s: -(s["best"] or -1e9)),
         "trials": trials, "warm_started_trials": len(warm),
-        "winner": {"label": f"{strategy} from {source}", "strategy": strategy, "source": source, "params": params,
-                   "validation": best.value, "test": test, "history": hist, "confusion": cm,
-                   "classes": task.classes, "info": getattr(final, "info_", {})},
+        "winner": {"label": f"{win.strategy} from {win.source.name}", "strategy": win.strategy,
+                   "source": win.source.name, "params": params, "validation": win.validation, "test": test,
+                   "history": hist, "confusion": cm, "classes": task.classes, "info": getattr(final, "info_", {})},
         "model": saved, "kind": KIND,
     }
 

@@ -89,12 +89,13 @@ def auto(
     console.print(t)
     for note in result["notes"]:
         console.print(f"- {note}")
-    t = Table(title="strategies tried (validation score)")
-    for col in ("strategy", "trials", "best"):
-        t.add_column(col)
-    for s in result["strategies"]:
-        t.add_row(str(s["strategy"]), str(s["trials"]), f"{s['best']:.4f}" if s["best"] is not None else "-")
-    console.print(t)
+    if result["strategies"]:  # none when auto fitted the prior's first pick without a search
+        t = Table(title="strategies tried (validation score)")
+        for col in ("strategy", "trials", "best"):
+            t.add_column(col)
+        for s in result["strategies"]:
+            t.add_row(str(s["strategy"]), str(s["trials"]), f"{s['best']:.4f}" if s["best"] is not None else "-")
+        console.print(t)
     scored = [t for t in result["trials"] if "posterior" in t]
     if scored:
         t = Table(title="completed trials: validation score, the prior's prediction, posterior mean, "

@@ -149,7 +149,9 @@ def render(run: dict[str, Any]) -> str:
         parts["sources"] += _img(plots.bars([s["source"] for s in src], [s["logme"] for s in src], "LogME"),
                                  "source ranking")
     strat = run.get("strategies") or []
-    parts["strategies"] = chooser(run) + _table(strat)
+    no_search = not strat and (run.get("selection") or {}).get("by") == "prior"
+    parts["strategies"] = chooser(run) + (f'<p class="muted">no trial ran: {html.escape(chosen(run))}</p>'
+                                          if no_search else _table(strat))
     parts["progress"] = _progress(trials)
     hist = winner.get("history") or []
     parts["curves"] = _img(plots.learning_curves(hist), "learning curves") if hist else _table([])

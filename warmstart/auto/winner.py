@@ -1,0 +1,78 @@
+"""The recipe auto fits on every label at the end: the chosen trial's, or the prior's first pick without a search.
+
+Either way the final fit needs the same few things (:func:`warmstart.auto.run.auto`): the strategy,
+its parameters as a trial runs them (the trial budget's short length included, which the final fit
+then lengthens: :mod:`warmstart.auto.final_fit`), the architecture, the source it ran from, and the
+measured seconds of one such fit when a trial measured them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from warmstart.auto.arch import split_params
+from warmstart.auto.prior_plan import PriorPlan
+from warmstart.auto.search import fixed_params
+from warmstart.auto.sources import RankedSource
+from warmstart.strategies import strategy_class
+
+
+@dataclass(frozen=True)
+class Winner:
+    """What the final fit starts from.
+
+    Attributes:
+        strategy: The strategy.
+        params: Its parameters as a trial runs them (the trial budget and the user's fixed ones included).
+        architecture: A NAS candidate's architecture, or None.
+        source: The ranked source it runs from (for a strategy that needs source data, one that has some).
+        fit_seconds: Measured seconds of one fit at the trials' settings on every label (None: no trial ran).
+        train_seconds: The part of them in training steps (None: unknown).
+        validation: The chosen trial's validation score (None: no trial ran).
+        number: The chosen trial's number (None: no trial ran).
+    """
+
+    strategy: str
+    params: dict[str, Any]
+    architecture: dict[str, Any] | None
+    source: RankedSource
+    fit_seconds: float | None = None
+    train_seconds: float | None = None
+    validation: float | None = None
+    number: int | None = None
+
+
+def from_trial(trial: FrozenTrial, sources: list[RankedSource], overrides: dict[str, Any] | None) -> Winner:
+    """The final fit of a chosen trial (its source the one it ran from: ``source_used`` where it stood in)."""
+    strategy = str(trial.params["strategy"])
+    params, arch = split_params(strategy, trial.params)
+    params.update(fixed_params(strategy, overrides))
+    used = trial.user_attrs.get("source_used", trial.params["source"])
+    fit, train = trial.user_attrs.get("fit_seconds"), trial.user_attrs.get("train_seconds")
+    return Winner(strategy, params, arch, next(r for r in sources if r.name == used),
+                  None if fit is None else float(fit), None if train is None else float(train),
+                  None if trial.value is None else float(trial.value), trial.number)
+
+
+def from_first_pick(plan: PriorPlan, sources: list[RankedSource], overrides: dict[str, Any] | None) -> Winner:
+    """The final fit of the prior's first pick, as its queued trial would have run it (:func:`from_trial`).
+
+    A strategy that needs source data runs from the best-ranked source that has some when the pick's
+    source has none, as the search's objective does.
+
+    Raises:
+        ValueError: the plan has no pick.
+    """
+    if not plan.configs:
+        raise ValueError("the prior's plan has no pick")
+    config = plan.configs[0]
+    strategy = str(config["strategy"])
+    params, arch = split_params(strategy, config)
+    params.update(fixed_params(strategy, overrides))
+    source = next((r for r in sources if r.name == config.get("source")), sources[0])
+    if strategy_class(strategy).needs_source_task and source.source.task_name is None:
+        source = next((r for r in sources if r.source.task_name is not None), source)
+    return Winner(strategy, params, arch, source)
