@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._auto_report import HERE
-from benchmarks._auto_situations import Situation, lofo_rows, row_family
+from benchmarks._auto_situations import SITUATIONS, Situation, lofo_rows, row_family
 from benchmarks._report import cpu_name
 
 #: the auto arms' revision (runs of an older one are stale and run again): 2 since auto retrains its winner
@@ -47,6 +47,11 @@ from benchmarks._report import cpu_name
 #: (``cost_stop.search_pays``)
 AUTO_REVISION = 13
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
+#: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
+#: of an earlier revision stays current in a situation that every later revision left as it was (the same code
+#: path, the same decisions): revision 13's check finds the search worth running wherever a class has more than one
+#: label or the score is label-free, so there it does what revision 12 did
+SCOPED: dict[int, tuple[int, ...]] = {13: (1,)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
@@ -58,6 +63,13 @@ ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 11, "auto_none": 2}
 FIRST_FIT = 2
 #: rows of the few task keys a ``--quick`` prior is fitted on (seconds, not minutes)
 QUICK_PRIOR_TASKS = 8
+
+
+def unchanged_since(revision: int, situation: str) -> bool:
+    """Whether every auto revision after ``revision`` left ``situation`` as it was (:data:`SCOPED`)."""
+    shots = next((s.shots for s in SITUATIONS if s.name == situation), None)
+    return shots is not None and revision < AUTO_REVISION and all(
+        r in SCOPED and shots not in SCOPED[r] for r in range(revision + 1, AUTO_REVISION + 1))
 
 
 class RunLog:
@@ -80,7 +92,9 @@ class RunLog:
         ``first_fit`` or ``revision`` is of revision 1)."""
         from benchmarks._revision import is_current
 
-        if row.get("arm") in AUTO_ARMS and int(row.get("auto_revision", 1)) != ARM_REVISION[str(row["arm"])]:
+        rev = int(row.get("auto_revision", 1))
+        if row.get("arm") in AUTO_ARMS and rev != ARM_REVISION[str(row["arm"])] and not (
+                row["arm"] == "auto_prior" and unchanged_since(rev, str(row["situation"]))):
             return False
         if row.get("arm") == "first_trial" and int(row.get("first_fit", 1)) != FIRST_FIT:
             return False

@@ -71,6 +71,7 @@ from benchmarks._auto_arms import (
     ARM_REVISION,
     AUTO_ARMS,
     FIRST_FIT,
+    SCOPED,
     RunLog,
     family_prior,
     file_hash,
@@ -139,6 +140,9 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     notes = ["quick: sources pretrained 2 epochs on 1,500 examples; 1 training epoch per fit"] if quick else []
     # the report counts only the runs of these revisions (older ones are stale and wait for a rerun)
     notes.append("auto arms at revision " + ", ".join(f"{a} {r}" for a, r in ARM_REVISION.items()))
+    notes += [f"auto (prior) runs of revision {r - 1} count in the situations revision {r} left as it was (it changed "
+              f"only those with {', '.join(map(str, shots))} label(s) per class)" for r, shots in SCOPED.items()
+              if r == ARM_REVISION["auto_prior"]]
     rows: list[dict[str, Any]] = []
     if args.table.is_file():
         rows = read_rows(args.table)

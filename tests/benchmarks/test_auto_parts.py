@@ -12,10 +12,12 @@ from benchmarks._auto_arms import (
     ARM_REVISION,
     AUTO_REVISION,
     FIRST_FIT,
+    SCOPED,
     RunLog,
     few_tasks,
     first_trial_fit,
     first_trial_recipe,
+    unchanged_since,
 )
 from benchmarks._auto_report import (
     HERE,
@@ -151,6 +153,23 @@ def test_run_log_reads_back_finished_runs(tmp_path) -> None:
     assert again.get("s", 0, "auto_none")["accuracy"] == 0.6
     assert again.get("s", 1, "auto_none") is None and again.get("s", 0, "single", "l2sp") is None
     assert again.get("s", 1, "auto_prior") is None  # of the revision before auto (prior)'s last change
+
+
+def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp_path) -> None:
+    """Revision 13 changed only the situations with one label per class (SCOPED): a revision-12 run of another
+    situation is still a run of today's auto there; one of digits-1shot, or of revision 11, is not."""
+    assert SCOPED[AUTO_REVISION] == (1,)
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation, rev in (("digits-5shot", 12), ("digits-unlabelled", 12), ("digits-1shot", 12),
+                           ("breast_cancer-b-5shot", 11)):
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": rev, "accuracy": 0.9})
+    log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_none", "auto_revision": 12, "accuracy": 0.9})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-5shot", 0, "auto_prior") and again.get("digits-unlabelled", 0, "auto_prior")
+    assert again.get("digits-1shot", 0, "auto_prior") is None
+    assert again.get("breast_cancer-b-5shot", 0, "auto_prior") is None  # revision 12 changed every situation
+    assert again.get("digits-5shot", 0, "auto_none") is None  # auto without the prior has its own revision
+    assert unchanged_since(12, "mnist5k-b-rotated-10shot") and not unchanged_since(12, "no such situation")
 
 
 def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
