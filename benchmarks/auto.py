@@ -30,12 +30,13 @@ adaptation strategies' 3,000 steps take minutes). ``--budget best-single`` makes
 equal cost too: the best single strategy (the hindsight pick among the single strategies' runs read
 from ``--singles-from``, another ``--out``) runs again on this machine for each (situation, seed), just
 before auto (arm ``best_single_here``), and its seconds there are that auto run's budget (at least
-auto's smallest, 20 s); auto is paired with that rerun. Machines differ from session to session (a
-run of self_training on ``digits`` took 424 CPU seconds on one and 1,090–1,180 on another), so seconds
-recorded elsewhere would not give equal time. Every run's row names its processor (``cpu``). For
-equal conditions as well, the auto arms
-can run as the single strategies did: two processes pinned to one core each (``--shard I/2 --threads
-1``, ``WARMSTART_THREADS=1 taskset -c I``), splitting the (situation, seed) pairs.
+auto's smallest, 20 s); auto is paired with that rerun, made again whenever auto runs again (in one
+process, beside the same other jobs: a fit ran 18% slower per step beside another job). Machines differ
+from session to session (a run of self_training on ``digits`` took 424 CPU seconds on one and
+1,090–1,180 on another), so seconds recorded elsewhere would not give equal time. Every run's row
+names its processor (``cpu``). For equal conditions as well, the auto arms can run as the single
+strategies did: two processes pinned to one core each (``--shard I/2 --threads 1``,
+``WARMSTART_THREADS=1 taskset -c I``), splitting the (situation, seed) pairs.
 
 The learning curve of the prior (25 %, 50 %, 100 % of the meta-dataset's tasks) is reported by
 ``benchmarks/prior_quality.py`` on the meta-dataset's own runs, not redone here.
@@ -182,7 +183,11 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
                     if args.arms in ("all", "singles") and given is None else [])
             autos = ARM_SETS[args.arms] if in_shard(f"{sit.name}|{seed}|auto", args.shard) else ()
             if best is not None and autos:  # equal time on this machine: the best single strategy timed here first
-                here = log.get(sit.name, seed, HERE, best) or log.add(
+                # kept only while every auto arm it timed is kept: an auto run made again is timed against a single
+                # run made just before it, in the same process, beside the same other jobs (a run beside another
+                # job ran 18% slower per step: the two arms of a pair must share their conditions)
+                done = all(log.get(sit.name, seed, a) is not None for a in autos)
+                here = (log.get(sit.name, seed, HERE, best) if done else None) or log.add(
                     run_recipe_row(sit, seed, HERE, *_single(sit, seed, best, ckpts, quick)))
                 _log(f"{sit.name} seed {seed} {best} on this machine: {here.get('accuracy')}, "
                      f"{run_seconds(here):.0f} s")
