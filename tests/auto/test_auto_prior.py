@@ -239,6 +239,7 @@ def test_with_one_label_per_class_auto_fits_the_priors_first_pick_without_a_sear
     assert r["winner"]["strategy"] == first["strategy"] == "scratch" and r["winner"]["validation"] is None
     assert r["winner"]["params"]["lr"] == first["params"]["lr"] and r["winner"]["test"]["accuracy"] > 0.1
     assert any(n.startswith("no search: with one label per class") for n in r["notes"])
+    assert any(n.startswith("prior pick 1: scratch") and "predicted" in n for n in r["notes"])  # what was fitted, why
     assert trial_rows(open_storage(str(kb)), "auto") == []  # no trial ran
     assert (tmp_path / "run" / "model").is_dir()
     assert "without a search" in sections((tmp_path / "run" / "report.html").read_text()).text["strategies"]

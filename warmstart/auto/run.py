@@ -152,7 +152,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         go = search_pays(plan, target, seed, timed=b.seconds is not None)
         study, notes = (run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
                                    progress=progress, overrides=params, clock=clock, prior=plan)
-                        if go.run else (None, [go.note]))
+                        if go.run else (None, [*(plan.notes[:1] if plan is not None else []), go.note]))
     choice = None
     if study is None:
         assert plan is not None  # search_pays searches without a prior
