@@ -14,6 +14,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from warmstart.auto.arch import split_params
+from warmstart.auto.choice import trial_fit_args, trial_source
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params
 from warmstart.auto.sources import RankedSource
@@ -47,13 +48,10 @@ class Winner:
 
 def from_trial(trial: FrozenTrial, sources: list[RankedSource], overrides: dict[str, Any] | None) -> Winner:
     """The final fit of a chosen trial (its source the one it ran from: ``source_used`` where it stood in)."""
-    strategy = str(trial.params["strategy"])
-    params, arch = split_params(strategy, trial.params)
-    params.update(fixed_params(strategy, overrides))
-    used = trial.user_attrs.get("source_used", trial.params["source"])
-    fit, train = trial.user_attrs.get("fit_seconds"), trial.user_attrs.get("train_seconds")
-    return Winner(strategy, params, arch, next(r for r in sources if r.name == used),
-                  None if fit is None else float(fit), None if train is None else float(train),
+    strategy, params, fit, train = trial_fit_args(trial, overrides)
+    _, arch = split_params(strategy, trial.params)
+    used = trial_source(trial)
+    return Winner(strategy, params, arch, next(r for r in sources if r.name == used), fit, train,
                   None if trial.value is None else float(trial.value), trial.number)
 
 
