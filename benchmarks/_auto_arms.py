@@ -44,8 +44,12 @@ from benchmarks._report import cpu_name
 #: labels stops once the prior's picks have run, and the final fit trains up to the deadline instead of leaving
 #: an epoch that may not finish unstarted (``DeadlineStop(whole_epochs=False)``); 13 since, under a time budget with
 #: one label per class, auto runs no trial and fits the prior's first pick with the whole budget
-#: (``cost_stop.search_pays``)
-AUTO_REVISION = 13
+#: (``cost_stop.search_pays``); 14 since the prior reads each ranked source's domain gap (``tf_gap``: the
+#: meta-dataset's rows held it, auto imputed it with the training median: ``prior_plan.source_features``), the
+#: search keeps time for the recipe the final choice would pick with the seconds it may keep, not with unlimited
+#: time (``choice.incumbent_final_fit(seconds_left=)``), and the meta-dataset holds the adaptation strategies at 10
+#: labels per class
+AUTO_REVISION = 14
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
@@ -55,8 +59,9 @@ SCOPED: dict[int, tuple[int, ...]] = {13: (1,)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
-#: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 11, "auto_none": 2}
+#: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial;
+#: revision 14 changed the first pick: the prior reads the source's domain gap)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 14, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length

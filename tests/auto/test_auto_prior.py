@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 from tests.report._sections import sections
 from warmstart.auto import auto
 from warmstart.auto.arch import arch_text, nas_archs, split_params
-from warmstart.auto.prior_plan import PRIOR_OFF, applicable_strategies, pick_config, plan_with_prior, resolve_prior
+from warmstart.auto.prior_plan import (
+    PRIOR_OFF,
+    applicable_strategies,
+    pick_config,
+    plan_with_prior,
+    resolve_prior,
+    source_features,
+)
 from warmstart.auto.prior_pruner import PRUNED_BY, PriorPruner
 from warmstart.auto.search import joint_space
 from warmstart.auto.sources import RankedSource
@@ -131,6 +138,26 @@ def test_a_pick_maps_onto_the_joint_space(prior, pretrained_source) -> None:
     assert "nas_candidate.arch" not in cfg and "not a candidate" in changed[0]
 
 
+def test_the_sources_domain_gap_reaches_the_prior() -> None:
+    """The meta-dataset's rows carry each source's domain gap (tf_gap); auto gives the prior its ranked sources'
+    gap too, so a prior that learned "far from the source: adapt; close: fine-tune" ranks by it (left out, the gap
+    was imputed with its training median and the two sources ranked alike)."""
+    rng = random.Random(1)
+    table = [{"task": f"t{t}@5shots", "shots": 5, "strategy": strat, "seed": 0, "params": "{}", "seconds": 10.0,
+              "metric": "val_accuracy", "tf_gap": gap, "mf_is_image": 1.0,
+              "score": (0.9 if (strat == "mcc") == (gap > 0.4) else 0.7) + rng.gauss(0, 0.01)}
+             for t in range(16) for gap in (0.1 + 0.05 * (t % 4) + (0.4 if t >= 8 else 0.0),)
+             for strat in ("mcc", "finetune")]
+    fitted = fit_prior(table)
+    ranked = [RankedSource(name, Source(task_name="digits"), None, None, gap) for name, gap in (("near", 0.15),
+                                                                                                ("far", 0.6))]
+    sources = source_features(ranked)
+    assert sources == {"near": {"tf_gap": 0.15}, "far": {"tf_gap": 0.6}}
+    near = fitted.suggest({"shots": 5, "is_image": 1.0}, k=1, sources={"near": sources["near"]}, cost_weight=0.0)
+    far = fitted.suggest({"shots": 5, "is_image": 1.0}, k=1, sources={"far": sources["far"]}, cost_weight=0.0)
+    assert near[0].spec.strategy == "finetune" and far[0].spec.strategy == "mcc"
+
+
 def test_plan_orders_the_picks_and_keeps_to_the_budget(prior, pretrained_source) -> None:
     few = get_task("digits-prior").few_shot(3, seed=0)
     meta = {"log_n_classes": 2.3, "is_image": 1.0}
@@ -138,7 +165,7 @@ def test_plan_orders_the_picks_and_keeps_to_the_budget(prior, pretrained_source)
                            budget=Budget.parse(2), allowed=["scratch", "finetune", "nas_candidate"])
     assert [p.spec.strategy for p in plan.picks] == ["scratch", "nas_candidate"]  # 2 trials: 2 picks
     assert plan.configs[1]["nas_candidate.arch"] == arch_text(NAS_ARCH) and plan.configs[0]["scratch.lr"] == 3e-3
-    assert plan.archs == nas_archs(3) and plan.sources == {"src": {"logme": 0.2, "leep": -1.0}}
+    assert plan.archs == nas_archs(3) and plan.sources == {"src": {"logme": 0.2, "leep": -1.0, "tf_gap": 0.3}}
     assert plan.notes[0].startswith("prior pick 1: scratch (lr=0.003) from src: predicted +")
     full = plan_with_prior(prior, few, meta, _ranked(pretrained_source), labels_per_class=3, has_source_data=False,
                            budget=Budget.parse("10m"), allowed=["scratch", "finetune", "nas_candidate"])

@@ -85,6 +85,9 @@ def test_length_gains_choose_the_model_auto_would_return_in_the_time_left() -> N
     assert kept[0].number == roomy.trial.number and kept[1].length == "full"
     assert kept[1].predicted_seconds is not None and kept[1].predicted_seconds > 2.0
     assert incumbent_final_fit(study, None, task)[0].number == study.best_trial.number  # type: ignore[index]
+    # with only a trial's length of time to keep, the final choice would pass finetune over: no time is kept for it
+    short = incumbent_final_fit(study, plan, task, seconds_left=2.0)
+    assert short is not None and short[0].number == tight.trial.number
 
 
 def test_an_expected_score_is_capped_at_one_and_the_less_extrapolated_wins_a_tie() -> None:

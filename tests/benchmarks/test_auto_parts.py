@@ -155,10 +155,20 @@ def test_run_log_reads_back_finished_runs(tmp_path) -> None:
     assert again.get("s", 1, "auto_prior") is None  # of the revision before auto (prior)'s last change
 
 
-def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp_path) -> None:
-    """Revision 13 changed only the situations with one label per class (SCOPED): a revision-12 run of another
-    situation is still a run of today's auto there; one of digits-1shot, or of revision 11, is not."""
-    assert SCOPED[AUTO_REVISION] == (1,)
+def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp_path, monkeypatch) -> None:
+    """Revision 13 changed only the situations with one label per class (SCOPED): when it was the latest, a
+    revision-12 run of another situation was still a run of today's auto there; one of digits-1shot, or of revision
+    11, was not. Revision 14 changed every situation: no earlier run stays current."""
+    import benchmarks._auto_arms as arms
+
+    assert 14 not in SCOPED and AUTO_REVISION >= 14
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_prior", "auto_revision": 13, "accuracy": 0.9})
+    assert RunLog(tmp_path / "runs.jsonl").get("digits-5shot", 0, "auto_prior") is None
+    (tmp_path / "runs.jsonl").unlink()
+    monkeypatch.setattr(arms, "AUTO_REVISION", 13)
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 13)
+    assert SCOPED[13] == (1,)
     log = RunLog(tmp_path / "runs.jsonl")
     for situation, rev in (("digits-5shot", 12), ("digits-unlabelled", 12), ("digits-1shot", 12),
                            ("breast_cancer-b-5shot", 11)):

@@ -9,8 +9,9 @@ right after parsing its options). Of a time budget of B seconds:
   epoch is started that is predicted not to fit, and training stops at the step
   where the time runs out);
 * the search starts a trial only when the longest trial so far and the final fit
-  of the incumbent (the trial the final choice would pick now,
-  :func:`warmstart.auto.choice.incumbent_final_fit`) still fit before the end: that final fit
+  of the incumbent (the trial the final choice would pick now were its final fit given the
+  seconds that may be kept for it, :func:`warmstart.auto.choice.incumbent_final_fit`) still fit
+  before the end: that final fit
   is the incumbent's recipe at its strategy's full length (:mod:`warmstart.auto.final_fit`),
   its seconds predicted from the trial's measured fit time, and at most
   :data:`~warmstart.auto.final_fit.FINAL_SHARE` of the time left when the first trial

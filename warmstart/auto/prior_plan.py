@@ -105,8 +105,14 @@ def applicable_strategies(task: Task, *, labels_per_class: int, has_source_data:
 
 
 def source_features(sources: Sequence[Any]) -> dict[str, dict[str, float]]:
-    """Source name → its transferability scores (LogME, LEEP) of the ranked sources, as the prior reads them."""
-    return {s.name: {k: float(v) for k, v in (("logme", s.logme), ("leep", s.leep)) if v is not None}
+    """Source name → the ranked source's transferability scores as the prior reads them: LogME, LEEP and the
+    domain gap to the task's pool (``tf_gap``, the meta-dataset's ``src_gap``: :func:`warmstart.auto.situation.domain_gap`).
+
+    The prior is fitted with every one of them its training rows hold; one left out here is imputed with its
+    training median, and the prior cannot tell a source close to the task from one far from it.
+    """
+    return {s.name: {k: float(v) for k, v in (("logme", s.logme), ("leep", s.leep), ("tf_gap", s.gap))
+                     if v is not None}
             for s in sources}
 
 

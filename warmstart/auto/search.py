@@ -296,17 +296,20 @@ def run_search(task: Task, sources: list[RankedSource], strategies: list[str], b
     stopped: list[str] = []  # why the cost-aware stop ended the search
 
     def keep_time_for_the_incumbent() -> None:
-        """Reserve the final fit of the trial auto would choose now (the final choice's posterior, length
-        gains and one-SE rule), so more trials never eat the time the chosen recipe's full length needs."""
+        """Reserve the final fit of the trial auto would choose now with the most time it may keep for it (the
+        final choice's posterior, length gains and one-SE rule, at the seconds kept), so more trials never eat
+        the time the chosen recipe's full length needs, and no time is kept for a recipe the final choice
+        would then pass over."""
         from warmstart.auto.choice import incumbent_final_fit
 
-        incumbent = incumbent_final_fit(study, prior, task, seed, overrides=overrides)
-        if incumbent is None:
-            return
-        fit = float(incumbent[0].user_attrs.get("fit_seconds") or 0.0)
         left = clock.left()
         if cap_s[0] is None and left is not None:
             cap_s[0] = FINAL_SHARE * left
+        kept = None if left is None or cap_s[0] is None else min(cap_s[0], left)
+        incumbent = incumbent_final_fit(study, prior, task, seed, overrides=overrides, seconds_left=kept)
+        if incumbent is None:
+            return
+        fit = float(incumbent[0].user_attrs.get("fit_seconds") or 0.0)
         retrain[0] = max(fit, min(incumbent[1].predicted_seconds or fit, cap_s[0] if cap_s[0] is not None else fit))
 
     def objective(trial: optuna.Trial) -> float:
