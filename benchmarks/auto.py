@@ -172,7 +172,12 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         budget, best = args.budget, None
         if args.budget == BEST_SINGLE:
-            best = best_single_name(list(singles_log.runs.values()), sit.name, args.seeds, expected[sit.name])
+            # picked over every seed the single strategies ran on, as the report picks it: an invocation for some
+            # seeds only (--seeds 0 1) must time auto against the same strategy as the others
+            seeds_run = {int(r["seed"]) for r in singles_log.runs.values()
+                         if r["arm"] == "single" and r["situation"] == sit.name}
+            best = best_single_name(list(singles_log.runs.values()), sit.name, sorted(seeds_run | set(args.seeds)),
+                                    expected[sit.name])
             if best is None:
                 notes.append(f"{sit.name}: no auto run (its single strategies have not finished on every seed)")
                 continue
