@@ -106,7 +106,8 @@ def applicable_strategies(task: Task, *, labels_per_class: int, has_source_data:
 
 def source_features(sources: Sequence[Any]) -> dict[str, dict[str, float]]:
     """Source name → the ranked source's transferability scores as the prior reads them: LogME, LEEP and the
-    domain gap to the task's pool (``tf_gap``, the meta-dataset's ``src_gap``: :func:`warmstart.auto.situation.domain_gap`).
+    domain gap to the task's pool (``tf_gap``, the meta-dataset's ``src_gap``:
+    :func:`warmstart.auto.situation.domain_gap`).
 
     The prior is fitted with every one of them its training rows hold; one left out here is imputed with its
     training median, and the prior cannot tell a source close to the task from one far from it.
