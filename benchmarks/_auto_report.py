@@ -223,11 +223,13 @@ def seconds_table(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def best_single_name(runs: Sequence[Mapping[str, Any]], situation: str, seeds: Sequence[int],
                      expected: Sequence[str] = ()) -> str | None:
     """The best single strategy of ``situation`` picked as in the report (hindsight, by mean test accuracy over
-    ``seeds``), or None while some seed lacks its single strategies or one of ``expected`` has not run on every
-    seed."""
-    rs = [r for r in runs if r["arm"] == "single" and r["situation"] == situation and int(r["seed"]) in set(seeds)]
+    ``seeds`` and every other seed its single strategies ran on: an invocation for some seeds only, ``--seeds 0 1``,
+    times auto against the same strategy as the others), or None while some seed lacks its single strategies or
+    one of ``expected`` has not run on every seed."""
+    rs = [r for r in runs if r["arm"] == "single" and r["situation"] == situation]
+    pool = set(seeds) | {int(r["seed"]) for r in rs}
     wide = per_seed(rs, {})
-    if {int(r["seed"]) for r in wide} != set(seeds):
+    if {int(r["seed"]) for r in wide} != pool:
         return None
     best = best_single(wide)
     return None if best is None or missing_singles(wide, expected) else best[0]

@@ -64,13 +64,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from benchmarks._auto_arms import (
     ARM_REVISION,
-    AUTO_ARMS,
     FIRST_FIT,
     SCOPED,
     RunLog,
@@ -81,6 +79,7 @@ from benchmarks._auto_arms import (
     run_recipe_row,
     source_checkpoints,
 )
+from benchmarks._auto_provenance import auto_rows, failed_rows, load_note, machine_note, sanity_checks
 from benchmarks._auto_report import (
     HERE,
     best_single_name,
@@ -104,7 +103,7 @@ from benchmarks._auto_situations import (
 from benchmarks._length_gain_runs import GAIN_RUNS, read_gain_rows
 from benchmarks._params import check_strategies
 from benchmarks._prior_rows import TABLE, read_rows
-from benchmarks._report import Checks, markdown_table, output_folder, provenance, write_csv
+from benchmarks._report import markdown_table, output_folder, provenance, write_csv
 from benchmarks._shard import in_shard, parse_shard
 from warmstart._atomic import write_text_atomic
 
@@ -172,12 +171,7 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         budget, best = args.budget, None
         if args.budget == BEST_SINGLE:
-            # picked over every seed the single strategies ran on, as the report picks it: an invocation for some
-            # seeds only (--seeds 0 1) must time auto against the same strategy as the others
-            seeds_run = {int(r["seed"]) for r in singles_log.runs.values()
-                         if r["arm"] == "single" and r["situation"] == sit.name}
-            best = best_single_name(list(singles_log.runs.values()), sit.name, sorted(seeds_run | set(args.seeds)),
-                                    expected[sit.name])
+            best = best_single_name(list(singles_log.runs.values()), sit.name, args.seeds, expected[sit.name])
             if best is None:
                 notes.append(f"{sit.name}: no auto run (its single strategies have not finished on every seed)")
                 continue
@@ -353,69 +347,6 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(args.out / "runs.csv", [{k: v for k, v in r.items() if k != "first_trial"} for r in runs])
     print(markdown_table(summary_table(stats)))
     return checks.exit_code()
-
-
-def load_note(runs: list[dict[str, Any]]) -> str:
-    """The machine's 1-minute load at the end of each timed (auto) run, for the provenance: two pinned
-    one-thread shards alone show about 2, one two-thread run about 2; more means another job shared the cores."""
-    loads = [float(r["load_1m"]) for r in runs if r.get("arm") in AUTO_ARMS and "load_1m" in r]
-    unrecorded = sum(1 for r in runs if r.get("arm") in AUTO_ARMS and "load_1m" not in r)
-    if not loads:
-        return "1-minute load at the auto runs' ends: not recorded" if unrecorded else "no auto run"
-    return (f"1-minute load at the end of each auto run: at most {max(loads):.2f} over {len(loads)} runs"
-            + (f" ({unrecorded} earlier runs did not record it)" if unrecorded else ""))
-
-
-def machine_note(runs: list[dict[str, Any]]) -> str:
-    """Which processors the timed runs (auto arms, the best single strategy rerun) ran on: a time budget buys more
-    on a faster one, so runs of different machines compare only by what they scored in their own time."""
-    cpus = Counter(str(r.get("cpu") or "not recorded") for r in runs if r.get("arm") in (*AUTO_ARMS, HERE))
-    if not cpus:
-        return "no timed run"
-    return "processors of the timed runs: " + ", ".join(f"{c} ({n} runs)" for c, n in cpus.items()) + (
-        " (runs before the processor was recorded ran on other sessions' machines, up to about 2.7 times slower: "
-        "a run of self_training on digits took 424 CPU seconds here and 1,090-1,180 there)"
-        if "not recorded" in cpus else "")
-
-
-def failed_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per run that raised a warmstart error (``(no rows)`` when none did)."""
-    return [{"situation": r["situation"], "seed": r["seed"], "arm": r["arm"], "strategy": r.get("strategy", ""),
-             "error": str(r["error"]).replace("|", ";")} for r in runs if r.get("error")]
-
-
-def auto_rows(runs: list[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
-    """One row per auto run and first trial: what won (or ran), how it was chosen, trials, seconds
-    (paths shown relative to the work folder ``work``; a recipe's ``|`` separators as ``;``)."""
-    out = []
-    for r in runs:
-        if r["arm"] in ("auto_prior", "auto_none", "first_trial"):
-            ran = str(r.get("label") or r.get("error", "")).replace(f"{work}/", "").replace("|", ";")
-            out.append({"situation": r["situation"], "seed": r["seed"], "arm": r["arm"],
-                        "budget": r.get("budget", ""), "accuracy": r.get("accuracy"), "ran": ran,
-                        "chosen by": r.get("selection") or "", "trials": r.get("trials", ""),
-                        "seconds": round(float(r.get("seconds") or 0.0))})
-    return out
-
-
-def sanity_checks(runs: list[dict[str, Any]], budget: str) -> Checks:
-    """What must hold at any budget: every auto run finished; a trial budget is run exactly; auto's winner
-    scores above chance (1/classes + 0.05) in every run; every accuracy is in [0, 1]. (Whether auto meets
-    its targets is the benchmark's result, not a check.)"""
-    checks = Checks()
-    autos = [r for r in runs if r["arm"] in ("auto_prior", "auto_none")]
-    failed = [f"{r['situation']}/{r['seed']}/{r['arm']}: {r['error']}" for r in autos if r.get("error")]
-    checks.add("every auto run finished", not failed, "; ".join(failed) or f"{len(autos)} runs")
-    ok = [r for r in autos if not r.get("error")]
-    if budget.isdigit():
-        trials = [int(r["trials"]) for r in ok]
-        checks.add(f"auto ran its budget of {budget} trials", set(trials) <= {int(budget)}, f"trials {trials}")
-    checks.add("auto above chance in every run",
-               all(1 / int(r["n_classes"]) + 0.05 <= float(r["accuracy"]) <= 1.0 for r in ok),
-               ", ".join(f"{float(r['accuracy']):.3f}" for r in ok))
-    accs = [float(r["accuracy"]) for r in runs if r.get("accuracy") is not None]
-    checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{len(accs)} runs")
-    return checks
 
 
 if __name__ == "__main__":
