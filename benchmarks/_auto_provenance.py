@@ -46,7 +46,7 @@ def auto_rows(runs: list[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
     (paths shown relative to the work folder ``work``; a recipe's ``|`` separators as ``;``)."""
     out = []
     for r in runs:
-        if r["arm"] in ("auto_prior", "auto_none", "first_trial"):
+        if r["arm"] in AUTO_ARMS:
             ran = str(r.get("label") or r.get("error", "")).replace(f"{work}/", "").replace("|", ";")
             out.append({"situation": r["situation"], "seed": r["seed"], "arm": r["arm"],
                         "budget": r.get("budget", ""), "accuracy": r.get("accuracy"), "ran": ran,
