@@ -121,3 +121,28 @@ def test_with_one_label_per_class_under_a_time_budget_auto_does_not_search(prior
     assert search_pays(plan, five, 0, timed=True).run  # k-fold CV
     assert search_pays(None, one, 0, timed=True).run  # the rules: the search, as before
     assert search_pays(PriorPlan(prior, {}, {}, ["l2sp"], None), one, 0, timed=True).run  # the prior picked nothing
+
+
+def test_a_drawn_configuration_is_worth_the_mean_over_the_strategies_the_sampler_can_draw() -> None:
+    """Before TPE draws, its configuration is any strategy of the joint space: one predicted 40 points below the
+    incumbent (linear_probe here) is a draw that cannot win, and lowers what one more draw is worth."""
+    rng = random.Random(1)
+    rows = [{"task": f"t{t}@5shots", "shots": 5, "strategy": s, "seed": 0, "params": json.dumps({"lr": 1e-3}),
+             "score": level + rng.gauss(0, 0.02), "metric": "val_accuracy", "seconds": 10.0,
+             "mf_log_n_classes": rng.uniform(1.5, 2.5)}
+            for t in range(4) for s, level in (("l2sp", 0.9), ("finetune", 0.9), ("linear_probe", 0.5))]
+    pairs = [{"task": f"g{t}", "shots": 5, "seed": 0, "source_task": "s", "strategy": "finetune", "fidelity": f,
+              "test_accuracy": a} for t in range(2) for f, a in (("trial", 0.8), ("full", 0.9))]
+    prior = fit_prior(rows, gain_rows=pairs)
+    task = get_task("digits").few_shot(5, seed=0)
+    roomy = {"seconds_left": 1000.0, "trial_seconds": 20.0}
+
+    def value(strategies: list[str]) -> float:
+        plan = PriorPlan(prior, {"mf_log_n_classes": 2.0, "shots": 5}, {"src": {}}, strategies, None)
+        verdict = another_trial_pays(_study(None), plan, task, 0, **roomy)
+        assert verdict.continue_value is not None and verdict.stop_value is not None
+        return verdict.continue_value - verdict.stop_value
+
+    both, with_weak = value(["l2sp", "finetune"]), value(["l2sp", "finetune", "linear_probe"])
+    assert both > 0 and 0 <= with_weak < both
+    assert with_weak == pytest.approx(both * 2 / 3, rel=0.05)  # the weak third adds (about) nothing to the mean

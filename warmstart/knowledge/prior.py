@@ -306,14 +306,27 @@ class Prior:
         Raises:
             ConfigError: no observed trial (the task's level is unknown) or ``n_examples`` < 1.
         """
+        return self.candidate_scores(observed, [(recipe, source)], situation, n_examples=n_examples)[0]
+
+    def candidate_scores(self, observed: Sequence[Observed],
+                         candidates: Sequence[tuple[Any, Mapping[str, float] | None]], situation: Mapping[str, Any],
+                         *, n_examples: int) -> list[Posterior]:
+        """:meth:`candidate_score` of each (recipe, its source's transferability) of ``candidates``, in one batch.
+
+        Raises:
+            ConfigError: no observed trial (the task's level is unknown) or ``n_examples`` < 1.
+        """
         if not observed:
             raise ConfigError("a candidate's score needs at least one observed trial of the task")
         level, _, sigma = self._on_task(observed, situation, n_examples)
         meta, shots, tf = split_situation(situation)
-        mean = min(1.0, max(0.0, level + self.ranker.relative_scores(meta, shots, tf, [(recipe, source)])[0]))
-        var_v = validation_variance(mean, n_examples=n_examples)
-        return Posterior(mean, sigma ** 2 / math.sqrt(sigma ** 2 + var_v), var_v / (sigma ** 2 + var_v),
-                         math.sqrt(var_v))
+        out = []
+        for rel in self.ranker.relative_scores(meta, shots, tf, list(candidates)):
+            mean = min(1.0, max(0.0, level + rel))
+            var_v = validation_variance(mean, n_examples=n_examples)
+            out.append(Posterior(mean, sigma ** 2 / math.sqrt(sigma ** 2 + var_v), var_v / (sigma ** 2 + var_v),
+                                 math.sqrt(var_v)))
+        return out
 
     # ---- description and storage
     def describe(self) -> str:
