@@ -52,14 +52,16 @@ from benchmarks._report import cpu_name
 #: full-length runs on ``mnist5k`` (5 and 10 labels per class) and mcc, cdan and self-training on ``digits-rotated``
 #: with 10 (the data the priors are fitted on changed, not auto's code); 16 since one more configuration drawn by
 #: the sampler is worth the mean over the strategies it can draw, not the pick's own recipe
-#: (``cost_stop._drawn_value``): a change for labelled searches only (2 labels per class or more)
-AUTO_REVISION = 16
+#: (``cost_stop._drawn_value``): a change for labelled searches only (2 labels per class or more); 17 since a search
+#: scored without labels runs the prior's picks after the first only while they cost the winner's final fit nothing
+#: (``cost_stop._label_free``)
+AUTO_REVISION = 17
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
 #: path, the same decisions): revision 13's check finds the search worth running wherever a class has more than one
 #: label or the score is label-free, so there it does what revision 12 did
-SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20)}
+SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick

@@ -95,8 +95,8 @@ def test_without_length_gains_or_labels_or_time_budget_every_trial_runs(prior: P
 
 
 def test_a_label_free_search_runs_the_priors_picks_then_stops(prior: Prior) -> None:
-    """Without target labels (``shots=0``: information maximization on the pool) the queued picks run, whatever
-    they cost, and no drawn configuration follows them."""
+    """Without target labels (``shots=0``: information maximization on the pool) the queued picks run while they
+    cost the winner's final fit nothing, and no drawn configuration follows them."""
     roomy = {"seconds_left": 1000.0, "trial_seconds": 20.0}
     assert _verdict(prior, _study("l2sp"), shots=0, picks=True, **roomy).run
     after = _verdict(prior, _study(None), shots=0, picks=True, **roomy)
@@ -104,6 +104,10 @@ def test_a_label_free_search_runs_the_priors_picks_then_stops(prior: Prior) -> N
     assert "after 1 completed trial(s), once the prior's picks had run" in after.note and "label-free" in after.note
     assert _verdict(prior, _study(None), shots=0, picks=True, seconds_left=None, trial_seconds=20.0).run  # trials
     assert _verdict(prior, _study(None), shots=5, picks=True, **roomy).run  # labelled: the knowledge gradient
+    # a queued pick that would cut the winner's final fit short does not run: label-free scores rarely change the pick
+    tight = _verdict(prior, _study("l2sp"), shots=0, picks=True, seconds_left=60.0, trial_seconds=58.0)
+    assert not tight.run and "label-free, which rarely change the prior's pick" in tight.note
+    assert "would cut the final fit of finetune from 100% to" in tight.note
 
 
 def test_with_one_label_per_class_under_a_time_budget_auto_does_not_search(prior: Prior) -> None:

@@ -166,16 +166,17 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_prior", "auto_revision": 13, "accuracy": 0.9})
     assert RunLog(tmp_path / "runs.jsonl").get("digits-5shot", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
-    # revision 16 changed the labelled searches only: a revision-15 run without labels or with one label per class
-    # is still current, one with 5 or 10 is not
-    assert SCOPED[16] == (2, 5, 10, 20) and AUTO_REVISION == 16
+    # revision 16 changed the labelled searches only, revision 17 the label-free ones: a revision-15 run with one
+    # label per class is still current, one without labels or with 5 or 10 is not
+    assert SCOPED[16] == (2, 5, 10, 20) and SCOPED[17] == (0,) and AUTO_REVISION == 17
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-5shot", "digits-unlabelled", "digits-1shot", "mnist5k-b-inverted-10shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 15, "accuracy": 0.9})
+    log.add({"situation": "digits-5shot", "seed": 1, "arm": "auto_prior", "auto_revision": 16, "accuracy": 0.9})
     again = RunLog(tmp_path / "runs.jsonl")
-    assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-1shot", 0, "auto_prior")
-    assert again.get("digits-5shot", 0, "auto_prior") is None
-    assert again.get("mnist5k-b-inverted-10shot", 0, "auto_prior") is None
+    assert again.get("digits-1shot", 0, "auto_prior") and again.get("digits-5shot", 1, "auto_prior")
+    for situation in ("digits-5shot", "digits-unlabelled", "mnist5k-b-inverted-10shot"):
+        assert again.get(situation, 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 13)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 13)
