@@ -1,0 +1,170 @@
+"""Would auto gain from returning an ensemble of its top recipes instead of one? A probe.
+
+``auto``'s final choice is one recipe; at equal time with the best single strategy it can gain
+over that strategy only where another recipe beats it on the same cut, and the oracle's headroom
+over the hindsight-best single strategy is 0.000–0.005 on the auto benchmark's situations
+(``benchmarks/results/auto/equal-time``). An ensemble of fits from different recipes is not bound
+by that headroom (Caruana et al., "Ensemble Selection from Libraries of Models", ICML 2004; the
+weighted ensembles of AutoGluon and auto-sklearn). This probe measures what it could add, on tasks
+that are *not* the auto benchmark's situations (the meta-dataset's other shifts of ``mnist5k-b``),
+so no design choice is made on those situations' test labels.
+
+Per (task, shots, seed): each strategy at its defaults is fit on every label of the few-shot cut
+from the ``mnist5k-a`` source (``run_recipe``, ``validation="none"``, as the single strategies of
+the auto benchmark), and the test accuracy is reported for each fit alone, for the average of
+every pair's and the triple's class probabilities, and for the uniform weight average of the
+models that share one architecture ("model soup", Wortsman et al., ICML 2022).
+
+Usage:
+    python -m benchmarks.ensemble_probe --tasks mnist5k-b-elastic mnist5k-b-blurred --shots 5 --seeds 0 1
+    python -m benchmarks.ensemble_probe --quick      # seconds, tiny training
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._report import cpu_name
+
+WORK = Path("benchmarks/results/auto/equal-time/work")
+STRATEGIES = ("mcc", "cdan", "self_training")
+QUICK_PARAMS = {"epochs": 1, "min_steps": 4, "iters_per_epoch": 4}
+
+
+def fit(task: str, shots: int, seed: int, strategy: str, source: Any, quick: bool) -> tuple[Any, float]:
+    """(fitted strategy, seconds) of one strategy at its defaults on every label of the few-shot cut."""
+    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.strategies import strategy_class
+
+    known = strategy_class(strategy).param_table()
+    params = {k: v for k, v in QUICK_PARAMS.items() if k in known} if quick else {}
+    recipe = Recipe(strategy, params, source=str(source.path),
+                    source_task="mnist5k-a", shots=shots, seed=seed)
+    t0 = time.perf_counter()
+    res = run_recipe(task, recipe, validation="none", source=source, keep_model=True)
+    return res.strategy, time.perf_counter() - t0
+
+
+def soup(models: list[Any]) -> Any | None:
+    """The uniform weight average of models with one architecture (None when their state dicts differ)."""
+    import copy
+
+    import torch
+
+    states = [m.state_dict() for m in models]
+    if any(s.keys() != states[0].keys() or any(s[k].shape != states[0][k].shape for k in s) for s in states):
+        return None
+    out = copy.deepcopy(models[0])
+    avg = {k: (torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
+               if states[0][k].is_floating_point() else states[0][k]) for k in states[0]}
+    out.load_state_dict(avg)
+    return out
+
+
+def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...], quick: bool,
+               work: Path = WORK) -> dict[str, Any]:
+    """Every fit's, pair's, triple's and soup's test accuracy on one cut."""
+    from benchmarks._meta_tasks import prepare_source
+    from warmstart.engine.evaluate import predict_proba
+    from warmstart.source import Source
+    from warmstart.tasks import get_task
+
+    ckpt = prepare_source(work, "mnist5k-a", quick=quick)
+    source = Source(path=ckpt, task_name="mnist5k-a", seed=seed)
+    probs, models, seconds = {}, {}, {}
+    task = None
+    for s in strategies:
+        strat, sec = fit(task_name, shots, seed, s, source, quick)
+        if task is None:
+            task = get_task(task_name).few_shot(shots, seed=seed)
+        probs[s] = strat.predict_proba(task.x_test)
+        models[s], seconds[s] = strat.model_, sec
+    y = task.y_test
+    acc = {s: float((p.argmax(1) == y).float().mean()) for s, p in probs.items()}
+    for k in range(2, len(strategies) + 1):
+        for combo in itertools.combinations(strategies, k):
+            p = sum(probs[s] for s in combo) / k
+            acc["+".join(combo)] = float((p.argmax(1) == y).float().mean())
+            m = soup([models[s] for s in combo])
+            if m is not None:
+                acc["soup(" + "+".join(combo) + ")"] = float(
+                    (predict_proba(m, task.x_test).argmax(1) == y).float().mean())
+    return {"task": task_name, "shots": shots, "seed": seed, "accuracy": acc, "seconds": seconds,
+            "cpu": cpu_name(), "load_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per fit and combination: mean test accuracy over the cuts, and its mean gain over the best single fit of
+    each cut (the per-cut oracle among the members) and over the best single strategy over all cuts."""
+    singles = sorted({s for r in rows for s in r["seconds"]})
+    fixed = max(singles, key=lambda s: statistics.fmean(r["accuracy"][s] for r in rows))
+    out = []
+    for k in sorted({k for r in rows for k in r["accuracy"]}):
+        have = [r for r in rows if k in r["accuracy"]]
+        out.append({"fit or combination": k, "cuts": len(have),
+                    "mean accuracy": statistics.fmean(r["accuracy"][k] for r in have),
+                    "− best single of the cut": statistics.fmean(
+                        r["accuracy"][k] - max(r["accuracy"][s] for s in singles) for r in have),
+                    f"− {fixed}": statistics.fmean(r["accuracy"][k] - r["accuracy"][fixed] for r in have)})
+    return out
+
+
+def write_report(cells: Path, command: str, note: str = "") -> Path:
+    """README.md beside ``cells``: every cut's accuracies, the summary over cuts, and the provenance."""
+    from benchmarks._report import markdown_table, provenance
+    from warmstart._atomic import write_text_atomic
+
+    rows = [json.loads(x) for x in cells.read_text().splitlines() if x.strip()]
+    per_cut = [{"cut": f"{r['task']}@{r['shots']} seed {r['seed']}", **r["accuracy"],
+                "seconds": " ".join(f"{s} {v:.0f}" for s, v in r["seconds"].items()), "load": r["load_1m"]}
+               for r in rows]
+    text = "\n".join([
+        "# Ensembles of auto's top recipes: a probe", "", __doc__.split("Usage:")[0].split("\n", 2)[2].strip(), "",
+        "## Summary over the cuts (test accuracy)", "", markdown_table(summary(rows)), "",
+        "## Per cut", "", markdown_table(per_cut), "",
+        "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
+                                       notes="; ".join(x for x in (
+                                           f"processor {rows[0]['cpu']}", note) if x)), ""])
+    path = cells.parent / "README.md"
+    write_text_atomic(path, text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the probe; append one JSON line per cut to ``--out``."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=["mnist5k-b-elastic"])
+    p.add_argument("--shots", type=int, default=5)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/ensemble_probe/cells.jsonl"))
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="only rewrite README.md from --out's cuts")
+    p.add_argument("--note", default="", help="a line for the provenance (how the cuts were run)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.out = a.out.parent / "quick" / a.out.name
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    for task, seed in [] if a.report_only else itertools.product(a.tasks, a.seeds):
+        row = probe_cell(task, a.shots, seed, tuple(a.strategies), a.quick,
+                         a.out.parent / "work-quick" if a.quick else WORK)
+        with a.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        best = max(row["accuracy"][s] for s in a.strategies)
+        print(f"{task}@{a.shots} seed {seed}: best single {best:.4f}; " + ", ".join(
+            f"{k} {v:.4f}" for k, v in row["accuracy"].items()), flush=True)
+    command = " ".join(["python -m benchmarks.ensemble_probe", *(argv if argv is not None else sys.argv[1:])])
+    print(f"wrote {write_report(a.out, command, a.note)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
