@@ -17,7 +17,8 @@ models that share one architecture ("model soup", Wortsman et al., ICML 2022).
 
 Usage:
     python -m benchmarks.ensemble_probe --tasks mnist5k-b-elastic mnist5k-b-blurred --shots 5 --seeds 0 1
-    python -m benchmarks.ensemble_probe --quick      # seconds, tiny training
+    python -m benchmarks.ensemble_probe --quick      # tiny training → benchmarks/results/ensemble_probe/quick/
+    python -m benchmarks.ensemble_probe --report-only  # rewrite README.md from cells.jsonl
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import cpu_name
+from benchmarks._report import RESULTS, cpu_name, output_folder
 
-WORK = Path("benchmarks/results/auto/equal-time/work")
+WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
 STRATEGIES = ("mcc", "cdan", "self_training")
 QUICK_PARAMS = {"epochs": 1, "min_steps": 4, "iters_per_epoch": 4}
 
@@ -145,24 +146,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/ensemble_probe/cells.jsonl"))
+    p.add_argument("--out", type=Path, default=None, help="output folder (cuts are appended to its cells.jsonl)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--report-only", action="store_true", help="only rewrite README.md from --out's cuts")
     p.add_argument("--note", default="", help="a line for the provenance (how the cuts were run)")
     a = p.parse_args(argv)
-    if a.quick:
-        a.out = a.out.parent / "quick" / a.out.name
-    a.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder = output_folder("ensemble_probe", a.quick, a.out)
+    except ValueError as exc:
+        p.error(str(exc))
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = folder / "cells.jsonl"
     for task, seed in [] if a.report_only else itertools.product(a.tasks, a.seeds):
-        row = probe_cell(task, a.shots, seed, tuple(a.strategies), a.quick,
-                         a.out.parent / "work-quick" if a.quick else WORK)
-        with a.out.open("a") as f:
+        row = probe_cell(task, a.shots, seed, tuple(a.strategies), a.quick, folder / "work" if a.quick else WORK)
+        with cells.open("a") as f:
             f.write(json.dumps(row) + "\n")
         best = max(row["accuracy"][s] for s in a.strategies)
         print(f"{task}@{a.shots} seed {seed}: best single {best:.4f}; " + ", ".join(
             f"{k} {v:.4f}" for k, v in row["accuracy"].items()), flush=True)
     command = " ".join(["python -m benchmarks.ensemble_probe", *(argv if argv is not None else sys.argv[1:])])
-    print(f"wrote {write_report(a.out, command, a.note)}")
+    if not cells.is_file():
+        p.error(f"no cuts in {folder}: run without --report-only first")
+    print(f"wrote {write_report(cells, command, a.note)}")
     return 0
 
 

@@ -14,6 +14,7 @@ from benchmarks import (
     _report,
     auto,
     domain_adaptation,
+    ensemble_probe,
     fewshot,
     fewshot_episodes,
     length_gain,
@@ -33,7 +34,7 @@ MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewsho
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
          "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main,
-         "length_gain": length_gain.main}
+         "length_gain": length_gain.main, "ensemble_probe": ensemble_probe.main}
 
 
 #: git-ignored folders under benchmarks/results/: quick runs' outputs, and full runs' working folders (caches,
