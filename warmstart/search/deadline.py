@@ -1,8 +1,10 @@
 """Trial deadlines (``--trial-timeout``): stop a trial that runs too long, with a clear reason.
 
 In the main thread a ``SIGALRM`` timer interrupts Python code (deferred while an
-Optuna storage call is in progress, so no transaction is torn, and re-armed in
-case the interruption lands in a finalizer, where Python swallows exceptions);
+Optuna storage call is in progress, so no transaction is torn, and while a module
+is being imported, so no half-initialised module stays in ``sys.modules`` to break
+every later trial; re-armed in case the interruption lands in a finalizer, where
+Python swallows exceptions);
 everywhere, an epoch-end training callback checks the deadline. A worker process
 that still does not stop is killed by :func:`warmstart.search.faults.supervise`.
 """
@@ -43,10 +45,17 @@ def timeout_message(seconds: float, where: str = "") -> str:
     return f"trial exceeded --trial-timeout of {seconds:g} s" + (f" ({where})" if where else "")
 
 
-def _in_storage_call(frame: Any) -> bool:
+#: the import machinery's frames: an import interrupted midway leaves its package half-initialised in ``sys.modules``
+#: (torch imports ``torch._dynamo`` and sympy lazily, inside the first optimizer a trial builds: cut there, sympy
+#: stayed without its ``logic`` submodule and every later trial of the process failed at once)
+_IMPORT_FRAMES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+
+
+def _must_not_be_interrupted(frame: Any) -> bool:
+    """Whether ``frame`` is inside a storage call or an import, where the alarm must wait."""
     while frame is not None:
         name = frame.f_code.co_filename
-        if any(part in name for part in _STORAGE_FRAMES):
+        if name in _IMPORT_FRAMES or any(part in name for part in _STORAGE_FRAMES):
             return True
         frame = frame.f_back
     return False
@@ -57,8 +66,8 @@ def trial_deadline(seconds: float | None) -> Iterator[None]:
     """Stop the enclosed trial with :class:`TrialTimeoutError` after ``seconds``.
 
     In the main thread a ``SIGALRM`` timer interrupts Python code (also a hung
-    ``sleep`` or a slow epoch); while a storage call is in progress the
-    interruption waits until it returns. Everywhere, an epoch-end callback added
+    ``sleep`` or a slow epoch); while a storage call or an import is in progress
+    the interruption waits until it returns. Everywhere, an epoch-end callback added
     to every Trainer in the block checks the deadline. ``None`` or 0: no limit.
     """
     if not seconds:
@@ -70,7 +79,7 @@ def trial_deadline(seconds: float | None) -> Iterator[None]:
     old: Any = None
     if use_signal:
         def on_alarm(signum: int, frame: Any) -> None:
-            if _in_storage_call(frame):
+            if _must_not_be_interrupted(frame):
                 signal.setitimer(signal.ITIMER_REAL, 0.05)
                 return
             # re-arm: an exception raised inside a finalizer is swallowed by Python, so try again shortly
