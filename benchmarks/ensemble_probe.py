@@ -80,12 +80,10 @@ def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...
 
     ckpt = prepare_source(work, "mnist5k-a", quick=quick)
     source = Source(path=ckpt, task_name="mnist5k-a", seed=seed)
+    task = get_task(task_name).few_shot(shots, seed=seed)  # the cut each fit makes; its test split is read here
     probs, models, seconds = {}, {}, {}
-    task = None
     for s in strategies:
         strat, sec = fit(task_name, shots, seed, s, source, quick)
-        if task is None:
-            task = get_task(task_name).few_shot(shots, seed=seed)
         probs[s] = strat.predict_proba(task.x_test)
         models[s], seconds[s] = strat.model_, sec
     y = task.y_test

@@ -24,8 +24,8 @@ def test_a_soup_of_two_models_averages_their_float_weights_and_leaves_the_inputs
 
 def test_a_soup_keeps_integer_buffers_of_the_first_model() -> None:
     a, b = nn.BatchNorm1d(4), nn.BatchNorm1d(4)
-    a.num_batches_tracked.fill_(3)
-    b.num_batches_tracked.fill_(5)
+    a.num_batches_tracked = torch.tensor(3)
+    b.num_batches_tracked = torch.tensor(5)
     m = soup([a, b])
     assert m is not None and int(m.num_batches_tracked) == 3
 
