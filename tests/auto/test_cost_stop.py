@@ -67,7 +67,8 @@ def test_expected_max_is_the_normal_expected_improvement_and_ends_at_one() -> No
 
 
 def test_next_queued_is_the_first_waiting_configuration() -> None:
-    assert next_queued(_study("l2sp"))["strategy"] == "l2sp"
+    queued = next_queued(_study("l2sp"))
+    assert queued is not None and queued["strategy"] == "l2sp"
     assert next_queued(_study(None)) is None
 
 
@@ -87,7 +88,7 @@ def test_a_trial_that_costs_the_final_fit_nothing_runs(prior: Prior) -> None:
 
 
 def test_without_length_gains_or_labels_or_time_budget_every_trial_runs(prior: Prior) -> None:
-    tight = {"seconds_left": 60.0, "trial_seconds": 58.0}
+    tight: dict[str, Any] = {"seconds_left": 60.0, "trial_seconds": 58.0}
     assert _verdict(_prior(gains=False), _study(), **tight).run  # nothing to lose: the final fit gains nothing
     assert _verdict(prior, _study(None), shots=0, **tight).run  # label-free, and no pick of the prior's queued
     assert _verdict(prior, _study(), seconds_left=None, trial_seconds=58.0).run  # a trial budget
@@ -97,7 +98,7 @@ def test_without_length_gains_or_labels_or_time_budget_every_trial_runs(prior: P
 def test_a_label_free_search_runs_the_priors_picks_then_stops(prior: Prior) -> None:
     """Without target labels (``shots=0``: information maximization on the pool) the queued picks run while they
     cost the winner's final fit nothing, and no drawn configuration follows them."""
-    roomy = {"seconds_left": 1000.0, "trial_seconds": 20.0}
+    roomy: dict[str, Any] = {"seconds_left": 1000.0, "trial_seconds": 20.0}
     assert _verdict(prior, _study("l2sp"), shots=0, picks=True, **roomy).run
     after = _verdict(prior, _study(None), shots=0, picks=True, **roomy)
     assert not after.run and after.stop_value is None
@@ -139,7 +140,7 @@ def test_a_drawn_configuration_is_worth_the_mean_over_the_strategies_the_sampler
               "test_accuracy": a} for t in range(2) for f, a in (("trial", 0.8), ("full", 0.9))]
     prior = fit_prior(rows, gain_rows=pairs)
     task = get_task("digits").few_shot(5, seed=0)
-    roomy = {"seconds_left": 1000.0, "trial_seconds": 20.0}
+    roomy: dict[str, Any] = {"seconds_left": 1000.0, "trial_seconds": 20.0}
 
     def value(strategies: list[str]) -> float:
         plan = PriorPlan(prior, {"mf_log_n_classes": 2.0, "shots": 5}, {"src": {}}, strategies, None)
