@@ -248,7 +248,7 @@ def _label_free(study: optuna.Study, done: list[FrozenTrial], task: Task, overri
             f"the search stopped after {len(done)} completed trial(s), once the prior's picks had run: its scores "
             "are label-free, so a configuration it drew would be tuned to that proxy rather than to accuracy, and "
             "its seconds go to the winner's final fit instead"))
-    best = max(done, key=lambda t: float(t.value or 0.0))  # the label-free choice (:func:`choice.choose`)
+    best = study.best_trial  # the label-free choice (:func:`~warmstart.auto.choice.choose`)
     recipe = trial_recipe(best)
     strategy, params = str(recipe["strategy"]), dict(recipe.get("params") or {})
     now = _fraction(best, strategy, params, overrides, task, seconds_left)
