@@ -54,8 +54,11 @@ from benchmarks._report import cpu_name
 #: the sampler is worth the mean over the strategies it can draw, not the pick's own recipe
 #: (``cost_stop._drawn_value``): a change for labelled searches only (2 labels per class or more); 17 since a search
 #: scored without labels runs the prior's picks after the first only while they cost the winner's final fit nothing
-#: (``cost_stop._label_free``)
-AUTO_REVISION = 17
+#: (``cost_stop._label_free``); 18 since a strategy's length gain is shrunk toward every strategy's per unit of log
+#: training work, not in total (``_gains.LengthGains.log_kept``): the fine-tuning family's doubled length was
+#: credited the adaptation loop's sixtyfold gains (the priors' length gains changed; every shots level, the first
+#: pick's order too)
+AUTO_REVISION = 18
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
@@ -66,8 +69,8 @@ SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,)}
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
 #: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial;
-#: revision 14 changed the first pick: the prior reads the source's domain gap)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 14, "auto_none": 2}
+#: revisions 14 and 18 changed the first pick: the prior reads the source's domain gap; the length gains)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 18, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length

@@ -106,6 +106,7 @@ from benchmarks._prior_rows import TABLE, read_rows
 from benchmarks._report import markdown_table, output_folder, provenance, write_csv
 from benchmarks._shard import in_shard, parse_shard
 from warmstart._atomic import write_text_atomic
+from warmstart.knowledge._gains import GAINS_MODEL
 
 #: ``--budget`` value: each (situation, seed)'s auto run gets the seconds of its best single strategy rerun here
 BEST_SINGLE = "best-single"
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
                      f"no length gains (no runs at {args.gains}): the priors rank the trials' length only")
     for fam in dict.fromkeys(s.family for s in sits):
         if rows and args.arms in ("all", "auto", "prior"):  # only the auto arms ask a prior
-            tag = file_hash(args.table) + (f"-g{file_hash(args.gains)}" if gain_rows else "")
+            tag = file_hash(args.table) + (f"-g{file_hash(args.gains)}-m{GAINS_MODEL}" if gain_rows else "")
             priors[fam], note = family_prior(rows, fam, work / "priors", tag, args.quick, gain_rows)
             notes.append(f"prior {note}")
     ckpts = source_checkpoints(work, list(dict.fromkeys(t for s in sits for t in (*s.source_tasks, s.baseline_source))),

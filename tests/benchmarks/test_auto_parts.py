@@ -166,9 +166,18 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_prior", "auto_revision": 13, "accuracy": 0.9})
     assert RunLog(tmp_path / "runs.jsonl").get("digits-5shot", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
-    # revision 16 changed the labelled searches only, revision 17 the label-free ones: a revision-15 run with one
-    # label per class is still current, one without labels or with 5 or 10 is not
-    assert SCOPED[16] == (2, 5, 10, 20) and SCOPED[17] == (0,) and AUTO_REVISION == 17
+    # revision 18 changed every situation (the length gains): a revision-17 run is stale everywhere
+    assert 18 not in SCOPED and AUTO_REVISION >= 18
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation in ("digits-1shot", "digits-unlabelled", "digits-5shot"):
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 17, "accuracy": 0.9})
+    assert not RunLog(tmp_path / "runs.jsonl").runs
+    (tmp_path / "runs.jsonl").unlink()
+    # revision 16 changed the labelled searches only, revision 17 the label-free ones: when 17 was the latest, a
+    # revision-15 run with one label per class was still current, one without labels or with 5 or 10 was not
+    assert SCOPED[16] == (2, 5, 10, 20) and SCOPED[17] == (0,)
+    monkeypatch.setattr(arms, "AUTO_REVISION", 17)
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 17)
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-5shot", "digits-unlabelled", "digits-1shot", "mnist5k-b-inverted-10shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 15, "accuracy": 0.9})

@@ -112,5 +112,31 @@ def test_gains_count_only_pairs_of_the_tasks_modality():
     assert g.log_kept("self_training", 5, modality="image") == pytest.approx(image_only.log_kept("self_training", 5))
     assert g.gain("self_training", 5, score=0.9) > 0  # no modality given: every pair
     old = LengthGains.from_json({"target": "test_accuracy", "pairs": {"l2sp": [[5, 0.9, 0.95]]}})
-    assert old.pairs["l2sp"] == [(5, 0.9, 0.95, None)] and old.gain("l2sp", 5, modality="tabular", score=0.9) > 0
+    assert old.pairs["l2sp"] == [(5, 0.9, 0.95, None, None)] and old.gain("l2sp", 5, modality="tabular", score=0.9) > 0
     assert LengthGains.from_json(g.to_json()) == g
+
+
+def test_strategies_are_pooled_per_unit_of_log_work_so_a_short_full_length_is_not_credited_a_long_ones_gain():
+    """The fine-tuning family doubles its trial's steps, the adaptation loop runs 60 times them: pooled per unit
+    of log work, a strategy with one pair is pulled toward what its own length would gain, not toward the
+    sixtyfold gains of the long strategies."""
+    out = []
+    for i in range(6):  # a long strategy: 50 → 3000 steps, a big gain
+        out += [{**run(f"t{i}", 5, "mcc", "trial", 0.80), "steps": 50},
+                {**run(f"t{i}", 5, "mcc", "full", 0.96), "steps": 3000}]
+    out += [{**run("u", 5, "llrd", "trial", 0.80), "steps": 50},  # a short one: 50 → 100 steps, one small gain
+            {**run("u", 5, "llrd", "full", 0.82), "steps": 100}]
+    g = LengthGains.fit(out)
+    assert g is not None and g.pairs["llrd"][0][4] == pytest.approx(math.log(2))
+    long_, short = math.log(60), math.log(2)
+    pooled = (6 * lr(0.80, 0.96) / long_ + lr(0.80, 0.82) / short) / 7  # every pair's log ratio per log work
+    want = short * (lr(0.80, 0.82) / short + STRATEGY_PSEUDO_COUNT * pooled) / (1 + STRATEGY_PSEUDO_COUNT)
+    assert g.log_kept("llrd", 5) == pytest.approx(want)
+    totals = LengthGains.fit([{k: v for k, v in r.items() if k != "steps"} for r in out])  # steps unknown
+    assert totals is not None and totals.pairs["llrd"][0][4] is None
+    # pooled as totals, llrd would be credited most of mcc's gain; per unit of work, little more than its own
+    assert totals.gain("llrd", 5, score=0.8) > 0.06 > g.gain("llrd", 5, score=0.8) > 0.02
+    assert g.gain("mcc", 5, score=0.8) == pytest.approx(totals.gain("mcc", 5, score=0.8), abs=0.01)
+    assert LengthGains.from_json(g.to_json()) == g
+    with pytest.raises(DataError, match="malformed length gains"):  # a log work that is not positive
+        LengthGains.from_json({"pairs": {"l2sp": [[5, 0.9, 0.95, None, -1.0]]}, "target": "test_accuracy"})

@@ -24,7 +24,20 @@ mean with a fixed prior weight): a shots level's deviation from its strategy's m
 toward none (:data:`PSEUDO_COUNT` pseudo-pairs), and a strategy's mean toward the mean of
 every pair of every strategy (:data:`STRATEGY_PSEUDO_COUNT` pseudo-pairs): one
 pair of runs on one task says little of a strategy (FixMatch gained 48 points on one task and 22
-on another). A strategy with no pairs gains nothing (nothing is assumed), and so does a strategy on a modality none of
+on another). That second level pools the strategies per unit of training work, as a **slope**: each
+pair's log ratio over the log of its full length's steps over its trial's (the pair's
+``log_work``), since the strategies' full lengths differ sixtyfold (the fine-tuning family doubles
+its trial's 50 steps, the adaptation loop runs 60 times them). Pooled as totals, the fine-tuning family
+was pulled toward the adaptation strategies' sixtyfold gains: left out family by family on the
+length-gain runs' image pairs, it over-predicted the full length of finetune, l2sp, llrd and bss by
++0.05 to +0.07 and of lora and multitask by +0.17 to +0.20 (root mean square error 0.111 over the 67
+image pairs); pooled per unit of log work, finetune, l2sp, llrd and bss by −0.02 to −0.01, lora and
+multitask by +0.05 and +0.02 (0.096), and the pick of the best trial plus its gain stayed as good
+(``benchmarks/results/length_gain``'s left-out picks: regret 0.0018 either way). A strategy's pooled slope is
+turned back into its own length with the mean ``log_work`` of its pairs. A pair stored without
+``log_work`` (a prior saved before it was recorded) counts one unit: where no pair has it, the
+pooling is that of totals.
+A strategy with no pairs gains nothing (nothing is assumed), and so does a strategy on a modality none of
 its pairs was measured on: a length gain measured on images says nothing of a tabular task (on
 ``breast_cancer`` gradual unfreezing was credited +0.15 from image pairs while its trial already
 scored 1.0). A pair whose modality is unknown counts for every modality.
@@ -52,8 +65,12 @@ PSEUDO_COUNT = 2.0
 STRATEGY_PSEUDO_COUNT = 2.0
 #: error added to both runs' errors in the log ratio (a run scoring 1 would make it infinite)
 EPSILON = 0.01
-#: one observed pair of runs: (labels per class, trial score, full-length score, the task's modality or None)
-Pair = tuple[int, float, float, str | None]
+#: one observed pair of runs: (labels per class, trial score, full-length score, the task's modality or None,
+#: the log of the full run's steps over the trial's or None when not recorded)
+Pair = tuple[int, float, float, str | None, float | None]
+#: the gains model's version: the same pairs give other gains in another (2: pooled per unit of log work), so a
+#: cache of priors fitted from the same rows keys on it
+GAINS_MODEL = 2
 #: the fidelity column's values: a run at the trial budget, a run at the strategy's full length
 TRIAL, FULL = "trial", "full"
 
@@ -95,13 +112,16 @@ class LengthGains:
         Args:
             rows: Runs with ``task`` (or ``key``), ``shots``, ``seed``, ``source_task``, ``strategy``,
                 ``fidelity`` (``trial`` or ``full``), the ``target`` column (a score in [0, 1]) and
-                (optionally) the task's ``modality``; rows without a finite target (failed runs) are skipped.
+                (optionally) the task's ``modality`` and the run's ``steps`` (a pair's ``log_work`` is the
+                log of the full run's over the trial's, where both are known and the full run's is longer);
+                rows without a finite target (failed runs) are skipped.
             target: The score column.
 
         Returns:
             The gains, or None when no pair was found.
         """
         runs: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
+        steps: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
         shots_of: dict[tuple[Any, ...], int] = {}
         modality_of: dict[tuple[Any, ...], str | None] = {}
         for r in rows:
@@ -111,12 +131,17 @@ class LengthGains:
             key = (str(r.get("key") or r.get("task")), int(r.get("shots") or 0), r.get("seed"),
                    str(r.get("source_task") or ""), str(r["strategy"]))
             runs[key][str(fidelity)] = min(1.0, max(0.0, value))
+            if (n := _num(r.get("steps"))) is not None and n > 0:
+                steps[key][str(fidelity)] = n
             shots_of[key] = int(r.get("shots") or 0)
             modality_of[key] = str(r["modality"]) if r.get("modality") else None
         pairs: dict[str, list[Pair]] = defaultdict(list)
         for key, by in sorted(runs.items(), key=lambda kv: str(kv[0])):
             if TRIAL in by and FULL in by:
-                pairs[key[4]].append((shots_of[key], by[TRIAL], by[FULL], modality_of[key]))
+                ran = steps.get(key, {})
+                work = math.log(ran[FULL] / ran[TRIAL]) if TRIAL in ran and FULL in ran and ran[FULL] > ran[TRIAL] \
+                    else None
+                pairs[key[4]].append((shots_of[key], by[TRIAL], by[FULL], modality_of[key], work))
         return cls(dict(pairs), target) if pairs else None
 
     def _of(self, strategy: str, modality: str | None) -> list[Pair]:
@@ -133,12 +158,17 @@ class LengthGains:
         ``tabular``, ``text``) only pairs measured on that modality (or of unknown modality) count, the
         pooled mean included.
         """
-        obs = [(k, _log_ratio(t, f)) for k, t, f, _ in self._of(strategy, modality)]
+        obs = [(k, _log_ratio(t, f)) for k, t, f, _, _ in self._of(strategy, modality)]
         if not obs:
             return 0.0
-        pooled = statistics.fmean(_log_ratio(t, f) for s in self.pairs for _, t, f, _ in self._of(s, modality))
+        # the pooled level per unit of log work (a slope), turned back into this strategy's own length
+        pooled = statistics.fmean(_log_ratio(t, f) / self._work(s, w, modality)
+                                  for s in self.pairs for _, t, f, _, w in self._of(s, modality))
         raw = statistics.fmean(v for _, v in obs)
-        overall = (len(obs) * raw + STRATEGY_PSEUDO_COUNT * pooled) / (len(obs) + STRATEGY_PSEUDO_COUNT)
+        slope = statistics.fmean(_log_ratio(t, f) / self._work(strategy, w, modality)
+                                 for _, t, f, _, w in self._of(strategy, modality))
+        work = self._work(strategy, None, modality)
+        overall = work * (len(obs) * slope + STRATEGY_PSEUDO_COUNT * pooled) / (len(obs) + STRATEGY_PSEUDO_COUNT)
         levels = sorted({k for k, _ in obs})
         near = min(levels, key=lambda k: (abs(math.log1p(k) - math.log1p(max(0, shots))), k))
         at = [v for k, v in obs if k == near]
@@ -146,9 +176,16 @@ class LengthGains:
         deviation = (statistics.fmean(at) - raw) * len(at) / (len(at) + PSEUDO_COUNT)
         return overall + deviation
 
+    def _work(self, strategy: str, work: float | None, modality: str | None) -> float:
+        """A pair's ``log_work``, else the mean of its strategy's known ones, else one unit."""
+        if work is not None and work > 0:
+            return work
+        known = [w for *_, w in self._of(strategy, modality) if w is not None and w > 0]
+        return statistics.fmean(known) if known else 1.0
+
     def reference(self, modality: str | None = None) -> float:
         """The mean trial score of the pairs that count for ``modality``: the level the pairs were measured at."""
-        trials = [t for s in self.pairs for _, t, _, _ in self._of(s, modality)]
+        trials = [t for s in self.pairs for _, t, *_ in self._of(s, modality)]
         return statistics.fmean(trials) if trials else 0.0
 
     def gain(self, strategy: str, shots: int, fraction: float = 1.0, modality: str | None = None,
@@ -181,7 +218,7 @@ class LengthGains:
         return f"length gains of {len(self.pairs)} strategies from {n} pairs of runs{split}"
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON (each pair as [labels per class, trial score, full score, modality])."""
+        """Plain JSON (each pair as [labels per class, trial score, full score, modality, log work])."""
         return {"target": self.target,
                 "pairs": {s: [list(p) for p in v] for s, v in sorted(self.pairs.items())}}
 
@@ -204,9 +241,12 @@ def _log_ratio(trial: float, full: float) -> float:
     return math.log((1.0 - full + EPSILON) / (1.0 - trial + EPSILON))
 
 
-def _pair(shots: Any, trial: Any, full: Any, modality: Any = None) -> Pair:
-    """One stored pair as (int, float, float, str | None), scores in [0, 1]."""
+def _pair(shots: Any, trial: Any, full: Any, modality: Any = None, work: Any = None) -> Pair:
+    """One stored pair as (int, float, float, str | None, float | None), scores in [0, 1], log work > 0."""
     t, f = float(trial), float(full)
     if not (0.0 <= t <= 1.0 and 0.0 <= f <= 1.0):
         raise ValueError(f"scores {t}, {f} outside [0, 1]")
-    return int(shots), t, f, None if modality is None else str(modality)
+    w = None if work is None else float(work)
+    if w is not None and not (math.isfinite(w) and w > 0):
+        raise ValueError(f"log work {w} is not positive")
+    return int(shots), t, f, None if modality is None else str(modality), w
