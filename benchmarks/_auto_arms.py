@@ -57,20 +57,23 @@ from benchmarks._report import cpu_name
 #: (``cost_stop._label_free``); 18 since a strategy's length gain is shrunk toward every strategy's per unit of log
 #: training work, not in total (``_gains.LengthGains.log_kept``): the fine-tuning family's doubled length was
 #: credited the adaptation loop's sixtyfold gains (the priors' length gains changed; every shots level, the first
-#: pick's order too)
-AUTO_REVISION = 18
+#: pick's order too); 19 since, where several sources are given, each of the prior's picks takes the first source in
+#: auto's ranking (LogME) unless the prior's table compares sources on one task (``PriorTable.compares_sources``; the
+#: meta-dataset's does not: one source per task): the ranker had preferred the digits source for rotated MNIST
+AUTO_REVISION = 19
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
 #: path, the same decisions): revision 13's check finds the search worth running wherever a class has more than one
 #: label or the score is label-free, so there it does what revision 12 did
-SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,)}
+SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19: (10,)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
 #: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial;
-#: revisions 14 and 18 changed the first pick: the prior reads the source's domain gap; the length gains)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 18, "auto_none": 2}
+#: revisions 14, 18 and 19 changed the first pick: the prior reads the source's domain gap; the length gains; its
+#: source; a first trial's run stays current where its auto run does, :func:`unchanged_since`)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 19, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length
@@ -108,7 +111,7 @@ class RunLog:
 
         rev = int(row.get("auto_revision", 1))
         if row.get("arm") in AUTO_ARMS and rev != ARM_REVISION[str(row["arm"])] and not (
-                row["arm"] == "auto_prior" and unchanged_since(rev, str(row["situation"]))):
+                row["arm"] in ("auto_prior", "first_trial") and unchanged_since(rev, str(row["situation"]))):
             return False
         if row.get("arm") == "first_trial" and int(row.get("first_fit", 1)) != FIRST_FIT:
             return False

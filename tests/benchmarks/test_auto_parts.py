@@ -173,6 +173,24 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 17, "accuracy": 0.9})
     assert not RunLog(tmp_path / "runs.jsonl").runs
     (tmp_path / "runs.jsonl").unlink()
+    # revision 19 changed the source of the prior's picks, where several are given: scoped to 10 labels per class
+    # (the rotated situation; inverted has one source), so a revision-18 run of another situation, and its first
+    # trial, stay current
+    assert SCOPED[19] == (10,) and AUTO_REVISION == 19 and ARM_REVISION["first_trial"] == 19
+    from benchmarks._revision import current_revision
+
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation in ("digits-5shot", "mnist5k-b-inverted-10shot"):
+        for arm in ("auto_prior", "first_trial"):
+            row = {"situation": situation, "seed": 0, "arm": arm, "auto_revision": 18, "accuracy": 0.9}
+            if arm == "first_trial":  # a recipe run: its strategy's revision and how it was retrained
+                row.update(first_fit=FIRST_FIT, label="mcc | seed 0", revision=current_revision("mcc"))
+            log.add(row)
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-5shot", 0, "auto_prior") and again.get("digits-5shot", 0, "first_trial")
+    assert again.get("mnist5k-b-inverted-10shot", 0, "auto_prior") is None
+    assert again.get("mnist5k-b-inverted-10shot", 0, "first_trial") is None
+    (tmp_path / "runs.jsonl").unlink()
     # revision 16 changed the labelled searches only, revision 17 the label-free ones: when 17 was the latest, a
     # revision-15 run with one label per class was still current, one without labels or with 5 or 10 was not
     assert SCOPED[16] == (2, 5, 10, 20) and SCOPED[17] == (0,)

@@ -286,3 +286,22 @@ def test_the_rankers_batched_relative_scores_are_its_one_by_one_predictions(prio
     single = [float(prior.ranker.predict(meta_, shots, {**tf, **split_situation(src or {})[2]},
                                          [RecipeSpec.of(r)])[0][0]) for r, src in runs]
     assert batched == pytest.approx(single, abs=1e-12) and len(set(round(b, 9) for b in batched)) > len(TRUTH["image"])
+
+
+def test_a_table_of_one_source_per_task_leaves_the_source_to_the_callers_order(prior):
+    """With one source per training task, transferability varies only between tasks: the prior cannot tell a
+    better source from a worse one, so every pick keeps the first source given (auto ranks them by LogME)."""
+    assert not prior.table.compares_sources()
+    sources = {"first": {"tf_logme": -0.9}, "second": {"tf_logme": 0.9}}
+    picks = prior.suggest(situation("image"), k=4, sources=sources)
+    assert [p.source for p in picks] == ["first"] * 4
+    assert [p.source for p in prior.suggest(situation("image"), k=4, sources=dict(reversed(sources.items())))] \
+        == ["second"] * 4
+    # a table whose tasks ran each recipe from two sources, the worse one scoring 0.15 lower with a lower LogME
+    rows = synthetic_rows()
+    worse = [{**r, "source": "/cache/far", "tf_logme": r["tf_logme"] - 1.5, "score": r["score"] - 0.15,
+              "test_accuracy": r["test_accuracy"] - 0.15} for r in rows]
+    both = fit_prior(rows + worse)
+    assert both.table.compares_sources()
+    picks = both.suggest(situation("image"), k=4, sources={"far": {"tf_logme": -1.0}, "near": {"tf_logme": 0.5}})
+    assert [p.source for p in picks] == ["near"] * 4  # the better utility's source, whatever the order

@@ -150,6 +150,16 @@ class PriorTable:
             seen[r.task].add(r.recipe)
         return sorted(t for t, s in seen.items() if len(s) >= 2)
 
+    def compares_sources(self) -> bool:
+        """Whether some task ran one recipe from two or more sources: only then can a model fitted on the table
+        tell a better source for a task from a worse one (with one source per task, the transferability
+        columns vary only from task to task)."""
+        seen: dict[tuple[str, int], set[str]] = defaultdict(set)
+        for r in self.records:
+            if r.source is not None:
+                seen[(r.task, r.recipe)].add(r.source)
+        return any(len(s) >= 2 for s in seen.values())
+
     def scores(self) -> dict[str, dict[str, float]]:
         """task → recipe key → mean target over its sources (the portfolio's table)."""
         acc: dict[tuple[str, int], list[float]] = defaultdict(list)
