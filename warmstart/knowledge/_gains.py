@@ -162,13 +162,15 @@ class LengthGains:
         if not obs:
             return 0.0
         # the pooled level per unit of log work (a slope), turned back into this strategy's own length
-        pooled = statistics.fmean(_log_ratio(t, f) / self._work(s, w, modality)
-                                  for s in self.pairs for _, t, f, _, w in self._of(s, modality))
+        slopes: dict[str, list[float]] = {}
+        for s in self.pairs:
+            unit = self._mean_work(s, modality)
+            slopes[s] = [_log_ratio(t, f) / (w or unit) for _, t, f, _, w in self._of(s, modality)]
+        pooled = statistics.fmean(v for per in slopes.values() for v in per)
         raw = statistics.fmean(v for _, v in obs)
-        slope = statistics.fmean(_log_ratio(t, f) / self._work(strategy, w, modality)
-                                 for _, t, f, _, w in self._of(strategy, modality))
-        work = self._work(strategy, None, modality)
-        overall = work * (len(obs) * slope + STRATEGY_PSEUDO_COUNT * pooled) / (len(obs) + STRATEGY_PSEUDO_COUNT)
+        slope = statistics.fmean(slopes[strategy])
+        overall = self._mean_work(strategy, modality) * (len(obs) * slope + STRATEGY_PSEUDO_COUNT * pooled) / (
+            len(obs) + STRATEGY_PSEUDO_COUNT)
         levels = sorted({k for k, _ in obs})
         near = min(levels, key=lambda k: (abs(math.log1p(k) - math.log1p(max(0, shots))), k))
         at = [v for k, v in obs if k == near]
@@ -176,11 +178,10 @@ class LengthGains:
         deviation = (statistics.fmean(at) - raw) * len(at) / (len(at) + PSEUDO_COUNT)
         return overall + deviation
 
-    def _work(self, strategy: str, work: float | None, modality: str | None) -> float:
-        """A pair's ``log_work``, else the mean of its strategy's known ones, else one unit."""
-        if work is not None and work > 0:
-            return work
-        known = [w for *_, w in self._of(strategy, modality) if w is not None and w > 0]
+    def _mean_work(self, strategy: str, modality: str | None) -> float:
+        """The mean ``log_work`` of ``strategy``'s pairs that record it (one unit when none does): the length its
+        slope is turned back into, and the work of its pairs that do not record theirs."""
+        known = [w for *_, w in self._of(strategy, modality) if w is not None]
         return statistics.fmean(known) if known else 1.0
 
     def reference(self, modality: str | None = None) -> float:
