@@ -128,3 +128,25 @@ def test_driver_waits_out_a_locked_database(tmp_path: Path) -> None:
     trials = study.get_trials()
     assert study._storage.outages > 0  # type: ignore[attr-defined]  # the lock was met, and waited out
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 and time.monotonic() - t0 >= 1.5
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_trial_failed_by_another_worker_meanwhile_does_not_end_this_one(tmp_path: Path, kind: str) -> None:
+    """Another machine's reaper may fail a live trial whose heartbeat it saw as stale: the worker
+    that then reports it logs the drop, leaves the re-queued copy to run, and goes on (Optuna
+    raises ``ValueError`` then ``AssertionError`` on a journal, ``UpdateFinishedTrialError`` on SQLite)."""
+    study = _journal_study(tmp_path) if kind == "journal" else optuna.create_study(
+        study_name="driver", storage=open_storage(f"sqlite:///{tmp_path / 'kb.db'}"))
+    reaped: list[int] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if not reaped:  # the other worker's view: this trial is stale, fail it
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            reaped.append(trial.number)
+        return x
+
+    report = drive(study, objective, n_trials=3)
+    assert report.overtaken == reaped == [0]
+    states = [t.state for t in study.get_trials()]
+    assert states.count(TrialState.COMPLETE) == 3 and states[0] == TrialState.FAIL

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import time
 import warnings
@@ -99,6 +100,8 @@ from warmstart.search.liveness import (
 )
 from warmstart.search.outage import STORAGE_WAIT, resilient
 
+_log = logging.getLogger("warmstart.search")
+
 PRUNERS = ("hyperband", "sha", "none")
 #: failed trials in a row (in one worker) after which a search stops with an error
 MAX_FAILURES = 10
@@ -119,12 +122,16 @@ class DriveReport:
             (the admission hook said no).
         lost: Numbers of other workers' trials it failed as lost (dead, stale or orphaned).
         retried: Numbers of the trials it re-queued for them.
+        overtaken: Numbers of its own trials that another worker had already marked failed
+            (their heartbeat looked stale) when this worker reported them: the value was dropped,
+            and the re-queued copy runs them again.
     """
 
     started: int = 0
     stopped: str = ""
     lost: list[int] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
+    overtaken: list[int] = field(default_factory=list)
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -170,6 +177,23 @@ def _guard(objective: Callable[[optuna.Trial], Any], study: optuna.Study, n_tria
             raise
 
     return run
+
+
+def _told_too_late(exc: BaseException) -> str | None:
+    """Optuna's complaint, when ``exc`` says the trial was finished by someone else before it was told.
+
+    Optuna raises ``UpdateFinishedTrialError`` (RDB storages), or ``ValueError("Cannot tell a FAIL
+    trial.")``, which its ``_run_trial`` then covers with an ``AssertionError``; so the chain is read.
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError) or \
+                (isinstance(seen, ValueError) and str(seen).startswith("Cannot tell a ")):
+            return one_line(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def retry_lost(study: optuna.Study, numbers: Sequence[int], max_retry: int) -> list[int]:
@@ -251,6 +275,12 @@ def drive(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *, n_tr
         elif not surplus:
             streak.clear()
 
+    current: list[int] = []  # the number of the trial in progress, for a report that fails
+
+    def tracked(trial: optuna.Trial) -> Any:
+        current[:] = [trial.number]
+        return fn(trial)
+
     report = DriveReport()
     while True:
         if deadline is not None and time.time() >= deadline:
@@ -275,10 +305,18 @@ def drive(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *, n_tr
             report.stopped = "admit"
             break
         timeout = None if deadline is None else max(0.0, deadline - time.time())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.optimize(fn, n_trials=1, catch=catch, timeout=timeout, gc_after_trial=False,
-                           callbacks=[count, *callbacks])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.optimize(tracked, n_trials=1, catch=catch, timeout=timeout, gc_after_trial=False,
+                               callbacks=[count, *callbacks])
+        except Exception as exc:
+            why = _told_too_late(exc)
+            if why is None:
+                raise
+            report.overtaken += current  # failed as stale by another worker meanwhile
+            _log.warning("trial %s was marked failed by another worker before this one reported it (%s); "
+                         "its re-queued copy runs it again", current[0] if current else "?", why)
         report.started += 1
         if max_failures is not None and len(streak) >= max_failures:
             reasons = list(dict.fromkeys(str(t.user_attrs.get(FAIL_REASON, "unknown")) for t in streak[::-1]))
