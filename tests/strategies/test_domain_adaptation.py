@@ -183,3 +183,14 @@ def test_divergence_is_one_error(unlabeled_target: Task, source_task_only: Sourc
     bad = unlabeled_target.replace(x_unlabeled=torch.full_like(unlabeled_target.x_unlabeled, float("nan")))
     with pytest.raises(TrainingDivergedError, match="training diverged"):
         get_strategy("mcc", bn_adapt="none", **TINY).fit(bad, source_task_only)
+
+
+def test_the_last_epoch_is_kept_without_scoring_any(unlabeled_target: Task, source_task_only: Source) -> None:
+    """``select_by="last"`` (the default) scores no epoch unless ``keep_candidates`` asks, and the
+    model is the same either way: the scores never touch training's random stream."""
+    plain = get_strategy("mcc", **TINY).fit(unlabeled_target, source_task_only)
+    scored = get_strategy("mcc", keep_candidates=True, **TINY).fit(unlabeled_target, source_task_only)
+    assert plain.candidates_ == [] and not any(k.startswith("sel_") for e in plain.history_.epochs for k in e)
+    assert len(scored.candidates_) == 2 and plain.info_["selected_epoch"] == scored.info_["selected_epoch"] == 2
+    x = unlabeled_target.x_test[:16]
+    assert torch.equal(plain.predict_proba(x), scored.predict_proba(x))
