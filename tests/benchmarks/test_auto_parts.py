@@ -173,11 +173,24 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 17, "accuracy": 0.9})
     assert not RunLog(tmp_path / "runs.jsonl").runs
     (tmp_path / "runs.jsonl").unlink()
+    # revision 20 made the adaptation strategies' fits faster (no epoch scored at select_by="last"): every auto run
+    # before it is stale, but the first trial's fit (no deadline, the same weights) stays current
+    assert 20 not in SCOPED and AUTO_REVISION >= 20 and ARM_REVISION["first_trial"] == 19
+    from benchmarks._revision import current_revision
+
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_prior", "auto_revision": 19, "accuracy": 0.9})
+    log.add({"situation": "digits-5shot", "seed": 0, "arm": "first_trial", "auto_revision": 18, "accuracy": 0.9,
+             "first_fit": FIRST_FIT, "label": "mcc | seed 0", "revision": current_revision("mcc")})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-5shot", 0, "auto_prior") is None and again.get("digits-5shot", 0, "first_trial")
+    (tmp_path / "runs.jsonl").unlink()
     # revision 19 changed the source of the prior's picks, where several are given: scoped to 10 labels per class
     # (the rotated situation; inverted has one source), so a revision-18 run of another situation, and its first
     # trial, stay current
-    assert SCOPED[19] == (10,) and AUTO_REVISION == 19 and ARM_REVISION["first_trial"] == 19
-    from benchmarks._revision import current_revision
+    assert SCOPED[19] == (10,) and AUTO_REVISION >= 19 and ARM_REVISION["first_trial"] == 19
+    monkeypatch.setattr(arms, "AUTO_REVISION", 19)
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 19)
 
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-5shot", "mnist5k-b-inverted-10shot"):
