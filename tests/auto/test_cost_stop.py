@@ -151,3 +151,34 @@ def test_a_drawn_configuration_is_worth_the_mean_over_the_strategies_the_sampler
     both, with_weak = value(["l2sp", "finetune"]), value(["l2sp", "finetune", "linear_probe"])
     assert both > 0 and 0 <= with_weak < both
     assert with_weak == pytest.approx(both * 2 / 3, rel=0.05)  # the weak third adds (about) nothing to the mean
+
+
+def test_each_candidate_is_timed_by_its_own_fit_not_the_incumbents() -> None:
+    """A strategy that ran is timed by its latest trial; one that has not, by the incumbent's fit scaled by the
+    prior's cost model (l2sp's trials took 4 times finetune's in its table here); without a cost model, by
+    the incumbent's. Timing a slow strategy by a fast incumbent had valued its final fit as if it were fast."""
+    from warmstart.auto.cost_stop import fit_seconds
+
+    rng = random.Random(2)
+    rows = [{"task": f"t{t}@5shots", "shots": 5, "strategy": s, "seed": 0, "params": json.dumps({"lr": 1e-3}),
+             "score": 0.9 + rng.gauss(0, 0.02), "metric": "val_accuracy", "seconds": secs * rng.uniform(0.9, 1.1),
+             "mf_log_n_classes": rng.uniform(1.5, 2.5)}
+            for t in range(6) for s, secs in (("finetune", 10.0), ("l2sp", 40.0))]
+    prior = fit_prior(rows)
+    plan = PriorPlan(prior, {"mf_log_n_classes": 2.0, "shots": 5}, {"src": {}}, ["l2sp", "finetune"], None)
+    study = _study(None)
+    done = study.get_trials()
+    incumbent = done[0]  # finetune, 2 s a fit
+    timed = fit_seconds(plan, done, incumbent, ["finetune", "l2sp"], None)
+    assert timed["finetune"] == (2.0, None)
+    fit, train = timed["l2sp"]
+    assert fit is not None and 5.0 < fit < 16.0 and train is None  # about 4 x 2 s
+    # l2sp ran meanwhile (9 s a fit): its own seconds win
+    dists = {"source": CategoricalDistribution(["src"]), "strategy": CategoricalDistribution(["l2sp", "finetune"])}
+    ran = create_trial(params={"source": "src", "strategy": "l2sp"}, value=0.87, distributions=dists,
+                       user_attrs={"fit_seconds": 9.0, "train_seconds": 8.0})
+    assert fit_seconds(plan, [*done, ran], incumbent, ["l2sp"], None)["l2sp"] == (9.0, 8.0)
+    # no cost model (no timed rows): the incumbent's
+    untimed = fit_prior([{**r, "seconds": None} for r in rows])
+    plan = PriorPlan(untimed, {"mf_log_n_classes": 2.0, "shots": 5}, {"src": {}}, ["l2sp", "finetune"], None)
+    assert fit_seconds(plan, done, incumbent, ["l2sp"], None)["l2sp"] == (2.0, None)

@@ -178,6 +178,17 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert 20 not in SCOPED and AUTO_REVISION >= 20 and ARM_REVISION["first_trial"] == 19
     from benchmarks._revision import current_revision
 
+    # revision 21 changed the labelled searches only: a revision-20 run without labels or with one stays current
+    assert SCOPED[21] == (2, 5, 10, 20)
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 20, "accuracy": 0.9})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-1shot", 0, "auto_prior")
+    assert again.get("digits-5shot", 0, "auto_prior") is None
+    (tmp_path / "runs.jsonl").unlink()
+    monkeypatch.setattr(arms, "AUTO_REVISION", 20)
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)
     log = RunLog(tmp_path / "runs.jsonl")
     log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_prior", "auto_revision": 19, "accuracy": 0.9})
     log.add({"situation": "digits-5shot", "seed": 0, "arm": "first_trial", "auto_revision": 18, "accuracy": 0.9,

@@ -204,11 +204,12 @@ def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, 
         source, what = str(queued.get("source", "")), f"the queued {strategy} trial"
         cand = plan.prior.candidate_score(observed, recipe, plan.situation, n_examples=n,
                                           source=plan.sources.get(source))
-        gain = plan.prior.length_gain(strategy, shots, _fraction(incumbent, strategy, params, overrides, task, after),
-                                      mod, cand.mean)
+        fit, train = fit_seconds(plan, done, incumbent, [strategy], overrides)[strategy]
+        fraction = _fraction_at(strategy, params, overrides, task, after, fit, train)
+        gain = plan.prior.length_gain(strategy, shots, fraction, mod, cand.mean)
         continue_value = expected_max(later.expected, min(1.0, cand.mean + gain), cand.std, later.expected)
     else:
-        continue_value = _drawn_value(plan, observed, incumbent, later, n, overrides, task, after)
+        continue_value = _drawn_value(plan, observed, done, incumbent, later, n, overrides, task, after)
         what = "another drawn configuration"
     if continue_value > stop_value + TOLERANCE:
         return Verdict(True, stop_value, continue_value)
@@ -218,11 +219,12 @@ def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, 
     return Verdict(False, stop_value, continue_value, note)
 
 
-def _drawn_value(plan: PriorPlan, observed: list[Any], incumbent: FrozenTrial, later: FinalScore, n: int,
-                 overrides: dict[str, Any] | None, task: Task, after: float) -> float:
+def _drawn_value(plan: PriorPlan, observed: list[Any], done: list[FrozenTrial], incumbent: FrozenTrial,
+                 later: FinalScore, n: int, overrides: dict[str, Any] | None, task: Task, after: float) -> float:
     """The expected score of auto's model after one configuration the sampler draws (module docstring): the
     mean, over the strategies it can draw, of keeping the pick unless that strategy at its defaults, from the
-    pick's source, ends above the pick by one posterior std (the one-SE rule)."""
+    pick's source, ends above the pick by one posterior std (the one-SE rule). Each strategy's final fit is
+    timed with its own seconds (:func:`fit_seconds`)."""
     source = trial_source(incumbent)
     strategies = [s for s in plan.strategies if s != NAS] or [str(trial_recipe(incumbent)["strategy"])]
     recipes: list[dict[str, Any]] = [{"strategy": s, "params": {}, "architecture": None} for s in strategies]
@@ -231,10 +233,11 @@ def _drawn_value(plan: PriorPlan, observed: list[Any], incumbent: FrozenTrial, l
     modality = plan.situation.get("modality")
     shots = int(plan.situation.get("shots") or 0)
     threshold = later.expected + later.posterior.std
+    seconds = fit_seconds(plan, done, incumbent, strategies, overrides)
     values = []
     for s, cand in zip(strategies, cands, strict=True):
-        gain = plan.prior.length_gain(s, shots, _fraction(incumbent, s, {}, overrides, task, after),
-                                      modality if isinstance(modality, str) else None, cand.mean)
+        fraction = _fraction_at(s, {}, overrides, task, after, *seconds[s])
+        gain = plan.prior.length_gain(s, shots, fraction, modality if isinstance(modality, str) else None, cand.mean)
         values.append(expected_max(later.expected, min(1.0, cand.mean + gain), cand.std, threshold))
     return sum(values) / len(values)
 
@@ -263,8 +266,64 @@ def _label_free(study: optuna.Study, done: list[FrozenTrial], task: Task, overri
 
 def _fraction(like: FrozenTrial, strategy: str, params: dict[str, Any], overrides: dict[str, Any] | None,
               task: Task, seconds_left: float) -> float:
-    """How far a candidate's final fit would go in ``seconds_left``, its fit taken to take as long as that of
-    ``like`` (the pick; the candidate has not run)."""
+    """How far the final fit of ``like``'s recipe would go in ``seconds_left``, timed by ``like``'s own fit."""
     _, _, fit, train = trial_fit_args(like, overrides)
+    return _fraction_at(strategy, params, overrides, task, seconds_left, fit, train)
+
+
+def _fraction_at(strategy: str, params: dict[str, Any], overrides: dict[str, Any] | None, task: Task,
+                 seconds_left: float, fit: float | None, train: float | None) -> float:
+    """How far a recipe's final fit would go in ``seconds_left``, one fit at its trial budget taking ``fit``
+    seconds (``train`` of them in training steps)."""
     full = {**params, **fixed_params(strategy, overrides)}
     return length_fraction(strategy, full, overrides, n_items(task.x_train), fit, seconds_left, train)
+
+
+def fit_seconds(plan: PriorPlan, done: list[FrozenTrial], incumbent: FrozenTrial, strategies: list[str],
+                overrides: dict[str, Any] | None) -> dict[str, tuple[float | None, float | None]]:
+    """(fit, training) seconds of one fit at the trial budget of each strategy, on every label.
+
+    A strategy's own, measured in its latest completed trial; for one that has not run, the incumbent's
+    scaled by the ratio of the two strategies' trial seconds that the prior's cost model predicts for this
+    situation; without a cost model, the incumbent's. Timing every candidate by the incumbent's fit had
+    valued a slow strategy's final fit as if it were as fast: with llrd (about 2.4 s a fit) the incumbent
+    on rotated MNIST at 2 minutes, the search kept drawing adaptation trials (5–8 s a fit at 50 steps, and
+    their full length 60 times that work) whose final fits could not fit, for 101 of the 120 s
+    (``benchmarks/results/auto``, revision 20, seed 2).
+    """
+    _, _, fit, train = trial_fit_args(incumbent, overrides)
+    latest: dict[str, FrozenTrial] = {}
+    for t in done:  # in the order they completed: the latest wins
+        if t.user_attrs.get("fit_seconds") is not None:
+            latest[str(t.params.get("strategy"))] = t
+    missing = [s for s in strategies if s not in latest]
+    ratios = _cost_ratios(plan, incumbent, missing) if missing and fit is not None else {}
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for s in strategies:
+        if s in latest:
+            _, _, own_fit, own_train = trial_fit_args(latest[s], overrides)
+            out[s] = (own_fit, own_train)
+        elif s in ratios and fit is not None:
+            out[s] = (fit * ratios[s], None if train is None else train * ratios[s])
+        else:
+            out[s] = (fit, train)
+    return out
+
+
+def _cost_ratios(plan: PriorPlan, incumbent: FrozenTrial, strategies: list[str]) -> dict[str, float]:
+    """Each strategy's predicted trial seconds over the incumbent's strategy's (the prior's cost model, at the
+    trial budgets, in this situation); empty without a cost model."""
+    from warmstart.auto.trial_budget import trial_budget
+    from warmstart.knowledge._prior_features import split_situation
+    from warmstart.knowledge._prior_table import RecipeSpec
+
+    if not strategies:
+        return {}
+    meta, shots, tf = split_situation(plan.situation)
+    first = str(trial_recipe(incumbent)["strategy"])
+    specs = [RecipeSpec(s, trial_budget(s)) for s in (first, *strategies)]
+    _, secs = plan.prior.ranker.predict(meta, shots, tf, specs)
+    if secs is None or not (math.isfinite(float(secs[0])) and float(secs[0]) > 0):
+        return {}
+    return {s: float(v) / float(secs[0]) for s, v in zip(strategies, secs[1:], strict=True)
+            if math.isfinite(float(v)) and float(v) > 0}
