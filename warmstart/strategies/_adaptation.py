@@ -267,19 +267,19 @@ class AdaptationStrategy(Strategy):
         trainer = Trainer(model, cfg, param_groups=params, step_fn=self._step_fn(task, xs, ys),
                           monitor=SELECTORS[self.select_by][0], mode=SELECTORS[self.select_by][1])
         self._trainer = trainer
-        scores = SelectionScores(xs, xs_val, ys_val, task.x_unlabeled, samples=self.score_samples,
-                                 seed=self.seed, device=trainer.device)
         self.candidates_: list[dict[str, Any]] = []
         self._target_pool = task.x_unlabeled
+        evaluate = None
+        if self.select_by != "last" or self.keep_candidates:  # "last" needs no score to pick
+            scores = SelectionScores(xs, xs_val, ys_val, task.x_unlabeled, samples=self.score_samples,
+                                     seed=self.seed, device=trainer.device)
 
-        def evaluate(m: nn.Module) -> dict[str, float]:  # the model as it would be returned
-            return scores(self._with_target_bn(m))
+            def evaluate(m: nn.Module) -> dict[str, float]:  # the model as it would be returned
+                return scores(self._with_target_bn(m))
 
         trainer.callbacks.append(_KeepCandidates(self, self.keep_candidates))
         dummy = torch.zeros(self._steps_per_epoch() * self.batch_size, dtype=torch.long)
-        scored = self.select_by != "last" or self.keep_candidates  # "last" needs no score to pick
-        self.history_ = trainer.fit(dummy, dummy, val=evaluate if scored else None, eval_every=1,
-                                    description=self.name)
+        self.history_ = trainer.fit(dummy, dummy, val=evaluate, eval_every=1, description=self.name)
         self.model_ = model
         used = self._adabn(model)
         self.info_["bn_adapt"] = (f"AdaBN on {used} target-pool inputs" if used else
