@@ -21,12 +21,13 @@ version raises :class:`~warmstart.errors.StorageError`.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, RDBStorage
 
 from warmstart._paths import cache_dir
 from warmstart.errors import StorageError
@@ -87,8 +88,6 @@ def _journal(path: str) -> BaseStorage:
 
 
 def _rdb(url: str) -> BaseStorage:
-    from optuna.storages import RDBStorage
-
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -107,10 +106,7 @@ def _rdb(url: str) -> BaseStorage:
         if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
             url = "postgresql+psycopg2://" + url[len("postgresql://"):]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            st = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                            grace_period=GRACE_PERIOD)
+        st = _new_rdb(url, engine_kwargs)
         if url.startswith("sqlite:"):  # WAL, busy timeout: many workers on one file (issue 9)
             from warmstart.knowledge._sqlite import tune_sqlite
 
@@ -123,6 +119,34 @@ def _rdb(url: str) -> BaseStorage:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {_redact(shown)}: {first}") from None
+
+
+#: what a schema creation reports when another process created the same tables first
+_CREATED_MEANWHILE = ("already exists", "UNIQUE constraint failed: alembic_version")
+
+
+def _new_rdb(url: str, engine_kwargs: dict[str, Any], attempts: int = 5) -> RDBStorage:
+    """Optuna's ``RDBStorage``, its schema created if missing.
+
+    Processes that open one fresh SQLite file at once race to create its tables (SQLite runs Optuna's
+    check-then-create as separate statements): the losers fail with "table ... already exists" or a
+    duplicate schema version. The tables are then there, so such an open is simply tried again (four
+    workers opening a fresh file at once failed in 30 of 40 rounds without this).
+    """
+    def new() -> RDBStorage:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
+                              grace_period=GRACE_PERIOD)
+
+    for attempt in range(1, attempts):
+        try:
+            return new()
+        except Exception as exc:
+            if not any(m in str(exc) for m in _CREATED_MEANWHILE):
+                raise
+            time.sleep(0.1 * attempt)
+    return new()
 
 
 def _redact(url: str) -> str:
@@ -154,6 +178,11 @@ def check_version(storage: BaseStorage, *, create: bool = True) -> None:
             storage.set_study_user_attr(study_id, "kb_version", KB_VERSION)
             return
     version = storage.get_study_user_attrs(study_id).get("kb_version")
+    for _ in range(20):  # the worker that made the marker study writes its version right after: wait for it
+        if version is not None:
+            break
+        time.sleep(0.05)
+        version = storage.get_study_user_attrs(study_id).get("kb_version")
     if version != KB_VERSION:
         raise StorageError(f"knowledge base has version {version!r}, this warmstart reads version {KB_VERSION}; "
                            "use a new --storage or the matching warmstart version")
