@@ -118,14 +118,39 @@ def test_with_one_label_per_class_under_a_time_budget_auto_does_not_search(prior
     plan.picks = [Pick(RecipeSpec("l2sp", {"lr": 1e-3}), "src", 0.1, 0.1, 10.0, 0.1, None, "why")]
     plan.configs = [{"source": "src", "strategy": "l2sp", "l2sp.lr": 1e-3}]
     one, two, five = (get_task("digits").few_shot(k, seed=0) for k in (1, 2, 5))
-    verdict = search_pays(plan, one, 0, timed=True)
+    verdict = search_pays(plan, one, 0, seconds_left=100.0)
     assert not verdict.run and verdict.note.startswith("no search: with one label per class")
     assert "l2sp (lr=0.001)" in verdict.note
-    assert search_pays(plan, one, 0, timed=False).run  # a trial budget: trials cost the final fit nothing
-    assert search_pays(plan, two, 0, timed=True).run  # two labels: each held-out class keeps one to train on
-    assert search_pays(plan, five, 0, timed=True).run  # k-fold CV
-    assert search_pays(None, one, 0, timed=True).run  # the rules: the search, as before
-    assert search_pays(PriorPlan(prior, {}, {}, ["l2sp"], None), one, 0, timed=True).run  # the prior picked nothing
+    assert search_pays(plan, one, 0, seconds_left=None).run  # a trial budget: trials cost the final fit nothing
+    assert search_pays(plan, two, 0, seconds_left=100.0).run  # two labels: each held-out class keeps one to train on
+    assert search_pays(plan, five, 0, seconds_left=100.0).run  # k-fold CV
+    assert search_pays(None, one, 0, seconds_left=100.0).run  # the rules: the search, as before
+    nothing = PriorPlan(prior, {}, {}, ["l2sp"], None)
+    assert search_pays(nothing, one, 0, seconds_left=100.0).run  # the prior picked nothing
+
+
+def test_without_labels_auto_searches_only_when_the_picks_leave_the_first_ones_full_length(prior: Prior) -> None:
+    """Label-free: the first trial alone cannot change the first pick, and a second pick runs only while the first
+    pick's full length still fits after it; so under a time budget too short for both trials and that full
+    length the first pick gets it all, timed by the prior's cost model."""
+    plan = PriorPlan(prior, {"shots": 0}, {"src": {}}, ["mcc", "cdan"], None)
+    plan.picks = [Pick(RecipeSpec(s, {}), "src", 0.1, 0.1, 10.0, 0.1, None, "why") for s in ("mcc", "cdan")]
+    plan.configs = [{"source": "src", "strategy": "mcc"}, {"source": "src", "strategy": "cdan"}]
+    pool = get_task("digits").few_shot(0, seed=0)
+    full = 10.0 * 3000 / 50  # mcc's trial runs 50 of its 3,000 steps: its full length is 60 trials' work
+    short = search_pays(plan, pool, 0, seconds_left=0.9 * full)
+    assert not short.run and short.note.startswith("no search: the scores are label-free")
+    assert "mcc" in short.note
+    assert search_pays(plan, pool, 0, seconds_left=full + 25.0).run  # both trials and the full length fit
+    assert search_pays(plan, pool, 0, seconds_left=None).run  # a trial budget: trials cost the final fit nothing
+    single = PriorPlan(prior, {"shots": 0}, {"src": {}}, ["mcc"], None, picks=plan.picks[:1],
+                       configs=plan.configs[:1])
+    assert not search_pays(single, pool, 0, seconds_left=10 * full).run  # one trial alone could change nothing
+    unknown = PriorPlan(prior, {"shots": 0}, {"src": {}}, ["mcc", "cdan"], None, configs=plan.configs,
+                        picks=[Pick(RecipeSpec(s, {}), "src", 0.1, 0.1, None, 0.1, None, "w") for s in ("mcc", "cdan")])
+    assert search_pays(unknown, pool, 0, seconds_left=0.9 * full).run  # no predicted seconds: the search, as before
+    labelled = get_task("digits").few_shot(5, seed=0)
+    assert search_pays(plan, labelled, 0, seconds_left=0.9 * full).run  # labels: the knowledge gradient decides
 
 
 def test_a_drawn_configuration_is_worth_the_mean_over_the_strategies_the_sampler_can_draw() -> None:

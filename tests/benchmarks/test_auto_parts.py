@@ -184,8 +184,10 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 20, "accuracy": 0.9})
     again = RunLog(tmp_path / "runs.jsonl")
-    assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-1shot", 0, "auto_prior")
+    assert again.get("digits-1shot", 0, "auto_prior")
     assert again.get("digits-5shot", 0, "auto_prior") is None
+    # ... and revision 22 the label-free searches only: there a revision-20 run is stale, a one-shot one is not
+    assert SCOPED[22] == (0,) and again.get("digits-unlabelled", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)

@@ -58,6 +58,16 @@ comes out of the winner's final fit: on ``digits`` with one label per class at e
 12, ``benchmarks/results/auto/equal-time``) auto's one trial took 12 of its 153 s and the budget stopped
 its final fit of mcc, the pick on every seed, at step 2,768 of 3,000. So there, with a prior, auto runs
 no trial: the prior's first pick gets the whole budget (:func:`warmstart.auto.winner.from_first_pick`).
+
+The same holds **without labels** whenever the prior's second pick would cut the first one's final
+fit short: the first trial alone cannot change the pick (its label-free score has nothing to be
+compared with), and the picks after it run only while the final fit's full length still fits after
+them (above). Before any trial the two picks' seconds are the prior's cost model's, and so is the
+first pick's full length (its trial's seconds times its work ratio). On ``digits`` without labels
+auto ran one trial, of mcc, the prior's first pick, on every seed and kept it: at equal time
+(revision 19, ``benchmarks/results/auto/equal-time``) auto ended 0.0019 below mcc fit alone, and at
+2 minutes (revision 20) that trial took 8 s and left the final fit 1,963–2,120 of mcc's 3,000 steps.
+With a budget roomy enough for both picks and the full length, the search runs as above.
 """
 
 from __future__ import annotations
@@ -83,6 +93,7 @@ from warmstart.auto.choice import (
 from warmstart.auto.final_fit import length_fraction
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params, is_queued
+from warmstart.auto.trial_budget import trial_budget
 from warmstart.knowledge.prior import FinalScore
 from warmstart.tasks._task import Task, n_items
 
@@ -145,22 +156,52 @@ def _pick(done: list[FrozenTrial], plan: PriorPlan, task: Task, n: int, override
     return one_se_pick(scores, [is_queued(done[f.index]) for f in scores])
 
 
-def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, timed: bool) -> Verdict:
+def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, seconds_left: float | None,
+                overrides: dict[str, Any] | None = None) -> Verdict:
     """Whether auto searches at all, or fits the prior's first pick with the whole budget (module docstring).
 
     Args:
         plan: The prior's plan (None: no prior, the search runs).
         task: The target task (its few-shot cut).
         seed: Its seed (the validation protocol's).
-        timed: Whether the budget is a time budget (under a trial budget a trial takes nothing from the final fit).
+        seconds_left: Seconds left of a time budget for the search and the final fit (None: a trial budget,
+            under which a trial takes nothing from the final fit).
+        overrides: The user's fixed parameters.
     """
-    if plan is None or not plan.picks or not timed or not held_out_unseen(task, seed):
+    if plan is None or not plan.picks or seconds_left is None:
         return Verdict(True)
     pick = plan.picks[0]
+    if held_out_unseen(task, seed):
+        return Verdict(False, note=(
+            f"no search: with one label per class each leave-one-out fold holds out the only label of its class, "
+            f"so a trial's validation score cannot rank recipes, and its seconds would come out of the final fit; "
+            f"the prior's first pick, {pick.spec.describe()}, is fitted with the whole budget"))
+    if held_out_labels(task, seed) is not None:
+        return Verdict(True)
+    reach = _label_free_reach(plan, task, seconds_left, overrides)
+    if reach is None or reach >= 1.0 - TOLERANCE:
+        return Verdict(True)
     return Verdict(False, note=(
-        f"no search: with one label per class each leave-one-out fold holds out the only label of its class, so a "
-        f"trial's validation score cannot rank recipes, and its seconds would come out of the final fit; the "
-        f"prior's first pick, {pick.spec.describe()}, is fitted with the whole budget"))
+        f"no search: the scores are label-free, so the first trial alone cannot change the prior's first pick, "
+        f"and a second pick would cut its final fit to about {reach:.0%} of the way to its full length (log scale "
+        f"of training work; trials predicted by the prior's cost model); {pick.spec.describe()} is fitted with "
+        f"the whole budget"))
+
+
+def _label_free_reach(plan: PriorPlan, task: Task, seconds_left: float,
+                      overrides: dict[str, Any] | None) -> float | None:
+    """How far the first pick's final fit would go toward its full length after the trials of the first two picks
+    (0 with a single pick: its one trial could change nothing), each timed by the prior's cost model; None when
+    the cost model has no seconds for them."""
+    if len(plan.picks) < 2:
+        return 0.0
+    first, second = plan.picks[0].seconds, plan.picks[1].seconds
+    if first is None or second is None:
+        return None
+    spec = plan.picks[0].spec
+    trial = {**spec.params, **trial_budget(spec.strategy)}  # as its trial would run (the search fixes these)
+    return length_fraction(spec.strategy, trial, overrides, n_items(task.x_train), first,
+                           max(0.0, seconds_left - first - second))
 
 
 def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, seed: int, *,

@@ -13,9 +13,10 @@
    (the prior's picks, then similar past tasks), with pruning, within the budget
    (:mod:`warmstart.auto.search`); every trial is a Recipe run by
    :func:`warmstart.recipe.run_recipe` and scored by the one few-shot protocol
-   (:mod:`warmstart.validation`). With a prior, a time budget and one label per class the search
-   runs no trial, since leave-one-out then cannot rank recipes and every trial's seconds would come
-   out of the final fit: the prior's first pick is the winner (:func:`warmstart.auto.cost_stop.search_pays`).
+   (:mod:`warmstart.validation`). With a prior and a time budget the search runs no trial with one
+   label per class, since leave-one-out then cannot rank recipes, nor without labels when a second
+   pick would cut the first one's final fit short: every trial's seconds would come out of the final
+   fit, and the prior's first pick is the winner (:func:`warmstart.auto.cost_stop.search_pays`).
 4. The winner is the best validation score, or with a prior the best posterior mean of the
    validation score shrunk toward the prior's prediction (:mod:`warmstart.auto.choice`). It is
    retrained on all labelled data (``run_recipe`` with ``validation="none"``) at its strategy's
@@ -149,7 +150,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     with clock.phase("search"):
         meta = meta_features(target)
         sit, plan = _strategies(target, top, bool(src_tasks), strategies, the_prior, prior_note, meta, b, params)
-        go = search_pays(plan, target, seed, timed=b.seconds is not None)
+        go = search_pays(plan, target, seed, seconds_left=clock.left(), overrides=params)
         study, notes = (run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
                                    progress=progress, overrides=params, clock=clock, prior=plan)
                         if go.run else (None, [*(plan.notes[:1] if plan is not None else []), go.note]))
