@@ -67,14 +67,17 @@ from benchmarks._report import cpu_name
 #: incumbent's scaled by the prior's cost model: ``cost_stop.fit_seconds``), not by the incumbent's: a change for
 #: labelled searches only (2 labels per class or more); 22 since, without labels and under a time budget, auto runs
 #: no trial when the prior's second pick would cut the first one's final fit short (the first trial alone cannot
-#: change the pick): the first pick gets the whole budget (``cost_stop.search_pays``; no labels only)
-AUTO_REVISION = 22
+#: change the pick): the first pick gets the whole budget (``cost_stop.search_pays``; no labels only); 23 since a
+#: configuration the sampler draws runs only while the pick's final fit keeps its full length after it
+#: (``cost_stop._draw_cuts``): a change for labelled searches only (2 labels per class or more)
+AUTO_REVISION = 23
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
 #: path, the same decisions): revision 13's check finds the search worth running wherever a class has more than one
 #: label or the score is label-free, so there it does what revision 12 did
-SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19: (10,), 21: (2, 5, 10, 20), 22: (0,)}
+SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19: (10,), 21: (2, 5, 10, 20),
+                                     22: (0,), 23: (2, 5, 10, 20)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick

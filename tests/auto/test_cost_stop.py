@@ -87,6 +87,18 @@ def test_a_trial_that_costs_the_final_fit_nothing_runs(prior: Prior) -> None:
     assert drawn.run
 
 
+def test_a_drawn_configuration_runs_only_in_the_time_the_picks_final_fit_does_not_need(prior: Prior) -> None:
+    """With no queued trial left the sampler would draw: that draw runs only while the finetune pick's full-length
+    fit (2 s a trial) still fits after it, whatever the value of a draw."""
+    tight = _verdict(prior, _study(None), seconds_left=60.0, trial_seconds=58.0)
+    assert not tight.run and tight.stop_value is None
+    assert "another drawn configuration (about 58 s) would cut the final fit of finetune" in tight.note
+    assert "drawn configurations have rarely overturned the prior's picks" in tight.note
+    assert _verdict(prior, _study(None), seconds_left=1000.0, trial_seconds=58.0).run  # slack: the draw runs
+    queued = _verdict(prior, _study("l2sp"), seconds_left=60.0, trial_seconds=58.0)  # a queued pick is weighed
+    assert queued.stop_value is not None and "queued l2sp" in queued.note
+
+
 def test_without_length_gains_or_labels_or_time_budget_every_trial_runs(prior: Prior) -> None:
     tight: dict[str, Any] = {"seconds_left": 60.0, "trial_seconds": 58.0}
     assert _verdict(_prior(gains=False), _study(), **tight).run  # nothing to lose: the final fit gains nothing

@@ -188,6 +188,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert again.get("digits-5shot", 0, "auto_prior") is None
     # ... and revision 22 the label-free searches only: there a revision-20 run is stale, a one-shot one is not
     assert SCOPED[22] == (0,) and again.get("digits-unlabelled", 0, "auto_prior") is None
+    assert SCOPED[23] == (2, 5, 10, 20)  # revision 23: the draws of labelled searches only
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)
