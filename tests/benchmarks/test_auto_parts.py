@@ -75,6 +75,17 @@ def test_few_tasks_keeps_a_few_task_keys_without_curves() -> None:
     assert all(r["curve"] is None for r in kept)
 
 
+def test_equal_counts_stored_as_float32_match() -> None:
+    """0.950 − 0.948, 0.950 − 0.952 and 0.972 − 0.972 on 500 test examples: one more, one fewer, the same. The
+    float32 accuracies average to −2e-8, which is a tie, not a loss."""
+    import numpy as np
+
+    auto, single = np.float32([0.950, 0.950, 0.972]).tolist(), np.float32([0.948, 0.952, 0.972]).tolist()
+    tie = paired_target(auto, single)
+    assert tie["diff"] < 0 and tie["met"]  # float32 rounding, yet a match
+    assert not paired_target(np.float32([0.950, 0.950, 0.970]).tolist(), single)["met"]  # one example fewer
+
+
 def test_paired_target_needs_mean_and_lower_bound() -> None:
     assert paired_target([0.91, 0.915, 0.92], [0.9, 0.9, 0.9])["met"]
     worse = paired_target([0.80, 0.95, 0.90], [0.9, 0.9, 0.9])  # mean −0.0167, wide CI
