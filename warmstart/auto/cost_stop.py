@@ -238,7 +238,8 @@ def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, 
     if plan.prior.gains is None:
         return Verdict(True)
     after = max(0.0, seconds_left - trial_seconds)
-    stop_value = _pick(done, plan, task, n, overrides, seconds_left).expected
+    now = _pick(done, plan, task, n, overrides, seconds_left)
+    stop_value = now.expected
     later = _pick(done, plan, task, n, overrides, after)
     incumbent = done[later.index]
     queued = next_queued(study)
@@ -258,10 +259,12 @@ def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, 
         gain = plan.prior.length_gain(strategy, shots, fraction, mod, cand.mean)
         continue_value = expected_max(later.expected, min(1.0, cand.mean + gain), cand.std, later.expected)
     else:
-        cut = _draw_cuts(done[_pick(done, plan, task, n, overrides, seconds_left).index], overrides, task,
-                         seconds_left, trial_seconds)
+        cut = _cut_short(done[now.index], overrides, task, seconds_left, trial_seconds)
         if cut is not None:
-            return Verdict(False, note=cut)
+            return Verdict(False, note=(
+                f"the search stopped: another drawn configuration (about {trial_seconds:.0f} s) would cut the "
+                f"final fit of {cut[0]} from {cut[1]:.0%} to {cut[2]:.0%} of the way to its full length (log scale "
+                "of training work), and drawn configurations have rarely overturned the prior's picks"))
         continue_value = _drawn_value(plan, observed, done, incumbent, later, n, overrides, task, after)
         what = "another drawn configuration"
     if continue_value > stop_value + TOLERANCE:
@@ -272,19 +275,16 @@ def another_trial_pays(study: optuna.Study, plan: PriorPlan | None, task: Task, 
     return Verdict(False, stop_value, continue_value, note)
 
 
-def _draw_cuts(pick: FrozenTrial, overrides: dict[str, Any] | None, task: Task, seconds_left: float,
-               trial_seconds: float) -> str | None:
-    """The stop note when a drawn configuration's seconds would cut the pick's final fit short, else None: a
-    configuration the sampler draws runs only in the time its final fit does not need (module docstring)."""
+def _cut_short(pick: FrozenTrial, overrides: dict[str, Any] | None, task: Task, seconds_left: float,
+               trial_seconds: float) -> tuple[str, float, float] | None:
+    """(strategy, fraction now, fraction after) when a trial of ``trial_seconds`` would cut ``pick``'s final fit
+    short of how far it goes now toward its full length, else None (the trial runs in time the fit does not
+    need)."""
     recipe = trial_recipe(pick)
     strategy, params = str(recipe["strategy"]), dict(recipe.get("params") or {})
     now = _fraction(pick, strategy, params, overrides, task, seconds_left)
     after = _fraction(pick, strategy, params, overrides, task, max(0.0, seconds_left - trial_seconds))
-    if after >= now - TOLERANCE:
-        return None
-    return (f"the search stopped: another drawn configuration (about {trial_seconds:.0f} s) would cut the final "
-            f"fit of {strategy} from {now:.0%} to {after:.0%} of the way to its full length (log scale of training "
-            "work), and drawn configurations have rarely overturned the prior's picks")
+    return None if after >= now - TOLERANCE else (strategy, now, after)
 
 
 def _drawn_value(plan: PriorPlan, observed: list[Any], done: list[FrozenTrial], incumbent: FrozenTrial,
@@ -319,13 +319,10 @@ def _label_free(study: optuna.Study, done: list[FrozenTrial], task: Task, overri
             f"the search stopped after {len(done)} completed trial(s), once the prior's picks had run: its scores "
             "are label-free, so a configuration it drew would be tuned to that proxy rather than to accuracy, and "
             "its seconds go to the winner's final fit instead"))
-    best = study.best_trial  # the label-free choice (:func:`~warmstart.auto.choice.choose`)
-    recipe = trial_recipe(best)
-    strategy, params = str(recipe["strategy"]), dict(recipe.get("params") or {})
-    now = _fraction(best, strategy, params, overrides, task, seconds_left)
-    after = _fraction(best, strategy, params, overrides, task, max(0.0, seconds_left - trial_seconds))
-    if after >= now - TOLERANCE:
+    cut = _cut_short(study.best_trial, overrides, task, seconds_left, trial_seconds)  # the label-free choice
+    if cut is None:
         return Verdict(True)
+    strategy, now, after = cut
     return Verdict(False, note=(
         f"the search stopped after {len(done)} completed trial(s): its scores are label-free, which rarely change "
         f"the prior's pick, and the next queued pick (about {trial_seconds:.0f} s) would cut the final fit of "
@@ -381,7 +378,6 @@ def fit_seconds(plan: PriorPlan, done: list[FrozenTrial], incumbent: FrozenTrial
 def _cost_ratios(plan: PriorPlan, incumbent: FrozenTrial, strategies: list[str]) -> dict[str, float]:
     """Each strategy's predicted trial seconds over the incumbent's strategy's (the prior's cost model, at the
     trial budgets, in this situation); empty without a cost model."""
-    from warmstart.auto.trial_budget import trial_budget
     from warmstart.knowledge._prior_features import split_situation
     from warmstart.knowledge._prior_table import RecipeSpec
 
