@@ -69,8 +69,10 @@ from benchmarks._report import cpu_name
 #: no trial when the prior's second pick would cut the first one's final fit short (the first trial alone cannot
 #: change the pick): the first pick gets the whole budget (``cost_stop.search_pays``; no labels only); 23 since a
 #: configuration the sampler draws runs only while the pick's final fit keeps its full length after it
-#: (``cost_stop._cut_short``): a change for labelled searches only (2 labels per class or more)
-AUTO_REVISION = 23
+#: (``cost_stop._cut_short``): a change for labelled searches only (2 labels per class or more); 24 since the
+#: final fit's learning-rate schedule is shortened to the steps that fit when the budget would cut it below 90% of
+#: them (``engine.horizon.DeadlineHorizon``): every situation
+AUTO_REVISION = 24
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code

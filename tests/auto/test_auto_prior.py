@@ -277,6 +277,17 @@ def test_with_one_label_per_class_auto_fits_the_priors_first_pick_without_a_sear
     assert len(r["trials"]) == 1 and r["selection"]["by"] == "validation"
 
 
+def test_a_final_fit_the_budget_would_cut_gets_a_schedule_that_ends_in_the_budget(prior_file, pretrained_source,
+                                                                                  tmp_path) -> None:
+    # the first pick's final fit without a search, at a length (fixed by --params) far beyond the 20 s budget
+    r = auto("digits-prior", budget="20s", sources=[pretrained_source], storage=str(tmp_path / "kb.db"), shots=1,
+             strategies=["finetune", "scratch", "nas_candidate"], out=tmp_path / "run", progress=False,
+             params={"epochs": 1, "min_steps": 100_000, "batch_size": 32}, prior=prior_file)
+    shortened = [n for n in r["notes"] if "its schedule was shortened to the" in n]
+    assert len(shortened) == 1 and shortened[0].endswith("of its 100000 steps that fit")
+    assert r["selection"]["by"] == "prior" and r["total_seconds"] < 20 + 3
+
+
 def test_auto_without_a_prior_keeps_the_rules(pretrained_source, tmp_path) -> None:
     r = auto("digits-prior", budget=1, sources=[pretrained_source], storage=str(tmp_path / "kb.db"), shots=3,
              strategies=["finetune", "linear_probe"], out=tmp_path / "run", progress=False, params=FAST,

@@ -189,8 +189,11 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert 20 not in SCOPED and AUTO_REVISION >= 20 and ARM_REVISION["first_trial"] == 19
     from benchmarks._revision import current_revision
 
-    # revision 21 changed the labelled searches only: a revision-20 run without labels or with one stays current
+    # revision 21 changed the labelled searches only: a revision-20 run without labels or with one stayed current
+    # while revision 23 was the latest
     assert SCOPED[21] == (2, 5, 10, 20)
+    monkeypatch.setattr(arms, "AUTO_REVISION", 23)
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 23)
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 20, "accuracy": 0.9})
@@ -200,6 +203,10 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     # ... and revision 22 the label-free searches only: there a revision-20 run is stale, a one-shot one is not
     assert SCOPED[22] == (0,) and again.get("digits-unlabelled", 0, "auto_prior") is None
     assert SCOPED[23] == (2, 5, 10, 20)  # revision 23: the draws of labelled searches only
+    monkeypatch.undo()
+    # revision 24 fits the final fit's schedule to the budget wherever the budget would cut it: every situation
+    assert 24 not in SCOPED and AUTO_REVISION >= 24
+    assert RunLog(tmp_path / "runs.jsonl").get("digits-1shot", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)

@@ -24,7 +24,8 @@ right after parsing its options). Of a time budget of B seconds:
 * the retraining of the winner trains up to the end, less :data:`FINISH_SECONDS` kept for
   the test evaluation, the checkpoint and the report, and stops at the step where that time
   runs out (an epoch that may not finish is started all the same: the fit's last weights are
-  its model).
+  its model); when it is projected not to finish, its learning-rate schedule is shortened to
+  the steps that fit, so that it anneals by the end (:mod:`warmstart.engine.horizon`).
 
 What can still run over: work outside training loops (loading data, ranking
 sources, evaluating) and writing the outputs.

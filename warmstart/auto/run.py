@@ -56,6 +56,7 @@ from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.auto.winner import Winner, from_first_pick, from_trial
 from warmstart.backbones.checkpoint import save_checkpoint
 from warmstart.engine.callbacks import extra_callbacks
+from warmstart.engine.horizon import DeadlineHorizon
 from warmstart.errors import ConfigError
 from warmstart.knowledge.metafeatures import meta_features
 from warmstart.knowledge.prior import Prior
@@ -172,12 +173,16 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     recipe = Recipe(win.strategy, win_params, source=path, source_task=source_task,
                     source_spec=win.source.source.spec, seed=seed, architecture=win.architecture)
     # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
-    # weights unless the strategy selects an epoch by a score)
+    # weights unless the strategy selects an epoch by a score), its schedule shortened to the steps that fit
     stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None
-    with clock.phase("retrain"), extra_callbacks(*([stop] if stop is not None else [])):
+    horizon = DeadlineHorizon(end) if end is not None else None
+    with clock.phase("retrain"), extra_callbacks(*[c for c in (stop, horizon) if c is not None]):
         retrained = run_recipe(target, recipe, validation="none", source=win.source.source, device=device,
                                progress=progress)  # a final fit on every label; test metrics for reporting
     final = retrained.strategy
+    if horizon is not None and horizon.shortened_to is not None:
+        notes.append(f"the retraining of the winner was projected not to finish in the budget: its schedule was "
+                     f"shortened to the {horizon.shortened_to} of its {horizon.planned} steps that fit")
     if stop is not None and stop.stopped_after is not None:
         notes.append(f"the budget stopped the retraining of the winner at step {stop.stopped_at_step}, in epoch "
                      f"{stop.stopped_after + 1} of {stop.total_epochs}")

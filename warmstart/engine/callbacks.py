@@ -34,6 +34,16 @@ class Callback:
     def on_train_end(self, model: nn.Module, logs: dict[str, Any]) -> None:
         """Called once after training (also after an early stop)."""
 
+    def horizon(self, step: int, total: int) -> int | None:
+        """The step by which the learning-rate schedule should end, when this callback shortens it.
+
+        Called after each optimizer step (after :meth:`on_batch_end`; keep it cheap) with the steps done
+        and the steps the run planned. None: no opinion. The trainer keeps the smallest horizon any
+        callback gave (never below the steps done), runs its schedule (and :attr:`StepInfo.progress`)
+        over that many steps, and ends the run there.
+        """
+        return None
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs that report it.

@@ -5,7 +5,10 @@ permutation, with no DataLoader workers; streaming datasets (large image
 folders) go through a DataLoader. AdamW or SGD, warm-up then cosine schedule
 per step, label smoothing, tensor augmentations, gradient clipping, a
 divergence check, per-epoch callbacks (early stopping, pruning), best-weights
-restore on the monitored validation metric, and a rich progress bar.
+restore on the monitored validation metric, and a rich progress bar. A callback
+may shorten the schedule while the run goes (:meth:`~warmstart.engine.callbacks.Callback.horizon`:
+a fit that a deadline would cut, :mod:`warmstart.engine.horizon`); the schedule and
+:attr:`StepInfo.progress` then span the shortened run, which ends where its schedule does.
 
 Image batches are augmented (``config.augment``) whether they come from memory or
 stream from disk (after collation, on the batch tensor). On CUDA, training runs in
@@ -39,7 +42,11 @@ from warmstart.tasks._task import n_items, take
 
 @dataclass
 class StepInfo:
-    """Where a training step is: epoch, global step, and progress in [0, 1]."""
+    """Where a training step is: epoch, global step, and progress in [0, 1].
+
+    ``total_steps`` is the steps the schedule spans: the run's planned steps, or fewer once a callback
+    shortened it (:meth:`~warmstart.engine.callbacks.Callback.horizon`).
+    """
 
     epoch: int
     step: int
@@ -49,7 +56,7 @@ class StepInfo:
 
     @property
     def progress(self) -> float:
-        """Fraction of all training steps done before this one."""
+        """Fraction of the schedule's steps done before this one."""
         return self.step / max(1, self.total_steps)
 
 
@@ -90,18 +97,15 @@ def make_optimizer(groups: Sequence[dict[str, Any]], config: TrainConfig) -> tor
     return torch.optim.AdamW(list(groups), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def lr_lambda(total_steps: int, warmup: int, schedule: str) -> Callable[[int], float]:
-    """Multiplier of each group's base learning rate at a step: warm-up, then cosine or constant."""
-
-    def f(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant":
-            return 1.0
-        t = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-    return f
+def lr_factor(step: int, total_steps: int, warmup: int, schedule: str) -> float:
+    """Multiplier of each group's base learning rate at a step of ``total_steps``: warm-up, then cosine or
+    constant."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    t = (step - warmup) / max(1, total_steps - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 class Trainer:
@@ -146,6 +150,7 @@ class Trainer:
         self.aug_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.start_epoch = 0
         self.global_step = 0
+        self.horizon = 0  # steps the current run's schedule spans (set by fit; callbacks may shorten it)
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
         # progress of the current run; kept on the trainer so state_dict() can save it mid-run
         self.history = History()
@@ -213,8 +218,10 @@ class Trainer:
         total = epochs * spe
         # resuming (global_step > 0): the loaded optimizer groups carry ``initial_lr``; the
         # schedule continues at the saved step
+        self.horizon = total  # a callback may shorten it (Callback.horizon): the schedule then ends there
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(total, cfg.warmup_steps, cfg.schedule), last_epoch=self.global_step - 1)
+            self.optimizer, lambda step: lr_factor(step, self.horizon, cfg.warmup_steps, cfg.schedule),
+            last_epoch=self.global_step - 1)
         every = eval_every or max(1, epochs // 25)
         if self.start_epoch == 0:
             self.history, self.best_state = History(), None
@@ -236,7 +243,7 @@ class Trainer:
                                 xb = augment_images(xb, cfg.augment, self.aug_generator)
                             if self.channels_last:
                                 xb = xb.contiguous(memory_format=torch.channels_last)
-                        info = StepInfo(epoch, self.global_step, total, self.aug_generator, self.device)
+                        info = StepInfo(epoch, self.global_step, self.horizon, self.aug_generator, self.device)
                         with torch.autocast(self.device.type, dtype=self.amp_dtype,
                                             enabled=self.amp_dtype is not None):
                             loss = self.step_fn(self.model, xb, yb, info)
@@ -247,7 +254,6 @@ class Trainer:
                             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                         self.scaler.step(self.optimizer)
                         self.scaler.update()
-                        self.scheduler.step()
                         self.global_step += 1
                         running += loss.detach()
                         if i % 10 == 0 and not bool(torch.isfinite(running)):
@@ -257,6 +263,8 @@ class Trainer:
                         bar.update(advance=1)
                         for cb in self.callbacks:
                             cb.on_batch_end(self.global_step, self.model)
+                        self._shorten(total)  # before the next step's learning rate is set
+                        self.scheduler.step()
                     train_loss = float(running) / spe
                     if not math.isfinite(train_loss):
                         raise TrainingDivergedError(
@@ -286,6 +294,15 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self.model, hist.epochs[-1] if hist.epochs else {})
         return hist
+
+    def _shorten(self, total: int) -> None:
+        """Take the callbacks' horizons (:meth:`Callback.horizon`); end the run once the schedule has ended."""
+        for cb in self.callbacks:
+            h = cb.horizon(self.global_step, total)
+            if h is not None and h < self.horizon:
+                self.horizon = max(self.global_step, h)
+        if self.horizon < total and self.global_step >= self.horizon:
+            raise StopTraining(f"the schedule, shortened to {self.horizon} of {total} steps, ended")
 
     def _validate(self, val: tuple[Any, Tensor] | ValFn) -> dict[str, float]:
         if callable(val):
