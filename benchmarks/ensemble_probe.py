@@ -23,7 +23,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -33,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import RESULTS, cpu_name, output_folder
+from benchmarks._probe import probe_parser, run_probe
+from benchmarks._report import RESULTS, cpu_name
 
 WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
 STRATEGIES = ("mcc", "cdan", "self_training")
@@ -139,35 +139,18 @@ def write_report(cells: Path, command: str, note: str = "") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the probe; append one JSON line per cut to ``--out``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", nargs="+", default=["mnist5k-b-elastic"])
-    p.add_argument("--shots", type=int, default=5)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
-    p.add_argument("--out", type=Path, default=None, help="output folder (cuts are appended to its cells.jsonl)")
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--report-only", action="store_true", help="only rewrite README.md from --out's cuts")
-    p.add_argument("--note", default="", help="a line for the provenance (how the cuts were run)")
+    p = probe_parser(__doc__, STRATEGIES)
     a = p.parse_args(argv)
-    try:
-        folder = output_folder("ensemble_probe", a.quick, a.out)
-    except ValueError as exc:
-        p.error(str(exc))
-    folder.mkdir(parents=True, exist_ok=True)
-    cells = folder / "cells.jsonl"
-    for task, seed in [] if a.report_only else itertools.product(a.tasks, a.seeds):
-        row = probe_cell(task, a.shots, seed, tuple(a.strategies), a.quick, folder / "work" if a.quick else WORK)
-        with cells.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        best = max(row["accuracy"][s] for s in a.strategies)
-        print(f"{task}@{a.shots} seed {seed}: best single {best:.4f}; " + ", ".join(
-            f"{k} {v:.4f}" for k, v in row["accuracy"].items()), flush=True)
-    command = " ".join(["python -m benchmarks.ensemble_probe", *(argv if argv is not None else sys.argv[1:])])
-    if not cells.is_file():
-        p.error(f"no cuts in {folder}: run without --report-only first")
-    print(f"wrote {write_report(cells, command, a.note)}")
-    return 0
+    strategies = tuple(a.strategies)
 
+    def line(row: dict[str, Any]) -> str:
+        best = max(row["accuracy"][s] for s in strategies)
+        return (f"{row['task']}@{row['shots']} seed {row['seed']}: best single {best:.4f}; "
+                + ", ".join(f"{k} {v:.4f}" for k, v in row["accuracy"].items()))
+
+    return run_probe(p, a, "ensemble_probe", argv,
+                     lambda task, seed, work: probe_cell(task, a.shots, seed, strategies, a.quick, work or WORK),
+                     line, write_report)
 
 if __name__ == "__main__":
     sys.exit(main())

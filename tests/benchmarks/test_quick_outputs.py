@@ -17,6 +17,7 @@ from benchmarks import (
     ensemble_probe,
     fewshot,
     fewshot_episodes,
+    horizon_probe,
     length_gain,
     meta_dataset,
     model_zoo,
@@ -34,7 +35,8 @@ MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewsho
          "fewshot_episodes": fewshot_episodes.main, "nas": nas.main, "reliability": reliability.main,
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
          "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main,
-         "length_gain": length_gain.main, "ensemble_probe": ensemble_probe.main}
+         "length_gain": length_gain.main, "ensemble_probe": ensemble_probe.main,
+         "horizon_probe": horizon_probe.main}
 
 
 #: git-ignored folders under benchmarks/results/: quick runs' outputs, and full runs' working folders (caches,
