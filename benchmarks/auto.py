@@ -107,6 +107,7 @@ from benchmarks._report import markdown_table, output_folder, provenance, write_
 from benchmarks._shard import in_shard, parse_shard
 from warmstart._atomic import write_text_atomic
 from warmstart.knowledge._gains import GAINS_MODEL
+from warmstart.knowledge._prior_io import VERSION as PRIOR_FORMAT
 
 #: ``--budget`` value: each (situation, seed)'s auto run gets the seconds of its best single strategy rerun here
 BEST_SINGLE = "best-single"
@@ -158,7 +159,8 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
                      f"no length gains (no runs at {args.gains}): the priors rank the trials' length only")
     for fam in dict.fromkeys(s.family for s in sits):
         if rows and args.arms in ("all", "auto", "prior"):  # only the auto arms ask a prior
-            tag = file_hash(args.table) + (f"-g{file_hash(args.gains)}-m{GAINS_MODEL}" if gain_rows else "")
+            tag = (file_hash(args.table) + (f"-g{file_hash(args.gains)}-m{GAINS_MODEL}" if gain_rows else "")
+                   + f"-v{PRIOR_FORMAT}")  # a prior of another file format (another ranker) is fitted again
             priors[fam], note = family_prior(rows, fam, work / "priors", tag, args.quick, gain_rows)
             notes.append(f"prior {note}")
     ckpts = source_checkpoints(work, list(dict.fromkeys(t for s in sits for t in (*s.source_tasks, s.baseline_source))),

@@ -113,13 +113,16 @@ def score_cell(prior: Any, cell: list[dict[str, Any]], defaults: dict[int, list[
     return out
 
 
-def evaluate(train: list[dict[str, Any]], test: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """Fit on ``train``, score every cell of ``test``; one dict per cell (empty when no prior can be fitted)."""
+def evaluate(train: list[dict[str, Any]], test: list[dict[str, Any]], seed: int = 0,
+             ranker: str = "blend") -> list[dict[str, Any]]:
+    """Fit on ``train`` (the ranker's model ``ranker``), score every cell of ``test``; one dict per cell (empty when
+    no prior can be fitted)."""
     from warmstart.errors import DataError
     from warmstart.knowledge.prior import PriorConfig, fit_prior
 
     try:  # curves dropped: the gray-box model is not what is measured here, and it is the slow part of a fit
-        prior = fit_prior([{**r, "curve": None} for r in train], target="test_accuracy", config=PriorConfig(seed=seed))
+        prior = fit_prior([{**r, "curve": None} for r in train], target="test_accuracy",
+                          config=PriorConfig(seed=seed, ranker=ranker))
     except DataError:
         return []
     defaults = best_defaults(train)
@@ -145,6 +148,23 @@ def regret_rows(cells: list[dict[str, Any]], group: str) -> list[dict[str, Any]]
             vals = [c["oracle"] - c[m] for c in sel if m in c]
             row[f"regret {m}"] = statistics.fmean(vals) if vals else float("nan")
         out.append(row)
+    return out
+
+
+def ranker_rows(rows: list[dict[str, Any]], families: list[str], default: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Top-1 and top-3 → shrinkage regret of each ranker model (:data:`RANKERS`), leave-one-family-out, by shots;
+    ``default``: the cells already scored with the default model."""
+    from warmstart.knowledge._prior_types import RANKERS, PriorConfig
+
+    out = []
+    for kind in RANKERS:
+        cells = default if kind == PriorConfig().ranker else [
+            c for fam in families
+            for c in evaluate([r for r in rows if r.get("family") != fam], [r for r in rows if r.get("family") == fam],
+                              ranker=kind)]
+        for row in regret_rows(cells, "shots"):
+            out.append({"ranker": kind, "shots": row["shots"], "cells": row["cells"],
+                        **{k: row[k] for k in ("regret prior top-1", "regret prior top-3 → shrinkage")}})
     return out
 
 
@@ -193,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     for fam in families:
         cells += evaluate([r for r in rows if r.get("family") != fam], [r for r in rows if r.get("family") == fam])
         print(f"[{time.perf_counter() - t0:.0f}s] held out {fam}: {len(cells)} cells so far", file=sys.stderr)
+    models = [] if args.quick else ranker_rows(rows, families, cells)
     curve = [] if args.quick else learning_curve(rows, families, FRACTIONS, DRAWS)
     by_family, by_shots = regret_rows(cells, "family"), regret_rows(cells, "shots")
     write_csv(out / "cells.csv", cells)
@@ -208,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         f"families {', '.join(families)}).\n",
         "## Regret (oracle − method, test accuracy) by held-out family\n", markdown_table(by_family),
         "## By shots\n", markdown_table(by_shots),
+        "## The ranker's model\n",
+        "The same cells with each model of the ranker (``PriorConfig.ranker``; the tables above use the default, "
+        "``blend``): the conditional trees alone (revision 24 and before), the marginal model alone, and their "
+        "equal-weight blend (:mod:`warmstart.knowledge._marginal`).\n",
+        markdown_table(models) if models else "(not run with --quick)\n",
         "## Learning curve (share of the training families' tasks)\n",
         markdown_table(curve) if curve else "(not run with --quick)\n",
         checks.markdown(), "## Provenance\n",

@@ -94,3 +94,27 @@ def test_a_run_the_deadline_would_cut_anneals_by_it() -> None:
     assert horizon.shortened_to < KEEP_SHARE * planned
     assert hist.steps == horizon.shortened_to  # the run ended where its schedule did
     assert seen[-1][0] < 0.1 * 0.05 and seen[-1][1] > 0.9
+
+
+class _SlowFirst(Callback):
+    """Sleeps after each of the first ``steps`` steps only: a run slowed, then not (another job ended)."""
+
+    def __init__(self, steps: int, seconds: float) -> None:
+        self.steps, self.seconds, self.done = steps, seconds, 0
+
+    def on_batch_end(self, step: int, model: nn.Module) -> None:
+        self.done += 1
+        if self.done <= self.steps:
+            time.sleep(self.seconds)
+
+
+def test_a_schedule_shortened_while_the_run_was_slow_grows_back_when_it_speeds_up() -> None:
+    start = time.monotonic()
+    # 40 steps of at least 15 ms (0.6 s), then the other 120 in well under the 0.4 s left: at the slow pace only
+    # about 67 of the 160 planned steps fit by the deadline, at the fast one all of them
+    horizon = DeadlineHorizon(start + 1.0)
+    trainer, seen = _trainer(_SlowFirst(40, 0.015), horizon)
+    hist = trainer.fit(*_data())
+    assert seen[30][1] > 30 / 100  # shortened to fewer than 100 steps while slow (progress = step / horizon)
+    assert hist.steps >= 120  # then lengthened again: a horizon that only shrank would have ended it by step 100
+    assert time.monotonic() - start < 1.5

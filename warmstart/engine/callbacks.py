@@ -38,9 +38,10 @@ class Callback:
         """The step by which the learning-rate schedule should end, when this callback shortens it.
 
         Called after each optimizer step (after :meth:`on_batch_end`; keep it cheap) with the steps done
-        and the steps the run planned. None: no opinion. The trainer keeps the smallest horizon any
-        callback gave (never below the steps done), runs its schedule (and :attr:`StepInfo.progress`)
-        over that many steps, and ends the run there.
+        and the steps the run planned. None: no opinion. After each step the trainer takes the smallest
+        horizon the callbacks give (never below the steps done nor above the planned steps; a later, larger
+        one lets the schedule grow back), runs its schedule (and :attr:`StepInfo.progress`) over that many
+        steps, and ends the run there.
         """
         return None
 

@@ -17,6 +17,14 @@ schedules follow) over that many steps and ends the run there. A run projected t
 reach nearly all of its steps, keeps its schedule untouched, so a fit that has the time is the
 same fit it is without a deadline. The deadline itself is still enforced by
 :class:`~warmstart.search.budget.DeadlineStop`; this callback only reshapes the schedule.
+
+Each projection uses the pace of the steps since the previous one, and may lengthen the schedule again
+(up to the planned steps) as well as shorten it: the pace of a run changes with what else the machine
+does. At equal time on ``mnist5k-b-inverted``, with short jobs running on the other core during the
+first part of auto's final fits, the pace since the first step, and a horizon that only shrank, cut
+mcc's schedule to 1,447 of 2,261 steps, and the fit ended 27 s before its deadline, 30 s of a
+202 s budget unused (``benchmarks/results/auto/equal-time``, revision 24, runs discarded as measured
+under load).
 """
 
 from __future__ import annotations
@@ -45,13 +53,13 @@ class DeadlineHorizon(Callback):
 
     After :data:`FIRST_SHARE` of the planned steps or of the time to the deadline (from the run's first step),
     whichever comes first, and then every :data:`EVERY_SHARE` of either, it projects the steps reached by the
-    deadline from the seconds per step since the run's first step (evaluations included); when they are fewer than
-    :data:`KEEP_SHARE` of the planned steps, the horizon becomes that projection (it only ever shrinks
-    within a run). Each run it is attached to is projected on its own.
+    deadline from the seconds per step since the previous projection (since the run's first step for the first
+    one; evaluations included); when they are fewer than :data:`KEEP_SHARE` of the planned steps, the horizon is
+    that projection, else the planned steps. Each run it is attached to is projected on its own.
 
     Attributes:
         deadline: Absolute ``time.monotonic()`` value.
-        shortened_to: The horizon of the last run it shortened, else None.
+        shortened_to: The horizon of the last run it projected, when its last projection shortened it, else None.
         planned: The steps that run had planned.
     """
 
@@ -63,25 +71,26 @@ class DeadlineHorizon(Callback):
         self._ref: tuple[int, float] | None = None
         self._next: tuple[int, float] = (0, 0.0)  # the next projection's step and time, whichever comes first
         self._horizon: int | None = None
+        self._start = 0.0  # when the run's first step ended
 
     def on_train_begin(self, model: nn.Module, total_epochs: int) -> None:
-        self._ref, self._horizon = None, None
+        self._ref, self._horizon, self.shortened_to = None, None, None
 
     def horizon(self, step: int, total: int) -> int | None:
         now = time.monotonic()
         every = max(1, math.ceil(total * EVERY_SHARE))
         if self._ref is None:  # the first step's seconds (building, first batch) are left out of the pace
-            self._ref = (step, now)
+            self._ref, self._start = (step, now), now
             self._next = (step + max(every, math.ceil(total * FIRST_SHARE)),
                           now + FIRST_SHARE * max(0.0, self.deadline - now))
             return None
         s0, t0 = self._ref
         if step < self._next[0] and now < self._next[1]:
             return self._horizon
-        self._next = (step + every, now + EVERY_SHARE * max(0.0, self.deadline - t0))
+        self._next = (step + every, now + EVERY_SHARE * max(0.0, self.deadline - self._start))
+        self._ref = (step, now)  # the next projection's pace: the steps from here
         pace = (now - t0) / max(1, step - s0)
         reach = step + max(0.0, self.deadline - now) / pace if pace > 0 else math.inf
-        if reach < KEEP_SHARE * total:
-            self._horizon = min(self._horizon or total, max(step, int(reach)))
-            self.shortened_to, self.planned = self._horizon, total
+        self._horizon = max(step, int(reach)) if reach < KEEP_SHARE * total else None
+        self.shortened_to, self.planned = self._horizon, total
         return self._horizon

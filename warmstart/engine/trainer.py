@@ -296,11 +296,11 @@ class Trainer:
         return hist
 
     def _shorten(self, total: int) -> None:
-        """Take the callbacks' horizons (:meth:`Callback.horizon`); end the run once the schedule has ended."""
-        for cb in self.callbacks:
-            h = cb.horizon(self.global_step, total)
-            if h is not None and h < self.horizon:
-                self.horizon = max(self.global_step, h)
+        """Take the callbacks' horizons (:meth:`Callback.horizon`): the smallest one given now, never below the steps
+        done nor above the planned ones (a callback that gives a larger one, or None, later lets the schedule grow
+        back); end the run once the schedule has ended."""
+        given = [h for cb in self.callbacks if (h := cb.horizon(self.global_step, total)) is not None]
+        self.horizon = max(self.global_step, min([total, *given]))
         if self.horizon < total and self.global_step >= self.horizon:
             raise StopTraining(f"the schedule, shortened to {self.horizon} of {total} steps, ended")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmstart._atomic import write_bytes_atomic
-from warmstart.errors import DataError
+from warmstart.errors import ConfigError, DataError
 from warmstart.knowledge._gains import LengthGains
 from warmstart.knowledge._portfolio import PortfolioMember
 from warmstart.knowledge._prior_features import Encoder
@@ -28,7 +28,8 @@ from warmstart.knowledge._ranker import Ranker
 if TYPE_CHECKING:
     from warmstart.knowledge.prior import Prior
 
-FORMAT, VERSION = "warmstart-prior", 2
+#: version 3: the ranker's model is a setting (``config.ranker``), and the stored errors are that model's
+FORMAT, VERSION = "warmstart-prior", 3
 
 
 def encode(prior: Prior) -> dict[str, Any]:
@@ -59,17 +60,19 @@ def decode(data: Mapping[str, Any], path: str | None = None) -> tuple[Any, ...]:
                         f"version {VERSION} (refit it: warmstart kb fit-prior)")
     try:
         c = data["config"]
-        config = PriorConfig(tuple(c["features"]), c["portfolio_size"], float(c["cost_weight"]), int(c["seed"]))
+        config = PriorConfig(tuple(c["features"]), c["portfolio_size"], float(c["cost_weight"]), int(c["seed"]),
+                             str(c["ranker"]))
         table = PriorTable.from_json(data["table"])
         tasks = [str(t) for t in data["tasks_fitted"]]
         sig = data["sigma"]
         cost_sigma = float("nan") if sig["cost"] is None else float(sig["cost"])
         encoder = Encoder.fit(table, config.features)
-        ranker = Ranker.fit(table, encoder, tasks, seed=config.seed, sigmas=(float(sig["ranker"]), cost_sigma))
+        ranker = Ranker.fit(table, encoder, tasks, seed=config.seed, sigmas=(float(sig["ranker"]), cost_sigma),
+                            kind=config.ranker)
         curve_sigmas = None if sig["curves"] is None else [float(s) for s in sig["curves"]]
         portfolio = [PortfolioMember.from_json(m) for m in data["portfolio"]]
         gains = None if data.get("gains") is None else LengthGains.from_json(data["gains"])
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, ConfigError) as exc:
         raise DataError(f"prior file{where} is malformed ({type(exc).__name__}: {exc})") from None
     return table, config, encoder, ranker, curve_sigmas, portfolio, tasks, gains, path
 

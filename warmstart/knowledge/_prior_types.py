@@ -14,6 +14,8 @@ from warmstart.knowledge._shrinkage import Posterior
 
 #: default λ: relative score traded per decade of seconds (a 10× slower recipe must be 1 point better)
 COST_WEIGHT = 0.01
+#: the ranker's models (:attr:`PriorConfig.ranker`)
+RANKERS = ("blend", "trees", "marginal")
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,16 @@ class PriorConfig:
         cost_weight: λ, relative score traded per decade of seconds, for the portfolio and
             :meth:`Prior.suggest`.
         seed: Seed of the models.
+        ranker: The ranker's model (:mod:`warmstart.knowledge._regressors`): ``blend`` (the conditional
+            trees averaged with the marginal model, :mod:`warmstart.knowledge._marginal`), ``trees`` (the
+            conditional trees alone, revision 24 and before) or ``marginal`` (the task left out).
     """
 
     features: tuple[str, ...] = GROUPS
     portfolio_size: int | None = 8
     cost_weight: float = COST_WEIGHT
     seed: int = 0
+    ranker: str = "blend"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", check_groups(self.features))
@@ -40,11 +46,13 @@ class PriorConfig:
             raise ConfigError(f"portfolio_size must be >= 1, got {self.portfolio_size}")
         if not (math.isfinite(self.cost_weight) and self.cost_weight >= 0):
             raise ConfigError(f"cost_weight must be >= 0, got {self.cost_weight}")
+        if self.ranker not in RANKERS:
+            raise ConfigError(f"unknown ranker model {self.ranker!r}; valid: {', '.join(RANKERS)}")
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict."""
         return {"features": list(self.features), "portfolio_size": self.portfolio_size,
-                "cost_weight": self.cost_weight, "seed": self.seed}
+                "cost_weight": self.cost_weight, "seed": self.seed, "ranker": self.ranker}
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Conditional ranker: a recipe's score on a new task from the task, the source and the recipe.
 
 A zero-shot surrogate in the spirit of ZAP (Öztürk et al., ICML 2022) and Quick-Tune's
-meta-learned surrogate (Arango et al., ICLR 2024): extremely randomized trees
-(:mod:`warmstart.knowledge._regressors`) on the features of
-:mod:`warmstart.knowledge._prior_features`, fitted on per-task *relative* scores: a record's
+meta-learned surrogate (Arango et al., ICLR 2024): by default extremely randomized trees on the
+features of :mod:`warmstart.knowledge._prior_features` averaged with the marginal model (a recipe's
+mean at the same shots, the task left out; :mod:`warmstart.knowledge._marginal`; the model is
+:attr:`~warmstart.knowledge._prior_types.PriorConfig.ranker`), fitted on per-task *relative* scores: a record's
 target minus the median target of its task's records. Relative scores are in
 score units (accuracy points), so tasks of different difficulty are comparable, and a prediction
 plus the level of the new task (e.g. the median validation score of its trials so far) is a
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from warmstart.knowledge._marginal import levels
 from warmstart.knowledge._prior_features import Encoder, split_situation
 from warmstart.knowledge._prior_table import PriorTable, RecipeSpec
 from warmstart.knowledge._regressors import fit, grouped_residuals, rmse
@@ -60,12 +62,14 @@ class Ranker:
 
     @classmethod
     def fit(cls, table: PriorTable, encoder: Encoder, tasks: Sequence[str], *, seed: int = 0,
-            sigmas: tuple[float, float] | None = None) -> Ranker:
-        """Fit on the records of ``tasks``; ``sigmas`` (score, cost) skips their cross-validation."""
+            sigmas: tuple[float, float] | None = None, kind: str = "blend") -> Ranker:
+        """Fit on the records of ``tasks``; ``sigmas`` (score, cost) skips their cross-validation; ``kind``: the
+        score model (:data:`~warmstart.knowledge._prior_types.RANKERS`; the cost model is always trees)."""
         pairs = relative_targets(table, tasks)
         x = np.array([_vector(encoder, table, table.records[i]) for i, _ in pairs])
         y = np.array([v for _, v in pairs])
         groups = np.array([table.records[i].task for i, _ in pairs])
+        cols = levels(encoder.names())
         timed = [(n, s) for n, (i, _) in enumerate(pairs) if (s := table.records[i].seconds) is not None and s > 0]
         cost = None
         cost_sigma = float("nan")
@@ -74,12 +78,12 @@ class Ranker:
         if len(timed) >= 2:
             cost = fit("trees", x[rows], ly, seed)
         if sigmas is None:
-            sigma = rmse(grouped_residuals("trees", x, y, groups, seed))
+            sigma = rmse(grouped_residuals(kind, x, y, groups, seed, cols))
             if cost is not None:
                 cost_sigma = rmse(grouped_residuals("trees", x[rows], ly, groups[rows], seed))
         else:
             sigma, cost_sigma = sigmas
-        return cls(encoder, fit("trees", x, y, seed), sigma, cost, cost_sigma)
+        return cls(encoder, fit(kind, x, y, seed, cols), sigma, cost, cost_sigma)
 
     def predict(self, meta: Mapping[str, float], shots: int | None, transfer: Mapping[str, float],
                 specs: Sequence[RecipeSpec]) -> tuple[np.ndarray, np.ndarray | None]:

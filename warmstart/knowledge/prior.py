@@ -405,7 +405,7 @@ def fit_prior(rows: Iterable[Mapping[str, Any]], *, target: str = "score", confi
         raise DataError(f"fitting a prior needs at least {MIN_TASKS} tasks with two or more recipes that have "
                         f"{what}; the trials hold {len(tasks)} (run warmstart auto, tune or search on more tasks)")
     encoder = Encoder.fit(table, config.features)
-    ranker = Ranker.fit(table, encoder, tasks, seed=config.seed)
+    ranker = Ranker.fit(table, encoder, tasks, seed=config.seed, kind=config.ranker)
     curves = CurveModel.fit(table, encoder, seed=config.seed)
     scores = {t: v for t, v in table.scores().items() if t in set(tasks)}
     portfolio = greedy_portfolio(scores, size=config.portfolio_size, seconds=table.seconds(),
