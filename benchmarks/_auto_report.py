@@ -178,10 +178,12 @@ def targets(stats: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 
 def seed_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The per-seed table of the README: the three auto arms, the best single strategy's column and the oracle."""
+    """The per-seed table of the README: the three auto arms, the best single strategy (its runs on this machine,
+    :data:`HERE`, where an equal-time comparison made one on every seed: the runs auto is paired with, as in
+    :func:`situation_stats`) and the oracle."""
     out = []
     for s in situation_stats(rows):
-        col = SINGLE + s["best_single"] if s["best_single"] else None
+        col = HERE if s.get("single_here") else SINGLE + s["best_single"] if s["best_single"] else None
         for r in (r for r in rows if r["situation"] == s["situation"]):
             vals = {a: r.get(a) for a in (*ARMS, "oracle")}
             vals["best single"] = r.get(col) if col else None

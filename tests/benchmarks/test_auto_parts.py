@@ -143,8 +143,10 @@ def test_auto_is_paired_with_the_best_single_strategy_rerun_on_this_machine() ->
     assert s["best_single"] == "b" and s["single_here"] and s["single"] == [0.90, 0.91, 0.88]
     (row,) = summary_table([s])
     assert "(rerun on this machine)" in row["best single (hindsight)"]
+    assert [r["best single"] for r in seed_table(per_seed(_runs() + here, {}))] == [0.90, 0.91, 0.88]
     (stored,) = situation_stats(per_seed(_runs() + here[:2], {}))  # one seed not rerun: the stored runs
     assert stored["single"] == [0.89, 0.9, 0.88] and not stored.get("single_here")
+    assert [r["best single"] for r in seed_table(per_seed(_runs() + here[:2], {}))] == [0.89, 0.9, 0.88]
 
 
 def test_targets_not_measured_without_the_prior_arm() -> None:
