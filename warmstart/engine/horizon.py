@@ -23,8 +23,8 @@ Each projection uses the pace of the steps since the previous one, and may lengt
 does. At equal time on ``mnist5k-b-inverted``, with short jobs running on the other core during the
 first part of auto's final fits, the pace since the first step, and a horizon that only shrank, cut
 mcc's schedule to 1,447 of 2,261 steps, and the fit ended 27 s before its deadline, 30 s of a
-202 s budget unused (``benchmarks/results/auto/equal-time``, revision 24, runs discarded as measured
-under load).
+202 s budget unused (revision 24; those runs were discarded as measured under load and rerun
+alone, commit b451323, so they are not in ``benchmarks/results/auto/equal-time``).
 """
 
 from __future__ import annotations

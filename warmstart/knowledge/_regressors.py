@@ -1,7 +1,7 @@
 """The prior's regression models, and their honest error by leaving whole tasks out.
 
 Four kinds, all deterministic for a fixed seed (so a prior stored as its training table refits to
-the same model at load time, :mod:`warmstart.knowledge.prior`) and both fitting small, mixed tables
+the same model at load time, :mod:`warmstart.knowledge.prior`) and all fitting small, mixed tables
 without tuning:
 
 * ``trees``: extremely randomized trees (Geurts, Ernst, Wehenkel, *Machine Learning* 2006) — the
