@@ -74,8 +74,9 @@ from benchmarks._report import cpu_name
 #: them (``engine.horizon.DeadlineHorizon``): every situation; 25 since the prior's ranker averages its conditional
 #: trees with the marginal model, a recipe's mean at the same shots (``knowledge._marginal``), and the final fit's
 #: horizon follows the pace of its latest steps and may lengthen the schedule again (``engine.horizon``): every
-#: situation, the first pick included
-AUTO_REVISION = 25
+#: situation, the first pick included; 26 since the marginal model reads a recipe's mean on tasks of the same
+#: modality first (``knowledge._marginal.levels``): every situation, the first pick included
+AUTO_REVISION = 26
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
@@ -87,9 +88,10 @@ SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
 #: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial;
-#: revisions 14, 18, 19 and 25 changed the first pick: the prior reads the source's domain gap; the length gains; its
-#: source; its ranker's model; a first trial's run stays current where its auto run does, :func:`unchanged_since`)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 25, "auto_none": 2}
+#: revisions 14, 18, 19, 25 and 26 changed the first pick: the prior reads the source's domain gap; the length gains;
+#: its source; its ranker's model; the marginal model's modality; a first trial's run stays current where its auto
+#: run does, :func:`unchanged_since`)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 26, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length

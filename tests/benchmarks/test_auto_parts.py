@@ -206,9 +206,10 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert SCOPED[22] == (0,) and again.get("digits-unlabelled", 0, "auto_prior") is None
     assert SCOPED[23] == (2, 5, 10, 20)  # revision 23: the draws of labelled searches only
     monkeypatch.undo()
-    # revision 24 fits the final fit's schedule to the budget wherever the budget would cut it, and revision 25
-    # changes the prior's ranker (the first pick too): every situation, both
-    assert 24 not in SCOPED and 25 not in SCOPED and AUTO_REVISION >= 25 and ARM_REVISION["first_trial"] == 25
+    # revision 24 fits the final fit's schedule to the budget wherever the budget would cut it, and revisions 25
+    # and 26 change the prior's ranker (the first pick too): every situation, all three
+    assert 24 not in SCOPED and 25 not in SCOPED and 26 not in SCOPED and AUTO_REVISION >= 26
+    assert ARM_REVISION["first_trial"] == 26
     assert RunLog(tmp_path / "runs.jsonl").get("digits-1shot", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)

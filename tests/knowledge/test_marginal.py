@@ -23,6 +23,25 @@ def test_levels_go_from_recipe_and_shots_to_strategy_alone():
     assert levels(["mf_a", "strategy=x"]) == [[1], [1], [1], [1]]
 
 
+def test_levels_read_the_modality_first_where_the_features_have_it():
+    names = ["mf_is_image", *NAMES]
+    got = levels(names)
+    assert len(got) == 8
+    assert got[0] == [0, 2, 3, 5, 6, 7, 8] and got[1] == [2, 3, 5, 6, 7, 8]  # recipe + shots, same modality first
+    assert got[6] == [0, 5, 6] and got[7] == [5, 6]  # strategy alone, same modality first
+
+
+def test_marginal_prefers_tasks_of_the_same_modality():
+    names = ["mf_is_image", "log1p_shots", "strategy=x"]
+    x = np.array([[1.0, 1.0, 1.0]] * 3 + [[0.0, 1.0, 1.0]] * 3)
+    y = np.array([0.2] * 3 + [-0.4] * 3)
+    m = Marginal(levels(names)).fit(x, y)
+    assert m.predict(np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])) == pytest.approx([0.2, -0.4])
+    # a modality with too few rows falls back to every task's mean for the recipe at these shots
+    m = Marginal(levels(names)).fit(x[:5], y[:5])
+    assert m.predict(np.array([[0.0, 1.0, 1.0]])) == pytest.approx([float(y[:5].mean())])
+
+
 def row(shots: float, strategy: str, lr: float) -> list[float]:
     return [0.3, shots, 0.0, 0.1, float(strategy == "x"), float(strategy == "y"), lr, 0.0]
 
@@ -59,9 +78,9 @@ def test_the_rankers_model_is_a_setting_kept_in_the_file(tmp_path):
         preds = {k: p.predict({"strategy": "scratch", "params": {"lr": 1e-3}}, situation(kind))[0]
                  for k, p in priors.items()}
         assert preds["blend"] == pytest.approx((preds["trees"] + preds["marginal"]) / 2)
-    # the marginal model cannot tell an image task from a tabular one; the blend still ranks each one's winner first
-    assert priors["marginal"].suggest(situation("image"), k=1, cost_weight=0)[0].spec.key() == \
-        priors["marginal"].suggest(situation("tabular"), k=1, cost_weight=0)[0].spec.key()
+    # the marginal model reads the modality (nothing else of the task); both rank each modality's winner first
+    assert priors["marginal"].suggest(situation("image"), k=1, cost_weight=0)[0].spec.strategy == "l2sp"
+    assert priors["marginal"].suggest(situation("tabular"), k=1, cost_weight=0)[0].spec.strategy == "scratch"
     assert priors["blend"].suggest(situation("image"), k=1, cost_weight=0)[0].spec.strategy == "l2sp"
     assert priors["blend"].suggest(situation("tabular"), k=1, cost_weight=0)[0].spec.strategy == "scratch"
     path = priors["trees"].save(tmp_path / "p.json")

@@ -28,8 +28,9 @@ from warmstart.knowledge._ranker import Ranker
 if TYPE_CHECKING:
     from warmstart.knowledge.prior import Prior
 
-#: version 3: the ranker's model is a setting (``config.ranker``), and the stored errors are that model's
-FORMAT, VERSION = "warmstart-prior", 3
+#: version 3: the ranker's model is a setting (``config.ranker``), and the stored errors are that model's;
+#: version 4: the marginal model reads the task's modality first (its stored errors are that model's)
+FORMAT, VERSION = "warmstart-prior", 4
 
 
 def encode(prior: Prior) -> dict[str, Any]:
