@@ -26,7 +26,8 @@ mean over the tied strategies, what a random tie-break gives on average):
 Regret is the cell's best full-length test accuracy minus the pick's. No training happens here.
 
 Usage:
-    python -m benchmarks.trial_choice    # → benchmarks/results/trial_choice/
+    python -m benchmarks.trial_choice            # → benchmarks/results/trial_choice/
+    python -m benchmarks.trial_choice --quick    # two cells → benchmarks/results/trial_choice/quick/
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run it; exit 1 when a sanity check fails."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the first two cells only (into the quick/ folder)")
     ap.add_argument("--table", type=Path, default=TABLE, help="the meta-dataset table (meta_dataset.csv)")
     ap.add_argument("--gains", type=Path, default=GAIN_RUNS, help="the length-gain benchmark's length_gain.csv")
     ap.add_argument("--out", type=Path, default=None, help="output folder")
@@ -142,10 +144,16 @@ def main(argv: list[str] | None = None) -> int:
                       (args.gains, "python -m benchmarks.length_gain")):
         if not path.is_file():
             ap.error(f"no table at {path}: build it with {how}")
-    out = output_folder("trial_choice", False, args.out)
+    try:
+        out = output_folder("trial_choice", args.quick, args.out)
+    except ValueError as exc:
+        ap.error(str(exc))
     t0 = time.perf_counter()
     gain_runs = read_gain_runs(args.gains)
-    rows = score_cells(cells(read_rows(args.table), gain_runs), gain_runs)
+    table = cells(read_rows(args.table), gain_runs)
+    if args.quick:
+        table = dict(sorted(table.items())[:2])
+    rows = score_cells(table, gain_runs)
     checks = Checks()
     checks.add("cells were scored", bool(rows), f"{len(rows)} cells")
     checks.add("no rule beats the oracle", all(v >= -1e-9 for r in rows for k, v in r.items()
@@ -161,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Regret at full length (test accuracy; best full-length strategy of the cell − the rule's pick)\n",
         markdown_table([*rows, mean_row(rows)] if rows else [], cols),
         checks.markdown(), "## Provenance\n",
-        provenance("python -m benchmarks.trial_choice", [0],
+        provenance("python -m benchmarks.trial_choice" + (" --quick" if args.quick else ""), [0],
                    notes=f"wall {time.perf_counter() - t0:.1f} s; no training: the meta-dataset's and the length-gain "
                          "benchmark's runs"),
     ]

@@ -26,6 +26,7 @@ from benchmarks import (
     reliability,
     throughput,
     tllib_step,
+    trial_choice,
 )
 from benchmarks.hpo_transfer import simulate
 
@@ -36,7 +37,7 @@ MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewsho
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
          "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main,
          "length_gain": length_gain.main, "ensemble_probe": ensemble_probe.main,
-         "horizon_probe": horizon_probe.main}
+         "horizon_probe": horizon_probe.main, "trial_choice": trial_choice.main}
 
 
 #: git-ignored folders under benchmarks/results/: quick runs' outputs, and full runs' working folders (caches,
