@@ -21,6 +21,15 @@ mean over the tied strategies, what a random tie-break gives on average):
 * ``trial test``: the best test accuracy at the trial budget (what a perfect model of the
   meta-dataset's target would pick; test labels, reference only), and ``trial test + gain`` the same
   plus the expected length gain (a perfect prior of the trial's score with today's gain model);
+* ``posterior + gain``: auto's final choice among the cell's strategies (each run once; no
+  one-standard-error rule, since none was drawn): the validation score shrunk toward a prior fitted
+  leave-one-family-out on the meta-dataset (:meth:`warmstart.knowledge.prior.Prior.final_scores`,
+  as ``benchmarks/prior_quality`` fits it, with the length gains of the other families), plus the gain;
+* ``prediction + gain``: the prior's prediction alone plus the gain (validation ignored);
+* ``posterior + gain, fidelity noise``: the posterior with the validation score treated as a noisy
+  observation of the *full-length* score: its variance adds the length gain model's squared error
+  on the training families' image pairs (the validation measures the trial, and the full length
+  reorders strategies the gain model only predicts on average);
 * ``always S``: the same strategy S in every cell (reference: a fixed order).
 
 Regret is the cell's best full-length test accuracy minus the pick's. No training happens here.
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -92,11 +102,67 @@ def pick_value(cell: dict[str, dict[str, Any]], score: dict[str, float]) -> floa
     return statistics.fmean(cell[s]["full"] for s, v in score.items() if v >= best - 1e-9)
 
 
+def gain_rms(gains: Any, runs: list[dict[str, Any]]) -> float:
+    """Root mean square error of ``gains`` over the image pairs of ``runs`` (full − trial − predicted gain)."""
+    by: dict[tuple[str, int, str], dict[str, float]] = defaultdict(dict)
+    shots: dict[tuple[str, int, str], int] = {}
+    for r in runs:
+        if r.get("modality") == "image" and r.get("test_accuracy") is not None:
+            key = (str(r["key"]), int(r["seed"] or 0), str(r["strategy"]))
+            by[key][str(r["fidelity"])] = r["test_accuracy"]
+            shots[key] = int(r["shots"] or 0)
+    errs = [(b["full"] - b["trial"] - gains.gain(k[2], shots[k], modality="image", score=b["trial"])) ** 2
+            for k, b in by.items() if "full" in b and "trial" in b]
+    return math.sqrt(statistics.fmean(errs)) if errs else 0.0
+
+
+def prior_rules(prior: Any, cell: dict[str, dict[str, Any]], sit: dict[str, Any], n_labels: int,
+                fidelity_std: float) -> dict[str, dict[str, float]]:
+    """Per prior-based rule, each strategy's expected full-length score (module docstring)."""
+    from warmstart.knowledge.prior import Observed
+
+    names = sorted(cell)
+    finals = prior.final_scores([Observed({"strategy": s, "params": {}}, cell[s]["validation"]) for s in names],
+                                sit, n_examples=n_labels, fractions=[1.0] * len(names))
+    shots = int(sit["shots"])
+    out: dict[str, dict[str, float]] = {"posterior + gain": {}, "prediction + gain": {},
+                                        "posterior + gain, fidelity noise": {}}
+    for f in finals:
+        s = names[f.index]
+        out["posterior + gain"][s] = f.expected
+        out["prediction + gain"][s] = f.predicted + prior.length_gain(s, shots, 1.0, "image", f.predicted)
+        w, v_var = f.posterior.weight_prior, f.posterior.validation_std ** 2
+        p_var = v_var * (1 - w) / w if w > 0 else float("inf")
+        o_var = v_var + fidelity_std ** 2
+        w2 = o_var / (p_var + o_var) if math.isfinite(p_var) else 0.0
+        mean = w2 * f.predicted + (1 - w2) * f.validation
+        out["posterior + gain, fidelity noise"][s] = mean + prior.length_gain(s, shots, 1.0, "image", mean)
+    return out
+
+
+def fit_priors(meta: list[dict[str, Any]], gain_runs: list[dict[str, Any]], families: set[str]
+               ) -> dict[str, tuple[Any, float]]:
+    """Per held-out family: the prior fitted on every other family (meta-dataset rows, target test accuracy, their
+    length-gain runs) and its gain model's error on their image pairs."""
+    from warmstart.knowledge.prior import fit_prior
+
+    out = {}
+    for fam in sorted(families):
+        rest = [r for r in gain_runs if r.get("family") != fam]
+        prior = fit_prior([{**r, "curve": None} for r in meta if r.get("family") != fam], target="test_accuracy",
+                          gain_rows=rest)
+        out[fam] = (prior, gain_rms(prior.gains, rest) if prior.gains is not None else 0.0)
+    return out
+
+
 def score_cells(table: dict[tuple[str, int], dict[str, dict[str, Any]]],
-                gain_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every rule's regret on every cell (gains fitted without the cell's family)."""
+                gain_runs: list[dict[str, Any]], meta: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every rule's regret on every cell (gains and priors fitted without the cell's family; the prior-based rules
+    only with ``meta``, the meta-dataset's rows)."""
+    from benchmarks.prior_quality import situation
     from warmstart.knowledge._gains import LengthGains
 
+    priors = fit_priors(meta, gain_runs, {next(iter(c.values()))["family"] for c in table.values()}) if meta else {}
     out = []
     for (task, seed), cell in sorted(table.items()):
         fam = next(iter(cell.values()))["family"]
@@ -115,6 +181,13 @@ def score_cells(table: dict[tuple[str, int], dict[str, dict[str, Any]]],
             "regret trial test": oracle - pick_value(cell, {s: c["trial"] for s, c in cell.items()}),
             "regret trial test + gain": oracle - pick_value(cell, plus("trial")),
         }
+        if fam in priors:
+            prior, fidelity_std = priors[fam]
+            meta_row = next(r for r in meta or () if r["task"] == task and int(r.get("seed") or 0) == seed)
+            sit = situation(meta_row)
+            n_labels = shots * max(2, round(math.exp(float(meta_row.get("mf_log_n_classes") or 0.0))))
+            for rule, scores in prior_rules(prior, cell, sit, n_labels, fidelity_std).items():
+                row[f"regret {rule}"] = oracle - pick_value(cell, scores)
         for s in ALWAYS:
             row[f"regret always {s}"] = oracle - cell[s]["full"] if s in cell else float("nan")
         row["winner"] = max(cell, key=lambda s: cell[s]["full"])
@@ -150,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     t0 = time.perf_counter()
     gain_runs = read_gain_runs(args.gains)
-    table = cells(read_rows(args.table), gain_runs)
+    meta = read_rows(args.table)
+    table = cells(meta, gain_runs)
     if args.quick:
         table = dict(sorted(table.items())[:2])
-    rows = score_cells(table, gain_runs)
+    rows = score_cells(table, gain_runs, meta)
     checks = Checks()
     checks.add("cells were scored", bool(rows), f"{len(rows)} cells")
     checks.add("no rule beats the oracle", all(v >= -1e-9 for r in rows for k, v in r.items()
@@ -162,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(out / "cells.csv", rows)
     cols = ["task", "seed", "shots", "strategies", "winner", "regret trial validation",
             "regret trial validation + gain", "regret trial test", "regret trial test + gain",
+            "regret posterior + gain", "regret prediction + gain", "regret posterior + gain, fidelity noise",
             *[f"regret always {s}" for s in ALWAYS]]
     report = [
         "# Trial choice: does a trial's validation pick the full-length winner?\n",

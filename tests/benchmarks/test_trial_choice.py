@@ -36,3 +36,4 @@ def test_the_committed_runs_give_a_report(tmp_path: Path) -> None:
     assert trial_choice.main(["--out", str(tmp_path)]) == 0
     text = (tmp_path / "README.md").read_text()
     assert "regret trial validation + gain" in text and "| mean |" in text
+    assert "regret posterior + gain, fidelity noise" in text  # the prior-based rules ran (leave-one-family-out)
