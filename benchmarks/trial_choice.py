@@ -26,10 +26,10 @@ mean over the tied strategies, what a random tie-break gives on average):
   leave-one-family-out on the meta-dataset (:meth:`warmstart.knowledge.prior.Prior.final_scores`,
   as ``benchmarks/prior_quality`` fits it, with the length gains of the other families), plus the gain;
 * ``prediction + gain``: the prior's prediction alone plus the gain (validation ignored);
-* ``posterior + gain, fidelity noise``: the posterior with the validation score treated as a noisy
-  observation of the *full-length* score: its variance adds the length gain model's squared error
-  on the training families' image pairs (the validation measures the trial, and the full length
-  reorders strategies the gain model only predicts on average);
+* ``posterior + gain, fidelity noise``: the same with ``PriorConfig.fidelity_noise``: the validation
+  score read as a noisy observation of the *full-length* score, its variance adding the length-gain
+  model's squared error on the training families' image pairs (the validation measures the trial,
+  and the full length reorders strategies the gain model only predicts on average);
 * ``always S``: the same strategy S in every cell (reference: a fixed order).
 
 Regret is the cell's best full-length test accuracy minus the pick's. No training happens here.
@@ -42,7 +42,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
+import dataclasses
 import math
 import statistics
 import time
@@ -102,56 +104,37 @@ def pick_value(cell: dict[str, dict[str, Any]], score: dict[str, float]) -> floa
     return statistics.fmean(cell[s]["full"] for s, v in score.items() if v >= best - 1e-9)
 
 
-def gain_rms(gains: Any, runs: list[dict[str, Any]]) -> float:
-    """Root mean square error of ``gains`` over the image pairs of ``runs`` (full − trial − predicted gain)."""
-    by: dict[tuple[str, int, str], dict[str, float]] = defaultdict(dict)
-    shots: dict[tuple[str, int, str], int] = {}
-    for r in runs:
-        if r.get("modality") == "image" and r.get("test_accuracy") is not None:
-            key = (str(r["key"]), int(r["seed"] or 0), str(r["strategy"]))
-            by[key][str(r["fidelity"])] = r["test_accuracy"]
-            shots[key] = int(r["shots"] or 0)
-    errs = [(b["full"] - b["trial"] - gains.gain(k[2], shots[k], modality="image", score=b["trial"])) ** 2
-            for k, b in by.items() if "full" in b and "trial" in b]
-    return math.sqrt(statistics.fmean(errs)) if errs else 0.0
-
-
-def prior_rules(prior: Any, cell: dict[str, dict[str, Any]], sit: dict[str, Any], n_labels: int,
-                fidelity_std: float) -> dict[str, dict[str, float]]:
+def prior_rules(prior: Any, cell: dict[str, dict[str, Any]], sit: dict[str, Any], n_labels: int
+                ) -> dict[str, dict[str, float]]:
     """Per prior-based rule, each strategy's expected full-length score (module docstring)."""
     from warmstart.knowledge.prior import Observed
 
     names = sorted(cell)
-    finals = prior.final_scores([Observed({"strategy": s, "params": {}}, cell[s]["validation"]) for s in names],
-                                sit, n_examples=n_labels, fractions=[1.0] * len(names))
+    observed = [Observed({"strategy": s, "params": {}}, cell[s]["validation"]) for s in names]
     shots = int(sit["shots"])
+    noisy = copy.copy(prior)
+    noisy.config = dataclasses.replace(prior.config, fidelity_noise=True)
     out: dict[str, dict[str, float]] = {"posterior + gain": {}, "prediction + gain": {},
                                         "posterior + gain, fidelity noise": {}}
-    for f in finals:
+    for f in prior.final_scores(observed, sit, n_examples=n_labels, fractions=[1.0] * len(names)):
         s = names[f.index]
         out["posterior + gain"][s] = f.expected
         out["prediction + gain"][s] = f.predicted + prior.length_gain(s, shots, 1.0, "image", f.predicted)
-        w, v_var = f.posterior.weight_prior, f.posterior.validation_std ** 2
-        p_var = v_var * (1 - w) / w if w > 0 else float("inf")
-        o_var = v_var + fidelity_std ** 2
-        w2 = o_var / (p_var + o_var) if math.isfinite(p_var) else 0.0
-        mean = w2 * f.predicted + (1 - w2) * f.validation
-        out["posterior + gain, fidelity noise"][s] = mean + prior.length_gain(s, shots, 1.0, "image", mean)
+    for f in noisy.final_scores(observed, sit, n_examples=n_labels, fractions=[1.0] * len(names)):
+        out["posterior + gain, fidelity noise"][names[f.index]] = f.expected
     return out
 
 
-def fit_priors(meta: list[dict[str, Any]], gain_runs: list[dict[str, Any]], families: set[str]
-               ) -> dict[str, tuple[Any, float]]:
+def fit_priors(meta: list[dict[str, Any]], gain_runs: list[dict[str, Any]], families: set[str]) -> dict[str, Any]:
     """Per held-out family: the prior fitted on every other family (meta-dataset rows, target test accuracy, their
-    length-gain runs) and its gain model's error on their image pairs."""
+    length-gain runs)."""
     from warmstart.knowledge.prior import fit_prior
 
     out = {}
     for fam in sorted(families):
-        rest = [r for r in gain_runs if r.get("family") != fam]
         prior = fit_prior([{**r, "curve": None} for r in meta if r.get("family") != fam], target="test_accuracy",
-                          gain_rows=rest)
-        out[fam] = (prior, gain_rms(prior.gains, rest) if prior.gains is not None else 0.0)
+                          gain_rows=[r for r in gain_runs if r.get("family") != fam])
+        out[fam] = prior
     return out
 
 
@@ -182,11 +165,11 @@ def score_cells(table: dict[tuple[str, int], dict[str, dict[str, Any]]],
             "regret trial test + gain": oracle - pick_value(cell, plus("trial")),
         }
         if fam in priors:
-            prior, fidelity_std = priors[fam]
+            prior = priors[fam]
             meta_row = next(r for r in meta or () if r["task"] == task and int(r.get("seed") or 0) == seed)
             sit = situation(meta_row)
             n_labels = shots * max(2, round(math.exp(float(meta_row.get("mf_log_n_classes") or 0.0))))
-            for rule, scores in prior_rules(prior, cell, sit, n_labels, fidelity_std).items():
+            for rule, scores in prior_rules(prior, cell, sit, n_labels).items():
                 row[f"regret {rule}"] = oracle - pick_value(cell, scores)
         for s in ALWAYS:
             row[f"regret always {s}"] = oracle - cell[s]["full"] if s in cell else float("nan")

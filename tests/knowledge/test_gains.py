@@ -140,3 +140,11 @@ def test_strategies_are_pooled_per_unit_of_log_work_so_a_short_full_length_is_no
     assert LengthGains.from_json(g.to_json()) == g
     with pytest.raises(DataError, match="malformed length gains"):  # a log work that is not positive
         LengthGains.from_json({"pairs": {"l2sp": [[5, 0.9, 0.95, None, -1.0]]}, "target": "test_accuracy"})
+
+
+def test_error_std_is_the_root_mean_square_miss_of_the_predicted_gains():
+    g = LengthGains.fit(rows())
+    assert g is not None
+    misses = [f - t - g.gain(s, k, score=t) for s, ps in g.pairs.items() for k, t, f, *_ in ps]
+    assert g.error_std() == pytest.approx(math.sqrt(sum(m * m for m in misses) / len(misses)))
+    assert g.error_std() > 0 and LengthGains({}).error_std() == 0.0

@@ -214,7 +214,18 @@ def test_length_gains_reorder_the_picks_and_the_final_choice_for_the_full_length
     with pytest.raises(ConfigError, match="fractions"):
         prior.final_scores(seen, situation("image"), n_examples=30, fractions=[1.0])
     again = Prior.load(prior.save(tmp_path / "p.json.gz"))
-    assert again.gains == prior.gains
+    assert again.gains == prior.gains and not again.config.fidelity_noise
+    # fidelity noise: the trial's validation read as a noisy observation of the full-length score moves each
+    # posterior toward the prior's prediction, the more the further its final fit goes; without fractions, nothing
+    noisy = fit_prior(rows, gain_rows=gain_rows("finetune", 0.10), config=PriorConfig(fidelity_noise=True))
+    assert noisy.gains is not None and noisy.gains.error_std() >= 0
+    plain_full = {f.index: f for f in prior.final_scores(seen, situation("image"), n_examples=30, fractions=[1.0, 1.0])}
+    noisy_full = {f.index: f for f in noisy.final_scores(seen, situation("image"), n_examples=30, fractions=[1.0, 1.0])}
+    for i, f in noisy_full.items():
+        assert f.posterior.weight_prior >= plain_full[i].posterior.weight_prior
+    assert [f.posterior.mean for f in noisy.final_scores(seen, situation("image"), n_examples=30)] == \
+        [f.posterior.mean for f in prior.final_scores(seen, situation("image"), n_examples=30)]
+    assert Prior.load(noisy.save(tmp_path / "n.json.gz")).config.fidelity_noise
     assert fit_prior(rows[:len(rows) // 2], base=prior).gains == prior.gains  # a refit keeps the base's gains
     assert fit_prior(rows).gains is None and fit_prior(rows).length_gain("finetune", 5) == 0.0
 

@@ -69,3 +69,13 @@ def test_task_prior_std_pools_the_tasks_spread_with_the_across_task_error():
         task_prior_std([0.9], [0.9, 0.8], [var], 0.11)
     with pytest.raises(ConfigError, match="across-task std"):
         task_prior_std([0.9], [0.9], [var], 0.0)
+
+
+def test_extra_variance_moves_the_estimate_toward_the_prior():
+    var_v = validation_variance(0.8, n_examples=20)
+    plain = shrink(0.8, 0.7, math.sqrt(var_v), n_examples=20)
+    noisy = shrink(0.8, 0.7, math.sqrt(var_v), n_examples=20, extra_variance=var_v)  # twice the noise: 1/3 to v
+    assert noisy.mean == pytest.approx(0.7 + 0.1 / 3) and noisy.mean < plain.mean
+    assert noisy.validation_std == pytest.approx(math.sqrt(2 * var_v))
+    with pytest.raises(ConfigError, match="extra_variance"):
+        shrink(0.8, 0.7, 0.05, n_examples=20, extra_variance=-1.0)

@@ -184,6 +184,13 @@ class LengthGains:
         known = [w for *_, w in self._of(strategy, modality) if w is not None]
         return statistics.fmean(known) if known else 1.0
 
+    def error_std(self, modality: str | None = None) -> float:
+        """Root mean square error of :meth:`gain` over the pairs that count for ``modality`` (in-sample): how far a
+        full-length score lands from its trial's score plus the predicted gain; 0 without pairs."""
+        errs = [(f - t - self.gain(s, k, modality=modality, score=t)) ** 2
+                for s in self.pairs for k, t, f, *_ in self._of(s, modality)]
+        return math.sqrt(statistics.fmean(errs)) if errs else 0.0
+
     def reference(self, modality: str | None = None) -> float:
         """The mean trial score of the pairs that count for ``modality``: the level the pairs were measured at."""
         trials = [t for s in self.pairs for _, t, *_ in self._of(s, modality)]

@@ -61,8 +61,11 @@ def decode(data: Mapping[str, Any], path: str | None = None) -> tuple[Any, ...]:
                         f"version {VERSION} (refit it: warmstart kb fit-prior)")
     try:
         c = data["config"]
+        noise = c.get("fidelity_noise", False)
+        if not isinstance(noise, bool):
+            raise TypeError("fidelity_noise")
         config = PriorConfig(tuple(c["features"]), c["portfolio_size"], float(c["cost_weight"]), int(c["seed"]),
-                             str(c["ranker"]))
+                             str(c["ranker"]), noise)
         table = PriorTable.from_json(data["table"])
         tasks = [str(t) for t in data["tasks_fitted"]]
         sig = data["sigma"]

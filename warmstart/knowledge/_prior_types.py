@@ -32,6 +32,10 @@ class PriorConfig:
         ranker: The ranker's model (:mod:`warmstart.knowledge._regressors`): ``blend`` (the conditional
             trees averaged with the marginal model, :mod:`warmstart.knowledge._marginal`), ``trees`` (the
             conditional trees alone, revision 24 and before) or ``marginal`` (the task left out).
+        fidelity_noise: Whether :meth:`Prior.final_scores`, given the final fits' ``fractions``, reads a trial's
+            validation score as a noisy observation of the *full-length* score: its variance adds the squared
+            error of the length-gain model (:meth:`LengthGains.error_std`) times the share of the way to full
+            length. Off by default until ``benchmarks/auto.py`` has measured it (``benchmarks/trial_choice.py``).
     """
 
     features: tuple[str, ...] = GROUPS
@@ -39,6 +43,7 @@ class PriorConfig:
     cost_weight: float = COST_WEIGHT
     seed: int = 0
     ranker: str = "blend"
+    fidelity_noise: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", check_groups(self.features))
@@ -52,7 +57,8 @@ class PriorConfig:
     def to_json(self) -> dict[str, Any]:
         """Plain dict."""
         return {"features": list(self.features), "portfolio_size": self.portfolio_size,
-                "cost_weight": self.cost_weight, "seed": self.seed, "ranker": self.ranker}
+                "cost_weight": self.cost_weight, "seed": self.seed, "ranker": self.ranker,
+                "fidelity_noise": self.fidelity_noise}
 
 
 @dataclass

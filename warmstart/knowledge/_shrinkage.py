@@ -93,7 +93,7 @@ def validation_variance(v: float, *, n_examples: int | None = None, fold_scores:
 
 
 def shrink(v: float, prior_mean: float, prior_std: float, *, n_examples: int | None = None,
-           fold_scores: Sequence[float] = ()) -> Posterior:
+           fold_scores: Sequence[float] = (), extra_variance: float = 0.0) -> Posterior:
     """The normal-normal posterior of a recipe's score from ``v`` and the prior (module docstring).
 
     Args:
@@ -102,6 +102,10 @@ def shrink(v: float, prior_mean: float, prior_std: float, *, n_examples: int | N
         prior_std: Its standard deviation (> 0).
         n_examples: Held-out labels behind ``v`` (see :func:`validation_variance`).
         fold_scores: The fold scores behind ``v``.
+        extra_variance: Variance added to the validation score's own (>= 0): how far ``v`` may be from the
+            quantity the posterior is about for another reason than its labels, e.g. a trial's score read as
+            evidence of the full-length fit's (:meth:`warmstart.knowledge.prior.Prior.final_scores`).
+            ``validation_std`` of the result includes it.
 
     Raises:
         ConfigError: a non-positive or non-finite ``prior_std``, a non-finite ``prior_mean``, or
@@ -109,7 +113,9 @@ def shrink(v: float, prior_mean: float, prior_std: float, *, n_examples: int | N
     """
     if not (math.isfinite(prior_std) and prior_std > 0) or not math.isfinite(prior_mean):
         raise ConfigError(f"the prior needs a finite mean and a std > 0, got {prior_mean} ± {prior_std}")
-    var_v = validation_variance(v, n_examples=n_examples, fold_scores=fold_scores)
+    if not (math.isfinite(extra_variance) and extra_variance >= 0):
+        raise ConfigError(f"extra_variance must be finite and >= 0, got {extra_variance}")
+    var_v = validation_variance(v, n_examples=n_examples, fold_scores=fold_scores) + extra_variance
     var_p = prior_std ** 2
     if var_v == 0:
         return Posterior(float(v), 0.0, 0.0, 0.0)

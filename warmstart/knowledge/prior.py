@@ -261,7 +261,8 @@ class Prior:
             fractions: Per trial, how far its final fit would go toward its full length
                 (:func:`~warmstart.knowledge._gains.work_fraction`); each trial's expected score adds its
                 strategy's length gain from its posterior mean over that share of the way (:meth:`length_gain`).
-                None: no gain is added (the trials' own length).
+                None: no gain is added (the trials' own length). With ``config.fidelity_noise`` the
+                validation's variance also adds the gain model's squared error over that share.
 
         Raises:
             ConfigError: a non-finite score, or neither ``n_examples`` nor two fold scores for a trial.
@@ -274,8 +275,10 @@ class Prior:
         _, means, sigma = self._on_task(observed, situation, n_examples)
         modality = _modality(situation)
         out = []
+        error = self.gains.error_std(modality) if self.config.fidelity_noise and self.gains is not None else 0.0
         for i, (o, mean) in enumerate(zip(observed, means, strict=True)):
-            post = shrink(o.score, mean, sigma, n_examples=n_examples, fold_scores=o.fold_scores)
+            extra = 0.0 if fractions is None else (error * min(1.0, max(0.0, fractions[i]))) ** 2
+            post = shrink(o.score, mean, sigma, n_examples=n_examples, fold_scores=o.fold_scores, extra_variance=extra)
             strategy = RecipeSpec.of(o.recipe).strategy
             gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality,
                                                                   post.mean)
