@@ -62,6 +62,11 @@ def situation(row: dict[str, Any]) -> dict[str, Any]:
     return keep
 
 
+def support_size(row: dict[str, Any]) -> int:
+    """The labels of a meta-dataset row's support set: shots × classes (from ``mf_log_n_classes``, at least 2)."""
+    return int(row.get("shots") or 0) * max(2, round(math.exp(float(row.get("mf_log_n_classes") or 0.0))))
+
+
 def best_defaults(rows: list[dict[str, Any]]) -> dict[int, list[str]]:
     """Per shots level: the ``#default`` members, best mean test accuracy first, over ``rows``."""
     acc: dict[tuple[int, str], list[float]] = defaultdict(list)
@@ -90,8 +95,7 @@ def score_cell(prior: Any, cell: list[dict[str, Any]], defaults: dict[int, list[
     labelled = sit["shots"] > 0 and all(isinstance(r.get("score"), float) for r in chosen)
     top3_val = max(chosen, key=lambda r: r["score"]) if labelled else chosen[0]
     if labelled and len(chosen) > 1:
-        n_classes = max(2, round(math.exp(float(rows[0].get("mf_log_n_classes") or 0.0))))
-        n = int(sit["shots"]) * n_classes  # the labels behind the validation score (k-fold over the support set)
+        n = support_size(rows[0])  # the labels behind the validation score (k-fold over the support set)
         finals = prior.final_scores([Observed(RecipeSpec.of(r), r["score"]) for r in chosen], sit, n_examples=n)
         shrunk = chosen[finals[0].index]
         floor = finals[0].expected - finals[0].posterior.std  # within one SE of the best: the prior's order

@@ -45,7 +45,6 @@ import argparse
 import copy
 import csv
 import dataclasses
-import math
 import statistics
 import time
 from collections import defaultdict
@@ -142,15 +141,17 @@ def score_cells(table: dict[tuple[str, int], dict[str, dict[str, Any]]],
                 gain_runs: list[dict[str, Any]], meta: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every rule's regret on every cell (gains and priors fitted without the cell's family; the prior-based rules
     only with ``meta``, the meta-dataset's rows)."""
-    from benchmarks.prior_quality import situation
+    from benchmarks.prior_quality import situation, support_size
     from warmstart.knowledge._gains import LengthGains
 
-    priors = fit_priors(meta, gain_runs, {next(iter(c.values()))["family"] for c in table.values()}) if meta else {}
+    families = {next(iter(c.values()))["family"] for c in table.values()}
+    priors = fit_priors(meta, gain_runs, families) if meta else {}
+    fitted = {fam: LengthGains.fit([r for r in gain_runs if r.get("family") != fam]) for fam in families}
     out = []
     for (task, seed), cell in sorted(table.items()):
         fam = next(iter(cell.values()))["family"]
         shots = int(next(iter(cell.values()))["shots"])
-        gains = LengthGains.fit([r for r in gain_runs if r.get("family") != fam])
+        gains = fitted[fam]
         oracle = max(c["full"] for c in cell.values())
         def plus(col: str, cell: dict[str, dict[str, Any]] = cell, gains: Any = gains, shots: int = shots
                  ) -> dict[str, float]:
@@ -167,9 +168,7 @@ def score_cells(table: dict[tuple[str, int], dict[str, dict[str, Any]]],
         if fam in priors:
             prior = priors[fam]
             meta_row = next(r for r in meta or () if r["task"] == task and int(r.get("seed") or 0) == seed)
-            sit = situation(meta_row)
-            n_labels = shots * max(2, round(math.exp(float(meta_row.get("mf_log_n_classes") or 0.0))))
-            for rule, scores in prior_rules(prior, cell, sit, n_labels).items():
+            for rule, scores in prior_rules(prior, cell, situation(meta_row), support_size(meta_row)).items():
                 row[f"regret {rule}"] = oracle - pick_value(cell, scores)
         for s in ALWAYS:
             row[f"regret always {s}"] = oracle - cell[s]["full"] if s in cell else float("nan")

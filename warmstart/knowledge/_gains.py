@@ -104,6 +104,7 @@ class LengthGains:
 
     pairs: dict[str, list[Pair]] = field(default_factory=dict)
     target: str = "test_accuracy"
+    _errors: dict[str | None, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, rows: Iterable[Mapping[str, Any]], target: str = "test_accuracy") -> LengthGains | None:
@@ -186,10 +187,13 @@ class LengthGains:
 
     def error_std(self, modality: str | None = None) -> float:
         """Root mean square error of :meth:`gain` over the pairs that count for ``modality`` (in-sample): how far a
-        full-length score lands from its trial's score plus the predicted gain; 0 without pairs."""
-        errs = [(f - t - self.gain(s, k, modality=modality, score=t)) ** 2
-                for s in self.pairs for k, t, f, *_ in self._of(s, modality)]
-        return math.sqrt(statistics.fmean(errs)) if errs else 0.0
+        full-length score lands from its trial's score plus the predicted gain; 0 without pairs. Computed once per
+        modality (the final choice asks for it per trial)."""
+        if modality not in self._errors:
+            errs = [(f - t - self.gain(s, k, modality=modality, score=t)) ** 2
+                    for s in self.pairs for k, t, f, *_ in self._of(s, modality)]
+            self._errors[modality] = math.sqrt(statistics.fmean(errs)) if errs else 0.0
+        return self._errors[modality]
 
     def reference(self, modality: str | None = None) -> float:
         """The mean trial score of the pairs that count for ``modality``: the level the pairs were measured at."""
