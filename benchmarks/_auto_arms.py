@@ -75,15 +75,19 @@ from benchmarks._report import cpu_name
 #: trees with the marginal model, a recipe's mean at the same shots (``knowledge._marginal``), and the final fit's
 #: horizon follows the pace of its latest steps and may lengthen the schedule again (``engine.horizon``): every
 #: situation, the first pick included; 26 since the marginal model reads a recipe's mean on tasks of the same
-#: modality first (``knowledge._marginal.levels``): every situation, the first pick included
-AUTO_REVISION = 26
+#: modality first (``knowledge._marginal.levels``): every situation, the first pick included; 27 since, among the
+#: queued picks within one posterior std of the best trial, the final choice keeps the one the prior alone expects
+#: highest (``auto.choice.one_se_pick``), and with labels, as without, a search whose first two picks would cut the
+#: first pick's final fit short runs no trial (``auto.cost_stop.search_pays``): labelled searches only (2 labels per
+#: class or more)
+AUTO_REVISION = 27
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
 #: path, the same decisions): revision 13's check finds the search worth running wherever a class has more than one
 #: label or the score is label-free, so there it does what revision 12 did
 SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19: (10,), 21: (2, 5, 10, 20),
-                                     22: (0,), 23: (2, 5, 10, 20)}
+                                     22: (0,), 23: (2, 5, 10, 20), 27: (2, 5, 10, 20)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick

@@ -21,8 +21,8 @@ mean over the tied strategies, what a random tie-break gives on average):
 * ``trial test``: the best test accuracy at the trial budget (what a perfect model of the
   meta-dataset's target would pick; test labels, reference only), and ``trial test + gain`` the same
   plus the expected length gain (a perfect prior of the trial's score with today's gain model);
-* ``posterior + gain``: auto's final choice among the cell's strategies (each run once; no
-  one-standard-error rule, since none was drawn): the validation score shrunk toward a prior fitted
+* ``posterior + gain``: auto's final choice among the cell's strategies up to its revision 26 (each
+  run once, none drawn): the validation score shrunk toward a prior fitted
   leave-one-family-out on the meta-dataset (:meth:`warmstart.knowledge.prior.Prior.final_scores`,
   as ``benchmarks/prior_quality`` fits it, with the length gains of the other families), plus the gain;
 * ``prediction + gain``: the prior's prediction alone plus the gain (validation ignored);
@@ -30,6 +30,10 @@ mean over the tied strategies, what a random tie-break gives on average):
   score read as a noisy observation of the *full-length* score, its variance adding the length-gain
   model's squared error on the training families' image pairs (the validation measures the trial,
   and the full length reorders strategies the gain model only predicts on average);
+* ``one-SE by prediction + gain``: auto's final choice from revision 27
+  (:func:`warmstart.auto.choice.one_se_pick`, every strategy a queued recipe): among the strategies
+  whose posterior + gain is within one posterior std of the best, the one whose prediction + gain is
+  highest;
 * ``always S``: the same strategy S in every cell (reference: a fixed order).
 
 Regret is the cell's best full-length test accuracy minus the pick's. No training happens here.
@@ -113,12 +117,17 @@ def prior_rules(prior: Any, cell: dict[str, dict[str, Any]], sit: dict[str, Any]
     shots = int(sit["shots"])
     noisy = copy.copy(prior)
     noisy.config = dataclasses.replace(prior.config, fidelity_noise=True)
+    from warmstart.auto.choice import one_se_pick
+
     out: dict[str, dict[str, float]] = {"posterior + gain": {}, "prediction + gain": {},
                                         "posterior + gain, fidelity noise": {}}
-    for f in prior.final_scores(observed, sit, n_examples=n_labels, fractions=[1.0] * len(names)):
+    finals = prior.final_scores(observed, sit, n_examples=n_labels, fractions=[1.0] * len(names))
+    for f in finals:
         s = names[f.index]
         out["posterior + gain"][s] = f.expected
         out["prediction + gain"][s] = f.predicted + prior.length_gain(s, shots, 1.0, "image", f.predicted)
+    pick = names[one_se_pick(finals, [True] * len(finals)).index]
+    out["one-SE by prediction + gain"] = {s: float(s == pick) for s in names}
     for f in noisy.final_scores(observed, sit, n_examples=n_labels, fractions=[1.0] * len(names)):
         out["posterior + gain, fidelity noise"][names[f.index]] = f.expected
     return out
@@ -219,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["task", "seed", "shots", "strategies", "winner", "regret trial validation",
             "regret trial validation + gain", "regret trial test", "regret trial test + gain",
             "regret posterior + gain", "regret prediction + gain", "regret posterior + gain, fidelity noise",
+            "regret one-SE by prediction + gain",
             *[f"regret always {s}" for s in ALWAYS]]
     report = [
         "# Trial choice: does a trial's validation pick the full-length winner?\n",

@@ -231,10 +231,12 @@ def test_auto_starts_with_the_picks_and_chooses_by_the_posterior(prior_file, pre
     by_value = max(done, key=lambda t: t["value"])
     assert r["selection"]["by"] == "posterior" and "posterior mean" in r["selection"]["text"]
     # scratch, the prior's favourite, validates worst here: the trials contradict the prior's ranking, so its
-    # error on this task is wide (task_prior_std) and the validation scores decide
+    # error on this task is wide (task_prior_std) and the posterior ranks another trial first, but within one
+    # posterior std (30 labels cannot tell them apart): the one-standard-error rule lets the prior decide
     assert picks[0]["strategy"] == "scratch" and min(done, key=lambda t: t["value"])["strategy"] == "scratch", done
-    assert r["winner"]["strategy"] == by_posterior["strategy"] == by_value["strategy"] != "scratch"
-    assert r["winner"]["posterior"] == by_posterior["posterior"]
+    assert by_posterior["strategy"] == by_value["strategy"] != "scratch"
+    assert by_posterior["posterior"] - by_posterior["posterior_std"] <= r["winner"]["posterior"]
+    assert r["winner"]["strategy"] == "scratch" and "the prior decides" in r["selection"]["rule"]
     assert {s["number"] for s in r["selection"]["scores"]} == {t["number"] for t in done}
     page = sections((tmp_path / "run" / "report.html").read_text())
     text = page.text["strategies"]

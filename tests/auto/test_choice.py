@@ -27,6 +27,18 @@ def test_the_best_wins_when_it_is_queued_or_nothing_is() -> None:
     assert one_se_pick(scores, [False, False]).index == 0
 
 
+def test_within_one_se_the_prior_decides_among_queued_recipes() -> None:
+    """Trials are scored at the trial budget; within one standard error the validation cannot tell recipes apart,
+    so the one the prior alone expects highest at the length auto returns (prediction + its gain) wins."""
+    cdan = FinalScore(0, 0.95, 0.917, Posterior(0.931, 0.032, 0.58, 0.036), gain=0.045, predicted_gain=0.052)
+    mcc = FinalScore(1, 0.933, 0.918, Posterior(0.922, 0.036, 0.71, 0.036), gain=0.053, predicted_gain=0.055)
+    assert cdan.expected > mcc.expected and mcc.predicted_expected > cdan.predicted_expected
+    assert one_se_pick([cdan, mcc], [True, True]) is mcc
+    assert one_se_pick([cdan, mcc], [False, True]) is mcc  # a drawn best, as before
+    far = FinalScore(1, 0.85, 0.918, Posterior(0.86, 0.03, 0.6, 0.036), gain=0.05, predicted_gain=0.055)
+    assert one_se_pick([cdan, far], [True, True]) is cdan  # 0.91 < 0.976 - 0.032: the validation decides
+
+
 def test_the_selection_says_when_the_rule_changed_the_pick() -> None:
     from types import SimpleNamespace
 

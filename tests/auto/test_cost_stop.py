@@ -134,8 +134,11 @@ def test_with_one_label_per_class_under_a_time_budget_auto_does_not_search(prior
     assert not verdict.run and verdict.note.startswith("no search: with one label per class")
     assert "l2sp (lr=0.001)" in verdict.note
     assert search_pays(plan, one, 0, seconds_left=None).run  # a trial budget: trials cost the final fit nothing
-    assert search_pays(plan, two, 0, seconds_left=100.0).run  # two labels: each held-out class keeps one to train on
-    assert search_pays(plan, five, 0, seconds_left=100.0).run  # k-fold CV
+    # two labels (each held-out class keeps one to train on) and k-fold CV: a single pick's trial could change
+    # nothing, so the search runs only under a trial budget (see the labelled test below for two picks)
+    for task in (two, five):
+        assert not search_pays(plan, task, 0, seconds_left=100.0).run
+        assert search_pays(plan, task, 0, seconds_left=None).run
     assert search_pays(None, one, 0, seconds_left=100.0).run  # the rules: the search, as before
     nothing = PriorPlan(prior, {}, {}, ["l2sp"], None)
     assert search_pays(nothing, one, 0, seconds_left=100.0).run  # the prior picked nothing
@@ -161,8 +164,27 @@ def test_without_labels_auto_searches_only_when_the_picks_leave_the_first_ones_f
     unknown = PriorPlan(prior, {"shots": 0}, {"src": {}}, ["mcc", "cdan"], None, configs=plan.configs,
                         picks=[Pick(RecipeSpec(s, {}), "src", 0.1, 0.1, None, 0.1, None, "w") for s in ("mcc", "cdan")])
     assert search_pays(unknown, pool, 0, seconds_left=0.9 * full).run  # no predicted seconds: the search, as before
+
+
+def test_with_labels_auto_searches_only_when_the_first_two_picks_leave_the_first_ones_full_length(
+        prior: Prior) -> None:
+    """With labels the second pick replaces the first only where it beats it by one standard error (the final
+    choice's rule), so, as without labels, a budget too short for both trials and the first pick's full length
+    goes to the first pick whole; a roomy one searches."""
+    plan = PriorPlan(prior, {"shots": 5}, {"src": {}}, ["mcc", "cdan"], None)
+    plan.picks = [Pick(RecipeSpec(s, {}), "src", 0.1, 0.1, 10.0, 0.1, None, "why") for s in ("mcc", "cdan")]
+    plan.configs = [{"source": "src", "strategy": "mcc"}, {"source": "src", "strategy": "cdan"}]
+    from warmstart.validation import plan_validation
+
     labelled = get_task("digits").few_shot(5, seed=0)
-    assert search_pays(plan, labelled, 0, seconds_left=0.9 * full).run  # labels: the knowledge gradient decides
+    folds = len(plan_validation(labelled, "auto", seed=0).folds)
+    assert folds > 1  # k-fold CV: a trial's 10 s are k fits
+    full = 10.0 / folds * 3000 / 50
+    short = search_pays(plan, labelled, 0, seconds_left=0.9 * full + 20.0)
+    assert not short.run and short.note.startswith("no search: the first trial alone cannot change")
+    assert "more than one standard error" in short.note and "mcc" in short.note
+    assert search_pays(plan, labelled, 0, seconds_left=full + 25.0).run  # a trial's seconds, not a fit's, would cut
+    assert search_pays(plan, labelled, 0, seconds_left=None).run
 
 
 def test_a_drawn_configuration_is_worth_the_mean_over_the_strategies_the_sampler_can_draw() -> None:

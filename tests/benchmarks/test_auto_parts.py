@@ -212,6 +212,16 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert ARM_REVISION["first_trial"] == 26
     assert RunLog(tmp_path / "runs.jsonl").get("digits-1shot", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
+    # revision 27 changed the labelled searches only (the final choice's tie-break, no search when the picks would
+    # cut the first one's final fit): a revision-26 run without labels or with one label per class stays current
+    assert SCOPED[27] == (2, 5, 10, 20) and AUTO_REVISION >= 27
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 26, "accuracy": 0.9})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-1shot", 0, "auto_prior")
+    assert again.get("digits-5shot", 0, "auto_prior") is None
+    (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "first_trial", 19)  # as it was until revision 25

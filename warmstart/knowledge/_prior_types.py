@@ -122,6 +122,8 @@ class FinalScore:
         predicted: The prior's prediction on the validation scale (task level + relative prediction).
         posterior: The shrinkage estimate (:func:`warmstart.knowledge._shrinkage.shrink`).
         gain: Predicted gain of its final fit's length over the trial's (:mod:`._gains`; 0 without).
+        predicted_gain: The same gain from the prior's prediction instead of the posterior mean (the room
+            left above a score shrinks the gain): what :attr:`predicted_expected` adds.
     """
 
     index: int
@@ -129,6 +131,7 @@ class FinalScore:
     predicted: float
     posterior: Posterior = field(compare=False)
     gain: float = 0.0
+    predicted_gain: float = 0.0
 
     @property
     def expected(self) -> float:
@@ -136,7 +139,14 @@ class FinalScore:
         score of the model auto would return."""
         return min(1.0, self.posterior.mean + self.gain)
 
+    @property
+    def predicted_expected(self) -> float:
+        """The prior's prediction alone plus its length gain, at most 1: the expected score of the model auto
+        would return, were the trial's validation score not seen (the final choice's tie-break)."""
+        return min(1.0, self.predicted + self.predicted_gain)
+
     def to_json(self) -> dict[str, Any]:
         """Plain dict (for run.json and the report)."""
         return {"index": self.index, "validation": self.validation, "predicted": self.predicted, "gain": self.gain,
+                "predicted_gain": self.predicted_gain,
                 **{f"posterior_{k}": v for k, v in self.posterior.to_json().items()}}

@@ -282,7 +282,8 @@ class Prior:
             strategy = RecipeSpec.of(o.recipe).strategy
             gain = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality,
                                                                   post.mean)
-            out.append(FinalScore(i, float(o.score), mean, post, gain))
+            own = 0.0 if fractions is None else self.length_gain(strategy, shots or 0, fractions[i], modality, mean)
+            out.append(FinalScore(i, float(o.score), mean, post, gain, own))
         # equal expected scores (e.g. both 1): the one less extrapolated, the higher posterior, first
         return sorted(out, key=lambda f: (-f.expected, -f.posterior.mean, f.index))
 
