@@ -93,12 +93,13 @@ SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
 #: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial;
 #: revisions 14, 18, 19, 25 and 26 changed the first pick: the prior reads the source's domain gap; the length gains;
-#: its source; its ranker's model; the marginal model's modality; a first trial's run stays current where its auto
-#: run does, :func:`unchanged_since`)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 26, "auto_none": 2}
+#: its source; its ranker's model; the marginal model's modality; revision 27 the labelled runs without a search,
+#: each its own first trial; a first trial's run stays current where its auto run does, :func:`unchanged_since`)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 27, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
-#: trials' length
+#: trials' length (an auto run that ran no search is its own first trial, :func:`own_first_trial`: its final fit
+#: is the prior's first pick fitted as :func:`first_trial_fit` would fit it, so it needs no number of its own)
 FIRST_FIT = 2
 #: rows of the few task keys a ``--quick`` prior is fitted on (seconds, not minutes)
 QUICK_PRIOR_TASKS = 8
@@ -225,6 +226,25 @@ def _first_trial(storage: Path) -> Any:
     trials = sorted(optuna.load_study(study_name=names[0], storage=st).get_trials(deepcopy=False),
                     key=lambda t: t.number) if names else []
     return trials[0] if trials and isinstance(trials[0].user_attrs.get("recipe"), dict) else None
+
+
+def own_first_trial(prior_run: dict[str, Any]) -> dict[str, Any] | None:
+    """The first-trial row of an auto (prior) run that ran no search (``selection == "prior"``), else None.
+
+    Such a run's final fit is the prior's first pick with the whole budget: exactly what the first-trial arm
+    would fit again, so its row (accuracy, seconds, label) is the arm's, with no second run."""
+    from benchmarks._meta_portfolio import REVISION
+    from benchmarks._revision import current_revision
+
+    if prior_run.get("selection") != "prior" or prior_run.get("accuracy") is None:
+        return None
+    strategy = str(prior_run.get("label") or "").split(" ", 1)[0]
+    row = {k: v for k, v in prior_run.items() if k not in ("first_trial", "trials", "selection", "prior", "budget")}
+    row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT,
+               final_fit="the auto run's own final fit (it ran no search)")
+    if strategy in REVISION:
+        row["revision"] = current_revision(strategy)
+    return row
 
 
 def first_trial_recipe(storage: Path) -> dict[str, Any] | None:

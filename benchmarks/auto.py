@@ -16,7 +16,8 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
 * **first trial**: the auto (prior) run's first trial (the prior's first pick) retrained on every
   label as auto would retrain its winner had the search stopped after that trial: its final fit
   gets the rest of the same budget (:func:`benchmarks._auto_arms.first_trial_fit`) — what the
-  prior alone gives in the same time, without a search;
+  prior alone gives in the same time, without a search (an auto run that ran no search is its own first
+  trial, :func:`benchmarks._auto_arms.own_first_trial`);
 * **single strategies**: every strategy auto could run there, at its defaults, from the situation's
   main source, fit on every label; the **best single strategy** is picked *in hindsight*, per
   situation, by mean test accuracy over the seeds;
@@ -75,6 +76,7 @@ from benchmarks._auto_arms import (
     family_prior,
     file_hash,
     first_trial_fit,
+    own_first_trial,
     run_auto,
     run_recipe_row,
     source_checkpoints,
@@ -223,7 +225,11 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
             r = log.add(run_auto(sit, seed, arm, prior if arm == "auto_prior" else None, ckpts, work, budget, quick))
             _log(f"{sit.name} seed {seed} {arm}: {r.get('accuracy')} ({r.get('label') or r.get('error')})")
     prior_run = log.get(sit.name, seed, "auto_prior") or {}
-    if "first_trial" in autos and prior_run.get("first_trial") and log.get(sit.name, seed, "first_trial") is None:
+    own = own_first_trial(prior_run) if "first_trial" in autos else None
+    if own is not None and log.get(sit.name, seed, "first_trial") is None:
+        log.add(own)
+        _log(f"{sit.name} seed {seed} first trial {own['label']}: {own.get('accuracy')} (auto's own, no search)")
+    elif "first_trial" in autos and prior_run.get("first_trial") and log.get(sit.name, seed, "first_trial") is None:
         name = f"{sit.name}-{seed}-auto_prior"
         n_labelled = n_items(get_task(sit.task).few_shot(sit.shots, seed=seed).x_train) if sit.shots else 0
         modality = get_task(sit.task).modality

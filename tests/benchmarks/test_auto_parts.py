@@ -17,6 +17,7 @@ from benchmarks._auto_arms import (
     few_tasks,
     first_trial_fit,
     first_trial_recipe,
+    own_first_trial,
     unchanged_since,
 )
 from benchmarks._auto_report import (
@@ -209,7 +210,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     # revision 24 fits the final fit's schedule to the budget wherever the budget would cut it, and revisions 25
     # and 26 change the prior's ranker (the first pick too): every situation, all three
     assert 24 not in SCOPED and 25 not in SCOPED and 26 not in SCOPED and AUTO_REVISION >= 26
-    assert ARM_REVISION["first_trial"] == 26
+    assert ARM_REVISION["first_trial"] >= 26
     assert RunLog(tmp_path / "runs.jsonl").get("digits-1shot", 0, "auto_prior") is None
     (tmp_path / "runs.jsonl").unlink()
     # revision 27 changed the labelled searches only (the final choice's tie-break, no search when the picks would
@@ -221,6 +222,13 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     again = RunLog(tmp_path / "runs.jsonl")
     assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-1shot", 0, "auto_prior")
     assert again.get("digits-5shot", 0, "auto_prior") is None
+    # ... and the first trial of a labelled run (no search: its own), so a revision-26 first trial is stale there
+    assert ARM_REVISION["first_trial"] == 27
+    for situation in ("digits-1shot", "digits-5shot"):
+        log.add({"situation": situation, "seed": 0, "arm": "first_trial", "auto_revision": 26, "accuracy": 0.9,
+                 "first_fit": FIRST_FIT, "label": "finetune | seed 0"})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-1shot", 0, "first_trial") and again.get("digits-5shot", 0, "first_trial") is None
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)
@@ -308,6 +316,25 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
     # the best single strategy's rerun here is current at its strategy's revision (it is not run again)
     again.add({"situation": "s", "seed": 0, "arm": HERE, "strategy": "self_training", "revision": rev, "accuracy": 0.8})
     assert RunLog(tmp_path / "runs.jsonl").get("s", 0, HERE, "self_training")["accuracy"] == 0.8
+
+
+def test_an_auto_run_without_a_search_is_its_own_first_trial(tmp_path) -> None:
+    from benchmarks._meta_portfolio import REVISION
+    from benchmarks._revision import current_revision
+
+    run = {"situation": "s", "seed": 0, "arm": "auto_prior", "auto_revision": AUTO_REVISION, "accuracy": 0.97,
+           "seconds": 190.0, "label": "mcc from sources/mnist5k", "selection": "prior", "trials": 0,
+           "budget": "540s", "first_trial": None}
+    own = own_first_trial(run)
+    assert own is not None
+    assert (own["arm"], own["accuracy"], own["seconds"], own["label"]) == ("first_trial", 0.97, 190.0, run["label"])
+    assert own["first_fit"] == FIRST_FIT and own["auto_revision"] == ARM_REVISION["first_trial"]
+    assert "mcc" not in REVISION or own["revision"] == current_revision("mcc")
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.add(own)
+    assert RunLog(tmp_path / "runs.jsonl").get("s", 0, "first_trial")["accuracy"] == 0.97  # current as written
+    assert own_first_trial({**run, "selection": "posterior", "trials": 30}) is None  # it searched: retrain trial 0
+    assert own_first_trial({**run, "accuracy": None}) is None  # it failed: nothing to read
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
