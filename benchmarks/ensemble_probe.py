@@ -13,10 +13,12 @@ Per (task, shots, seed): each strategy at its defaults is fit on every label of 
 from the ``mnist5k-a`` source (``run_recipe``, ``validation="none"``, as the single strategies of
 the auto benchmark), and the test accuracy is reported for each fit alone, for the average of
 every pair's and the triple's class probabilities, and for the uniform weight average of the
-models that share one architecture ("model soup", Wortsman et al., ICML 2022).
+models that share one architecture ("model soup", Wortsman et al., ICML 2022). A member ``mcc#1`` is mcc
+trained with another seed on the same cut (a seed ensemble: ``mcc+mcc#1``).
 
 Usage:
     python -m benchmarks.ensemble_probe --tasks mnist5k-b-elastic mnist5k-b-blurred --shots 5 --seeds 0 1
+    python -m benchmarks.ensemble_probe --tasks mnist5k-b-elastic --strategies mcc mcc#1 mcc#2 --seeds 0 1
     python -m benchmarks.ensemble_probe --quick      # tiny training → benchmarks/results/ensemble_probe/quick/
     python -m benchmarks.ensemble_probe --report-only  # rewrite README.md from cells.jsonl
 """
@@ -40,15 +42,28 @@ STRATEGIES = ("mcc", "cdan", "self_training")
 QUICK_PARAMS = {"epochs": 1, "min_steps": 4, "iters_per_epoch": 4}
 
 
-def fit(task: str, shots: int, seed: int, strategy: str, source: Any, quick: bool) -> tuple[Any, float]:
-    """(fitted strategy, seconds) of one strategy at its defaults on every label of the few-shot cut."""
+#: a member ``STRATEGY#K`` is STRATEGY trained with seed ``seed + K * SEED_STRIDE`` on the cut of ``seed`` (a seed
+#: ensemble, Lakshminarayanan et al., NeurIPS 2017); ``STRATEGY`` alone is ``STRATEGY#0``, the single strategy's fit
+SEED_STRIDE = 1000
+
+
+def member(name: str) -> tuple[str, int]:
+    """(strategy, K) of a member name ``STRATEGY`` or ``STRATEGY#K``."""
+    strategy, _, k = name.partition("#")
+    return strategy, int(k or 0)
+
+
+def fit(task: Any, seed: int, name: str, source: Any, quick: bool) -> tuple[Any, float]:
+    """(fitted strategy, seconds) of one member (:func:`member`) at its defaults on every label of the cut ``task``
+    (cut with ``seed``): ``STRATEGY#0`` is the fit of a recipe with ``shots`` and ``seed``, which cuts the same."""
     from warmstart.recipe import Recipe, run_recipe
     from warmstart.strategies import strategy_class
 
+    strategy, k = member(name)
     known = strategy_class(strategy).param_table()
-    params = {k: v for k, v in QUICK_PARAMS.items() if k in known} if quick else {}
-    recipe = Recipe(strategy, params, source=str(source.path),
-                    source_task="mnist5k-a", shots=shots, seed=seed)
+    params = {key: v for key, v in QUICK_PARAMS.items() if key in known} if quick else {}
+    recipe = Recipe(strategy, params, source=str(source.path), source_task="mnist5k-a",
+                    seed=seed + k * SEED_STRIDE)
     t0 = time.perf_counter()
     res = run_recipe(task, recipe, validation="none", source=source, keep_model=True)
     return res.strategy, time.perf_counter() - t0
@@ -83,7 +98,7 @@ def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...
     task = get_task(task_name).few_shot(shots, seed=seed)  # the cut each fit makes; its test split is read here
     probs, models, seconds = {}, {}, {}
     for s in strategies:
-        strat, sec = fit(task_name, shots, seed, s, source, quick)
+        strat, sec = fit(task, seed, s, source, quick)
         probs[s] = strat.predict_proba(task.x_test)
         models[s], seconds[s] = strat.model_, sec
     y = task.y_test

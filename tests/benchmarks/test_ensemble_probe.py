@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.ensemble_probe import soup, summary, write_report
+from benchmarks.ensemble_probe import SEED_STRIDE, member, soup, summary, write_report
 
 
 def test_a_soup_of_two_models_averages_their_float_weights_and_leaves_the_inputs_unchanged() -> None:
@@ -48,3 +48,9 @@ def test_the_summary_measures_each_combination_against_the_best_member_of_each_c
     cells.write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = write_report(cells, "python -m benchmarks.ensemble_probe", "a note").read_text()
     assert "| t@5 seed 1 |" in text and "a note" in text
+
+
+def test_a_member_name_is_a_strategy_and_its_seed_offset() -> None:
+    assert member("mcc") == ("mcc", 0)  # the single strategy's own fit
+    assert member("mcc#2") == ("mcc", 2)  # mcc trained with seed + 2 * SEED_STRIDE on the same cut
+    assert SEED_STRIDE > 100  # far from the few seeds a benchmark cuts with
