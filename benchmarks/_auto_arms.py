@@ -314,6 +314,14 @@ def source_checkpoints(work: Path, names: list[str], quick: bool = False) -> dic
     return out
 
 
+def source_sha256(checkpoint: Path) -> str:
+    """The sha256 of a source checkpoint's weights (its ``meta.json`` records it): runs paired by seed are paired
+    by source weights too only when these match (sources pretrained again on another machine differ slightly)."""
+    from warmstart.backbones.checkpoint import read_meta
+
+    return str(read_meta(checkpoint)["sha256"])
+
+
 def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, Path], work: Path,
              budget: str, quick: dict[str, Any] | None) -> dict[str, Any]:
     """One auto run (``arm`` ``auto_prior`` with ``prior``, ``auto_none`` without), with its own empty
@@ -326,7 +334,8 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget, "cpu": cpu_name(),
-                           "auto_revision": ARM_REVISION[arm]}
+                           "auto_revision": ARM_REVISION[arm],
+                           "sources_sha256": {t: source_sha256(ckpts[t]) for t in sit.source_tasks}}
     t0 = time.perf_counter()
     try:
         res = auto(sit.task, budget=budget, sources=[ckpts[t] for t in sit.source_tasks],
@@ -354,6 +363,8 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
 
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "label": recipe.describe(),
                            "cpu": cpu_name()}
+    if recipe.source and recipe.source_task:
+        row["sources_sha256"] = {recipe.source_task: source_sha256(Path(recipe.source))}
     if arm in AUTO_ARMS:
         row["auto_revision"] = ARM_REVISION[arm]
     if arm in ("single", HERE):

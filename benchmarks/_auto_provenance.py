@@ -72,4 +72,30 @@ def sanity_checks(runs: list[dict[str, Any]], budget: str) -> Checks:
                ", ".join(f"{float(r['accuracy']):.3f}" for r in ok))
     accs = [float(r["accuracy"]) for r in runs if r.get("accuracy") is not None]
     checks.add("every accuracy in [0, 1]", all(0.0 <= a <= 1.0 for a in accs), f"{len(accs)} runs")
+    same, unknown, differ = source_pairing(runs)
+    checks.add("auto (prior) and the single strategies of its seed ran from the same source weights",
+               not differ, f"{same} pairs the same, {unknown} unknown (a run of before the checksums were recorded)"
+               + (f"; different: {', '.join(differ)}" if differ else ""))
     return checks
+
+
+def source_pairing(runs: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
+    """(pairs with the same source weights, pairs where a run did not record them, the pairs that differ) over
+    every auto (prior) run and each single-strategy run of its situation and seed (a source both name): a paired
+    difference between runs of different source weights mixes the pretraining's numerics into the methods'."""
+    from benchmarks._auto_report import HERE
+
+    same = unknown = 0
+    differ: list[str] = []
+    singles = [r for r in runs if r["arm"] in ("single", HERE)]
+    for a in (r for r in runs if r["arm"] == "auto_prior"):
+        for r in (r for r in singles if (r["situation"], r["seed"]) == (a["situation"], a["seed"])):
+            mine, theirs = a.get("sources_sha256") or {}, r.get("sources_sha256") or {}
+            shared = set(mine) & set(theirs)
+            if not shared:
+                unknown += 1
+            elif all(mine[k] == theirs[k] for k in shared):
+                same += 1
+            else:
+                differ.append(f"{a['situation']}/{a['seed']}/{r.get('strategy')}")
+    return same, unknown, differ

@@ -81,6 +81,22 @@ def test_sanity_checks_fail_on_wrong_trial_count_chance_accuracy_or_failed_run()
     assert bench.sanity_checks([row], "5m").ok  # a wall-time budget has no trial count to check
 
 
+def test_auto_and_a_single_strategy_of_another_source_weights_fail_the_pairing_check() -> None:
+    from benchmarks._auto_provenance import source_pairing
+
+    auto_row = {"situation": "s", "seed": 0, "arm": "auto_prior", "trials": 0, "accuracy": 0.9, "n_classes": 10,
+                "sources_sha256": {"mnist5k": "a"}}
+    single = {"situation": "s", "seed": 0, "arm": "single", "strategy": "mcc", "accuracy": 0.9,
+              "sources_sha256": {"mnist5k": "a"}}
+    other_seed = {**single, "seed": 1, "sources_sha256": {"mnist5k": "b"}}  # not paired with seed 0
+    legacy = {**single, "strategy": "dann", "sources_sha256": None}
+    assert source_pairing([auto_row, single, other_seed, legacy]) == (1, 1, [])
+    assert bench.sanity_checks([auto_row, single, legacy], "5m").ok
+    moved = {**single, "sources_sha256": {"mnist5k": "b"}}  # pretrained again elsewhere
+    assert source_pairing([auto_row, moved]) == (0, 0, ["s/0/mcc"])
+    assert not bench.sanity_checks([auto_row, moved], "5m").ok
+
+
 def test_bad_shard_is_refused(capsys) -> None:
     import pytest
 
