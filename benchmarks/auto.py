@@ -45,6 +45,13 @@ The learning curve of the prior (25 %, 50 %, 100 % of the meta-dataset's tasks) 
 Runs are appended to ``OUT/runs.jsonl`` as they finish; started again with the same ``--out``, the
 benchmark skips the finished ones (sources and fitted priors are cached in ``OUT/work/``).
 
+Each row records the sha256 of its source checkpoints (``sources_sha256``). ``OUT/work/`` is not
+committed, so a fresh machine pretrains the sources again, and pretraining is not bit-reproducible
+across processors: auto's final fit of mcc and mcc alone are bit-identical from one checkpoint on one
+thread, yet a run from a source pretrained elsewhere differs by a test example or two. A check says
+whether every auto (prior) run and the single strategies of its seed ran from the same weights (rows
+of before the checksums count as unknown).
+
 Usage:
     python -m benchmarks.auto                      # the setting: 2 minutes per auto run, 3 seeds
     python -m benchmarks.auto --arms auto          # only the auto arms (alone on the machine), then:
