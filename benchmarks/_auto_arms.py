@@ -79,23 +79,26 @@ from benchmarks._report import cpu_name
 #: queued picks within one posterior std of the best trial, the final choice keeps the one the prior alone expects
 #: highest (``auto.choice.one_se_pick``), and with labels, as without, a search whose first two picks would cut the
 #: first pick's final fit short runs no trial (``auto.cost_stop.search_pays``): labelled searches only (2 labels per
-#: class or more)
-AUTO_REVISION = 27
+#: class or more); 28 since the prior's picks count the length gain of a final fit timed by one fit of the trial (its
+#: predicted seconds over the protocol's folds, ``prior_plan.final_reach``), not by the whole k-fold trial: every
+#: situation with labels (without them a trial is one fit)
+AUTO_REVISION = 28
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
 #: path, the same decisions): revision 13's check finds the search worth running wherever a class has more than one
 #: label or the score is label-free, so there it does what revision 12 did
 SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19: (10,), 21: (2, 5, 10, 20),
-                                     22: (0,), 23: (2, 5, 10, 20), 27: (2, 5, 10, 20)}
+                                     22: (0,), 23: (2, 5, 10, 20), 27: (2, 5, 10, 20), 28: (1, 2, 5, 10, 20)}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
 #: nor :func:`first_trial_fit`, which runs without a deadline; a revision-13 run without a search has no first trial;
 #: revisions 14, 18, 19, 25 and 26 changed the first pick: the prior reads the source's domain gap; the length gains;
 #: its source; its ranker's model; the marginal model's modality; revision 27 the labelled runs without a search,
-#: each its own first trial; a first trial's run stays current where its auto run does, :func:`unchanged_since`)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 27, "auto_none": 2}
+#: each its own first trial; revision 28 the labelled picks' reach; a first trial's run stays current where its auto
+#: run does, :func:`unchanged_since`)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 28, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length (an auto run that ran no search is its own first trial, :func:`own_first_trial`: its final fit

@@ -138,3 +138,12 @@ def plan_validation(task: Task, mode: str = "auto", *, seed: int = 0, max_folds:
     order = _loo_order(task.y_train, seed)[:max_folds]
     folds = [_held_out(task, torch.tensor([i])) for i in order]
     return ValidationPlan("loo", folds, f"leave-one-out on {len(folds)} of the {n_labels} support labels")
+
+
+def trial_fits(task: Task, seed: int = 0) -> int:
+    """How many fits one trial of the ``auto`` protocol makes on ``task``: its folds (1 for a validation split, a
+    label-free score, or a task the protocol cannot score)."""
+    try:
+        return max(1, len(plan_validation(task, "auto", seed=seed).folds))
+    except ConfigError:
+        return 1

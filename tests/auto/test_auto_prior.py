@@ -327,3 +327,6 @@ def test_final_reach_is_the_share_of_the_full_length_a_time_budget_fits() -> Non
     assert reach(fixmatch, 1000.0) == 0.0  # a trial longer than the share: not even a little longer fits
     assert reach(fixmatch, None) == 1.0  # no predicted seconds: nothing says it does not fit
     assert final_reach(Budget.parse("30m"), 50)(fixmatch, 10.0) > part  # type: ignore[misc]
+    # a 3-fold trial of 30 s is three fits of 10 s: its final fit gets as far as one 10-s fit's would
+    three = final_reach(Budget.parse("2m"), 50, folds=3)
+    assert three is not None and three(fixmatch, 30.0) == part and reach(fixmatch, 30.0) < part

@@ -216,6 +216,9 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     # revision 27 changed the labelled searches only (the final choice's tie-break, no search when the picks would
     # cut the first one's final fit): a revision-26 run without labels or with one label per class stays current
     assert SCOPED[27] == (2, 5, 10, 20) and AUTO_REVISION >= 27
+    monkeypatch.setattr(arms, "AUTO_REVISION", 27)  # as it was until revision 28
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 27)
+    monkeypatch.setitem(arms.ARM_REVISION, "first_trial", 27)
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 26, "accuracy": 0.9})
@@ -223,12 +226,24 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-1shot", 0, "auto_prior")
     assert again.get("digits-5shot", 0, "auto_prior") is None
     # ... and the first trial of a labelled run (no search: its own), so a revision-26 first trial is stale there
-    assert ARM_REVISION["first_trial"] == 27
     for situation in ("digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "first_trial", "auto_revision": 26, "accuracy": 0.9,
                  "first_fit": FIRST_FIT, "label": "finetune | seed 0"})
     again = RunLog(tmp_path / "runs.jsonl")
     assert again.get("digits-1shot", 0, "first_trial") and again.get("digits-5shot", 0, "first_trial") is None
+    monkeypatch.undo()
+    (tmp_path / "runs.jsonl").unlink()
+    # revision 28 changed the picks of every labelled situation (their reach): a revision-27 run stays current only
+    # without labels, and so does its first trial
+    assert SCOPED[28] == (1, 2, 5, 10, 20) and AUTO_REVISION >= 28 and ARM_REVISION["first_trial"] == 28
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 27, "accuracy": 0.9})
+        log.add({"situation": situation, "seed": 0, "arm": "first_trial", "auto_revision": 27, "accuracy": 0.9,
+                 "first_fit": FIRST_FIT, "label": "finetune | seed 0"})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-unlabelled", 0, "auto_prior") and again.get("digits-unlabelled", 0, "first_trial")
+    assert not any(again.get(s, 0, a) for s in ("digits-1shot", "digits-5shot") for a in ("auto_prior", "first_trial"))
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)

@@ -114,10 +114,9 @@ from warmstart.auto.final_fit import length_fraction
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params, is_queued
 from warmstart.auto.trial_budget import trial_budget
-from warmstart.errors import ConfigError
 from warmstart.knowledge.prior import FinalScore
 from warmstart.tasks._task import Task, n_items
-from warmstart.validation import plan_validation
+from warmstart.validation import trial_fits
 
 #: the smallest expected improvement that runs a trial (below it the two values are equal up to rounding,
 #: e.g. every trial validating at 1 and every expected score at the top)
@@ -199,7 +198,7 @@ def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, seconds_left: 
             f"so a trial's validation score cannot rank recipes, and its seconds would come out of the final fit; "
             f"the prior's first pick, {pick.spec.describe()}, is fitted with the whole budget"))
     labelled = held_out_labels(task, seed) is not None
-    reach = _first_pick_reach(plan, task, seconds_left, overrides, _folds(task, seed) if labelled else 1)
+    reach = _first_pick_reach(plan, task, seconds_left, overrides, trial_fits(task, seed) if labelled else 1)
     if reach is None or reach >= 1.0 - TOLERANCE:
         return Verdict(True)
     why = ("the scores are label-free, so the first trial alone cannot change the prior's first pick"
@@ -210,14 +209,6 @@ def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, seconds_left: 
         f"no search: {why}, and a second pick would cut its final fit to about {reach:.0%} of the way to its full "
         f"length (log scale of training work; trials predicted by the prior's cost model); "
         f"{pick.spec.describe()} is fitted with the whole budget"))
-
-
-def _folds(task: Task, seed: int) -> int:
-    """The fits of one labelled trial: the validation protocol's folds (1 for a single split)."""
-    try:
-        return max(1, len(plan_validation(task, "auto", seed=seed).folds))
-    except ConfigError:
-        return 1
 
 
 def _first_pick_reach(plan: PriorPlan, task: Task, seconds_left: float,

@@ -40,6 +40,7 @@ from warmstart.knowledge.prior import Pick, Prior
 from warmstart.knowledge.prior_files import NO_PRIOR, load_prior
 from warmstart.search.budget import Budget
 from warmstart.tasks._task import Task, n_items
+from warmstart.validation import trial_fits
 
 #: most prior picks queued as the first trials
 K_PICKS = 3
@@ -158,22 +159,30 @@ def pick_config(pick: Pick, space: Mapping[str, BaseDistribution],
     return cfg, changed
 
 
-def final_reach(budget: Budget, n_labelled: int,
-                overrides: Mapping[str, Any] | None = None) -> Callable[[RecipeSpec, float | None], float] | None:
+def final_reach(budget: Budget, n_labelled: int, overrides: Mapping[str, Any] | None = None,
+                folds: int = 1) -> Callable[[RecipeSpec, float | None], float] | None:
     """How far a recipe's final fit would get toward its full length in ``budget`` (for :meth:`Prior.suggest`).
 
     The search keeps at most :data:`~warmstart.auto.final_fit.FINAL_SHARE` of a time budget for the
     winner's final fit, so a recipe whose trial is predicted to take s seconds reaches
     :func:`~warmstart.auto.final_fit.length_fraction` of its full length in that share (a recipe
-    without predicted seconds: all of it). A trial budget has no time limit: None (the whole gain).
+    without predicted seconds: all of it), one fit on every label taking s / ``folds`` (a trial fits
+    each of the protocol's ``folds``; :func:`warmstart.validation.trial_fits`). Scaling the whole
+    k-fold trial instead overstated the full length's seconds: over the 115 recipes and cells of the
+    length-gain benchmark with a longer full length (``benchmarks/results/length_gain``; their trial
+    seconds from the meta-dataset), 4.2 times at the median (quartiles 2.8–5.7); the trial's seconds over its
+    folds, 1.4 times (0.9–1.9: the rest is a fit's fixed part, which does not grow with the steps). A trial
+    budget has no time limit: None (the whole gain).
     """
     if budget.seconds is None:
         return None
     left = FINAL_SHARE * float(budget.seconds)
+    per_fit = max(1, folds)
 
     def reach(spec: RecipeSpec, seconds: float | None) -> float:
         trial = {**spec.params, **trial_budget(spec.strategy)}  # as its trial runs (the search fixes these)
-        return length_fraction(spec.strategy, trial, dict(overrides or {}), n_labelled, seconds, left)
+        return length_fraction(spec.strategy, trial, dict(overrides or {}), n_labelled,
+                               None if seconds is None else seconds / per_fit, left)
 
     return reach
 
@@ -246,7 +255,8 @@ def plan_with_prior(prior: Prior, task: Task, meta: Mapping[str, float], sources
     # rank what it would return
     full = not fixes_length(dict(overrides or {}))
     ranked = (prior.suggest(plan.situation, k=len(cands), sources=plan.sources, candidates=cands, full_length=full,
-                            reach=final_reach(budget, n_items(task.x_train), overrides)) if cands else [])
+                            reach=final_reach(budget, n_items(task.x_train), overrides, trial_fits(task)))
+              if cands else [])
     for pick in ranked:
         if len(plan.picks) >= k:
             break
