@@ -232,11 +232,12 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
             r = log.add(run_auto(sit, seed, arm, prior if arm == "auto_prior" else None, ckpts, work, budget, quick))
             _log(f"{sit.name} seed {seed} {arm}: {r.get('accuracy')} ({r.get('label') or r.get('error')})")
     prior_run = log.get(sit.name, seed, "auto_prior") or {}
-    own = own_first_trial(prior_run) if "first_trial" in autos else None
-    if own is not None and log.get(sit.name, seed, "first_trial") is None:
+    needs_first = "first_trial" in autos and log.get(sit.name, seed, "first_trial") is None
+    own = own_first_trial(prior_run) if needs_first else None
+    if own is not None:
         log.add(own)
         _log(f"{sit.name} seed {seed} first trial {own['label']}: {own.get('accuracy')} (auto's own, no search)")
-    elif "first_trial" in autos and prior_run.get("first_trial") and log.get(sit.name, seed, "first_trial") is None:
+    elif needs_first and prior_run.get("first_trial"):
         name = f"{sit.name}-{seed}-auto_prior"
         n_labelled = n_items(get_task(sit.task).few_shot(sit.shots, seed=seed).x_train) if sit.shots else 0
         modality = get_task(sit.task).modality

@@ -198,7 +198,7 @@ def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, seconds_left: 
             f"so a trial's validation score cannot rank recipes, and its seconds would come out of the final fit; "
             f"the prior's first pick, {pick.spec.describe()}, is fitted with the whole budget"))
     labelled = held_out_labels(task, seed) is not None
-    reach = _first_pick_reach(plan, task, seconds_left, overrides, trial_fits(task, seed) if labelled else 1)
+    reach = _first_pick_reach(plan, task, seconds_left, overrides, trial_fits(task, seed))
     if reach is None or reach >= 1.0 - TOLERANCE:
         return Verdict(True)
     why = ("the scores are label-free, so the first trial alone cannot change the prior's first pick"
