@@ -336,8 +336,10 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
+    import torch
+
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget, "cpu": cpu_name(),
-                           "auto_revision": ARM_REVISION[arm],
+                           "auto_revision": ARM_REVISION[arm], "threads": int(torch.get_num_threads()),
                            "sources_sha256": {t: source_sha256(ckpts[t]) for t in sit.source_tasks}}
     t0 = time.perf_counter()
     try:
@@ -379,10 +381,11 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)
     except WarmstartError as exc:
         return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
+    import torch
+
+    row["threads"] = int(torch.get_num_threads())  # a fit's numerics depend on them (thread_pairing)
     if arm in AUTO_ARMS:  # the first trial's final fit has a time budget: the load says whether it was alone
         row["load_1m"] = round(os.getloadavg()[0], 2)
     else:  # a one-thread run's CPU seconds set auto's equal-time budget whatever else ran beside it
-        import torch
-
-        row.update(cpu_seconds=time.process_time() - cpu0, threads=int(torch.get_num_threads()))
+        row["cpu_seconds"] = time.process_time() - cpu0
     return {**row, "accuracy": float(res.test["accuracy"]), "seconds": time.perf_counter() - t0}

@@ -50,7 +50,12 @@ committed, so a fresh machine pretrains the sources again, and pretraining is no
 across processors: auto's final fit of mcc and mcc alone are bit-identical from one checkpoint on one
 thread, yet a run from a source pretrained elsewhere differs by a test example or two. A check says
 whether every auto (prior) run and the single strategies of its seed ran from the same weights (rows
-of before the checksums count as unknown).
+of before the checksums count as unknown). The torch threads change a fit's numerics as well (mcc alone on
+``mnist5k-b-rotated`` seed 0, one checkpoint, its 3,000 steps: 0.9540 on two threads, 0.9500 on one), so
+every row records them (``threads``) and the provenance says which pairs ran with the same. At 2 minutes
+auto runs as a user's would, one process with the machine's two threads; the single strategies it is
+paired with run the same way (``--arms singles --threads 2``, one process), where the equal-time
+comparison runs both on one pinned thread.
 
 Usage:
     python -m benchmarks.auto                      # the setting: 2 minutes per auto run, 3 seeds
@@ -88,7 +93,7 @@ from benchmarks._auto_arms import (
     run_recipe_row,
     source_checkpoints,
 )
-from benchmarks._auto_provenance import auto_rows, failed_rows, load_note, machine_note, sanity_checks
+from benchmarks._auto_provenance import auto_rows, failed_rows, load_note, machine_note, sanity_checks, thread_note
 from benchmarks._auto_report import (
     HERE,
     best_single_name,
@@ -337,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python -m benchmarks.auto " + " ".join(argv if argv is not None else sys.argv[1:])
     notes.append(load_note(runs))
     notes.append(machine_note(runs))
+    notes.append(thread_note(runs))
     left = "; ".join(f"{k}: {v}" for k, v in SINGLE_LEFT_OUT.items())
     text = "\n".join([
         "# auto with its learned prior, leave-one-family-out\n", (__doc__ or "").split("Usage:")[0].strip() + "\n",

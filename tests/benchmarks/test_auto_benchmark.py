@@ -97,6 +97,19 @@ def test_auto_and_a_single_strategy_of_another_source_weights_fail_the_pairing_c
     assert not bench.sanity_checks([auto_row, moved], "5m").ok
 
 
+def test_the_threads_of_auto_and_its_singles_are_compared_pair_by_pair() -> None:
+    from benchmarks._auto_provenance import thread_note, thread_pairing
+
+    auto_row = {"situation": "s", "seed": 0, "arm": "auto_prior", "threads": 2}
+    same = {"situation": "s", "seed": 0, "arm": "single", "strategy": "mcc", "threads": 2}
+    one = {**same, "strategy": "dann", "threads": 1}
+    legacy = {**same, "strategy": "cdan", "threads": None}
+    other_seed = {**one, "seed": 1}  # not paired with seed 0
+    assert thread_pairing([auto_row, same, one, legacy, other_seed]) == (1, 1, ["s/0/dann"])
+    assert "1 pairs the same, 1 unknown" in thread_note([auto_row, same, one, legacy])
+    assert "1 different (s/0/dann)" in thread_note([auto_row, same, one, legacy])
+
+
 def test_bad_shard_is_refused(capsys) -> None:
     import pytest
 
