@@ -55,7 +55,10 @@ of before the checksums count as unknown). The torch threads change a fit's nume
 every row records them (``threads``) and the provenance says which pairs ran with the same. At 2 minutes
 auto runs as a user's would, one process with the machine's two threads; the single strategies it is
 paired with run the same way (``--arms singles --threads 2``, one process), where the equal-time
-comparison runs both on one pinned thread.
+comparison runs both on one pinned thread. The single strategies that can be the hindsight pick (within
+0.01 of a situation's best mean) were run again so on 2026-12-04, from the sources the 2-minute auto runs
+used; the others (all more than 0.01 below) stay from earlier machines, and the replaced rows are kept in
+``superseded.jsonl`` with the reason.
 
 Usage:
     python -m benchmarks.auto                      # the setting: 2 minutes per auto run, 3 seeds

@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("WARMSTART_NO_PROGRESS", "1")
 os.environ.setdefault("WARMSTART_THREADS", "1")  # tiny test models: one thread is faster and never oversubscribes
+# on a GPU machine too, what no test sends elsewhere trains on the CPU: the expected numbers are CPU numerics, and a
+# test hands a fitted model CPU tensors; the CUDA tests ask for "cuda" explicitly
+os.environ.setdefault("WARMSTART_DEVICE", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -210,7 +210,7 @@ def test_auto_starts_with_the_picks_and_chooses_by_the_posterior(prior_file, pre
     kb = tmp_path / "kb.db"
     r = auto("digits-prior", budget=3, sources=[pretrained_source], storage=str(kb), shots=3,
              strategies=["finetune", "scratch", "nas_candidate"], out=tmp_path / "run", progress=False, params=SHORT,
-             prior=prior_file)
+             prior=prior_file, device="cpu")  # the decisions below follow CPU numerics (on CUDA another trial wins)
     picks = r["prior"]["picks"]
     assert r["prior"]["used"] and [p["strategy"] for p in picks] == ["scratch", "nas_candidate", "finetune"]
     assert picks[0]["predicted"] > picks[2]["predicted"] and picks[0]["why"]

@@ -43,3 +43,19 @@ def test_device_names() -> None:
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ConfigError, match="unknown device 'tpu'; valid: auto, cpu, cuda, cuda:N"):
         resolve_device("tpu")
+
+
+def test_warmstart_device_sets_what_auto_means(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as auto sees it
+    monkeypatch.setenv("WARMSTART_DEVICE", "cpu")
+    assert resolve_device("auto").type == "cpu" and resolve_device(None).type == "cpu"
+    assert resolve_device("cuda").type == "cuda"  # an explicit device is not overridden
+    monkeypatch.setenv("WARMSTART_DEVICE", "auto")
+    assert resolve_device("auto").type == "cuda"
+    monkeypatch.delenv("WARMSTART_DEVICE")
+    assert resolve_device("auto").type == "cuda"
+    monkeypatch.setenv("WARMSTART_DEVICE", "tpu")
+    with pytest.raises(ConfigError, match="WARMSTART_DEVICE='tpu': unknown device 'tpu'"):
+        resolve_device("auto")

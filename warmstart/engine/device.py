@@ -35,15 +35,27 @@ def configure_threads(n: int | None = None) -> int:
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Turn ``auto``/``cpu``/``cuda``/``cuda:N`` into a device; ``auto`` picks CUDA when available.
+    """Turn ``auto``/``cpu``/``cuda``/``cuda:N`` into a device.
+
+    ``auto`` is ``$WARMSTART_DEVICE`` when that is set (to anything but ``auto``), else CUDA when available, else
+    the CPU: ``WARMSTART_DEVICE=cpu`` keeps every command that was not given a device off a GPU (the test suite
+    does so: its expected numbers are CPU numerics), where ``CUDA_VISIBLE_DEVICES=`` would hide the GPU from an
+    explicit ``--device cuda`` too.
 
     Raises:
-        ConfigError: an unknown device string, or CUDA asked for but not available.
+        ConfigError: an unknown device string (``$WARMSTART_DEVICE`` included, named as such), or CUDA asked for
+            but not available.
     """
     if isinstance(device, torch.device):
         return device
     name = (device or "auto").lower()
     if name == "auto":
+        env = os.environ.get("WARMSTART_DEVICE", "").strip()
+        if env and env.lower() != "auto":
+            try:
+                return resolve_device(env)
+            except ConfigError as exc:
+                raise ConfigError(f"WARMSTART_DEVICE={env!r}: {exc}") from None
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
