@@ -329,6 +329,8 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
              budget: str, quick: dict[str, Any] | None) -> dict[str, Any]:
     """One auto run (``arm`` ``auto_prior`` with ``prior``, ``auto_none`` without), with its own empty
     knowledge base; ``quick`` holds the fixed params and strategies of a ``--quick`` run."""
+    import torch
+
     from warmstart.auto import auto
     from warmstart.errors import WarmstartError
 
@@ -336,8 +338,6 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
-    import torch
-
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget, "cpu": cpu_name(),
                            "auto_revision": ARM_REVISION[arm], "threads": int(torch.get_num_threads()),
                            "sources_sha256": {t: source_sha256(ckpts[t]) for t in sit.source_tasks}}
