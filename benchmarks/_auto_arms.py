@@ -361,6 +361,8 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
 
 def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any = None) -> dict[str, Any]:
     """One recipe fit on every label of the situation's support set (``validation="none"``), test accuracy."""
+    import torch
+
     from benchmarks._meta_portfolio import REVISION
     from benchmarks._revision import current_revision
     from warmstart.errors import WarmstartError
@@ -381,8 +383,6 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)
     except WarmstartError as exc:
         return {**row, "accuracy": None, "error": str(exc), "seconds": time.perf_counter() - t0}
-    import torch
-
     row["threads"] = int(torch.get_num_threads())  # a fit's numerics depend on them (thread_pairing)
     if arm in AUTO_ARMS:  # the first trial's final fit has a time budget: the load says whether it was alone
         row["load_1m"] = round(os.getloadavg()[0], 2)

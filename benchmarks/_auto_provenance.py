@@ -4,6 +4,7 @@ runs, one row per auto run, and what must hold at any budget (:func:`sanity_chec
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,22 +89,41 @@ def _pairs(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, A
             for r in singles if (r["situation"], r["seed"]) == (a["situation"], a["seed"])]
 
 
+def _pairing(runs: list[dict[str, Any]], same: Callable[[dict[str, Any], dict[str, Any]], bool | None]
+             ) -> tuple[int, int, list[str]]:
+    """(pairs where ``same`` holds, pairs where it is None (unrecorded), pairs where it fails) over :func:`_pairs`."""
+    n_same = unknown = 0
+    differ: list[str] = []
+    for a, r in _pairs(runs):
+        verdict = same(a, r)
+        if verdict is None:
+            unknown += 1
+        elif verdict:
+            n_same += 1
+        else:
+            differ.append(f"{a['situation']}/{a['seed']}/{r.get('strategy')}")
+    return n_same, unknown, differ
+
+
+def _same_sources(a: dict[str, Any], r: dict[str, Any]) -> bool | None:
+    """Whether two runs' checksums agree on every source both name (None: they name none in common)."""
+    mine, theirs = a.get("sources_sha256") or {}, r.get("sources_sha256") or {}
+    shared = set(mine) & set(theirs)
+    return all(mine[k] == theirs[k] for k in shared) if shared else None
+
+
+def _same_threads(a: dict[str, Any], r: dict[str, Any]) -> bool | None:
+    """Whether two runs had the same torch threads (None: a run did not record them)."""
+    if a.get("threads") is None or r.get("threads") is None:
+        return None
+    return int(a["threads"]) == int(r["threads"])
+
+
 def source_pairing(runs: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
     """(pairs with the same source weights, pairs where a run did not record them, the pairs that differ) over
     every auto (prior) run and each single-strategy run of its situation and seed (a source both name): a paired
     difference between runs of different source weights mixes the pretraining's numerics into the methods'."""
-    same = unknown = 0
-    differ: list[str] = []
-    for a, r in _pairs(runs):
-        mine, theirs = a.get("sources_sha256") or {}, r.get("sources_sha256") or {}
-        shared = set(mine) & set(theirs)
-        if not shared:
-            unknown += 1
-        elif all(mine[k] == theirs[k] for k in shared):
-            same += 1
-        else:
-            differ.append(f"{a['situation']}/{a['seed']}/{r.get('strategy')}")
-    return same, unknown, differ
+    return _pairing(runs, _same_sources)
 
 
 def thread_pairing(runs: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
@@ -112,16 +132,7 @@ def thread_pairing(runs: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
     alone on ``mnist5k-b-rotated`` seed 0, one checkpoint, the same 3,000 steps: 0.9540 on two threads, 0.9500 on
     one). Not a check: where the best single strategy is rerun beside auto at equal time both run on one thread,
     while at 2 minutes auto has the two threads a user's run would."""
-    same = unknown = 0
-    differ: list[str] = []
-    for a, r in _pairs(runs):
-        if a.get("threads") is None or r.get("threads") is None:
-            unknown += 1
-        elif int(a["threads"]) == int(r["threads"]):
-            same += 1
-        else:
-            differ.append(f"{a['situation']}/{a['seed']}/{r.get('strategy')}")
-    return same, unknown, differ
+    return _pairing(runs, _same_threads)
 
 
 def thread_note(runs: list[dict[str, Any]]) -> str:
