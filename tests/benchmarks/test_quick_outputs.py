@@ -13,6 +13,7 @@ import pytest
 from benchmarks import (
     _report,
     auto,
+    averaging_probe,
     domain_adaptation,
     ensemble_probe,
     fewshot,
@@ -37,7 +38,8 @@ MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewsho
          "throughput": throughput.main, "hpo_transfer": simulate.main, "meta_dataset": meta_dataset.main,
          "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main,
          "length_gain": length_gain.main, "ensemble_probe": ensemble_probe.main,
-         "horizon_probe": horizon_probe.main, "trial_choice": trial_choice.main}
+         "horizon_probe": horizon_probe.main, "trial_choice": trial_choice.main,
+         "averaging_probe": averaging_probe.main}
 
 
 #: git-ignored folders under benchmarks/results/: quick runs' outputs, and full runs' working folders (caches,
