@@ -81,8 +81,11 @@ from benchmarks._report import cpu_name
 #: first pick's final fit short runs no trial (``auto.cost_stop.search_pays``): labelled searches only (2 labels per
 #: class or more); 28 since the prior's picks count the length gain of a final fit timed by one fit of the trial (its
 #: predicted seconds over the protocol's folds, ``prior_plan.final_reach``), not by the whole k-fold trial: every
-#: situation with labels (without them a trial is one fit)
-AUTO_REVISION = 28
+#: situation with labels (without them a trial is one fit); 29 since, under a time budget, a full-length final fit of
+#: a strategy that still gained past its default length on other tasks (mcc) is planned at up to twice its steps,
+#: its schedule shortened by the deadline horizon to the steps that fit (``auto.final_fit.longer``): every
+#: situation whose winner is mcc at its full length (the tabular one keeps its trials' length: a negative gain)
+AUTO_REVISION = 29
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
@@ -97,7 +100,8 @@ SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19
 #: revisions 14, 18, 19, 25 and 26 changed the first pick: the prior reads the source's domain gap; the length gains;
 #: its source; its ranker's model; the marginal model's modality; revision 27 the labelled runs without a search,
 #: each its own first trial; revision 28 the labelled picks' reach; a first trial's run stays current where its auto
-#: run does, :func:`unchanged_since`)
+#: run does, :func:`unchanged_since`; revision 29's longer final fit needs a deadline, which the first trial's fit,
+#: run without one, does not have: :func:`first_trial_fit` plans it at its full length as before)
 ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 28, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its

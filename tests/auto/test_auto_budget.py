@@ -3,6 +3,7 @@ notes promise run or a note says why not, and the winner's selection is stated i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -14,6 +15,7 @@ from warmstart.auto import auto
 from warmstart.auto.clock import FINISH_SECONDS, PRETRAIN_SHARE, Clock
 from warmstart.auto.trial_budget import TRIAL_BUDGET
 from warmstart.source import Source, cache_dir
+from warmstart.strategies import strategy_class
 from warmstart.tasks import get_task, register_task
 
 FAST = {"epochs": 1, "min_steps": 4, "batch_size": 32}
@@ -118,3 +120,22 @@ def test_a_trial_cut_by_the_budget_does_not_end_the_search(pretrained_source, tm
     assert cut and cut[0]["strategy"] == "finetune", r["trials"]
     after = [t for t in r["trials"] if t["number"] > cut[0]["number"] and t["state"] == "COMPLETE"]
     assert after and r["winner"]["strategy"] == "l2sp", (r["trials"], r["notes"])
+
+
+def test_a_final_fit_planned_past_its_full_length_still_ends_within_the_budget(pretrained_source, tmp_path,
+                                                                              monkeypatch) -> None:
+    """mcc's full-length final fit under a time budget is planned at twice its steps (final_fit.longer; its
+    default 3,000 made 300 here and not searched, so that the full length fits the 20 s on any machine); the
+    deadline horizon would shorten the schedule to what fits, and the run keeps its budget."""
+    table = strategy_class("mcc").params
+    monkeypatch.setitem(table, "iterations", dataclasses.replace(table["iterations"], default=300, search=None))
+    t0 = time.monotonic()
+    r = auto("digits-300", budget="20s", sources=[pretrained_source], source_tasks=["mnist5k"],
+             storage=str(tmp_path / "kb.db"), shots=3, strategies=["mcc"], out=tmp_path / "run", progress=False,
+             prior="none")
+    wall = time.monotonic() - t0
+    assert r["winner"]["strategy"] == "mcc" and r["winner"]["final_fit"]["length"] == "longer", "\n".join(r["notes"])
+    assert r["winner"]["params"]["iterations"] == 600
+    assert any(n.startswith("the winner is retrained for up to 2x its strategy's full length (600 steps")
+               for n in r["notes"]), r["notes"]
+    assert wall <= 20 + 10.0, f"auto --budget 20s took {wall:.1f} s ({r['time']})"

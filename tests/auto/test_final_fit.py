@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warmstart.auto.final_fit import final_fit, training_steps, training_work
+from warmstart.auto.final_fit import LONGER, final_fit, longer, training_steps, training_work
 from warmstart.auto.trial_budget import trial_budget
 from warmstart.strategies import strategy_class
 
@@ -107,3 +107,27 @@ def test_a_trials_fit_seconds_come_from_its_first_fold_with_the_steps_scaled_to_
     assert trial_fit_seconds(run(20.0, 8.0, 33), "cdan", da, 50) == (pytest.approx(20.0), pytest.approx(8.0))
     old = trial_fit_seconds(run(None, None, None), "cdan", da, 50)
     assert old == (pytest.approx(45.0), None)  # not measured: the run's seconds per fold, times 3/2
+
+
+def test_under_a_deadline_a_full_fit_of_a_strategy_that_gains_past_it_is_planned_longer() -> None:
+    trial = {**trial_budget("mcc"), "lr": 0.02}
+    full = final_fit("mcc", trial, None, n_labelled=50, trial_seconds=1.0, seconds_left=None)
+    f = longer(full, "mcc", 50, deadline=True)
+    assert f.length == "longer" and f.params == {"lr": 0.02, "iterations": round(LONGER["mcc"] * 3000)}
+    assert f.work_ratio == pytest.approx(LONGER["mcc"] * full.work_ratio)
+    assert f.predicted_seconds is None  # the deadline horizon, not a prediction, fits it to the budget
+    assert "up to 2x" in f.note and "shortened to the steps that fit" in f.note
+
+
+def test_without_a_deadline_or_a_gain_past_the_full_length_the_plan_is_kept() -> None:
+    mcc = final_fit("mcc", trial_budget("mcc"), None, 50, 1.0, None)
+    assert longer(mcc, "mcc", 50, deadline=False) is mcc  # a trial budget: no deadline to shorten it
+    dann = final_fit("dann", trial_budget("dann"), None, 50, 1.0, None)
+    assert "dann" not in LONGER and longer(dann, "dann", 50, deadline=True) is dann
+    scaled = final_fit("mcc", trial_budget("mcc"), None, 50, trial_seconds=4.0, seconds_left=60.0)
+    assert scaled.length == "scaled" and longer(scaled, "mcc", 50, deadline=True) is scaled
+    fixed = final_fit("mcc", {**trial_budget("mcc"), "iterations": 80}, {"iterations": 80}, 50, 1.0, None)
+    assert longer(fixed, "mcc", 50, deadline=True) is fixed  # the user's length
+    per_epoch = final_fit("mcc", {**trial_budget("mcc"), "lr": 0.02}, None, 50, 1.0, None)
+    split = type(per_epoch)({**per_epoch.params, "iters_per_epoch": 100}, "full", 1.0, None, "")
+    assert longer(split, "mcc", 50, deadline=True) is split  # steps set as epochs x iters_per_epoch

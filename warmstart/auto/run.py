@@ -20,7 +20,8 @@
 4. The winner is the best validation score, or with a prior the best posterior mean of the
    validation score shrunk toward the prior's prediction (:mod:`warmstart.auto.choice`). It is
    retrained on all labelled data (``run_recipe`` with ``validation="none"``) at its strategy's
-   full length when the time left allows, else at the longest length that fits
+   full length when the time left allows, else at the longest length that fits, and where its strategy
+   still gains past that length, for as long as the budget fits, up to a multiple of it
    (:mod:`warmstart.auto.final_fit`: the trials ran on a short budget to rank recipes), saved as a
    checkpoint, and evaluated on the test split (reporting only); everything is written to
    ``OUT/run.json`` and ``OUT/report.html`` and recorded in the knowledge base.
@@ -47,7 +48,7 @@ from warmstart._atomic import write_text_atomic
 from warmstart.auto.choice import annotate, choose, no_search, selection
 from warmstart.auto.clock import Clock
 from warmstart.auto.cost_stop import search_pays
-from warmstart.auto.final_fit import final_fit
+from warmstart.auto.final_fit import final_fit, longer
 from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
 from warmstart.auto.search import KIND, is_queued, recipe_source, run_search, validation_protocol
@@ -166,8 +167,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     path, source_task = recipe_source(win.source.source)
     end = clock.retrain_deadline()
     gain = None if plan is None else plan.prior.raw_length_gain(win.strategy, int(target.shots or 0), target.modality)
-    final_plan = final_fit(win.strategy, win.params, params, n_items(target.x_train), win.fit_seconds,
-                           None if end is None else clock.left(), gain, win.train_seconds)
+    final_plan = longer(final_fit(win.strategy, win.params, params, n_items(target.x_train), win.fit_seconds,
+                                  None if end is None else clock.left(), gain, win.train_seconds),
+                        win.strategy, n_items(target.x_train), end is not None)
     trial_params, win_params = win.params, final_plan.params
     notes.append(final_plan.note)
     recipe = Recipe(win.strategy, win_params, source=path, source_task=source_task,
