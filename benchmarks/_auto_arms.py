@@ -100,9 +100,10 @@ SCOPED: dict[int, tuple[int, ...]] = {13: (1,), 16: (2, 5, 10, 20), 17: (0,), 19
 #: revisions 14, 18, 19, 25 and 26 changed the first pick: the prior reads the source's domain gap; the length gains;
 #: its source; its ranker's model; the marginal model's modality; revision 27 the labelled runs without a search,
 #: each its own first trial; revision 28 the labelled picks' reach; a first trial's run stays current where its auto
-#: run does, :func:`unchanged_since`; revision 29's longer final fit needs a deadline, which the first trial's fit,
-#: run without one, does not have: :func:`first_trial_fit` plans it at its full length as before)
-ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 28, "auto_none": 2}
+#: run does, :func:`unchanged_since`; revision 29 the final fit of a run without a search, its own first trial,
+#: planned past its full length under the deadline; a searched run's first trial, fitted by :func:`first_trial_fit`
+#: without a deadline, keeps its full length: the longer plan needs the deadline horizon to end by the budget)
+ARM_REVISION = {"auto_prior": AUTO_REVISION, "first_trial": 29, "auto_none": 2}
 #: how the first-trial arm is retrained (its rows of another are stale and run again): 2 since it is retrained
 #: as auto's final fit would retrain it had the search stopped after it (:func:`first_trial_fit`), not at its
 #: trials' length (an auto run that ran no search is its own first trial, :func:`own_first_trial`: its final fit

@@ -235,9 +235,10 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     (tmp_path / "runs.jsonl").unlink()
     # revision 28 changed the picks of every labelled situation (their reach): a revision-27 run stays current only
     # without labels, and so does its first trial
-    assert SCOPED[28] == (1, 2, 5, 10, 20) and AUTO_REVISION >= 28 and ARM_REVISION["first_trial"] == 28
+    assert SCOPED[28] == (1, 2, 5, 10, 20) and AUTO_REVISION >= 28
     monkeypatch.setattr(arms, "AUTO_REVISION", 28)  # as it was until revision 29
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 28)
+    monkeypatch.setitem(arms.ARM_REVISION, "first_trial", 28)
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 27, "accuracy": 0.9})
@@ -248,10 +249,11 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert not any(again.get(s, 0, a) for s in ("digits-1shot", "digits-5shot") for a in ("auto_prior", "first_trial"))
     monkeypatch.undo()
     # revision 29 plans mcc's final fit past its full length under a deadline: every situation's auto run is stale,
-    # while the first trial's fit (run without a deadline, so at its full length as before) stays current
-    assert 29 not in SCOPED and AUTO_REVISION >= 29 and ARM_REVISION["first_trial"] == 28
+    # and so is its first trial (a run without a search is its own)
+    assert 29 not in SCOPED and AUTO_REVISION >= 29 and ARM_REVISION["first_trial"] == 29
     again = RunLog(tmp_path / "runs.jsonl")
-    assert not any(again.get(s, 0, "auto_prior") for s in ("digits-unlabelled", "digits-1shot", "digits-5shot"))
+    assert not any(again.get(s, 0, a) for s in ("digits-unlabelled", "digits-1shot", "digits-5shot")
+                   for a in ("auto_prior", "first_trial"))
     (tmp_path / "runs.jsonl").unlink()
     monkeypatch.setattr(arms, "AUTO_REVISION", 20)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)
