@@ -63,3 +63,33 @@ def run_probe(p: argparse.ArgumentParser, a: argparse.Namespace, name: str, argv
         p.error(f"no cuts in {folder}: run without --report-only first")
     print(f"wrote {report(cells, command, a.note)}")
     return 0
+
+
+def write_probe_report(cells: Path, command: str, note: str = "", *, title: str, doc: str,
+                       summary: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+                       per_cut: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Path:
+    """README.md beside ``cells``: the probe's title and what it measures, the summary over its cuts, every cut,
+    and the provenance.
+
+    Args:
+        cells: The probe's ``cells.jsonl`` (one JSON row per cut, each with ``seed`` and ``cpu``).
+        command: The command that wrote the report.
+        note: A line for the provenance (how the cuts were run; may be empty).
+        title: The report's heading.
+        doc: The probe module's docstring (its text before ``Usage:``, less its first line, is the introduction).
+        summary: The rows → the summary table's rows.
+        per_cut: The rows → the per-cut table's rows.
+    """
+    from benchmarks._report import markdown_table, provenance
+    from warmstart._atomic import write_text_atomic
+
+    rows = [json.loads(x) for x in cells.read_text().splitlines() if x.strip()]
+    text = "\n".join([
+        f"# {title}", "", doc.split("Usage:")[0].split("\n", 2)[2].strip(), "",
+        "## Summary over the cuts (test accuracy)", "", markdown_table(summary(rows)), "",
+        "## Per cut", "", markdown_table(per_cut(rows)), "",
+        "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
+                                       notes="; ".join(x for x in (f"processor {rows[0]['cpu']}", note) if x)), ""])
+    path = cells.parent / "README.md"
+    write_text_atomic(path, text)
+    return path

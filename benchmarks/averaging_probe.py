@@ -23,7 +23,7 @@ Usage:
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import statistics
 import sys
@@ -34,11 +34,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks._probe import probe_parser, run_probe
+from benchmarks._probe import probe_parser, run_probe, write_probe_report
 from benchmarks._report import RESULTS, cpu_name
 from warmstart.engine.callbacks import Callback
 
 WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
+TITLE = "A fit's running weight average against its last weights: a probe"
 STRATEGIES = ("mcc",)
 QUICK_PARAMS = {"epochs": 1, "min_steps": 10, "iterations": 10}
 DECAYS = {"ema0.99": 0.99, "ema0.998": 0.998}
@@ -138,26 +139,16 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def write_report(cells: Path, command: str, note: str = "") -> Path:
-    """README.md beside ``cells``: the summary over cuts, every cut's runs, and the provenance."""
-    from benchmarks._report import markdown_table, provenance
-    from warmstart._atomic import write_text_atomic
+def _per_cut(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"cut": f"{r['task']}@{r['shots']} seed {r['seed']}", "strategy": s,
+            **{k: f"{v:.4f}" for k, v in run["accuracy"].items()}, "steps": run["steps"],
+            "seconds": round(run["seconds"]), "load": r["load_1m"]}
+           for r in rows for s, run in r["runs"].items()]
 
-    rows = [json.loads(x) for x in cells.read_text().splitlines() if x.strip()]
-    per_cut = [{"cut": f"{r['task']}@{r['shots']} seed {r['seed']}", "strategy": s,
-                **{k: f"{v:.4f}" for k, v in run["accuracy"].items()}, "steps": run["steps"],
-                "seconds": round(run["seconds"]), "load": r["load_1m"]}
-               for r in rows for s, run in r["runs"].items()]
-    text = "\n".join([
-        "# A fit's running weight average against its last weights: a probe", "",
-        __doc__.split("Usage:")[0].split("\n", 2)[2].strip(), "",
-        "## Summary over the cuts (test accuracy)", "", markdown_table(summary(rows)), "",
-        "## Per cut", "", markdown_table(per_cut), "",
-        "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
-                                       notes="; ".join(x for x in (f"processor {rows[0]['cpu']}", note) if x)), ""])
-    path = cells.parent / "README.md"
-    write_text_atomic(path, text)
-    return path
+
+#: (cells.jsonl, command, note) → README.md beside it (:func:`benchmarks._probe.write_probe_report`)
+write_report = functools.partial(write_probe_report, title=TITLE, doc=__doc__ or "", summary=summary,
+                                 per_cut=_per_cut)
 
 
 def main(argv: list[str] | None = None) -> int:

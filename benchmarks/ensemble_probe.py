@@ -25,8 +25,8 @@ Usage:
 
 from __future__ import annotations
 
+import functools
 import itertools
-import json
 import os
 import statistics
 import sys
@@ -34,10 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._probe import probe_parser, run_probe
+from benchmarks._probe import probe_parser, run_probe, write_probe_report
 from benchmarks._report import RESULTS, cpu_name
 
 WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
+TITLE = "Ensembles of auto's top recipes: a probe"
 STRATEGIES = ("mcc", "cdan", "self_training")
 QUICK_PARAMS = {"epochs": 1, "min_steps": 4, "iters_per_epoch": 4}
 
@@ -131,25 +132,15 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def write_report(cells: Path, command: str, note: str = "") -> Path:
-    """README.md beside ``cells``: every cut's accuracies, the summary over cuts, and the provenance."""
-    from benchmarks._report import markdown_table, provenance
-    from warmstart._atomic import write_text_atomic
+def _per_cut(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"cut": f"{r['task']}@{r['shots']} seed {r['seed']}", **r["accuracy"],
+            "seconds": " ".join(f"{s} {v:.0f}" for s, v in r["seconds"].items()), "load": r["load_1m"]}
+           for r in rows]
 
-    rows = [json.loads(x) for x in cells.read_text().splitlines() if x.strip()]
-    per_cut = [{"cut": f"{r['task']}@{r['shots']} seed {r['seed']}", **r["accuracy"],
-                "seconds": " ".join(f"{s} {v:.0f}" for s, v in r["seconds"].items()), "load": r["load_1m"]}
-               for r in rows]
-    text = "\n".join([
-        "# Ensembles of auto's top recipes: a probe", "", __doc__.split("Usage:")[0].split("\n", 2)[2].strip(), "",
-        "## Summary over the cuts (test accuracy)", "", markdown_table(summary(rows)), "",
-        "## Per cut", "", markdown_table(per_cut), "",
-        "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
-                                       notes="; ".join(x for x in (
-                                           f"processor {rows[0]['cpu']}", note) if x)), ""])
-    path = cells.parent / "README.md"
-    write_text_atomic(path, text)
-    return path
+
+#: (cells.jsonl, command, note) → README.md beside it (:func:`benchmarks._probe.write_probe_report`)
+write_report = functools.partial(write_probe_report, title=TITLE, doc=__doc__ or "", summary=summary,
+                                 per_cut=_per_cut)
 
 
 def main(argv: list[str] | None = None) -> int:
