@@ -11,12 +11,33 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import output_folder
+from benchmarks._report import RESULTS, cpu_name, output_folder
+
+#: the auto benchmark's sources, pretrained once: every probe fits from its ``mnist5k-a`` checkpoint
+WORK = RESULTS / "auto" / "equal-time" / "work"
+SOURCE_TASK = "mnist5k-a"
+
+
+def probe_source(work: Path, seed: int, quick: bool) -> Any:
+    """The probes' source (:data:`SOURCE_TASK`, pretrained once into ``work``) as a
+    :class:`~warmstart.source.Source` for ``seed``."""
+    from benchmarks._meta_tasks import prepare_source
+    from warmstart.source import Source
+
+    return Source(path=prepare_source(work, SOURCE_TASK, quick=quick), task_name=SOURCE_TASK, seed=seed)
+
+
+def cut_row(task: str, shots: int, seed: int, **measured: Any) -> dict[str, Any]:
+    """One cut's row for ``cells.jsonl``: the cut, what the probe measured on it, the processor, the load and when."""
+    return {"task": task, "shots": shots, "seed": seed, **measured, "cpu": cpu_name(),
+            "load_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def probe_parser(doc: str, strategies: Sequence[str]) -> argparse.ArgumentParser:

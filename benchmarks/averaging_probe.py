@@ -24,7 +24,6 @@ Usage:
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import sys
 import time
@@ -34,11 +33,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks._probe import probe_parser, run_probe, write_probe_report
-from benchmarks._report import RESULTS, cpu_name
+from benchmarks._probe import SOURCE_TASK, WORK, cut_row, probe_parser, probe_source, run_probe, write_probe_report
 from warmstart.engine.callbacks import Callback
 
-WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
 TITLE = "A fit's running weight average against its last weights: a probe"
 STRATEGIES = ("mcc",)
 QUICK_PARAMS = {"epochs": 1, "min_steps": 10, "iterations": 10}
@@ -97,7 +94,7 @@ def fit(task: Any, shots: int, seed: int, strategy: str, source: Any, quick: boo
 
     known = strategy_class(strategy).param_table()
     params = {k: v for k, v in QUICK_PARAMS.items() if k in known} if quick else {}
-    recipe = Recipe(strategy, params, source=str(source.path), source_task="mnist5k-a", shots=shots, seed=seed)
+    recipe = Recipe(strategy, params, source=str(source.path), source_task=SOURCE_TASK, shots=shots, seed=seed)
     target = load_task(task).few_shot(shots, seed=seed)
     cb = Averages()
     t0 = time.perf_counter()
@@ -114,14 +111,10 @@ def fit(task: Any, shots: int, seed: int, strategy: str, source: Any, quick: boo
 def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...], quick: bool,
                work: Path = WORK) -> dict[str, Any]:
     """Every strategy's fit on one cut."""
-    from benchmarks._meta_tasks import prepare_source
-    from warmstart.source import Source
 
-    ckpt = prepare_source(work, "mnist5k-a", quick=quick)
-    source = Source(path=ckpt, task_name="mnist5k-a", seed=seed)
+    source = probe_source(work, seed, quick)
     runs = {s: fit(task_name, shots, seed, s, source, quick) for s in strategies}
-    return {"task": task_name, "shots": shots, "seed": seed, "runs": runs, "cpu": cpu_name(),
-            "load_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+    return cut_row(task_name, shots, seed, runs=runs)
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,17 +27,14 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._probe import probe_parser, run_probe, write_probe_report
-from benchmarks._report import RESULTS, cpu_name
+from benchmarks._probe import SOURCE_TASK, WORK, cut_row, probe_parser, probe_source, run_probe, write_probe_report
 
-WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
 TITLE = "Ensembles of auto's top recipes: a probe"
 STRATEGIES = ("mcc", "cdan", "self_training")
 QUICK_PARAMS = {"epochs": 1, "min_steps": 4, "iters_per_epoch": 4}
@@ -63,7 +60,7 @@ def fit(task: Any, seed: int, name: str, source: Any, quick: bool) -> tuple[Any,
     strategy, k = member(name)
     known = strategy_class(strategy).param_table()
     params = {key: v for key, v in QUICK_PARAMS.items() if key in known} if quick else {}
-    recipe = Recipe(strategy, params, source=str(source.path), source_task="mnist5k-a",
+    recipe = Recipe(strategy, params, source=str(source.path), source_task=SOURCE_TASK,
                     seed=seed + k * SEED_STRIDE)
     t0 = time.perf_counter()
     res = run_recipe(task, recipe, validation="none", source=source, keep_model=True)
@@ -89,13 +86,10 @@ def soup(models: list[Any]) -> Any | None:
 def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...], quick: bool,
                work: Path = WORK) -> dict[str, Any]:
     """Every fit's, pair's, triple's and soup's test accuracy on one cut."""
-    from benchmarks._meta_tasks import prepare_source
     from warmstart.engine.evaluate import predict_proba
-    from warmstart.source import Source
     from warmstart.tasks import get_task
 
-    ckpt = prepare_source(work, "mnist5k-a", quick=quick)
-    source = Source(path=ckpt, task_name="mnist5k-a", seed=seed)
+    source = probe_source(work, seed, quick)
     task = get_task(task_name).few_shot(shots, seed=seed)  # the cut each fit makes; its test split is read here
     probs, models, seconds = {}, {}, {}
     for s in strategies:
@@ -112,8 +106,7 @@ def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...
             if m is not None:
                 acc["soup(" + "+".join(combo) + ")"] = float(
                     (predict_proba(m, task.x_test).argmax(1) == y).float().mean())
-    return {"task": task_name, "shots": shots, "seed": seed, "accuracy": acc, "seconds": seconds,
-            "cpu": cpu_name(), "load_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+    return cut_row(task_name, shots, seed, accuracy=acc, seconds=seconds)
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

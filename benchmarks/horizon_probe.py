@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import statistics
 import sys
 import time
@@ -37,11 +36,9 @@ from typing import Any
 
 from torch import nn
 
-from benchmarks._probe import probe_parser, run_probe, write_probe_report
-from benchmarks._report import RESULTS, cpu_name
+from benchmarks._probe import SOURCE_TASK, WORK, cut_row, probe_parser, probe_source, run_probe, write_probe_report
 from warmstart.engine.callbacks import Callback, StopTraining
 
-WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
 TITLE = "A fit cut by its budget: schedule cut or shortened? A probe"
 STRATEGIES = ("mcc", "l2sp")
 QUICK_PARAMS = {"epochs": 1, "min_steps": 10, "iterations": 10}
@@ -75,7 +72,7 @@ def fit(task: Any, shots: int, seed: int, strategy: str, source: Any, share: flo
 
     known = strategy_class(strategy).param_table()
     params = {k: v for k, v in QUICK_PARAMS.items() if k in known} if quick else {}
-    recipe = Recipe(strategy, params, source=str(source.path), source_task="mnist5k-a", shots=shots, seed=seed)
+    recipe = Recipe(strategy, params, source=str(source.path), source_task=SOURCE_TASK, shots=shots, seed=seed)
     budget = StepBudget(share, shorten=shorten)
     t0 = time.perf_counter()
     with extra_callbacks(budget):
@@ -86,15 +83,11 @@ def fit(task: Any, shots: int, seed: int, strategy: str, source: Any, share: flo
 def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...], share: float, quick: bool,
                work: Path = WORK) -> dict[str, Any]:
     """Both arms of every strategy on one cut."""
-    from benchmarks._meta_tasks import prepare_source
-    from warmstart.source import Source
 
-    ckpt = prepare_source(work, "mnist5k-a", quick=quick)
-    source = Source(path=ckpt, task_name="mnist5k-a", seed=seed)
+    source = probe_source(work, seed, quick)
     runs = {f"{s} {arm}": fit(task_name, shots, seed, s, source, share, arm == "shortened", quick)
             for s in strategies for arm in ("cut", "shortened")}
-    return {"task": task_name, "shots": shots, "seed": seed, "share": share, "runs": runs, "cpu": cpu_name(),
-            "load_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+    return cut_row(task_name, shots, seed, share=share, runs=runs)
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

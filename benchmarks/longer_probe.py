@@ -22,17 +22,14 @@ Usage:
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._probe import probe_parser, run_probe, write_probe_report
-from benchmarks._report import RESULTS, cpu_name
+from benchmarks._probe import SOURCE_TASK, WORK, cut_row, probe_parser, probe_source, run_probe, write_probe_report
 
-WORK = RESULTS / "auto" / "equal-time" / "work"  # the auto benchmark's sources, pretrained once
 TITLE = "A fit longer than its default length: a probe"
 STRATEGIES = ("mcc",)
 QUICK_ITERATIONS = 10
@@ -50,7 +47,7 @@ def fit(task: Any, shots: int, seed: int, strategy: str, source: Any, scale: flo
         raise SystemExit(f"error: {strategy} has no iterations parameter; the probe scales the adaptation loop's")
     base = QUICK_ITERATIONS if quick else int(table["iterations"].default)
     params: dict[str, Any] = {"iterations": max(1, round(scale * base))}
-    recipe = Recipe(strategy, params, source=str(source.path), source_task="mnist5k-a", shots=shots, seed=seed)
+    recipe = Recipe(strategy, params, source=str(source.path), source_task=SOURCE_TASK, shots=shots, seed=seed)
     t0 = time.perf_counter()
     res = run_recipe(task, recipe, validation="none", source=source)
     return {"accuracy": float(res.test["accuracy"]), "steps": params["iterations"],
@@ -60,15 +57,11 @@ def fit(task: Any, shots: int, seed: int, strategy: str, source: Any, scale: flo
 def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...], scale: float, quick: bool,
                work: Path = WORK) -> dict[str, Any]:
     """Both lengths of every strategy on one cut (the default first)."""
-    from benchmarks._meta_tasks import prepare_source
-    from warmstart.source import Source
 
-    ckpt = prepare_source(work, "mnist5k-a", quick=quick)
-    source = Source(path=ckpt, task_name="mnist5k-a", seed=seed)
+    source = probe_source(work, seed, quick)
     runs = {f"{s} {k}": fit(task_name, shots, seed, s, source, x, quick)
             for s in strategies for k, x in (("1x", 1.0), (f"{scale:g}x", scale))}
-    return {"task": task_name, "shots": shots, "seed": seed, "scale": scale, "runs": runs, "cpu": cpu_name(),
-            "load_1m": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+    return cut_row(task_name, shots, seed, scale=scale, runs=runs)
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
