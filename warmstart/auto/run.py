@@ -167,9 +167,10 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     path, source_task = recipe_source(win.source.source)
     end = clock.retrain_deadline()
     gain = None if plan is None else plan.prior.raw_length_gain(win.strategy, int(target.shots or 0), target.modality)
-    final_plan = longer(final_fit(win.strategy, win.params, params, n_items(target.x_train), win.fit_seconds,
+    n_labelled = n_items(target.x_train)
+    final_plan = longer(final_fit(win.strategy, win.params, params, n_labelled, win.fit_seconds,
                                   None if end is None else clock.left(), gain, win.train_seconds),
-                        win.strategy, n_items(target.x_train), end is not None)
+                        win.strategy, n_labelled, end is not None)
     trial_params, win_params = win.params, final_plan.params
     notes.append(final_plan.note)
     recipe = Recipe(win.strategy, win_params, source=path, source_task=source_task,
