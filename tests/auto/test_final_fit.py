@@ -6,6 +6,7 @@ import pytest
 
 from warmstart.auto.final_fit import LONGER, final_fit, longer, training_steps, training_work
 from warmstart.auto.trial_budget import trial_budget
+from warmstart.engine.horizon import KEEP_SHARE
 from warmstart.strategies import strategy_class
 
 
@@ -117,6 +118,7 @@ def test_under_a_deadline_a_full_fit_of_a_strategy_that_gains_past_it_is_planned
     assert f.work_ratio == pytest.approx(LONGER["mcc"] * full.work_ratio)
     assert f.predicted_seconds is None  # the deadline horizon, not a prediction, fits it to the budget
     assert "up to 2x" in f.note and "shortened to the steps that fit" in f.note
+    assert f.keep_share == 1.0 and full.keep_share == KEEP_SHARE  # any projected miss shortens a longer plan
 
 
 def test_without_a_deadline_or_a_gain_past_the_full_length_the_plan_is_kept() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import torch
 from torch import nn
 
@@ -118,3 +119,38 @@ def test_a_schedule_shortened_while_the_run_was_slow_grows_back_when_it_speeds_u
     assert seen[30][1] > 30 / 100  # shortened to fewer than 100 steps while slow (progress = step / horizon)
     assert hist.steps >= 120  # then lengthened again: a horizon that only shrank would have ended it by step 100
     assert time.monotonic() - start < 1.5
+
+
+class _Clock:
+    """A ``time.monotonic`` set by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _projected(monkeypatch, **kwargs: float) -> DeadlineHorizon:
+    """A horizon whose first projection finds 950 of 1,000 planned steps fitting: 0.1 s a step, 100 steps done
+    at 10 s, a deadline at 95 s."""
+    clock = _Clock()
+    monkeypatch.setattr("warmstart.engine.horizon.time.monotonic", clock)
+    horizon = DeadlineHorizon(95.0, **kwargs)
+    assert horizon.horizon(0, 1000) is None  # the first step sets the pace's start
+    clock.now = 10.0
+    horizon.horizon(100, 1000)
+    return horizon
+
+
+def test_a_near_miss_keeps_its_schedule_unless_keep_share_is_one(monkeypatch) -> None:
+    kept = _projected(monkeypatch)
+    assert 0.95 >= KEEP_SHARE and kept.shortened_to is None  # 95% of the steps: the same fit as without a deadline
+    shortened = _projected(monkeypatch, keep_share=1.0)
+    assert shortened.shortened_to == 950 and shortened.planned == 1000
+
+
+def test_keep_share_must_be_a_share() -> None:
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="keep_share"):
+            DeadlineHorizon(1.0, keep_share=bad)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmstart.auto.trial_budget import trial_budget
+from warmstart.engine.horizon import KEEP_SHARE
 from warmstart.knowledge._gains import work_fraction
 from warmstart.strategies import strategy_class
 
@@ -80,6 +81,14 @@ class FinalFit:
     work_ratio: float
     predicted_seconds: float | None
     note: str
+
+    @property
+    def keep_share(self) -> float:
+        """The deadline horizon's ``keep_share`` for this fit (:class:`~warmstart.engine.horizon.DeadlineHorizon`):
+        a ``longer`` plan is shortened on any projected miss, so that its schedule anneals by the deadline instead
+        of being cut in its last steps (it has no length of its own to keep); any other plan keeps its schedule
+        when it nearly fits (:data:`~warmstart.engine.horizon.KEEP_SHARE`), the same fit as without a deadline."""
+        return 1.0 if self.length == "longer" else KEEP_SHARE
 
 
 def _settings(strategy: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -178,7 +178,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
     # weights unless the strategy selects an epoch by a score), its schedule shortened to the steps that fit
     stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None
-    horizon = DeadlineHorizon(end) if end is not None else None
+    horizon = DeadlineHorizon(end, keep_share=final_plan.keep_share) if end is not None else None
     with clock.phase("retrain"), extra_callbacks(*[c for c in (stop, horizon) if c is not None]):
         retrained = run_recipe(target, recipe, validation="none", source=win.source.source, device=device,
                                progress=progress)  # a final fit on every label; test metrics for reporting

@@ -54,18 +54,24 @@ class DeadlineHorizon(Callback):
     After :data:`FIRST_SHARE` of the planned steps or of the time to the deadline (from the run's first step),
     whichever comes first, and then every :data:`EVERY_SHARE` of either, it projects the steps reached by the
     deadline from the seconds per step since the previous projection (since the run's first step for the first
-    one; evaluations included); when they are fewer than :data:`KEEP_SHARE` of the planned steps, the horizon is
+    one; evaluations included); when they are fewer than ``keep_share`` of the planned steps, the horizon is
     that projection, else the planned steps. Each run it is attached to is projected on its own.
 
     Attributes:
         deadline: Absolute ``time.monotonic()`` value.
+        keep_share: Share of the planned steps a projection must reach for the run to keep its schedule.
         shortened_to: The horizon of the last run it projected, when its last projection shortened it, else None.
         planned: The steps that run had planned.
     """
 
-    def __init__(self, deadline: float) -> None:
-        """``deadline``: absolute ``time.monotonic()`` value by which the schedule should end."""
-        self.deadline = deadline
+    def __init__(self, deadline: float, keep_share: float = KEEP_SHARE) -> None:
+        """``deadline``: absolute ``time.monotonic()`` value by which the schedule should end; ``keep_share``
+        (default :data:`KEEP_SHARE`): a run projected to reach at least this share of its planned steps keeps its
+        schedule. 1.0 shortens every schedule the deadline would cut: for a length planned past what the run needs
+        (``auto.final_fit.longer``), where keeping the same fit as without a deadline does not matter."""
+        if not 0.0 < keep_share <= 1.0:
+            raise ValueError(f"keep_share must be in (0, 1], got {keep_share}")
+        self.deadline, self.keep_share = deadline, keep_share
         self.shortened_to: int | None = None
         self.planned = 0
         self._ref: tuple[int, float] | None = None
@@ -91,6 +97,6 @@ class DeadlineHorizon(Callback):
         self._ref = (step, now)  # the next projection's pace: the steps from here
         pace = (now - t0) / max(1, step - s0)
         reach = step + max(0.0, self.deadline - now) / pace if pace > 0 else math.inf
-        self._horizon = max(step, int(reach)) if reach < KEEP_SHARE * total else None
+        self._horizon = max(step, int(reach)) if reach < self.keep_share * total else None
         self.shortened_to, self.planned = self._horizon, total
         return self._horizon
