@@ -20,7 +20,9 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
   trial, :func:`benchmarks._auto_arms.own_first_trial`);
 * **single strategies**: every strategy auto could run there, at its defaults, from the situation's
   main source, fit on every label; the **best single strategy** is picked *in hindsight*, per
-  situation, by mean test accuracy over the seeds;
+  situation, by mean test accuracy over the seeds; on seeds past 0, 1, 2 only the *contenders* run, the
+  strategies within 0.01 of the best mean over seeds 0–2 (:mod:`benchmarks._auto_contenders`), and the
+  pick over all seeds is among them;
 * **oracle**: the best test accuracy of any recipe run on the same cut: the meta-dataset's runs of
   the same task, shots and seed (seed 0 only; each recipe refit on every label) and this
   benchmark's single strategies and first trial of that seed (reference only).
@@ -66,6 +68,8 @@ Usage:
     python -m benchmarks.auto --arms singles --shard 0/2 --threads 1 &   # single strategies, one shard per core
     python -m benchmarks.auto --arms singles --shard 1/2 --threads 1 &
     python -m benchmarks.auto --arms none          # the report from runs.jsonl
+    python -m benchmarks.auto --arms singles --seeds 3 4 --threads 2   # more seeds: the contenders only, then
+    python -m benchmarks.auto --arms auto --seeds 3 4 && python -m benchmarks.auto --arms none --seeds 0 1 2 3 4
     python -m benchmarks.auto --arms prior --budget best-single --singles-from benchmarks/results/auto \
         --out benchmarks/results/auto/equal-time      # auto (prior) at the best single strategy's wall time
     python -m benchmarks.auto --arms auto --shard 0/2 --threads 1 &   # the auto arms as the single strategies
@@ -96,6 +100,7 @@ from benchmarks._auto_arms import (
     run_recipe_row,
     source_checkpoints,
 )
+from benchmarks._auto_contenders import BASE_SEEDS, CONTENDER_GAP, expected_singles, singles_for_seed
 from benchmarks._auto_provenance import auto_rows, failed_rows, load_note, machine_note, sanity_checks, thread_note
 from benchmarks._auto_report import (
     HERE,
@@ -187,7 +192,11 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     expected: dict[str, list[str]] = {}
     for sit in sits:
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
-        expected[sit.name] = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
+        applicable = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
+        expected[sit.name] = expected_singles(list(singles_log.runs.values()), sit.name, applicable, args.seeds)
+        if expected[sit.name] != applicable:
+            notes.append(f"{sit.name}: on seeds past {', '.join(map(str, BASE_SEEDS))} only its contenders run "
+                         f"(within {CONTENDER_GAP} of the best mean there): {', '.join(expected[sit.name])}")
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         budget, best = args.budget, None
         if args.budget == BEST_SINGLE:
@@ -198,7 +207,8 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
             notes.append(f"{sit.name}: each seed's budget is the seconds of {best} (the best single strategy) run "
                          "again on this machine")
         for seed in args.seeds:
-            mine = ([s for s in singles if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
+            on_seed = singles_for_seed(list(singles_log.runs.values()), sit.name, applicable, singles, seed)
+            mine = ([s for s in on_seed if in_shard(f"{sit.name}|{seed}|{s}", args.shard)]
                     if args.arms in ("all", "singles") and given is None else [])
             autos = ARM_SETS[args.arms] if in_shard(f"{sit.name}|{seed}|auto", args.shard) else ()
             if best is not None and autos:  # equal time on this machine: the best single strategy timed here first
@@ -219,7 +229,9 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     for sit in shown:
         if sit.name not in expected:
             cut = get_task(sit.task).few_shot(sit.shots, seed=0)
-            expected[sit.name] = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
+            expected[sit.name] = expected_singles(
+                mine_runs, sit.name, single_strategies(cut, sit.shots, quick["strategies"] if quick else None),
+                args.seeds)
     names = {s.name for s in shown}
     runs = [r for r in mine_runs if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
     return shown, runs, rows, notes, expected
