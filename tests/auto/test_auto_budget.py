@@ -126,12 +126,13 @@ def test_a_final_fit_planned_past_its_full_length_still_ends_within_the_budget(p
                                                                               monkeypatch) -> None:
     """mcc's full-length final fit under a time budget is planned at twice its steps (final_fit.longer; its
     default 3,000 made 80 here, just above a trial's 50, and not searched, so that the full length fits in what
-    the 20 s leave after the trials even on a loaded machine); the deadline horizon would shorten the schedule to
-    what fits, and the run keeps its budget."""
+    the 30 s leave after the trials even on a loaded machine: at 20 s, with a benchmark beside the suite's two
+    workers, the first trial's share of about 8 s ran out before its 50 steps); the deadline horizon would
+    shorten the schedule to what fits, and the run keeps its budget."""
     table = strategy_class("mcc").params
     monkeypatch.setitem(table, "iterations", dataclasses.replace(table["iterations"], default=80, search=None))
     t0 = time.monotonic()
-    r = auto("digits-300", budget="20s", sources=[pretrained_source], source_tasks=["mnist5k"],
+    r = auto("digits-300", budget="30s", sources=[pretrained_source], source_tasks=["mnist5k"],
              storage=str(tmp_path / "kb.db"), shots=3, strategies=["mcc"], out=tmp_path / "run", progress=False,
              prior="none")
     wall = time.monotonic() - t0
@@ -139,4 +140,4 @@ def test_a_final_fit_planned_past_its_full_length_still_ends_within_the_budget(p
     assert r["winner"]["params"]["iterations"] == 160
     assert any(n.startswith("the winner is retrained for up to 2x its strategy's full length (160 steps")
                for n in r["notes"]), r["notes"]
-    assert wall <= 20 + 10.0, f"auto --budget 20s took {wall:.1f} s ({r['time']})"
+    assert wall <= 30 + 10.0, f"auto --budget 30s took {wall:.1f} s ({r['time']})"
