@@ -197,9 +197,6 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
         cut = get_task(sit.task).few_shot(sit.shots, seed=0)
         applicable = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
         expected[sit.name] = expected_singles(list(singles_log.runs.values()), sit.name, applicable, args.seeds)
-        if expected[sit.name] != applicable:
-            notes.append(f"{sit.name}: on seeds past {', '.join(map(str, BASE_SEEDS))} only its contenders run "
-                         f"(within {CONTENDER_GAP} of the best mean there): {', '.join(expected[sit.name])}")
         singles = single_strategies(cut, sit.shots, quick["strategies"] if quick else args.singles)
         budget, best = args.budget, None
         if args.budget == BEST_SINGLE:
@@ -229,12 +226,13 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     # the report covers every situation with runs, not only those this invocation ran (--situations)
     ran = {str(r["situation"]) for r in mine_runs}
     shown = [s for s in select_situations(None, args.quick) if s in sits or s.name in ran]
-    for sit in shown:
-        if sit.name not in expected:
-            cut = get_task(sit.task).few_shot(sit.shots, seed=0)
-            expected[sit.name] = expected_singles(
-                mine_runs, sit.name, single_strategies(cut, sit.shots, quick["strategies"] if quick else None),
-                args.seeds)
+    for sit in shown:  # after the runs: the contenders of a run that did seeds 0-2 itself are known only now
+        cut = get_task(sit.task).few_shot(sit.shots, seed=0)
+        applicable = single_strategies(cut, sit.shots, quick["strategies"] if quick else None)
+        expected[sit.name] = expected_singles(mine_runs, sit.name, applicable, args.seeds)
+        if expected[sit.name] != applicable:
+            notes.append(f"{sit.name}: on seeds past {', '.join(map(str, BASE_SEEDS))} only its contenders run "
+                         f"(within {CONTENDER_GAP} of the best mean there): {', '.join(expected[sit.name])}")
     names = {s.name for s in shown}
     runs = [r for r in mine_runs if r["situation"] in names and int(r["seed"]) in set(args.seeds)]
     return shown, runs, rows, notes, expected

@@ -7,6 +7,16 @@ from benchmarks._auto_arms import ARM_REVISION, AUTO_REVISION, FIRST_FIT, SCOPED
 from benchmarks._auto_report import HERE
 
 
+def _as_of(monkeypatch, revision: int, first_trial: int | None = None) -> None:
+    """Patch the auto arms' revisions to what they were at ``revision`` (the first trial's to ``first_trial``,
+    default ``revision``)."""
+    import benchmarks._auto_arms as arms
+
+    monkeypatch.setattr(arms, "AUTO_REVISION", revision)
+    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", revision)
+    monkeypatch.setitem(arms.ARM_REVISION, "first_trial", revision if first_trial is None else first_trial)
+
+
 def test_run_log_reads_back_finished_runs(tmp_path) -> None:
     log = RunLog(tmp_path / "runs.jsonl")
     log.add({"situation": "s", "seed": 0, "arm": "single", "strategy": "finetune", "accuracy": 0.5})
@@ -67,9 +77,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     # revision 27 changed the labelled searches only (the final choice's tie-break, no search when the picks would
     # cut the first one's final fit): a revision-26 run without labels or with one label per class stays current
     assert SCOPED[27] == (2, 5, 10, 20) and AUTO_REVISION >= 27
-    monkeypatch.setattr(arms, "AUTO_REVISION", 27)  # as it was until revision 28
-    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 27)
-    monkeypatch.setitem(arms.ARM_REVISION, "first_trial", 27)
+    _as_of(monkeypatch, 27)  # as it was until revision 28
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 26, "accuracy": 0.9})
@@ -87,9 +95,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     # revision 28 changed the picks of every labelled situation (their reach): a revision-27 run stays current only
     # without labels, and so does its first trial
     assert SCOPED[28] == (1, 2, 5, 10, 20) and AUTO_REVISION >= 28
-    monkeypatch.setattr(arms, "AUTO_REVISION", 28)  # as it was until revision 29
-    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 28)
-    monkeypatch.setitem(arms.ARM_REVISION, "first_trial", 28)
+    _as_of(monkeypatch, 28)  # as it was until revision 29
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-unlabelled", "digits-1shot", "digits-5shot"):
         log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 27, "accuracy": 0.9})
@@ -106,9 +112,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     assert not any(again.get(s, 0, a) for s in ("digits-unlabelled", "digits-1shot", "digits-5shot")
                    for a in ("auto_prior", "first_trial"))
     (tmp_path / "runs.jsonl").unlink()
-    monkeypatch.setattr(arms, "AUTO_REVISION", 20)
-    monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", 20)
-    monkeypatch.setitem(arms.ARM_REVISION, "first_trial", 19)  # as it was until revision 25
+    _as_of(monkeypatch, 20, first_trial=19)  # as it was until revision 25
     log = RunLog(tmp_path / "runs.jsonl")
     log.add({"situation": "digits-5shot", "seed": 0, "arm": "auto_prior", "auto_revision": 19, "accuracy": 0.9})
     log.add({"situation": "digits-5shot", "seed": 0, "arm": "first_trial", "auto_revision": 18, "accuracy": 0.9,
