@@ -54,9 +54,12 @@ def contenders(runs: Sequence[Mapping[str, Any]], situation: str, applicable: Se
 
 def expected_singles(runs: Sequence[Mapping[str, Any]], situation: str, applicable: Sequence[str],
                      seeds: Sequence[int]) -> list[str]:
-    """The single strategies ``situation`` must have run on every one of ``seeds`` before its hindsight pick
-    counts: every applicable one when ``seeds`` are within :data:`BASE_SEEDS`, else its :func:`contenders`."""
-    if set(seeds) <= set(BASE_SEEDS):
+    """The single strategies ``situation`` must have run on every one of its seeds before its hindsight pick
+    counts: every applicable one when ``seeds``, and every other seed its single strategies ran on (the hindsight
+    pick's pool: an invocation for seeds 0-2 is paired with the pick over all of them), are within
+    :data:`BASE_SEEDS`, else its :func:`contenders`."""
+    ran = {int(r["seed"]) for r in runs if r.get("arm") == "single" and r.get("situation") == situation}
+    if set(seeds) | ran <= set(BASE_SEEDS):
         return list(applicable)
     return contenders(runs, situation, applicable)
 

@@ -40,6 +40,21 @@ def test_base_seeds_expect_and_run_every_strategy_further_seeds_the_contenders()
     assert singles_for_seed(runs, "s", APPLICABLE, ["finetune", "self_training"], 4) == ["self_training"]
 
 
+def test_an_invocation_for_the_base_seeds_expects_the_contenders_once_other_seeds_ran() -> None:
+    """The equal-time comparison runs on seeds 0-2 against the hindsight pick over every seed the single strategies
+    ran on: once seeds 3 and 4 hold the contenders only, those are what every seed must have (it once asked for all
+    four strategies on seeds 3 and 4, and so ran no auto at all)."""
+    from benchmarks._auto_report import best_single_name
+
+    extra = [{"arm": "single", "situation": "s", "seed": seed, "strategy": k, "accuracy": v}
+             for seed in (3, 4) for k, v in (("mcc", 0.960), ("self_training", 0.980))]
+    runs = _runs() + extra
+    expected = expected_singles(runs, "s", APPLICABLE, [0, 1, 2])
+    assert expected == ["mcc", "self_training"]
+    assert best_single_name(runs, "s", [0, 1, 2], expected) == "self_training"
+    assert best_single_name(runs, "s", [0, 1, 2], APPLICABLE) is None  # what it asked before
+
+
 def test_over_five_seeds_the_hindsight_pick_is_among_the_contenders() -> None:
     # on seeds 3 and 4 self_training scores above mcc: over five seeds it is the pick; source_only and finetune,
     # which ran on seeds 0-2 only, are not in the pool
