@@ -126,6 +126,15 @@ FIRST_FIT = 2
 QUICK_PRIOR_TASKS = 8
 
 
+def may_run(arm: str, quick: bool = False) -> bool:
+    """Whether today's code may run ``arm``: the arms of auto with the prior always (an older revision number
+    says only that later revisions left them as they were), the no-prior arm only while its revision is today's,
+    and in ``--quick`` (the machinery, not the numbers) every arm. The no-prior arm is revision 2's auto
+    (:data:`ARM_REVISION`), which today's ``prior="none"`` code is not: run now, it would be recorded as revision
+    2 while running revision :data:`AUTO_REVISION`'s code."""
+    return quick or arm != "auto_none" or ARM_REVISION["auto_none"] == AUTO_REVISION
+
+
 def unchanged_since(revision: int, situation: str, upto: int | None = None) -> bool:
     """Whether every auto revision after ``revision`` up to ``upto`` (default :data:`AUTO_REVISION`) left
     ``situation`` as it was (:data:`SCOPED`, :data:`SCOPED_SITUATIONS`); the first-trial arm asks up to its own
@@ -164,6 +173,8 @@ class RunLog:
             return False
         if row.get("arm") == "first_trial" and int(row.get("first_fit", 1)) != FIRST_FIT:
             return False
+        if row.get("arm") == "auto_none" and not row.get("quick") and int(row.get("code_revision", rev)) != rev:
+            return False  # today's prior="none" code recorded under the baseline's revision (:func:`may_run`)
         strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0]) \
             if row.get("arm") in ("single", "first_trial", HERE) else ""
         return is_current({**row, "strategy": strategy})
@@ -359,7 +370,8 @@ def run_auto(sit: Situation, seed: int, arm: str, prior: Any, ckpts: dict[str, P
     db.unlink(missing_ok=True)  # a run cut short left trials there: start empty
     folder = work / "runs" / f"{sit.name}-{seed}-{arm}"
     row: dict[str, Any] = {"situation": sit.name, "seed": seed, "arm": arm, "budget": budget, "cpu": cpu_name(),
-                           "auto_revision": ARM_REVISION[arm], "threads": int(torch.get_num_threads()),
+                           "auto_revision": ARM_REVISION[arm], "code_revision": AUTO_REVISION,
+                           **({"quick": True} if quick else {}), "threads": int(torch.get_num_threads()),
                            "sources_sha256": {t: source_sha256(ckpts[t]) for t in sit.source_tasks}}
     t0 = time.perf_counter()
     try:

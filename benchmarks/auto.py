@@ -16,7 +16,9 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
   prior, revision 2), on seeds 0, 1, 2 only: today's ``prior="none"`` code is not that arm (it retrains
   its winner at full length since revision 12; run on seeds 3 and 4 on 2026-12-04 it scored 0.967 and 0.978
   on ``digits-unlabelled`` with revision 2's pick, mcc, which scored 0.864–0.872 there; those rows are in
-  ``superseded.jsonl``);
+  ``superseded.jsonl``), so the benchmark does not run it (but in ``--quick``, where today's code stands in
+  to exercise the path): its runs are revision 2's in ``runs.jsonl``, and a fresh ``--out`` has none
+  (:func:`benchmarks._auto_arms.may_run`; every auto run records the code revision that ran it, ``code_revision``);
 * **first trial**: the auto (prior) run's first trial (the prior's first pick) retrained on every
   label as auto would retrain its winner had the search stopped after that trial: its final fit
   gets the rest of the same budget (:func:`benchmarks._auto_arms.first_trial_fit`) — what the
@@ -92,6 +94,7 @@ from typing import Any
 
 from benchmarks._auto_arms import (
     ARM_REVISION,
+    AUTO_REVISION,
     FIRST_FIT,
     SCOPED,
     SCOPED_SITUATIONS,
@@ -99,6 +102,7 @@ from benchmarks._auto_arms import (
     family_prior,
     file_hash,
     first_trial_fit,
+    may_run,
     own_first_trial,
     run_auto,
     run_recipe_row,
@@ -168,6 +172,9 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     notes = ["quick: sources pretrained 2 epochs on 1,500 examples; 1 training epoch per fit"] if quick else []
     # the report counts only the runs of these revisions (older ones are stale and wait for a rerun)
     notes.append("auto arms at revision " + ", ".join(f"{a} {r}" for a, r in ARM_REVISION.items()))
+    if not may_run("auto_none", quick is not None) and args.arms in ("all", "auto"):
+        notes.append(f"auto (no prior) is not run: its arm is revision {ARM_REVISION['auto_none']}'s code, not "
+                     f"today's (revision {AUTO_REVISION}); only the recorded runs of that revision count")
     notes += [f"auto (prior) runs of revision {r - 1} count in the situations revision {r} left as it was (it changed "
               f"only those with {', '.join(map(str, shots))} label(s) per class)" for r, shots in SCOPED.items()
               if r == ARM_REVISION["auto_prior"]]
@@ -251,8 +258,9 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
     from warmstart.tasks._task import n_items
 
     order = ["auto_prior", "auto_none"] if seed % 2 == 0 else ["auto_none", "auto_prior"]
-    if seed not in BASE_SEEDS:  # the no-prior baseline is the auto of before the prior (revision 2), run on seeds
-        # 0-2; today's prior="none" code retrains its winner at full length (revision 12) and is not that baseline
+    if seed not in BASE_SEEDS or not may_run("auto_none", quick is not None):  # the no-prior baseline is the auto of
+        # before the prior (revision 2), run on seeds 0-2; today's prior="none" code retrains its winner at full
+        # length (revision 12) and is not that baseline
         order.remove("auto_none")
     for arm in (a for a in order if a in autos):
         if log.get(sit.name, seed, arm) is None and (arm == "auto_none" or prior is not None):

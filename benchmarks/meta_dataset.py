@@ -23,8 +23,8 @@ When a strategy's recipe changes after runs of it were recorded, its entry in
 so its runs are done again, and the older revision's runs leave the table (they stay in the storage).
 
 Size, by CPU seconds measured per run on this machine (one thread; ``--plan`` prints it for any
-filter): the 30 targets × 6 shot levels × 2 seeds hold 5,792 default and NAS runs (tier 0, ~12 CPU
-hours, ~6 h on two cores) and 13,932 runs of 3 sampled settings per strategy (tier 1, ~33 CPU hours).
+filter): the 33 targets × 6 shot levels × 2 seeds hold 6,576 default and NAS runs (tier 0, ~13 CPU
+hours, ~7 h on two cores) and 15,096 runs of 3 sampled settings per strategy (tier 1, ~40 CPU hours).
 The floor of a run is its validation (3 folds, each a training) and, for the domain-adaptation
 strategies, AdaBN passes over the pool; the per-run budgets are at that floor.
 

@@ -149,6 +149,17 @@ def test_auto_is_paired_with_the_best_single_strategy_rerun_on_this_machine() ->
     assert [r["best single"] for r in seed_table(per_seed(_runs() + here[:2], {}))] == [0.89, 0.9, 0.88]
 
 
+def test_the_equal_time_baseline_is_the_strategy_whose_time_auto_got() -> None:
+    """An equal-time run for seeds 0-2 takes its budgets from the hindsight pick over every seed the single
+    strategies ran on; where another strategy's mean over seeds 0-2 alone is higher, auto is still paired with the
+    rerun of the strategy whose time it got (mnist5k-b-inverted-10shot, 2026-12-05: self_training's time, and a
+    report that compared it with mcc)."""
+    here = [{"situation": "s", "seed": k, "arm": HERE, "strategy": "a", "accuracy": v}
+            for k, v in enumerate((0.70, 0.71, 0.72))]
+    (s,) = situation_stats(per_seed(_runs() + here, {}))
+    assert s["best_single"] == "a" and s["single_here"] and s["single"] == [0.70, 0.71, 0.72]
+
+
 def test_targets_not_measured_without_the_prior_arm() -> None:
     runs = [r for r in _runs() if r["arm"] not in ("auto_prior", "first_trial")]
     met = [t["met"] for t in targets(situation_stats(per_seed(runs, {})))]

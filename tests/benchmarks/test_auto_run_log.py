@@ -217,3 +217,23 @@ def test_a_revision_scoped_to_some_situations_leaves_the_others_current(tmp_path
     assert again.get("digits-5shot", 0, "auto_prior") is not None and again.get("digits-5shot", 0, "first_trial")
     assert again.get("breast_cancer-b-5shot", 0, "auto_prior") is None
     assert again.get("breast_cancer-b-5shot", 0, "first_trial") is None
+
+
+def test_the_no_prior_baseline_is_not_run_by_todays_code(tmp_path) -> None:
+    """auto (no prior) is revision 2's auto: today's prior="none" code may run it only in --quick, and a run of
+    today's code recorded under revision 2 (its code_revision says so) is not the baseline; the baseline's own rows,
+    of before code_revision was recorded, stay current."""
+    from benchmarks._auto_arms import may_run
+
+    assert ARM_REVISION["auto_none"] == 2 != AUTO_REVISION
+    assert not may_run("auto_none") and may_run("auto_none", quick=True)
+    assert may_run("auto_prior") and may_run("first_trial")
+    log = RunLog(tmp_path / "runs.jsonl")
+    log.add({"situation": "s", "seed": 0, "arm": "auto_none", "auto_revision": 2, "accuracy": 0.87})
+    log.add({"situation": "s", "seed": 1, "arm": "auto_none", "auto_revision": 2, "code_revision": AUTO_REVISION,
+             "accuracy": 0.97})
+    log.add({"situation": "q", "seed": 0, "arm": "auto_none", "auto_revision": 2, "code_revision": AUTO_REVISION,
+             "quick": True, "accuracy": 0.5})
+    again = RunLog(tmp_path / "runs.jsonl")
+    assert again.get("s", 0, "auto_none") is not None and again.get("s", 1, "auto_none") is None
+    assert again.get("q", 0, "auto_none") is not None
