@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._auto_arms import AUTO_ARMS
 from benchmarks._auto_report import HERE
+from benchmarks._auto_revisions import AUTO_ARMS
 from benchmarks._report import Checks
 
 

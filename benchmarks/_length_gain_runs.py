@@ -1,7 +1,7 @@
 """The runs of the length-gain benchmark: its cells, its run log, the two fidelities of a strategy, one run.
 
 A cell is a meta-dataset target at a shot level (``digits-rotated@5``). Each finished run is one line of
-``runs.jsonl`` (:class:`GainLog`, the auto benchmark's :class:`~benchmarks._auto_arms.RunLog` keyed by
+``runs.jsonl`` (:class:`GainLog`, the auto benchmark's :class:`~benchmarks._auto_revisions.RunLog` keyed by
 (cell, seed, fidelity, strategy)); a run of an older strategy revision is stale
 (:func:`benchmarks._revision.is_current`) and runs again.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._auto_arms import RunLog
+from benchmarks._auto_revisions import RunLog
 from benchmarks._meta_portfolio import Member
 from benchmarks._meta_tasks import TARGETS, Target
 from benchmarks._revision import current_revision, is_current

@@ -18,7 +18,7 @@ Per situation and seed (real runs, each on the seed's few-shot cut; test labels 
   on ``digits-unlabelled`` with revision 2's pick, mcc, which scored 0.864–0.872 there; those rows are in
   ``superseded.jsonl``), so the benchmark does not run it (but in ``--quick``, where today's code stands in
   to exercise the path): its runs are revision 2's in ``runs.jsonl``, and a fresh ``--out`` has none
-  (:func:`benchmarks._auto_arms.may_run`; every auto run records the code revision that ran it, ``code_revision``);
+  (:func:`benchmarks._auto_revisions.may_run`; every auto run records the code revision that ran it, ``code_revision``);
 * **first trial**: the auto (prior) run's first trial (the prior's first pick) retrained on every
   label as auto would retrain its winner had the search stopped after that trial: its final fit
   gets the rest of the same budget (:func:`benchmarks._auto_arms.first_trial_fit`) — what the
@@ -93,16 +93,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._auto_arms import (
-    ARM_REVISION,
-    AUTO_REVISION,
-    FIRST_FIT,
-    SCOPED,
-    SCOPED_SITUATIONS,
-    RunLog,
     family_prior,
     file_hash,
     first_trial_fit,
-    may_run,
     own_first_trial,
     run_auto,
     run_recipe_row,
@@ -123,6 +116,7 @@ from benchmarks._auto_report import (
     summary_table,
     targets,
 )
+from benchmarks._auto_revisions import ARM_REVISION, AUTO_REVISION, FIRST_FIT, RunLog, may_run, scope_text
 from benchmarks._auto_situations import (
     SINGLE_LEFT_OUT,
     Situation,
@@ -175,11 +169,10 @@ def run(args: argparse.Namespace, sits: list[Situation]) -> tuple[list[Situation
     if not may_run("auto_none", quick is not None) and args.arms in ("all", "auto"):
         notes.append(f"auto (no prior) is not run: its arm is revision {ARM_REVISION['auto_none']}'s code, not "
                      f"today's (revision {AUTO_REVISION}); only the recorded runs of that revision count")
-    notes += [f"auto (prior) runs of revision {r - 1} count in the situations revision {r} left as it was (it changed "
-              f"only those with {', '.join(map(str, shots))} label(s) per class)" for r, shots in SCOPED.items()
-              if r == ARM_REVISION["auto_prior"]]
-    notes += [f"auto (prior) runs of revision {r - 1} count in the situations revision {r} left as it was (it changed "
-              f"only {', '.join(names)})" for r, names in SCOPED_SITUATIONS.items() if r == ARM_REVISION["auto_prior"]]
+    latest = ARM_REVISION["auto_prior"]
+    if (scope := scope_text(latest)) is not None:
+        notes.append(f"auto (prior) runs of revision {latest - 1} count in the situations revision {latest} left as "
+                     f"it was (it changed only {scope})")
     rows: list[dict[str, Any]] = []
     if args.table.is_file():
         rows = read_rows(args.table)

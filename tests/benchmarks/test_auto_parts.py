@@ -9,16 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from benchmarks._auto_arms import (
-    ARM_REVISION,
-    AUTO_REVISION,
-    FIRST_FIT,
-    RunLog,
-    few_tasks,
-    first_trial_fit,
-    first_trial_recipe,
-    own_first_trial,
-)
+from benchmarks._auto_arms import few_tasks, first_trial_fit, first_trial_recipe, own_first_trial
 from benchmarks._auto_report import (
     HERE,
     best_single,
@@ -32,6 +23,7 @@ from benchmarks._auto_report import (
     summary_table,
     targets,
 )
+from benchmarks._auto_revisions import ARM_REVISION, AUTO_REVISION, FIRST_FIT, RunLog
 from benchmarks._auto_situations import SITUATIONS, lofo_rows, oracle_accuracy, row_family, select_situations
 
 

@@ -3,14 +3,14 @@ shots, the single strategies' own revisions), so that a rerun skips them and run
 
 from __future__ import annotations
 
-from benchmarks._auto_arms import ARM_REVISION, AUTO_REVISION, FIRST_FIT, SCOPED, RunLog, unchanged_since
 from benchmarks._auto_report import HERE
+from benchmarks._auto_revisions import ARM_REVISION, AUTO_REVISION, FIRST_FIT, SCOPED, RunLog, unchanged_since
 
 
 def _as_of(monkeypatch, revision: int, first_trial: int | None = None) -> None:
     """Patch the auto arms' revisions to what they were at ``revision`` (the first trial's to ``first_trial``,
     default ``revision``)."""
-    import benchmarks._auto_arms as arms
+    import benchmarks._auto_revisions as arms
 
     monkeypatch.setattr(arms, "AUTO_REVISION", revision)
     monkeypatch.setitem(arms.ARM_REVISION, "auto_prior", revision)
@@ -34,7 +34,7 @@ def test_an_auto_run_stays_current_where_the_later_revisions_changed_nothing(tmp
     """Revision 13 changed only the situations with one label per class (SCOPED): when it was the latest, a
     revision-12 run of another situation was still a run of today's auto there; one of digits-1shot, or of revision
     11, was not. Revision 14 changed every situation: no earlier run stays current."""
-    import benchmarks._auto_arms as arms
+    import benchmarks._auto_revisions as arms
 
     assert 14 not in SCOPED and AUTO_REVISION >= 14
     log = RunLog(tmp_path / "runs.jsonl")
@@ -202,7 +202,7 @@ def test_a_revision_scoped_to_some_situations_leaves_the_others_current(tmp_path
     """Revision 31 (three more tabular families in the priors' rows) changed only breast_cancer-b-5shot's plan
     (SCOPED_SITUATIONS): a revision-30 run of an image situation stays current, the tabular one's is run again,
     and a run of revision 29 is stale everywhere (revision 30 changed every situation)."""
-    from benchmarks._auto_arms import SCOPED_SITUATIONS
+    from benchmarks._auto_revisions import SCOPED_SITUATIONS
     from benchmarks._revision import current_revision
 
     assert SCOPED_SITUATIONS[31] == ("breast_cancer-b-5shot",) and AUTO_REVISION == 31
@@ -223,7 +223,7 @@ def test_the_no_prior_baseline_is_not_run_by_todays_code(tmp_path) -> None:
     """auto (no prior) is revision 2's auto: today's prior="none" code may run it only in --quick, and a run of
     today's code recorded under revision 2 (its code_revision says so) is not the baseline; the baseline's own rows,
     of before code_revision was recorded, stay current."""
-    from benchmarks._auto_arms import may_run
+    from benchmarks._auto_revisions import may_run
 
     assert ARM_REVISION["auto_none"] == 2 != AUTO_REVISION
     assert not may_run("auto_none") and may_run("auto_none", quick=True)
