@@ -21,11 +21,13 @@ from benchmarks import (
     horizon_probe,
     length_gain,
     longer_probe,
+    memory_format,
     meta_dataset,
     model_zoo,
     nas,
     prior_quality,
     reliability,
+    tabular_ensemble_probe,
     throughput,
     tllib_step,
     trial_choice,
@@ -40,7 +42,8 @@ MAINS = {"auto": auto.main, "domain_adaptation": domain_adaptation.main, "fewsho
          "model_zoo": model_zoo.main, "prior_quality": prior_quality.main, "tllib_step": tllib_step.main,
          "length_gain": length_gain.main, "ensemble_probe": ensemble_probe.main,
          "horizon_probe": horizon_probe.main, "trial_choice": trial_choice.main,
-         "averaging_probe": averaging_probe.main, "longer_probe": longer_probe.main}
+         "averaging_probe": averaging_probe.main, "longer_probe": longer_probe.main,
+         "memory_format": memory_format.main, "tabular_ensemble_probe": tabular_ensemble_probe.main}
 
 
 #: git-ignored folders under benchmarks/results/: quick runs' outputs, and full runs' working folders (caches,

@@ -31,8 +31,9 @@ class TrainConfig:
         progress: Show a progress bar.
         amp: On CUDA, mixed precision: bf16 autocast where the GPU supports it, else fp16
             autocast with a gradient scaler. Ignored on CPU (always float32).
-        channels_last: On CUDA, the model and 4-D image batches in channels-last memory
-            format. Ignored on CPU.
+        channels_last: The model and 4-D image batches in channels-last memory format when the
+            model has 2-D convolutions (faster on CUDA and on CPU; numerics differ from the
+            contiguous format in the last bits).
     """
 
     epochs: int = 10

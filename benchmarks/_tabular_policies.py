@@ -1,0 +1,135 @@
+"""The tabular ensemble probe's policies, scored against the auto benchmark's baseline; its report.
+
+A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into the model ``auto`` would return:
+
+* ``one pick``: the prior's first strategy by utility as ``auto`` ranks for its final fit (predicted score,
+  length gain, cost), returned at its full length, or at the trial's where its length gain is negative
+  (auto keeps the trial's length there) — auto's own choice when nothing on the task separates the trials;
+* ``one pick, no gain``: the first by predicted score alone, returned the same way;
+* ``top-K``: the average of the class probabilities of the prior's first K strategies by utility, each
+  returned as ``one pick`` returns it;
+* ``soup top-K``: the uniform average of the weights of those K fits (one model; Wortsman et al., ICML 2022),
+  where they share one architecture;
+* ``all, full`` / ``all, trial`` / ``all, both``: the average over every strategy's full-length fits, trial
+  fits, or both.
+
+The baseline is the auto benchmark's: the best single strategy at its defaults (its full length), picked in
+hindsight per cell by mean test accuracy over the seeds. Per cell a policy's difference to it is paired by seed;
+it *matches* when the mean difference is ≥ 0 and its 95% CI's lower bound ≥ −0.01 (Student t over the seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+#: policy name → K for the ``top-K`` ensembles
+TOPS = (2, 3, 5)
+#: the target's tolerance on the lower CI bound of a cell's mean paired difference
+TOLERANCE = 0.01
+
+
+def returned(order: list[dict[str, Any]], fits: Mapping[str, Any], strategy: str) -> str:
+    """The fit auto returns for ``strategy`` (``order``: the prior's, ``fits``: the cut's fits by name):
+    ``STRATEGY/full``, or ``/trial`` where its gain is negative or it has no longer length."""
+    gain = {o["strategy"]: o["gain"] for o in order}.get(strategy, 0.0)
+    full = f"{strategy}/full"
+    return full if full in fits and gain >= 0 else f"{strategy}/trial"
+
+
+def _acc(row: dict[str, Any], fits: list[str]) -> float:
+    p = np.mean([np.asarray(row["probs"][f] if f in row["probs"] else row["soups"][f]) for f in fits], axis=0)
+    return round(float((p.argmax(1) == np.asarray(row["y"])).mean()), 9)
+
+
+def policies(row: dict[str, Any]) -> dict[str, float]:
+    """Policy name → the test accuracy of the model it returns on this cut (see the module docstring)."""
+    fitted = {f.split("/")[0] for f in row["probs"]}
+    order = [o for o in row["order"] if o["strategy"] in fitted]
+    by_util = [o["strategy"] for o in order]
+    by_pred = [o["strategy"] for o in sorted(order, key=lambda o: -o["predicted"])]
+    def ret(s: str) -> str:
+        return returned(row["order"], row["probs"], s)
+
+    out = {"one pick": _acc(row, [ret(by_util[0])]), "one pick, no gain": _acc(row, [ret(by_pred[0])])}
+    for k in TOPS:
+        out[f"top-{k}"] = _acc(row, [ret(s) for s in by_util[:k]])
+    for k in row.get("soups", {}):
+        out[k] = _acc(row, [k])
+    full = [f for f in row["probs"] if f.endswith("/full")]
+    trial = [f for f in row["probs"] if f.endswith("/trial")]
+    out["all, full"] = _acc(row, full + [f for f in trial if f.replace("/trial", "/full") not in row["probs"]])
+    out["all, trial"] = _acc(row, trial)
+    out["all, both"] = _acc(row, full + trial)
+    return out
+
+
+def _default_fit(row: dict[str, Any], strategy: str) -> str:
+    """A strategy at its defaults: its full-length fit, or its trial's where that is its default length."""
+    return f"{strategy}/full" if f"{strategy}/full" in row["accuracy"] else f"{strategy}/trial"
+
+
+def _ci_low(diffs: list[float]) -> float:
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return float("nan")
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5
+    return statistics.fmean(diffs) - float(stats.t.ppf(0.975, len(diffs) - 1)) * se
+
+
+def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(summary rows per policy, per-cell rows): each policy's paired difference to the cell's hindsight-best single
+    strategy, and whether it matches it."""
+    cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        cells[f"{r['task']}@{r['shots']}"].append(r)
+    per_cell = []
+    diffs_by: dict[str, list[float]] = defaultdict(list)
+    matched: dict[str, int] = defaultdict(int)
+    for name, rs in sorted(cells.items()):
+        strategies = sorted({f.split("/")[0] for r in rs for f in r["accuracy"]})
+        means = {s: statistics.fmean(_acc(r, [_default_fit(r, s)]) for r in rs) for s in strategies}
+        best = max(strategies, key=lambda s: (means[s], s))
+        line: dict[str, Any] = {"cell": name, "seeds": len(rs), "best single (hindsight)": f"{best} {means[best]:.4f}"}
+        pol = [policies(r) for r in rs]
+        for k in dict.fromkeys(k for p in pol for k in p):
+            d = [p[k] - _acc(r, [_default_fit(r, best)]) for p, r in zip(pol, rs, strict=True) if k in p]
+            m = statistics.fmean(d)
+            ok = m >= 0 and not _ci_low(d) < -TOLERANCE
+            matched[k] += ok
+            diffs_by[k].append(m)
+            line[k] = f"{m:+.4f}{'' if ok else ' NOT'}"
+        per_cell.append(line)
+    summary = [{"policy": k, "cells": len(v), "cells matched": matched[k], "mean difference": f"{statistics.fmean(v):+.4f}",
+                "worst cell": f"{min(v):+.4f}"} for k, v in diffs_by.items()]
+    return summary, per_cell
+
+
+def write_report(cells: Path, command: str, note: str = "") -> Path:
+    """README.md beside ``cells``: the probe's question, the policies' summary, every cell, the provenance."""
+    import benchmarks.tabular_ensemble_probe as probe
+    from benchmarks._report import markdown_table, provenance
+    from warmstart._atomic import write_text_atomic
+
+    rows = [json.loads(x) for x in cells.read_text().splitlines() if x.strip()]
+    summary, per_cell = score(rows)
+    doc = probe.__doc__ or ""
+    text = "\n".join([
+        "# Tabular: one pick or an ensemble of auto's cheap fits? A probe", "",
+        doc.split("Usage:")[0].split("\n", 2)[2].strip(), "",
+        "## Policies", "", (__doc__ or "").split("\n", 2)[2].strip(), "",
+        "## Summary over the cells (difference to the hindsight-best single strategy)", "",
+        markdown_table(summary), "",
+        "## Per cell (mean paired difference; NOT: does not match)", "", markdown_table(per_cell), "",
+        "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
+                                       notes="; ".join(x for x in (f"processor {rows[0]['cpu']}", note) if x)), ""])
+    path = cells.parent / "README.md"
+    write_text_atomic(path, text)
+    return path

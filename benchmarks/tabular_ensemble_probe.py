@@ -1,0 +1,202 @@
+"""Tabular: would auto gain from combining its cheap fits instead of returning one? A probe.
+
+On a small table every strategy's full-length fit takes seconds (the auto benchmark's ``breast_cancer-b``
+situation: auto spends about 5 s of its 2 minutes), and with 1–5 labels per class nothing on the task can
+tell recipes 1–2 test examples apart, so one pick is a coin flip among near-ties. An ensemble of fits
+from different recipes is not bound to one of them (Caruana et al., "Ensemble Selection from Libraries
+of Models", ICML 2004; the stacked and bagged ensembles of AutoGluon-Tabular, Erickson et al., 2020), and
+a uniform weight average of fits from one pretrained source ("model soup", Wortsman et al., ICML 2022)
+is one model of the source's architecture.
+
+This probe measures it on the meta-dataset's tabular families **other than** ``breast_cancer`` (the auto
+benchmark's tabular situation), with priors fitted on neither the cell's family nor ``breast_cancer``, so
+no row of that family enters the decision. Per (cell, seed), on the seed's few-shot cut, from the cell's
+pretrained source (the meta-dataset's, :mod:`benchmarks._meta_tasks`): every applicable strategy at its
+defaults is fit on every label at the trial budget and at its full length (as the length-gain benchmark,
+:func:`benchmarks._length_gain_runs.fidelities`); each fit's class probabilities on the test split are kept,
+with the prior's order of the strategies (utility as ``auto`` ranks for its final fit, predicted score,
+length gain). The policies (:mod:`benchmarks._tabular_policies`) are then scored offline against the
+benchmark's baseline, the best single strategy at its defaults picked in hindsight per cell.
+
+Usage:
+    python -m benchmarks.tabular_ensemble_probe --cells crabs-b@5 pima-b@1 --seeds 0 1 2
+    WARMSTART_THREADS=1 taskset -c 0 python -m benchmarks.tabular_ensemble_probe --shard 0/2 --threads 1 &
+    python -m benchmarks.tabular_ensemble_probe --report-only
+    python -m benchmarks.tabular_ensemble_probe --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._report import output_folder
+from benchmarks._shard import in_shard, parse_shard
+
+#: every tabular cell of the meta-dataset at 1 and 5 labels per class, the situation's family left out
+CELLS = ("crabs-b@5", "iris-b@5", "penguins-b@5", "pima-b@5", "wine-b@5", "wine-b[class_0,class_1]@5",
+         "crabs-b@1", "iris-b@1", "penguins-b@1", "pima-b@1", "wine-b@1", "wine-b[class_0,class_1]@1")
+#: the auto benchmark's tabular situation's family: no row of it fits the probe's priors
+HELD_OUT = "breast_cancer"
+QUICK_CELLS = ("iris-b@5",)
+QUICK_STRATEGIES = ("finetune", "l2sp", "source_only")
+META_WORK = Path(__file__).resolve().parent / "results" / "meta_dataset" / "work"
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def cell_priors(cells: list[Any], folder: Path, quick: bool) -> dict[str, Any]:
+    """Family → the prior fitted without that family and without :data:`HELD_OUT` (target test accuracy, length
+    gains from the same families' runs), as the auto benchmark fits its priors."""
+    from benchmarks._auto_arms import family_prior, file_hash
+    from benchmarks._auto_situations import row_family
+    from benchmarks._length_gain_runs import GAIN_RUNS, read_gain_rows
+    from benchmarks._prior_rows import TABLE, read_rows
+
+    rows = [r for r in read_rows(TABLE) if row_family(r) != HELD_OUT]
+    gains = [r for r in read_gain_rows(GAIN_RUNS) if r.get("family") != HELD_OUT]
+    tag = f"no-{HELD_OUT}-{file_hash(TABLE)}-g{file_hash(GAIN_RUNS)}"
+    out: dict[str, Any] = {}
+    for c in cells:
+        if c.target.family not in out:
+            out[c.target.family], note = family_prior(rows, c.target.family, folder, tag, quick, gains)
+            _log(f"prior {note}")
+    return out
+
+
+def prior_order(prior: Any, cut: Any, ranked: list[Any], strategies: list[str], budget_s: float) -> list[dict[str, Any]]:
+    """The strategies in the prior's order as ``auto`` ranks for its final fit (each strategy's best recipe):
+    ``strategy``, ``utility``, ``predicted`` (without the length gain) and ``gain`` (the raw length gain; < 0:
+    auto keeps the trial's length)."""
+    from warmstart.auto.prior_plan import final_reach, source_features
+    from warmstart.knowledge.metafeatures import meta_features
+    from warmstart.search.budget import Budget
+    from warmstart.tasks._task import n_items
+    from warmstart.validation import trial_fits
+
+    situation = {**meta_features(cut), "shots": cut.shots, "modality": cut.modality}
+    cands = [c for c in prior.candidates(strategies) if c.architecture is None]
+    picks = prior.suggest(situation, k=len(cands), sources=source_features(ranked[:1]), candidates=cands,
+                          full_length=True, reach=final_reach(Budget(seconds=budget_s), n_items(cut.x_train),
+                                                              None, trial_fits(cut)))
+    out: dict[str, dict[str, Any]] = {}
+    for p in picks:
+        if p.spec.strategy not in out:
+            out[p.spec.strategy] = {"strategy": p.spec.strategy, "utility": p.utility, "predicted": p.predicted,
+                                    "gain": prior.raw_length_gain(p.spec.strategy, int(cut.shots or 0), cut.modality)}
+    return list(out.values())
+
+
+def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
+               strategies: list[str] | None) -> dict[str, Any]:
+    """Every applicable strategy at both lengths on one cut: test probabilities, accuracy, seconds; the prior's order."""
+    from benchmarks._length_gain_runs import fidelities
+    from benchmarks._tabular_policies import TOPS, returned
+    from benchmarks.ensemble_probe import soup
+    from warmstart.engine.evaluate import predict_proba
+    from benchmarks._meta_portfolio import applicable, members
+    from benchmarks._meta_tasks import prepare_source
+    from benchmarks._probe import cut_row
+    from warmstart.auto.sources import rank_sources
+    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.source import Source
+    from warmstart.tasks import get_task
+
+    t = cell.target
+    cut = get_task(t.name).few_shot(cell.shots, seed=seed)
+    source = Source(path=prepare_source(work, t.source, quick=quick), task_name=t.source_task, seed=seed)
+    portfolio = [m for m in members(0, quick=quick, strategies=strategies) if m.id == f"{m.strategy}#default"]
+    runnable, _ = applicable(portfolio, cut)
+    ranked = rank_sources(cut, [(t.source, source)])
+    order = prior_order(prior, cut, ranked, [m.strategy for m in runnable], 120.0) if prior is not None else []
+    probs: dict[str, list[list[float]]] = {}
+    acc: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    models: dict[str, Any] = {}
+    for m in runnable:
+        for fidelity, params in fidelities(m, len(cut.y_train), quick):
+            name = f"{m.strategy}/{fidelity}"
+            recipe = Recipe(m.strategy, params, source=str(source.path), source_task=t.source_task,
+                            shots=cell.shots, seed=seed)
+            t0 = time.perf_counter()
+            res = run_recipe(cut, recipe, validation="none", source=source, keep_model=True)
+            seconds[name] = round(time.perf_counter() - t0, 3)
+            models[name] = res.strategy.model_
+            probs[name] = _rounded(res.strategy.predict_proba(cut.x_test))
+            acc[name] = float(res.test["accuracy"])
+    soups = {}
+    for k in TOPS:
+        fits = [returned(order, probs, s["strategy"]) for s in order if f"{s['strategy']}/trial" in probs][:k]
+        m = soup([models[f] for f in fits]) if len(fits) == k else None
+        if m is not None:
+            soups[f"soup top-{k}"] = _rounded(predict_proba(m, cut.x_test))
+    return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
+                   probs=probs, soups=soups, seconds=seconds)
+
+
+def _rounded(p: Any) -> list[list[float]]:
+    return [[round(float(v), 5) for v in row] for row in p.tolist()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the probe's missing cuts (this shard's), then rewrite its report."""
+    from benchmarks._length_gain_runs import parse_cells
+    from benchmarks._tabular_policies import write_report
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", nargs="+", default=None, help=f"NAME@SHOTS (default: {' '.join(CELLS)})")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--strategies", nargs="+", default=None)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--work", type=Path, default=None, help=f"sources folder's parent (default {META_WORK})")
+    p.add_argument("--shard", default=None, help="I/N: run every N-th cut from the I-th")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--note", default="")
+    a = p.parse_args(argv)
+    try:
+        folder = output_folder("tabular_ensemble_probe", a.quick, a.out)
+        cells = parse_cells(list(a.cells or (QUICK_CELLS if a.quick else CELLS)))
+        shard = parse_shard(a.shard) if a.shard else (0, 1)
+    except ValueError as exc:
+        p.error(str(exc))
+    if any(c.target.family == HELD_OUT for c in cells):
+        p.error(f"--cells: the {HELD_OUT} family is the auto benchmark's situation; the probe leaves it out")
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "cells.jsonl"
+    done = {(r["task"], r["shots"], r["seed"]) for r in _rows(log)}
+    work = a.work or (folder / "work" if a.quick else META_WORK)
+    todo = [(c, s) for c in cells for s in a.seeds if (c.target.name, c.shots, s) not in done]
+    todo = [(c, s) for c, s in todo if in_shard(f"{c.name}/{s}", shard)]
+    if todo and not a.report_only:
+        priors = cell_priors([c for c, _ in todo], folder / "work" / "priors", a.quick)
+        strategies = list(QUICK_STRATEGIES) if a.quick and not a.strategies else a.strategies
+        for cell, seed in todo:
+            _log(f"{cell.name} seed {seed}")
+            row = probe_cell(cell, seed, priors[cell.target.family], work, a.quick, strategies)
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+    if not log.is_file():
+        p.error(f"no cuts in {folder}: run without --report-only first")
+    command = " ".join(["python -m benchmarks.tabular_ensemble_probe", *(argv if argv is not None else sys.argv[1:])])
+    print(f"wrote {write_report(log, command, a.note)}")
+    return 0
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
