@@ -101,7 +101,7 @@ def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
         pol = [policies(r) for r in rs]
         for k in dict.fromkeys(k for p in pol for k in p):
             d = [p[k] - _acc(r, [_default_fit(r, best)]) for p, r in zip(pol, rs, strict=True) if k in p]
-            m = statistics.fmean(d)
+            m = round(statistics.fmean(d), 9) + 0.0  # no negative zero
             ok = m >= 0 and not _ci_low(d) < -TOLERANCE
             matched[k] += ok
             diffs_by[k].append(m)
