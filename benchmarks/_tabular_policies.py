@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -107,8 +107,9 @@ def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
             diffs_by[k].append(m)
             line[k] = f"{m:+.4f}{'' if ok else ' NOT'}"
         per_cell.append(line)
-    summary = [{"policy": k, "cells": len(v), "cells matched": matched[k], "mean difference": f"{statistics.fmean(v):+.4f}",
-                "worst cell": f"{min(v):+.4f}"} for k, v in diffs_by.items()]
+    summary = [{"policy": k, "cells": len(v), "cells matched": matched[k],
+                "mean difference": f"{statistics.fmean(v):+.4f}", "worst cell": f"{min(v):+.4f}"}
+               for k, v in diffs_by.items()]
     return summary, per_cell
 
 

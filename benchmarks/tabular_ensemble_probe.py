@@ -70,7 +70,8 @@ def cell_priors(cells: list[Any], folder: Path, quick: bool) -> dict[str, Any]:
     return out
 
 
-def prior_order(prior: Any, cut: Any, ranked: list[Any], strategies: list[str], budget_s: float) -> list[dict[str, Any]]:
+def prior_order(prior: Any, cut: Any, ranked: list[Any], strategies: list[str],
+                budget_s: float) -> list[dict[str, Any]]:
     """The strategies in the prior's order as ``auto`` ranks for its final fit (each strategy's best recipe):
     ``strategy``, ``utility``, ``predicted`` (without the length gain) and ``gain`` (the raw length gain; < 0:
     auto keeps the trial's length)."""
@@ -95,15 +96,16 @@ def prior_order(prior: Any, cut: Any, ranked: list[Any], strategies: list[str], 
 
 def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
                strategies: list[str] | None) -> dict[str, Any]:
-    """Every applicable strategy at both lengths on one cut: test probabilities, accuracy, seconds; the prior's order."""
+    """Every applicable strategy at both lengths on one cut: test probabilities, accuracy, seconds; the prior's
+    order; the weight averages of the prior's first fits."""
     from benchmarks._length_gain_runs import fidelities
-    from benchmarks._tabular_policies import TOPS, returned
-    from benchmarks.ensemble_probe import soup
-    from warmstart.engine.evaluate import predict_proba
     from benchmarks._meta_portfolio import applicable, members
     from benchmarks._meta_tasks import prepare_source
     from benchmarks._probe import cut_row
+    from benchmarks._tabular_policies import TOPS, returned
+    from benchmarks.ensemble_probe import soup
     from warmstart.auto.sources import rank_sources
+    from warmstart.engine.evaluate import predict_proba
     from warmstart.recipe import Recipe, run_recipe
     from warmstart.source import Source
     from warmstart.tasks import get_task
@@ -133,9 +135,9 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     soups = {}
     for k in TOPS:
         fits = [returned(order, probs, s["strategy"]) for s in order if f"{s['strategy']}/trial" in probs][:k]
-        m = soup([models[f] for f in fits]) if len(fits) == k else None
-        if m is not None:
-            soups[f"soup top-{k}"] = _rounded(predict_proba(m, cut.x_test))
+        averaged = soup([models[f] for f in fits]) if len(fits) == k else None
+        if averaged is not None:
+            soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, cut.x_test))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds)
 
