@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._report import paired_ci
+
 #: policy name → K for the ``top-K`` ensembles
 TOPS = (2, 3, 5)
 #: the target's tolerance on the lower CI bound of a cell's mean paired difference
@@ -75,15 +77,6 @@ def _default_fit(row: dict[str, Any], strategy: str) -> str:
     return f"{strategy}/full" if f"{strategy}/full" in row["accuracy"] else f"{strategy}/trial"
 
 
-def _ci_low(diffs: list[float]) -> float:
-    from scipy import stats
-
-    if len(diffs) < 2:
-        return float("nan")
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5
-    return statistics.fmean(diffs) - float(stats.t.ppf(0.975, len(diffs) - 1)) * se
-
-
 def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(summary rows per policy, per-cell rows): each policy's paired difference to the cell's hindsight-best single
     strategy, and whether it matches it."""
@@ -99,10 +92,12 @@ def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
         best = max(strategies, key=lambda s: (means[s], s))
         line: dict[str, Any] = {"cell": name, "seeds": len(rs), "best single (hindsight)": f"{best} {means[best]:.4f}"}
         pol = [policies(r) for r in rs]
+        base = [_acc(r, [_default_fit(r, best)]) for r in rs]
         for k in dict.fromkeys(k for p in pol for k in p):
-            d = [p[k] - _acc(r, [_default_fit(r, best)]) for p, r in zip(pol, rs, strict=True) if k in p]
-            m = round(statistics.fmean(d), 9) + 0.0  # no negative zero
-            ok = m >= 0 and not _ci_low(d) < -TOLERANCE
+            mine, theirs = zip(*[(p[k], b) for p, b in zip(pol, base, strict=True) if k in p], strict=True)
+            _, lo, _ = paired_ci(mine, theirs)
+            m = round(statistics.fmean(mine) - statistics.fmean(theirs), 9) + 0.0  # no negative zero
+            ok = m >= 0 and not lo < -TOLERANCE
             matched[k] += ok
             diffs_by[k].append(m)
             line[k] = f"{m:+.4f}{'' if ok else ' NOT'}"
