@@ -116,11 +116,13 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     portfolio = [m for m in members(0, quick=quick, strategies=strategies) if m.id == f"{m.strategy}#default"]
     runnable, _ = applicable(portfolio, cut)
     ranked = rank_sources(cut, [(t.source, source)])
+    held_x, held_y = source_held_out(get_task(t.source_task), cut.classes)
     order = prior_order(prior, cut, ranked, [m.strategy for m in runnable], 120.0) if prior is not None else []
     probs: dict[str, list[list[float]]] = {}
     acc: dict[str, float] = {}
     seconds: dict[str, float] = {}
     models: dict[str, Any] = {}
+    source_probs: dict[str, list[list[float]]] = {}
     for m in runnable:
         for fidelity, params in fidelities(m, len(cut.y_train), quick):
             name = f"{m.strategy}/{fidelity}"
@@ -132,6 +134,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
             models[name] = res.strategy.model_
             probs[name] = _rounded(res.strategy.predict_proba(cut.x_test))
             acc[name] = float(res.test["accuracy"])
+            source_probs[name] = _rounded(res.strategy.predict_proba(held_x))
     soups = {}
     for k in TOPS:
         fits = [returned(order, probs, s["strategy"]) for s in order if f"{s['strategy']}/trial" in probs][:k]
@@ -139,7 +142,22 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
         if averaged is not None:
             soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, cut.x_test))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
-                   probs=probs, soups=soups, seconds=seconds)
+                   probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs)
+
+
+def source_held_out(source_task: Any, classes: list[str]) -> tuple[Any, list[int]]:
+    """The source task's validation and test inputs (never trained on: the source checkpoint and the strategies
+    that use source data train on its train split) and their labels as indices into the target's ``classes``."""
+    import numpy as np
+
+    from warmstart.tasks._task import concat
+
+    parts = [(x, y) for x, y in ((source_task.x_val, source_task.y_val), (source_task.x_test, source_task.y_test))
+             if x is not None and y is not None]
+    index = [classes.index(c) for c in source_task.classes]
+    y = np.concatenate([np.asarray(y) for _, y in parts])
+    x = parts[0][0] if len(parts) == 1 else concat(parts[0][0], parts[1][0])
+    return x, [index[int(v)] for v in y]
 
 
 def _rounded(p: Any) -> list[list[float]]:

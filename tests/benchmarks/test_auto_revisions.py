@@ -200,25 +200,28 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
 
 def test_a_revision_scoped_to_some_situations_leaves_the_others_current(tmp_path) -> None:
     """Revision 31 (three more tabular families in the priors' rows) changed only breast_cancer-b-5shot's plan,
-    revision 32 (channels-last convolutions on CPU) only the image situations (SCOPED_SITUATIONS): a revision-31 run
-    of the tabular situation stays current, an image situation's is run again, and a run of revision 30 is stale
-    everywhere."""
+    revision 32 (channels-last convolutions on CPU) only the image situations, revision 33 (the source's held-out
+    labels choose, after a search) only the tabular one again (SCOPED_SITUATIONS): a revision-32 run of an image
+    situation stays current, the tabular situation's is run again, and a run of revision 30 is stale everywhere;
+    the first trial's arm (revision 32) stays current in both."""
     from benchmarks._auto_revisions import SCOPED_SITUATIONS
     from benchmarks._revision import current_revision
 
-    assert SCOPED_SITUATIONS[31] == ("breast_cancer-b-5shot",) and AUTO_REVISION == 32
+    assert SCOPED_SITUATIONS[31] == SCOPED_SITUATIONS[33] == ("breast_cancer-b-5shot",) and AUTO_REVISION == 33
     assert "breast_cancer-b-5shot" not in SCOPED_SITUATIONS[32] and "digits-5shot" in SCOPED_SITUATIONS[32]
-    assert unchanged_since(31, "breast_cancer-b-5shot") and not unchanged_since(31, "digits-5shot")
-    assert not unchanged_since(30, "digits-5shot") and not unchanged_since(30, "breast_cancer-b-5shot")
+    assert unchanged_since(32, "digits-5shot") and not unchanged_since(32, "breast_cancer-b-5shot")
+    assert not unchanged_since(31, "digits-5shot") and not unchanged_since(31, "breast_cancer-b-5shot")
+    assert not unchanged_since(30, "digits-5shot")
     log = RunLog(tmp_path / "runs.jsonl")
     for situation in ("digits-5shot", "breast_cancer-b-5shot"):
-        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 31, "accuracy": 0.9})
-        log.add({"situation": situation, "seed": 0, "arm": "first_trial", "auto_revision": 31, "first_fit": FIRST_FIT,
+        log.add({"situation": situation, "seed": 0, "arm": "auto_prior", "auto_revision": 32, "accuracy": 0.9})
+        log.add({"situation": situation, "seed": 0, "arm": "first_trial", "auto_revision": 32, "first_fit": FIRST_FIT,
                  "label": "mcc | seed 0", "revision": current_revision("mcc"), "accuracy": 0.9})
     again = RunLog(tmp_path / "runs.jsonl")
-    assert again.get("breast_cancer-b-5shot", 0, "auto_prior") is not None
+    assert again.get("digits-5shot", 0, "auto_prior") is not None
+    assert again.get("breast_cancer-b-5shot", 0, "auto_prior") is None
+    assert again.get("digits-5shot", 0, "first_trial") is not None
     assert again.get("breast_cancer-b-5shot", 0, "first_trial") is not None
-    assert again.get("digits-5shot", 0, "auto_prior") is None and again.get("digits-5shot", 0, "first_trial") is None
 
 
 def test_the_no_prior_baseline_is_not_run_by_todays_code(tmp_path) -> None:

@@ -199,6 +199,8 @@ class PriorPlan:
         archs: The ``nas_candidate.arch`` choices (JSON texts), or None.
         picks: The prior's picks, best first (those queued as the first trials).
         configs: Each pick as a joint-space configuration (same order).
+        order: Every recipe the prior ranked for the task, as a joint-space configuration, best first (the picks
+            are its first ones).
         notes: One line per pick (prediction and why), and what was left out or changed.
         reasons: Why strategies were left out.
     """
@@ -212,6 +214,7 @@ class PriorPlan:
     configs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    order: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """``result["prior"]``: used, where the prior came from, and the picks with their configurations."""
@@ -258,10 +261,11 @@ def plan_with_prior(prior: Prior, task: Task, meta: Mapping[str, float], sources
                             reach=final_reach(budget, n_items(task.x_train), overrides, trial_fits(task)))
               if cands else [])
     for pick in ranked:
-        if len(plan.picks) >= k:
-            break
         cfg, changed = pick_config(pick, space, sources[0].name)
-        if cfg in plan.configs:  # two recipes that differ only in settings the search fixes
+        if cfg in plan.order:  # two recipes that differ only in settings the search fixes
+            continue
+        plan.order.append(cfg)
+        if len(plan.picks) >= k:
             continue
         plan.picks.append(pick)
         plan.configs.append(cfg)

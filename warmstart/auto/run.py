@@ -48,11 +48,12 @@ from warmstart._atomic import write_text_atomic
 from warmstart.auto.choice import annotate, choose, no_search, selection
 from warmstart.auto.clock import Clock
 from warmstart.auto.cost_stop import search_pays
-from warmstart.auto.final_fit import final_fit, longer
+from warmstart.auto.final_fit import FinalFit, final_fit, longer
 from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
 from warmstart.auto.search import KIND, is_queued, recipe_source, run_search, validation_protocol
 from warmstart.auto.situation import Situation, choose_strategies
+from warmstart.auto.source_validation import choose_by_source
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.auto.winner import Winner, from_first_pick, from_trial
 from warmstart.backbones.checkpoint import save_checkpoint
@@ -164,31 +165,21 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         _check_completed(study, b, clock)
         choice = choose(study, plan, target, seed, overrides=params, seconds_left=clock.left())
         win = from_trial(choice.trial, top, params)
-    path, source_task = recipe_source(win.source.source)
-    end = clock.retrain_deadline()
-    gain = None if plan is None else plan.prior.raw_length_gain(win.strategy, int(target.shots or 0), target.modality)
-    n_labelled = n_items(target.x_train)
-    final_plan = longer(final_fit(win.strategy, win.params, params, n_labelled, win.fit_seconds,
-                                  None if end is None else clock.left(), gain, win.train_seconds),
-                        win.strategy, n_labelled, end is not None)
-    trial_params, win_params = win.params, final_plan.params
-    notes.append(final_plan.note)
-    recipe = Recipe(win.strategy, win_params, source=path, source_task=source_task,
-                    source_spec=win.source.source.spec, seed=seed, architecture=win.architecture)
-    # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
-    # weights unless the strategy selects an epoch by a score), its schedule shortened to the steps that fit
-    stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None
-    horizon = DeadlineHorizon(end, keep_share=final_plan.keep_share) if end is not None else None
-    with clock.phase("retrain"), extra_callbacks(*[c for c in (stop, horizon) if c is not None]):
-        retrained = run_recipe(target, recipe, validation="none", source=win.source.source, device=device,
-                               progress=progress)  # a final fit on every label; test metrics for reporting
+    with clock.phase("source validation"):
+        by_source, why_not = choose_by_source(target, plan, win, top, params, clock, seed=seed, device=device,
+                                              progress=progress)
+    notes += [why_not] if why_not else []
+    if by_source is not None:
+        notes += by_source.notes
+        fit = by_source.fit
+        win, retrained = fit.winner, fit.result
+        trial_params, win_params = win.params, fit.params
+        final_plan = FinalFit(fit.params, fit.length, 1.0, None, by_source.notes[0])
+    else:
+        retrained, final_plan = _retrain(target, win, plan, params, clock, b, notes, seed=seed, device=device,
+                                         progress=progress)
+        trial_params, win_params = win.params, final_plan.params
     final = retrained.strategy
-    if horizon is not None and horizon.shortened_to is not None:
-        notes.append(f"the retraining of the winner was projected not to finish in the budget: its schedule was "
-                     f"shortened to the {horizon.shortened_to} of its {horizon.planned} steps that fit")
-    if stop is not None and stop.stopped_after is not None:
-        notes.append(f"the budget stopped the retraining of the winner at step {stop.stopped_at_step}, in epoch "
-                     f"{stop.stopped_after + 1} of {stop.total_epochs}")
     with clock.phase("finish"):
         test = retrained.test or final.evaluate(target, "test")  # reporting only
         pred = final.predict(target.x_test)
@@ -209,6 +200,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             result["selection"] = selection(result["trials"], protocol, choice)
         else:
             result["selection"] = no_search(protocol, go.note)
+        if by_source is not None:
+            result["selection"] = by_source.selection(protocol)
+            result["source_validation"] = by_source.to_json()
         result["prior"] = plan.to_json() if plan is not None else None
         result["winner"].update({k: v for r in result["trials"] if r["number"] == win.number
                                  for k, v in r.items() if k in ("predicted", "posterior")})
@@ -216,7 +210,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             result["winner"]["architecture"] = win.architecture
         result["winner"]["final_fit"] = {"length": final_plan.length, "work_ratio": round(final_plan.work_ratio, 2),
                                          "predicted_seconds": final_plan.predicted_seconds,
-                                         "seconds": clock.phases.get("retrain"), "trial_params": trial_params}
+                                         "seconds": clock.phases.get("retrain", by_source.fit.seconds if by_source else None),
+                                         "trial_params": trial_params}
         out.mkdir(parents=True, exist_ok=True)
         result["report"] = str(out / "report.html")
     result["time"] = clock.to_json()  # up to writing run.json and the report
@@ -224,6 +219,36 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     write_text_atomic(out / "run.json", json.dumps(result, indent=2, default=str))
     write_report(result, out / "report.html")
     return result
+
+
+def _retrain(target: Task, win: Winner, plan: PriorPlan | None, params: dict[str, Any] | None, clock: Clock,
+             b: Budget, notes: list[str], *, seed: int, device: str, progress: bool) -> tuple[Any, FinalFit]:
+    """Retrain the winner on every label at the length :mod:`warmstart.auto.final_fit` plans (appending to
+    ``notes`` what happened to its schedule); the run's result and the plan."""
+    path, source_task = recipe_source(win.source.source)
+    end = clock.retrain_deadline()
+    gain = None if plan is None else plan.prior.raw_length_gain(win.strategy, int(target.shots or 0), target.modality)
+    n_labelled = n_items(target.x_train)
+    final_plan = longer(final_fit(win.strategy, win.params, params, n_labelled, win.fit_seconds,
+                                  None if end is None else clock.left(), gain, win.train_seconds),
+                        win.strategy, n_labelled, end is not None)
+    notes.append(final_plan.note)
+    recipe = Recipe(win.strategy, final_plan.params, source=path, source_task=source_task,
+                    source_spec=win.source.source.spec, seed=seed, architecture=win.architecture)
+    # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
+    # weights unless the strategy selects an epoch by a score), its schedule shortened to the steps that fit
+    stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None
+    horizon = DeadlineHorizon(end, keep_share=final_plan.keep_share) if end is not None else None
+    with clock.phase("retrain"), extra_callbacks(*[c for c in (stop, horizon) if c is not None]):
+        retrained = run_recipe(target, recipe, validation="none", source=win.source.source, device=device,
+                               progress=progress)  # a final fit on every label; test metrics for reporting
+    if horizon is not None and horizon.shortened_to is not None:
+        notes.append(f"the retraining of the winner was projected not to finish in the budget: its schedule was "
+                     f"shortened to the {horizon.shortened_to} of its {horizon.planned} steps that fit")
+    if stop is not None and stop.stopped_after is not None:
+        notes.append(f"the budget stopped the retraining of the winner at step {stop.stopped_at_step}, in epoch "
+                     f"{stop.stopped_after + 1} of {stop.total_epochs}")
+    return retrained, final_plan
 
 
 def _check_completed(study: optuna.Study, b: Budget, clock: Clock) -> None:

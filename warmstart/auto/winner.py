@@ -66,7 +66,11 @@ def from_first_pick(plan: PriorPlan, sources: list[RankedSource], overrides: dic
     """
     if not plan.configs:
         raise ValueError("the prior's plan has no pick")
-    config = plan.configs[0]
+    return from_config(plan.configs[0], sources, overrides)
+
+
+def from_config(config: dict[str, Any], sources: list[RankedSource], overrides: dict[str, Any] | None) -> Winner:
+    """The final fit of a joint-space configuration (a prior pick's, :func:`from_first_pick`), no trial measured."""
     strategy = str(config["strategy"])
     params, arch = split_params(strategy, config)
     params.update(fixed_params(strategy, overrides))

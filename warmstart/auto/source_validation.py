@@ -1,0 +1,252 @@
+"""auto's final choice by the source's held-out labels, where source and target are one distribution.
+
+With a handful of target labels no validation on the target separates recipes one or two test examples apart
+(a 3-fold CV on 10 labels scores most recipes 1.0). A source that brings its task's data brings more labels: its
+validation and test splits, on which no strategy trains (the strategies that use source data train on its train
+split; the source checkpoint chose its epoch on the validation split, the same for every candidate). Where a
+classifier two-sample test finds no shift between the source's inputs and the target's
+(:mod:`warmstart.auto.shift_test`), those labelled examples are a sample of the target's distribution too, and
+they validate models of the target: importance-weighted validation under covariate shift (Sugiyama et al.,
+"Covariate Shift Adaptation by Importance Weighted Cross Validation", JMLR 2007; You et al., "Towards Accurate
+Model Selection in Deep Unsupervised Domain Adaptation", ICML 2019) with weights of one.
+
+When that holds, and the time left fits at least two candidates at both lengths (the winner's final fit and
+trial fit, twice over), auto fits candidates on every label, each at its trials' length and at its strategy's
+full length: the search's winner first, then each strategy in the prior's order. It goes down that list while
+the next fit is predicted to end in the time left, scores every fit by its accuracy on the source's held-out
+examples, and returns the best (ties: the earlier candidate, its full length first). No retraining follows: the
+chosen fit is auto's model.
+
+Measured on the meta-dataset's tabular families other than ``breast_cancer`` (the auto benchmark's tabular
+situation; ``benchmarks/results/tabular_ensemble_probe``, 12 cells at 1 and 5 labels per class, 3 seeds):
+picking among every strategy at both lengths by the source's held-out accuracy is 0.0063 below the best single
+strategy picked in hindsight per cell on average (worst cell −0.022), where the prior's own pick is 0.0356 below
+(worst −0.217).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from warmstart.auto.clock import Clock
+from warmstart.auto.final_fit import final_fit
+from warmstart.auto.prior_plan import PriorPlan
+from warmstart.auto.shift_test import ShiftTest, shift_test
+from warmstart.auto.sources import RankedSource
+from warmstart.auto.winner import Winner, from_config
+from warmstart.errors import WarmstartError
+from warmstart.tasks._task import Task, concat, n_items
+
+#: the time left must fit this many candidates at both lengths (the search's winner's seconds) for the phase to run
+MIN_CANDIDATES = 2
+
+
+@dataclass
+class SourceFit:
+    """One candidate fit on every label, scored on the source's held-out examples.
+
+    Attributes:
+        winner: The candidate (strategy, parameters at the trials' length, source).
+        length: ``trial`` or ``full``.
+        params: The parameters it ran with.
+        accuracy: Its accuracy on the source's held-out examples.
+        seconds: Wall seconds of the fit.
+        test_accuracy: Its accuracy on the target's test split (reporting only).
+        result: The run's :class:`~warmstart.recipe.Result` (its fitted strategy kept).
+        stopped: Whether the budget's deadline stopped the fit (it is then not a candidate).
+    """
+
+    winner: Winner
+    length: str
+    params: dict[str, Any]
+    accuracy: float
+    seconds: float
+    test_accuracy: float | None
+    result: Any = field(repr=False)
+    stopped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict (without the fitted model)."""
+        return {"strategy": self.winner.strategy, "source": self.winner.source.name, "length": self.length,
+                "params": self.params, "source_accuracy": round(self.accuracy, 4), "seconds": round(self.seconds, 3),
+                "test_accuracy": self.test_accuracy}
+
+
+@dataclass
+class SourceChoice:
+    """The phase's outcome: the test, every fit, and the chosen one.
+
+    Attributes:
+        test: The two-sample test of the source's held-out inputs against the target's.
+        n_held_out: The source's held-out labelled examples.
+        fits: Every fit, in the order they ran.
+        chosen: Index of the chosen fit in ``fits``.
+        notes: What happened, in words (for the run's notes).
+    """
+
+    test: ShiftTest
+    n_held_out: int
+    fits: list[SourceFit]
+    chosen: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fit(self) -> SourceFit:
+        """The chosen fit."""
+        return self.fits[self.chosen]
+
+    def to_json(self) -> dict[str, Any]:
+        """``result["source_validation"]``."""
+        return {"test": self.test.to_json(), "held_out": self.n_held_out, "chosen": self.chosen,
+                "fits": [f.to_json() for f in self.fits]}
+
+    def selection(self, protocol: str) -> dict[str, Any]:
+        """``result["selection"]`` of a run whose model this phase chose (``protocol``: the trials' validation)."""
+        f = self.fit
+        text = (f"the best accuracy on the source's {self.n_held_out} held-out labelled examples among {len(self.fits)}"
+                f" fits on every label ({f.winner.strategy} at its {f.length} length: {f.accuracy:.4f}); source and "
+                f"target inputs showed no shift ({self.test.describe()}); the trials were scored by {protocol}")
+        return {"completed": len(self.fits), "pruned": 0, "stopped_by_budget": 0, "failed": 0, "protocol": protocol,
+                "text": text, "by": "source"}
+
+
+def held_out(source: RankedSource, target: Task) -> tuple[Any, torch.Tensor] | None:
+    """The source task's validation and test examples, labels as indices into ``target``'s classes; None when the
+    source brings no task data, a class of the target is missing from it, or it has no held-out split."""
+    from warmstart.strategies._adaptation_data import match_inputs
+
+    if source.source.task_name is None:
+        return None
+    try:
+        src = source.source.task()
+    except WarmstartError:
+        return None
+    if sorted(src.classes) != sorted(target.classes):
+        return None
+    parts = [(x, y) for x, y in ((src.x_val, src.y_val), (src.x_test, src.y_test)) if x is not None and y is not None]
+    if not parts:
+        return None
+    remap = torch.tensor([target.classes.index(c) for c in src.classes])
+    x = parts[0][0] if len(parts) == 1 else concat(parts[0][0], parts[1][0])
+    x, _ = match_inputs(x, target)
+    return x, remap[torch.cat([y for _, y in parts])]
+
+
+def _target_inputs(target: Task) -> Any:
+    return concat(target.x_unlabeled, target.x_train) if target.has_unlabeled else target.x_train
+
+
+def candidates(plan: PriorPlan, win: Winner, sources: list[RankedSource],
+               overrides: dict[str, Any] | None) -> list[Winner]:
+    """The search's winner, then the first recipe of each other strategy in the prior's order (no NAS candidate)."""
+    out = [win]
+    for config in plan.order:
+        w = from_config(config, sources, overrides)
+        if w.architecture is None and all(w.strategy != o.strategy for o in out):
+            out.append(w)
+    return out
+
+
+def choose_by_source(target: Task, plan: PriorPlan | None, win: Winner, sources: list[RankedSource],
+                     overrides: dict[str, Any] | None, clock: Clock, *, seed: int, device: str,
+                     progress: bool) -> tuple[SourceChoice | None, str | None]:
+    """Run the phase where it applies (module docstring).
+
+    Returns:
+        (the choice, None), or (None, why the phase did not run: None when it did not apply for lack of a prior,
+        a time budget or a measured trial, which the run's other notes already say).
+    """
+    if plan is None or clock.end is None or win.fit_seconds is None:
+        return None, None
+    left = clock.left() or 0.0
+    n_labelled = n_items(target.x_train)
+    full = final_fit(win.strategy, win.params, overrides, n_labelled, win.fit_seconds, None, None, win.train_seconds)
+    per_candidate = win.fit_seconds + ((full.predicted_seconds or 0.0) if full.length == "full" else 0.0)
+    if MIN_CANDIDATES * per_candidate > left:
+        return None, None
+    data = held_out(win.source, target)
+    if data is None:
+        return None, None
+    test = shift_test(data[0], _target_inputs(target), seed=seed)
+    if test is None:
+        return None, None
+    if test.shifted:
+        return None, (f"the source's held-out labels were not used to choose: {test.describe()}")
+    fits = _fit_all(target, candidates(plan, win, sources, overrides), data, clock, overrides,
+                    seed=seed, device=device, progress=progress)
+    if not fits:
+        return None, "no candidate fit on every label finished in the time left"
+    chosen = min(range(len(fits)), key=lambda i: (-round(fits[i].accuracy, 9), _rank(fits, i)))
+    n = int(data[1].numel())
+    c = fits[chosen]
+    note = (f"the source's {n} held-out labelled examples chose the model ({test.describe()}): {len(fits)} fits of "
+            f"{len({f.winner.strategy for f in fits})} strategies on every label, at their trials' and full "
+            f"lengths; {c.winner.strategy} at its {c.length} length scored {c.accuracy:.4f} on them")
+    return SourceChoice(test, n, fits, chosen, [note]), None
+
+
+def _rank(fits: list[SourceFit], i: int) -> tuple[int, int]:
+    """Tie-break order of fit ``i``: its candidate's place, then full length before the trials'."""
+    order = list(dict.fromkeys(id(f.winner) for f in fits))
+    return order.index(id(fits[i].winner)), 0 if fits[i].length == "full" else 1
+
+
+def _fit_all(target: Task, cands: list[Winner], data: tuple[Any, torch.Tensor], clock: Clock,
+             overrides: dict[str, Any] | None, *, seed: int, device: str, progress: bool) -> list[SourceFit]:
+    """Fit the candidates at both lengths while the next fit is predicted to end in the time left."""
+    fits: list[SourceFit] = []
+    n_labelled = n_items(target.x_train)
+    last = cands[0].fit_seconds or 0.0
+    for w in cands:
+        if last > (clock.left() or 0.0):
+            break
+        trial = _fit(target, w, w.params, "trial", data, clock, seed=seed, device=device, progress=progress)
+        if trial is None:
+            continue
+        if trial.stopped:
+            break
+        fits.append(trial)
+        last = trial.seconds
+        plan = final_fit(w.strategy, w.params, overrides, n_labelled, trial.seconds, clock.left(), None)
+        if plan.length != "full":
+            continue
+        full = _fit(target, w, plan.params, "full", data, clock, seed=seed, device=device, progress=progress)
+        if full is not None and full.stopped:
+            break
+        if full is not None:
+            fits.append(full)
+    return fits
+
+
+def _fit(target: Task, w: Winner, params: dict[str, Any], length: str, data: tuple[Any, torch.Tensor],
+         clock: Clock, *, seed: int, device: str, progress: bool) -> SourceFit | None:
+    """One fit on every label, scored on the held-out examples; None when the recipe cannot run on the task.
+    A fit the budget's deadline stopped is returned with ``stopped`` set (the caller drops it)."""
+    from warmstart.auto.search import recipe_source
+    from warmstart.engine.callbacks import extra_callbacks
+    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.search.budget import DeadlineStop
+
+    path, source_task = recipe_source(w.source.source)
+    recipe = Recipe(w.strategy, params, source=path, source_task=source_task, source_spec=w.source.source.spec,
+                    seed=seed, architecture=w.architecture)
+    end = clock.retrain_deadline()
+    stop = DeadlineStop(end, "the budget", whole_epochs=False) if end is not None else None
+    t0 = time.perf_counter()
+    try:
+        with extra_callbacks(*[c for c in (stop,) if c is not None]):
+            res = run_recipe(target, recipe, validation="none", source=w.source.source, device=device,
+                             progress=progress)
+    except WarmstartError:
+        return None
+    seconds = time.perf_counter() - t0
+    if stop is not None and stop.stopped_after is not None:
+        return SourceFit(w, length, dict(params), 0.0, seconds, None, None, stopped=True)
+    pred = res.strategy.predict(data[0])
+    acc = float((pred.cpu() == data[1]).float().mean())
+    test = (res.test or {}).get("accuracy")
+    return SourceFit(w, length, dict(params), acc, seconds, None if test is None else float(test), res)
