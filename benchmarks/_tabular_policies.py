@@ -11,7 +11,12 @@ A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into th
 * ``soup top-K``: the uniform average of the weights of those K fits (one model; Wortsman et al., ICML 2022),
   where they share one architecture;
 * ``all, full`` / ``all, trial`` / ``all, both``: the average over every strategy's full-length fits, trial
-  fits, or both.
+  fits, or both;
+* ``source top-K`` / ``source, all``: one fit, chosen by its accuracy on the source task's held-out examples (its
+  validation and test splits, which no fit trains on) among the prior's first K strategies by utility (or every
+  strategy) at both lengths; ties: the earlier strategy, its full length first — what ``auto`` does where a
+  two-sample test finds no shift between source and target (:mod:`warmstart.auto.source_validation`; every
+  tabular pair here is two halves of one table).
 
 The baseline is the auto benchmark's: the best single strategy at its defaults (its full length), picked in
 hindsight per cell by mean test accuracy over the seeds. Per cell a policy's difference to it is paired by seed;
@@ -33,6 +38,8 @@ from benchmarks._report import paired_ci
 
 #: policy name → K for the ``top-K`` ensembles
 TOPS = (2, 3, 5)
+#: K of the ``source top-K`` choices (None: every strategy)
+SOURCE_TOPS = (1, 3, None)
 #: the target's tolerance on the lower CI bound of a cell's mean paired difference
 TOLERANCE = 0.01
 
@@ -69,7 +76,19 @@ def policies(row: dict[str, Any]) -> dict[str, float]:
     out["all, full"] = _acc(row, full + [f for f in trial if f.replace("/trial", "/full") not in row["probs"]])
     out["all, trial"] = _acc(row, trial)
     out["all, both"] = _acc(row, full + trial)
+    if "source_probs" in row:
+        for top in SOURCE_TOPS:
+            out["source, all" if top is None else f"source top-{top}"] = _acc(row, [by_source(row, by_util[:top])])
     return out
+
+
+def by_source(row: dict[str, Any], strategies: list[str]) -> str:
+    """The fit of ``strategies`` (both lengths) with the best accuracy on the source's held-out examples; ties: the
+    earlier strategy, its full length first."""
+    y = np.asarray(row["source_y"])
+    fits = [f for s in strategies for f in (f"{s}/full", f"{s}/trial") if f in row["source_probs"]]
+    return min(fits, key=lambda f: (-round(float((np.asarray(row["source_probs"][f]).argmax(1) == y).mean()), 9),
+                                    fits.index(f)))
 
 
 def _default_fit(row: dict[str, Any], strategy: str) -> str:
@@ -118,7 +137,7 @@ def write_report(cells: Path, command: str, note: str = "") -> Path:
     summary, per_cell = score(rows)
     doc = probe.__doc__ or ""
     text = "\n".join([
-        "# Tabular: one pick or an ensemble of auto's cheap fits? A probe", "",
+        "# Tabular: one pick, an ensemble of auto's cheap fits, or the source's held-out labels? A probe", "",
         doc.split("Usage:")[0].split("\n", 2)[2].strip(), "",
         "## Policies", "", (__doc__ or "").split("\n", 2)[2].strip(), "",
         "## Summary over the cells (difference to the hindsight-best single strategy)", "",

@@ -1,4 +1,4 @@
-"""Tabular: would auto gain from combining its cheap fits instead of returning one? A probe.
+"""Tabular: would auto gain from combining its cheap fits, or from the source's held-out labels? A probe.
 
 On a small table every strategy's full-length fit takes seconds (the auto benchmark's ``breast_cancer-b``
 situation: auto spends about 5 s of its 2 minutes), and with 1–5 labels per class nothing on the task can
@@ -15,8 +15,11 @@ pretrained source (the meta-dataset's, :mod:`benchmarks._meta_tasks`): every app
 defaults is fit on every label at the trial budget and at its full length (as the length-gain benchmark,
 :func:`benchmarks._length_gain_runs.fidelities`); each fit's class probabilities on the test split are kept,
 with the prior's order of the strategies (utility as ``auto`` ranks for its final fit, predicted score,
-length gain). The policies (:mod:`benchmarks._tabular_policies`) are then scored offline against the
-benchmark's baseline, the best single strategy at its defaults picked in hindsight per cell.
+length gain). Each fit's probabilities on the source task's held-out examples (its validation and test splits,
+which neither the source checkpoint nor any strategy trains on) are kept too: every tabular pair here is two halves
+of one table, so those labels are a sample of the target's distribution, a validation set ``auto`` can read
+(:mod:`warmstart.auto.source_validation`). The policies (:mod:`benchmarks._tabular_policies`) are then scored
+offline against the benchmark's baseline, the best single strategy at its defaults picked in hindsight per cell.
 
 Usage:
     python -m benchmarks.tabular_ensemble_probe --cells crabs-b@5 pima-b@1 --seeds 0 1 2

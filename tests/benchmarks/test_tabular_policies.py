@@ -62,3 +62,17 @@ def test_quick_probe_writes_its_report(tmp_path: Path) -> None:
     row = json.loads((tmp_path / "cells.jsonl").read_text().splitlines()[0])
     assert row["order"] and set(row["probs"]) >= {"source_only/trial", "source_only/full"}
     assert "one pick" in (tmp_path / "README.md").read_text()
+
+
+def test_the_source_choice_takes_the_best_fit_on_the_source_labels_ties_to_the_earlier_full_length() -> None:
+    from benchmarks._tabular_policies import by_source
+
+    row = _row(0, {"a/trial": [0, 1, 0, 1], "a/full": [1, 0, 0, 1], "b/trial": [1, 1, 1, 1], "b/full": [0, 1, 0, 1]},
+               [("a", 0.3, 0.1), ("b", 0.2, 0.1)])
+    row["source_y"] = [0, 0, 1]
+    right = [ONE_HOT[0], ONE_HOT[0], ONE_HOT[1]]
+    row["source_probs"] = {"a/trial": right, "a/full": [ONE_HOT[0]] * 3, "b/trial": right, "b/full": right}
+    assert by_source(row, ["a", "b"]) == "a/trial"  # a/trial, b/trial and b/full all 3/3: the earlier strategy
+    assert by_source(row, ["b", "a"]) == "b/full"  # b first: its full length first
+    got = policies(row)
+    assert got["source top-1"] == 1.0 and got["source, all"] == 1.0  # a/trial is right on every test item

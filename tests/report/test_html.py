@@ -83,3 +83,17 @@ def test_report_renders_in_headless_chromium(run_record, tmp_path) -> None:
     assert widths and all(w > 50 for w in widths)
     assert errors == []
     assert torch.isfinite(torch.tensor(run_record["winner"]["test"]["accuracy"]))
+
+
+def test_an_auto_run_chosen_by_the_sources_held_out_labels_shows_its_fits() -> None:
+    from warmstart.report.html import render
+
+    run = {"prior": {"describe": "prior: 3 tasks", "picks": []}, "selection": {"by": "source", "text": "by source"},
+           "time": {"search": 1.0, "source validation": 12.5, "total": 14.0},
+           "winner": {"strategy": "l2sp", "test": {"accuracy": 0.9}},
+           "source_validation": {"held_out": 86, "chosen": 1, "test": {"shifted": False}, "fits": [
+               {"strategy": "finetune", "length": "trial", "source_accuracy": 0.95, "seconds": 0.1},
+               {"strategy": "l2sp", "length": "full", "source_accuracy": 0.98, "seconds": 3.2}]}}
+    page = render(run)
+    assert "86 held-out labelled examples" in page and "12.5 s" in page
+    assert page.count("<td>yes</td>") == 1 and "0.98" in page

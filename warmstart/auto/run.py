@@ -208,9 +208,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
                                  for k, v in r.items() if k in ("predicted", "posterior")})
         if win.architecture is not None:
             result["winner"]["architecture"] = win.architecture
+        fit_seconds = clock.phases.get("retrain", by_source.fit.seconds if by_source else None)
         result["winner"]["final_fit"] = {"length": final_plan.length, "work_ratio": round(final_plan.work_ratio, 2),
-                                         "predicted_seconds": final_plan.predicted_seconds,
-                                         "seconds": clock.phases.get("retrain", by_source.fit.seconds if by_source else None),
+                                         "predicted_seconds": final_plan.predicted_seconds, "seconds": fit_seconds,
                                          "trial_params": trial_params}
         out.mkdir(parents=True, exist_ok=True)
         result["report"] = str(out / "report.html")

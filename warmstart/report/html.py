@@ -28,7 +28,9 @@ RUN_FILE = "run.json"
 #: completed trials needed before a search-progress plot says anything
 MIN_PROGRESS_TRIALS = 2
 TIME_PHASES = {"setup": "loading the task and knowledge base", "pretraining": "pretraining sources",
-               "ranking": "ranking sources", "search": "search", "retrain": "retraining the winner",
+               "ranking": "ranking sources", "search": "search",
+               "source validation": "fitting candidates scored on the source's held-out labels",
+               "retrain": "retraining the winner",
                "finish": "evaluating and saving", "total": "total"}
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
@@ -120,6 +122,14 @@ def chooser(run: dict[str, Any]) -> str:
                 for t in scored]
         out += ("<h3>validation / predicted / posterior of each completed trial, and what its final fit's "
                 "length is expected to add</h3>") + _table(rows)
+    by_source = run.get("source_validation")
+    if by_source:
+        rows = [{"fit": i, "strategy": f.get("strategy"), "length": f.get("length"),
+                 "source held-out accuracy": f.get("source_accuracy"), "seconds": f.get("seconds"),
+                 "chosen": "yes" if i == by_source.get("chosen") else ""}
+                for i, f in enumerate(by_source.get("fits") or [])]
+        out += (f"<h3>fits on every label scored on the source's {by_source.get('held_out')} held-out labelled "
+                "examples (no shift between source and target inputs)</h3>") + _table(rows)
     stopped = [{"trial": t["number"], "strategy": t.get("strategy"), "why": t["pruned_by"]}
                for t in run.get("trials") or [] if t.get("pruned_by")]
     if stopped:
