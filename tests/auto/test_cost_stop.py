@@ -241,3 +241,15 @@ def test_each_candidate_is_timed_by_its_own_fit_not_the_incumbents() -> None:
     untimed = fit_prior([{**r, "seconds": None} for r in rows])
     plan = PriorPlan(untimed, {"mf_log_n_classes": 2.0, "shots": 5}, {"src": {}}, ["l2sp", "finetune"], None)
     assert fit_seconds(plan, done, incumbent, ["l2sp"], None)["l2sp"] == (2.0, None)
+
+
+def test_a_first_pick_whose_trials_run_at_its_full_length_leaves_the_search_free(prior: Prior) -> None:
+    """A second trial cannot cut a final fit that keeps its trials' length (linear_probe's trials run at its full
+    length; a length the user fixed): the search runs, however short the budget, where mcc's would not."""
+    labelled = get_task("digits").few_shot(5, seed=0)
+    for first, runs in (("linear_probe", True), ("mcc", False)):
+        plan = PriorPlan(prior, {"shots": 5}, {"src": {}}, [first, "cdan"], None)
+        plan.picks = [Pick(RecipeSpec(s, {}), "src", 0.1, 0.1, 10.0, 0.1, None, "why") for s in (first, "cdan")]
+        plan.configs = [{"source": "src", "strategy": s} for s in (first, "cdan")]
+        assert search_pays(plan, labelled, 0, seconds_left=30.0).run is runs
+        assert search_pays(plan, labelled, 0, seconds_left=30.0, overrides={"epochs": 2}).run  # a fixed length

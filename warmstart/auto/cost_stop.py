@@ -110,7 +110,7 @@ from warmstart.auto.choice import (
     trial_recipe,
     trial_source,
 )
-from warmstart.auto.final_fit import length_fraction
+from warmstart.auto.final_fit import final_fit, length_fraction
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params, is_queued
 from warmstart.auto.trial_budget import trial_budget
@@ -214,9 +214,10 @@ def search_pays(plan: PriorPlan | None, task: Task, seed: int, *, seconds_left: 
 def _first_pick_reach(plan: PriorPlan, task: Task, seconds_left: float,
                       overrides: dict[str, Any] | None, folds: int = 1) -> float | None:
     """How far the first pick's final fit would go toward its full length after the trials of the first two picks
-    (0 with a single pick: its one trial could change nothing), each timed by the prior's cost model (a trial's
-    seconds; one fit of the first pick, on every label, takes a ``folds``-th of them); None when the cost model
-    has no seconds for them."""
+    (0 with a single pick: its one trial could change nothing; 1 when its final fit keeps its trials' length,
+    which no trial can cut: a strategy whose trials already run at its full length, or a length the user fixed),
+    each timed by the prior's cost model (a trial's seconds; one fit of the first pick, on every label, takes a
+    ``folds``-th of them); None when the cost model has no seconds for them."""
     if len(plan.picks) < 2:
         return 0.0
     first, second = plan.picks[0].seconds, plan.picks[1].seconds
@@ -224,7 +225,10 @@ def _first_pick_reach(plan: PriorPlan, task: Task, seconds_left: float,
         return None
     spec = plan.picks[0].spec
     trial = {**spec.params, **trial_budget(spec.strategy)}  # as its trial would run (the search fixes these)
-    return length_fraction(spec.strategy, trial, overrides, n_items(task.x_train), first / max(1, folds),
+    fit = first / max(1, folds)
+    if final_fit(spec.strategy, trial, overrides, n_items(task.x_train), fit, None).length == "trial":
+        return 1.0  # its final fit keeps its trials' length (its full length, or a length the user fixed) whatever
+    return length_fraction(spec.strategy, trial, overrides, n_items(task.x_train), fit,
                            max(0.0, seconds_left - first - second))
 
 
