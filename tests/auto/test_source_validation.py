@@ -20,8 +20,8 @@ from warmstart.auto.winner import Winner
 from warmstart.source import Source
 from warmstart.tasks import get_task, register_task
 
-register_task("breast_cancer-b-moved", lambda: (lambda t: t.replace(
-    name="breast_cancer-b-moved", x_train=t.x_train + 2 * t.x_train.std(0), x_test=t.x_test + 2 * t.x_train.std(0),
+register_task("moved-breast-b", lambda: (lambda t: t.replace(
+    name="moved-breast-b", x_train=t.x_train + 2 * t.x_train.std(0), x_test=t.x_test + 2 * t.x_train.std(0),
     x_val=t.x_val + 2 * t.x_train.std(0)))(get_task("breast_cancer-b")))
 
 
@@ -90,7 +90,7 @@ def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(bre
 
 
 def test_a_shifted_target_keeps_the_usual_final_fit_and_says_why(breast_source) -> None:
-    target = get_task("breast_cancer-b-moved").few_shot(5, seed=0)
+    target = get_task("moved-breast-b").few_shot(5, seed=0)
     ranked = _ranked(breast_source)
     choice, why = choose_by_source(target, _plan(["l2sp"]), _winner(ranked), ranked, None, Clock(60.0), seed=0,
                                    device="cpu", progress=False)
