@@ -14,7 +14,7 @@ import torch
 from warmstart.auto.clock import Clock
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params
-from warmstart.auto.source_validation import candidates, choose_by_source, held_out
+from warmstart.auto.source_validation import candidates, choose_by_source, held_out, source_check
 from warmstart.auto.sources import RankedSource
 from warmstart.auto.winner import Winner
 from warmstart.source import Source
@@ -42,7 +42,7 @@ def _ranked(path: Path, task_name: str | None = "breast_cancer-a") -> list[Ranke
 def _plan(strategies: list[str]) -> PriorPlan:
     order = [{"source": "src", "strategy": s} for s in strategies]
     return PriorPlan(prior=None, situation={}, sources={}, strategies=strategies, archs=None,  # type: ignore[arg-type]
-                     order=order)
+                     order=order, picks=[None], configs=order[:1])  # type: ignore[list-item]
 
 
 def _winner(ranked: list[RankedSource], strategy: str = "finetune", fit_seconds: float = 0.2) -> Winner:
@@ -70,43 +70,83 @@ def test_candidates_are_the_winner_then_one_recipe_per_other_strategy(breast_sou
 def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(breast_source) -> None:
     target = get_task("breast_cancer-b").few_shot(5, seed=0)
     ranked = _ranked(breast_source)
-    choice, why = choose_by_source(target, _plan(["l2sp", "linear_probe", "source_only"]), _winner(ranked), ranked,
-                                   None, Clock(60.0), seed=0, device="cpu", progress=False)
+    plan = _plan(["finetune", "l2sp", "linear_probe", "source_only"])
+    check, why = source_check(target, plan, ranked, Clock(60.0), seed=0)
+    assert why is None and check is not None and not check.test.shifted and len(check.y) == 86
+    choice, why = choose_by_source(target, plan, check, _winner(ranked), ranked, None, Clock(60.0), seed=0,
+                                   device="cpu", progress=False)
     assert why is None and choice is not None
     lengths = {(f.winner.strategy, f.length) for f in choice.fits}
     assert {("finetune", "trial"), ("finetune", "full"), ("source_only", "full"), ("linear_probe", "trial")} <= lengths
     assert ("linear_probe", "full") not in lengths  # its trial already runs at its full length
+    assert all(f.work_ratio > 1 for f in choice.fits if f.length == "full")
     best = max(f.accuracy for f in choice.fits)
-    assert choice.fit.accuracy == best
     order = list(dict.fromkeys(id(f.winner) for f in choice.fits))  # ties: the earlier candidate, full length first
     assert choice.chosen == min((i for i, f in enumerate(choice.fits) if f.accuracy == best),
                                 key=lambda i: (order.index(id(choice.fits[i].winner)), choice.fits[i].length != "full"))
-    x, y = held_out(ranked[0], target)
-    pred = choice.fit.result.strategy.predict(x)
-    assert float((pred == y).float().mean()) == pytest.approx(choice.fit.accuracy)  # the score is what it says
+    pred = choice.fit.result.strategy.predict(check.x)
+    assert float((pred == check.y).float().mean()) == pytest.approx(choice.fit.accuracy)  # the score is what it says
     sel = choice.selection("3-fold CV")
     assert sel["by"] == "source" and "86 held-out" in sel["text"] and "no shift" in sel["text"]
     assert choice.to_json()["held_out"] == 86 and len(choice.to_json()["fits"]) == len(choice.fits)
+    assert choice.notes[0].startswith("no search: the source's 86 held-out labelled examples chose the model")
 
 
-def test_a_shifted_target_keeps_the_usual_final_fit_and_says_why(breast_source) -> None:
+def test_a_shifted_target_keeps_the_search_and_says_why(breast_source) -> None:
     target = get_task("moved-breast-b").few_shot(5, seed=0)
-    ranked = _ranked(breast_source)
-    choice, why = choose_by_source(target, _plan(["l2sp"]), _winner(ranked), ranked, None, Clock(60.0), seed=0,
-                                   device="cpu", progress=False)
-    assert choice is None and why is not None and "a shift" in why
+    check, why = source_check(target, _plan(["l2sp"]), _ranked(breast_source), Clock(60.0), seed=0)
+    assert check is None and why is not None and "a shift" in why
 
 
-def test_it_does_not_run_without_the_time_a_measured_trial_or_source_labels(breast_source) -> None:
+def test_it_does_not_apply_without_a_prior_a_time_budget_source_labels_or_a_table(breast_source) -> None:
     target = get_task("breast_cancer-b").few_shot(5, seed=0)
-    ranked = _ranked(breast_source)
-    plan = _plan(["l2sp"])
-    kw = {"seed": 0, "device": "cpu", "progress": False}
-    assert choose_by_source(target, plan, _winner(ranked, fit_seconds=40.0), ranked, None, Clock(60.0), **kw) == (
-        None, None)  # two candidates' fits do not fit in the time left
-    unmeasured = Winner("finetune", {}, None, ranked[0])  # no search ran: no measured seconds
-    assert choose_by_source(target, plan, unmeasured, ranked, None, Clock(60.0), **kw) == (None, None)
-    assert choose_by_source(target, plan, _winner(ranked), ranked, None, Clock(None), **kw) == (None, None)
-    assert choose_by_source(target, None, _winner(ranked), ranked, None, Clock(60.0), **kw) == (None, None)
-    no_data = _ranked(breast_source, task_name=None)
-    assert choose_by_source(target, plan, _winner(no_data), no_data, None, Clock(60.0), **kw) == (None, None)
+    ranked, plan = _ranked(breast_source), _plan(["l2sp"])
+    assert source_check(target, plan, ranked, Clock(60.0), seed=0)[0] is not None
+    assert source_check(target, None, ranked, Clock(60.0), seed=0) == (None, None)
+    assert source_check(target, plan, ranked, Clock(None), seed=0) == (None, None)
+    assert source_check(target, plan, _ranked(breast_source, task_name=None), Clock(60.0), seed=0) == (None, None)
+    images = get_task("digits-a").few_shot(5, seed=0)  # measured on tables only
+    assert source_check(images, plan, [RankedSource("d", Source(task_name="digits-b"), None, None, None)],
+                        Clock(60.0), seed=0) == (None, None)
+
+
+def test_too_little_time_for_two_candidates_leaves_the_first_pick_to_the_usual_final_fit(breast_source) -> None:
+    target = get_task("breast_cancer-b").few_shot(5, seed=0)
+    ranked, plan = _ranked(breast_source), _plan(["l2sp", "source_only"])
+    check, _ = source_check(target, plan, ranked, Clock(60.0), seed=0)
+    choice, why = choose_by_source(target, plan, check, _winner(ranked, "source_only"), ranked, None, Clock(5.0),
+                                   seed=0, device="cpu", progress=False)  # its full length alone takes seconds
+    assert choice is None and "fewer than 2 candidates" in why
+
+
+def test_auto_returns_the_fit_the_source_labels_chose_and_says_so(breast_source, tmp_path) -> None:
+    """End to end: a prior (fitted for real on rows built as data) ranks three tabular strategies, and on two
+    halves of one table the source's held-out labels choose, instead of a search, the model auto saves and
+    reports."""
+    import json
+    import random
+
+    from warmstart.auto import auto
+    from warmstart.knowledge.prior import fit_prior
+
+    rng = random.Random(0)
+    rows = [{"task": f"table{t}@5shots", "kind": "auto", "state": "COMPLETE", "shots": 5, "strategy": s, "seed": k,
+             "source": "/cache/src", "params": "{}", "architecture": None, "score": acc + rng.gauss(0, 0.01),
+             "metric": "val_accuracy", "validation": "kfold", "seconds": 0.5, "curve": "[]", "logme": 0.1,
+             "mf_log_n_classes": 0.7, "mf_is_image": 0.0}
+            for t in range(4) for s, acc in (("finetune", 0.9), ("l2sp", 0.85), ("source_only", 0.8)) for k in range(3)]
+    prior = fit_prior(rows).save(tmp_path / "prior.json.gz")
+    r = auto("breast_cancer-b", budget="40s", sources=[breast_source], source_tasks=["breast_cancer-a"],
+             storage=str(tmp_path / "kb.db"), shots=5, strategies=["finetune", "l2sp", "source_only"],
+             out=tmp_path / "run", progress=False, prior=str(prior), device="cpu")
+    sv = r["source_validation"]
+    assert r["selection"]["by"] == "source" and sv["held_out"] == 86 and not sv["test"]["shifted"]
+    chosen = sv["fits"][sv["chosen"]]
+    assert chosen["source_accuracy"] == max(f["source_accuracy"] for f in sv["fits"])
+    assert r["winner"]["strategy"] == chosen["strategy"] and r["winner"]["final_fit"]["length"] == chosen["length"]
+    assert r["winner"]["test"]["accuracy"] == pytest.approx(chosen["test_accuracy"])  # the saved model is that fit
+    assert any(f["length"] == "full" and f["work_ratio"] > 1 for f in sv["fits"])
+    assert any("held-out labelled examples chose the model" in n for n in r["notes"]) and not r["trials"]
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert saved["source_validation"]["chosen"] == sv["chosen"]
+    assert "held-out labelled" in (tmp_path / "run" / "report.html").read_text()

@@ -16,7 +16,11 @@
    (:mod:`warmstart.validation`). With a prior and a time budget the search runs no trial with one
    label per class, since leave-one-out then cannot rank recipes, nor without labels when a second
    pick would cut the first one's final fit short: every trial's seconds would come out of the final
-   fit, and the prior's first pick is the winner (:func:`warmstart.auto.cost_stop.search_pays`).
+   fit, and the prior's first pick is the winner (:func:`warmstart.auto.cost_stop.search_pays`). On a table
+   whose source brings held-out labels of the same classes, where a two-sample test finds no shift between the
+   source's inputs and the target's, no search runs either: each strategy in the prior's order is fitted on every
+   label at its trials' and full lengths while the time lasts, and the source's held-out labels choose among the
+   fits (:mod:`warmstart.auto.source_validation`).
 4. The winner is the best validation score, or with a prior the best posterior mean of the
    validation score shrunk toward the prior's prediction (:mod:`warmstart.auto.choice`). It is
    retrained on all labelled data (``run_recipe`` with ``validation="none"``) at its strategy's
@@ -53,7 +57,7 @@ from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
 from warmstart.auto.search import KIND, is_queued, recipe_source, run_search, validation_protocol
 from warmstart.auto.situation import Situation, choose_strategies
-from warmstart.auto.source_validation import choose_by_source
+from warmstart.auto.source_validation import choose_by_source, source_check
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
 from warmstart.auto.winner import Winner, from_first_pick, from_trial
 from warmstart.backbones.checkpoint import save_checkpoint
@@ -153,28 +157,35 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     with clock.phase("search"):
         meta = meta_features(target)
         sit, plan = _strategies(target, top, bool(src_tasks), strategies, the_prior, prior_note, meta, b, params)
+        check, why_not = source_check(target, plan, top, clock, seed=seed)
         go = search_pays(plan, target, seed, seconds_left=clock.left(), overrides=params)
-        study, notes = (run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
-                                   progress=progress, overrides=params, clock=clock, prior=plan)
-                        if go.run else (None, [*(plan.notes[:1] if plan is not None else []), go.note]))
-    choice = None
+        if check is not None:
+            assert plan is not None  # source_check needs the prior's order
+            study, notes = None, [*plan.notes]
+        else:
+            study, notes = (run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
+                                       progress=progress, overrides=params, clock=clock, prior=plan)
+                            if go.run else (None, [*(plan.notes[:1] if plan is not None else []), go.note]))
+    notes += [why_not] if why_not else []
+    choice, by_source = None, None
     if study is None:
         assert plan is not None  # search_pays searches without a prior
         win = from_first_pick(plan, top, params)
+        if check is not None:
+            with clock.phase("source validation"):
+                by_source, why_not = choose_by_source(target, plan, check, win, top, params, clock, seed=seed,
+                                                      device=device, progress=progress)
+            notes += [why_not] if why_not else []
     else:
         _check_completed(study, b, clock)
         choice = choose(study, plan, target, seed, overrides=params, seconds_left=clock.left())
         win = from_trial(choice.trial, top, params)
-    with clock.phase("source validation"):
-        by_source, why_not = choose_by_source(target, plan, win, top, params, clock, seed=seed, device=device,
-                                              progress=progress)
-    notes += [why_not] if why_not else []
     if by_source is not None:
         notes += by_source.notes
         fit = by_source.fit
         win, retrained = fit.winner, fit.result
         trial_params, win_params = win.params, fit.params
-        final_plan = FinalFit(fit.params, fit.length, 1.0, None, by_source.notes[0])
+        final_plan = FinalFit(fit.params, fit.length, fit.work_ratio, None, by_source.notes[0])
     else:
         retrained, final_plan = _retrain(target, win, plan, params, clock, b, notes, seed=seed, device=device,
                                          progress=progress)
@@ -199,7 +210,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             annotate(result["trials"], choice)
             result["selection"] = selection(result["trials"], protocol, choice)
         else:
-            result["selection"] = no_search(protocol, go.note)
+            result["selection"] = no_search(protocol, str(go.note if check is None else why_not))
         if by_source is not None:
             result["selection"] = by_source.selection(protocol)
             result["source_validation"] = by_source.to_json()

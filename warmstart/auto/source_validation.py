@@ -10,12 +10,13 @@ they validate models of the target: importance-weighted validation under covaria
 "Covariate Shift Adaptation by Importance Weighted Cross Validation", JMLR 2007; You et al., "Towards Accurate
 Model Selection in Deep Unsupervised Domain Adaptation", ICML 2019) with weights of one.
 
-When that holds, and the time left fits at least two candidates at both lengths (the winner's final fit and
-trial fit, twice over), auto fits candidates on every label, each at its trials' length and at its strategy's
-full length: the search's winner first, then each strategy in the prior's order. It goes down that list while
-the next fit is predicted to end in the time left, scores every fit by its accuracy on the source's held-out
-examples, and returns the best (ties: the earlier candidate, its full length first). No retraining follows: the
-chosen fit is auto's model.
+When that holds on a table, under a time budget and with a prior, this phase replaces the search: auto fits
+candidates on every label, each at its trials' length and at its strategy's full length, the prior's first pick
+first and then each other strategy in the prior's order, while the next fit is predicted to end in the time left
+(the first candidate's fits time the rest: the phase runs on only where :data:`MIN_CANDIDATES` fit). It scores every
+fit by its accuracy on the source's held-out examples and returns the best (ties: the earlier candidate, its full
+length first). No retraining follows: the chosen fit is auto's model. Where too few candidates fit, auto fits the
+prior's first pick as it would without a search.
 
 Measured on the meta-dataset's tabular families other than ``breast_cancer`` (the auto benchmark's tabular
 situation; ``benchmarks/results/tabular_ensemble_probe``, 12 cells at 1 and 5 labels per class, 3 seeds):
@@ -41,8 +42,10 @@ from warmstart.auto.winner import Winner, from_config
 from warmstart.errors import WarmstartError
 from warmstart.tasks._task import Task, concat, n_items
 
-#: the time left must fit this many candidates at both lengths (the search's winner's seconds) for the phase to run
+#: the fewest candidates the phase must fit (at both lengths) to choose; the first one's seconds time the others
 MIN_CANDIDATES = 2
+#: the only modality the phase is measured on (benchmarks/results/tabular_ensemble_probe)
+MODALITY = "tabular"
 
 
 @dataclass
@@ -58,6 +61,7 @@ class SourceFit:
         test_accuracy: Its accuracy on the target's test split (reporting only).
         result: The run's :class:`~warmstart.recipe.Result` (its fitted strategy kept).
         stopped: Whether the budget's deadline stopped the fit (it is then not a candidate).
+        work_ratio: Its training work over a trial fit's (1.0 at the trials' length).
     """
 
     winner: Winner
@@ -68,11 +72,13 @@ class SourceFit:
     test_accuracy: float | None
     result: Any = field(repr=False)
     stopped: bool = False
+    work_ratio: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict (without the fitted model)."""
         return {"strategy": self.winner.strategy, "source": self.winner.source.name, "length": self.length,
-                "params": self.params, "source_accuracy": round(self.accuracy, 4), "seconds": round(self.seconds, 3),
+                "params": self.params, "work_ratio": round(self.work_ratio, 2),
+                "source_accuracy": round(self.accuracy, 4), "seconds": round(self.seconds, 3),
                 "test_accuracy": self.test_accuracy}
 
 
@@ -142,7 +148,8 @@ def _target_inputs(target: Task) -> Any:
 
 def candidates(plan: PriorPlan, win: Winner, sources: list[RankedSource],
                overrides: dict[str, Any] | None) -> list[Winner]:
-    """The search's winner, then the first recipe of each other strategy in the prior's order (no NAS candidate)."""
+    """``win`` (the prior's first pick), then the first recipe of each other strategy in the prior's order (no NAS
+    candidate)."""
     out = [win]
     for config in plan.order:
         w = from_config(config, sources, overrides)
@@ -151,42 +158,66 @@ def candidates(plan: PriorPlan, win: Winner, sources: list[RankedSource],
     return out
 
 
-def choose_by_source(target: Task, plan: PriorPlan | None, win: Winner, sources: list[RankedSource],
-                     overrides: dict[str, Any] | None, clock: Clock, *, seed: int, device: str,
-                     progress: bool) -> tuple[SourceChoice | None, str | None]:
-    """Run the phase where it applies (module docstring).
+@dataclass(frozen=True)
+class SourceCheck:
+    """Why the source's held-out labels may choose auto's model: they exist, and the test found no shift.
+
+    Attributes:
+        x: The source's held-out inputs (the target's input format).
+        y: Their labels, as indices into the target's classes.
+        test: The two-sample test of those inputs against the target's.
+    """
+
+    x: Any
+    y: torch.Tensor
+    test: ShiftTest
+
+
+def source_check(target: Task, plan: PriorPlan | None, sources: list[RankedSource], clock: Clock,
+                 *, seed: int) -> tuple[SourceCheck | None, str | None]:
+    """Whether the phase replaces the search (module docstring), before it would start.
 
     Returns:
-        (the choice, None), or (None, why the phase did not run: None when it did not apply for lack of a prior,
-        a time budget or a measured trial, which the run's other notes already say).
+        (the check, None) when it does; else (None, why not), the reason None when the run's other notes already
+        say it (no prior, no time budget, not a table, no source with held-out labels of the target's classes).
     """
-    if plan is None or clock.end is None or win.fit_seconds is None:
+    if plan is None or not plan.picks or clock.end is None or target.modality != MODALITY:
         return None, None
-    left = clock.left() or 0.0
-    n_labelled = n_items(target.x_train)
-    full = final_fit(win.strategy, win.params, overrides, n_labelled, win.fit_seconds, None, None, win.train_seconds)
-    per_candidate = win.fit_seconds + ((full.predicted_seconds or 0.0) if full.length == "full" else 0.0)
-    if MIN_CANDIDATES * per_candidate > left:
-        return None, None
-    data = held_out(win.source, target)
+    data = next((d for d in (held_out(s, target) for s in sources if s.source.task_name is not None)
+                 if d is not None), None)
     if data is None:
         return None, None
     test = shift_test(data[0], _target_inputs(target), seed=seed)
     if test is None:
         return None, None
     if test.shifted:
-        return None, (f"the source's held-out labels were not used to choose: {test.describe()}")
-    fits = _fit_all(target, candidates(plan, win, sources, overrides), data, clock, overrides,
+        return None, f"the source's held-out labels were not used to choose: {test.describe()}"
+    return SourceCheck(data[0], data[1], test), None
+
+
+def choose_by_source(target: Task, plan: PriorPlan, check: SourceCheck, win: Winner, sources: list[RankedSource],
+                     overrides: dict[str, Any] | None, clock: Clock, *, seed: int, device: str,
+                     progress: bool) -> tuple[SourceChoice | None, str | None]:
+    """Run the phase (module docstring): ``win`` is the prior's first pick, the first candidate.
+
+    Returns:
+        (the choice, None), or (None, why it stopped: the time left does not fit :data:`MIN_CANDIDATES` candidates
+        at both lengths, timed by the first candidate's fit), after which auto fits the first pick as it would
+        without the phase.
+    """
+    fits = _fit_all(target, candidates(plan, win, sources, overrides), (check.x, check.y), clock, overrides,
                     seed=seed, device=device, progress=progress)
-    if not fits:
-        return None, "no candidate fit on every label finished in the time left"
+    if len({id(f.winner) for f in fits}) < MIN_CANDIDATES:
+        return None, (f"the source's held-out labels did not choose: fewer than {MIN_CANDIDATES} candidates fit on "
+                      f"every label at both lengths in the time left ({len(fits)} fit(s) ran)")
     chosen = min(range(len(fits)), key=lambda i: (-round(fits[i].accuracy, 9), _rank(fits, i)))
-    n = int(data[1].numel())
+    n = int(check.y.numel())
     c = fits[chosen]
-    note = (f"the source's {n} held-out labelled examples chose the model ({test.describe()}): {len(fits)} fits of "
-            f"{len({f.winner.strategy for f in fits})} strategies on every label, at their trials' and full "
-            f"lengths; {c.winner.strategy} at its {c.length} length scored {c.accuracy:.4f} on them")
-    return SourceChoice(test, n, fits, chosen, [note]), None
+    note = (f"no search: the source's {n} held-out labelled examples chose the model ({check.test.describe()}): "
+            f"{len(fits)} fits of {len({f.winner.strategy for f in fits})} strategies on every label, at their "
+            f"trials' and full lengths, in the prior's order; {c.winner.strategy} at its {c.length} length scored "
+            f"{c.accuracy:.4f} on them")
+    return SourceChoice(check.test, n, fits, chosen, [note]), None
 
 
 def _rank(fits: list[SourceFit], i: int) -> tuple[int, int]:
@@ -197,11 +228,12 @@ def _rank(fits: list[SourceFit], i: int) -> tuple[int, int]:
 
 def _fit_all(target: Task, cands: list[Winner], data: tuple[Any, torch.Tensor], clock: Clock,
              overrides: dict[str, Any] | None, *, seed: int, device: str, progress: bool) -> list[SourceFit]:
-    """Fit the candidates at both lengths while the next fit is predicted to end in the time left."""
+    """Fit the candidates at both lengths while the next fit is predicted to end in the time left; after the first
+    candidate, only when the time left fits :data:`MIN_CANDIDATES` - 1 more like it (else what ran is returned)."""
     fits: list[SourceFit] = []
     n_labelled = n_items(target.x_train)
-    last = cands[0].fit_seconds or 0.0
-    for w in cands:
+    last = 0.0
+    for i, w in enumerate(cands):
         if last > (clock.left() or 0.0):
             break
         trial = _fit(target, w, w.params, "trial", data, clock, seed=seed, device=device, progress=progress)
@@ -212,12 +244,16 @@ def _fit_all(target: Task, cands: list[Winner], data: tuple[Any, torch.Tensor], 
         fits.append(trial)
         last = trial.seconds
         plan = final_fit(w.strategy, w.params, overrides, n_labelled, trial.seconds, clock.left(), None)
+        if i == 0 and (MIN_CANDIDATES - 1) * (trial.seconds + (plan.predicted_seconds or 0.0)) > (
+                (clock.left() or 0.0) - (plan.predicted_seconds or 0.0)):
+            break  # the first candidate's own fits leave no room for another: the phase would choose nothing
         if plan.length != "full":
             continue
         full = _fit(target, w, plan.params, "full", data, clock, seed=seed, device=device, progress=progress)
         if full is not None and full.stopped:
             break
         if full is not None:
+            full.work_ratio = plan.work_ratio
             fits.append(full)
     return fits
 
