@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from warmstart.auto.clock import Clock
-from warmstart.auto.final_fit import final_fit
+from warmstart.auto.final_fit import final_fit, trial_fit_seconds
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.shift_test import ShiftTest, shift_test
 from warmstart.auto.sources import RankedSource
@@ -243,7 +243,9 @@ def _fit_all(target: Task, cands: list[Winner], data: tuple[Any, torch.Tensor], 
             break
         fits.append(trial)
         last = trial.seconds
-        plan = final_fit(w.strategy, w.params, overrides, n_labelled, trial.seconds, clock.left(), None)
+        # the full length's seconds from the fit's training steps (its setup, loading the source, does not scale)
+        fit_s, train_s = trial_fit_seconds(trial.result, w.strategy, w.params, n_labelled)
+        plan = final_fit(w.strategy, w.params, overrides, n_labelled, fit_s, clock.left(), None, train_s)
         if i == 0 and (MIN_CANDIDATES - 1) * (trial.seconds + (plan.predicted_seconds or 0.0)) > (
                 (clock.left() or 0.0) - (plan.predicted_seconds or 0.0)):
             break  # the first candidate's own fits leave no room for another: the phase would choose nothing
