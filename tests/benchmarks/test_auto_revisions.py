@@ -201,9 +201,9 @@ def test_run_log_reads_runs_of_an_older_revision_as_not_done(tmp_path) -> None:
 def test_a_revision_scoped_to_some_situations_leaves_the_others_current(tmp_path) -> None:
     """Revision 31 (three more tabular families in the priors' rows) changed only breast_cancer-b-5shot's plan,
     revision 32 (channels-last convolutions on CPU) only the image situations, revision 33 (the source's held-out
-    labels choose) only the tabular one again, revision 34 none, 35 and 36 the tabular one (SCOPED_SITUATIONS): a revision-32
-    run of an image situation stays current, the tabular situation's is run again, and a run of revision 30 is
-    stale everywhere; the first trial's arm (revision 32) stays current in both."""
+    labels choose) only the tabular one again, revision 34 none, 35 and 36 the tabular one (SCOPED_SITUATIONS): a
+    revision-32 run of an image situation stays current, the tabular situation's is run again, and a run of
+    revision 30 is stale everywhere; the first trial's arm (revision 32) stays current in both."""
     from benchmarks._auto_revisions import SCOPED_SITUATIONS
     from benchmarks._revision import current_revision
 
