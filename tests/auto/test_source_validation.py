@@ -88,6 +88,7 @@ def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(bre
     assert float((pred == check.y).float().mean()) == pytest.approx(choice.fit.accuracy)  # the score is what it says
     sel = choice.selection("3-fold CV")
     assert sel["by"] == "source" and "86 held-out" in sel["text"] and "no shift" in sel["text"]
+    assert sel["text"].endswith("no search ran") and sel["protocol"] == "3-fold CV"
     assert choice.to_json()["held_out"] == 86 and len(choice.to_json()["fits"]) == len(choice.fits)
     assert choice.notes[0].startswith("no search: the source's 86 held-out labelled examples chose the model")
 

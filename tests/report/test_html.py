@@ -97,3 +97,4 @@ def test_an_auto_run_chosen_by_the_sources_held_out_labels_shows_its_fits() -> N
     page = render(run)
     assert "86 held-out labelled examples" in page and "12.5 s" in page
     assert page.count("<td>yes</td>") == 1 and "0.98" in page
+    assert "no trial ran: by source" in page

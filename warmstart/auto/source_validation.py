@@ -112,11 +112,12 @@ class SourceChoice:
                 "fits": [f.to_json() for f in self.fits]}
 
     def selection(self, protocol: str) -> dict[str, Any]:
-        """``result["selection"]`` of a run whose model this phase chose (``protocol``: the trials' validation)."""
+        """``result["selection"]`` of a run whose model this phase chose (``protocol``: the validation a search's
+        trials would have had)."""
         f = self.fit
         text = (f"the best accuracy on the source's {self.n_held_out} held-out labelled examples among {len(self.fits)}"
                 f" fits on every label ({f.winner.strategy} at its {f.length} length: {f.accuracy:.4f}); source and "
-                f"target inputs showed no shift ({self.test.describe()}); the trials were scored by {protocol}")
+                f"target inputs showed no shift ({self.test.describe()}); no search ran")
         return {"completed": len(self.fits), "pruned": 0, "stopped_by_budget": 0, "failed": 0, "protocol": protocol,
                 "text": text, "by": "source"}
 

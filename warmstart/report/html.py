@@ -159,7 +159,7 @@ def render(run: dict[str, Any]) -> str:
         parts["sources"] += _img(plots.bars([s["source"] for s in src], [s["logme"] for s in src], "LogME"),
                                  "source ranking")
     strat = run.get("strategies") or []
-    no_search = not strat and (run.get("selection") or {}).get("by") == "prior"
+    no_search = not strat and (run.get("selection") or {}).get("by") in ("prior", "source")
     parts["strategies"] = chooser(run) + (f'<p class="muted">no trial ran: {html.escape(chosen(run))}</p>'
                                           if no_search else _table(strat))
     parts["progress"] = _progress(trials)
