@@ -3,7 +3,8 @@
 With a handful of target labels no validation on the target separates recipes one or two test examples apart
 (a 3-fold CV on 10 labels scores most recipes 1.0). A source that brings its task's data brings more labels: its
 validation and test splits, on which no strategy trains (the strategies that use source data train on its train
-split; the source checkpoint chose its epoch on the validation split, the same for every candidate). Where a
+split; the source checkpoint chose its epoch on the validation split, the same for every candidate, and an
+adaptation recipe with ``select_by`` other than its default ``last`` reads it to choose its epoch). Where a
 classifier two-sample test finds no shift between the source's inputs and the target's
 (:mod:`warmstart.auto.shift_test`), those labelled examples are a sample of the target's distribution too, and
 they validate models of the target: importance-weighted validation under covariate shift (Sugiyama et al.,
