@@ -107,6 +107,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     from benchmarks._probe import cut_row
     from benchmarks._tabular_policies import TOPS, returned
     from benchmarks.ensemble_probe import soup
+    from warmstart.auto.source_validation import source_split
     from warmstart.auto.sources import rank_sources
     from warmstart.engine.evaluate import predict_proba
     from warmstart.recipe import Recipe, run_recipe
@@ -119,7 +120,10 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     portfolio = [m for m in members(0, quick=quick, strategies=strategies) if m.id == f"{m.strategy}#default"]
     runnable, _ = applicable(portfolio, cut)
     ranked = rank_sources(cut, [(t.source, source)])
-    held_x, held_y = source_held_out(get_task(t.source_task), cut.classes)
+    split = source_split(get_task(t.source_task), cut)  # what auto's source validation reads
+    if split is None:
+        raise ValueError(f"{t.source_task}: no held-out split with the classes of {t.name}")
+    held_x, held_y = split[0], split[1].tolist()
     order = prior_order(prior, cut, ranked, [m.strategy for m in runnable], 120.0) if prior is not None else []
     probs: dict[str, list[list[float]]] = {}
     acc: dict[str, float] = {}
@@ -146,21 +150,6 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
             soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, cut.x_test))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs)
-
-
-def source_held_out(source_task: Any, classes: list[str]) -> tuple[Any, list[int]]:
-    """The source task's validation and test inputs (never trained on: the source checkpoint and the strategies
-    that use source data train on its train split) and their labels as indices into the target's ``classes``."""
-    import numpy as np
-
-    from warmstart.tasks._task import concat
-
-    parts = [(x, y) for x, y in ((source_task.x_val, source_task.y_val), (source_task.x_test, source_task.y_test))
-             if x is not None and y is not None]
-    index = [classes.index(c) for c in source_task.classes]
-    y = np.concatenate([np.asarray(y) for _, y in parts])
-    x = parts[0][0] if len(parts) == 1 else concat(parts[0][0], parts[1][0])
-    return x, [index[int(v)] for v in y]
 
 
 def _rounded(p: Any) -> list[list[float]]:

@@ -55,7 +55,7 @@ from warmstart.auto.cost_stop import search_pays
 from warmstart.auto.final_fit import FinalFit, final_fit, longer
 from warmstart.auto.pretrain import pretrain_sources
 from warmstart.auto.prior_plan import PriorPlan, plan_with_prior, resolve_prior
-from warmstart.auto.search import KIND, is_queued, recipe_source, run_search, validation_protocol
+from warmstart.auto.search import KIND, is_queued, run_search, validation_protocol
 from warmstart.auto.situation import Situation, choose_strategies
 from warmstart.auto.source_validation import choose_by_source, source_check
 from warmstart.auto.sources import kb_sources, rank_sources, record_sources
@@ -68,7 +68,7 @@ from warmstart.knowledge.metafeatures import meta_features
 from warmstart.knowledge.prior import Prior
 from warmstart.knowledge.records import task_key
 from warmstart.knowledge.storage import open_storage
-from warmstart.recipe import Recipe, run_recipe
+from warmstart.recipe import run_recipe
 from warmstart.report import write_report
 from warmstart.search.budget import Budget, DeadlineStop
 from warmstart.source import Source
@@ -158,11 +158,11 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         meta = meta_features(target)
         sit, plan = _strategies(target, top, bool(src_tasks), strategies, the_prior, prior_note, meta, b, params)
         check, why_not = source_check(target, plan, top, clock, seed=seed)
-        go = search_pays(plan, target, seed, seconds_left=clock.left(), overrides=params)
         if check is not None:
             assert plan is not None  # source_check needs the prior's order
             study, notes = None, [*plan.notes]
         else:
+            go = search_pays(plan, target, seed, seconds_left=clock.left(), overrides=params)
             study, notes = (run_search(target, top, sit.strategies, b, st, key, meta, seed=seed, device=device,
                                        progress=progress, overrides=params, clock=clock, prior=plan)
                             if go.run else (None, [*(plan.notes[:1] if plan is not None else []), go.note]))
@@ -210,7 +210,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             annotate(result["trials"], choice)
             result["selection"] = selection(result["trials"], protocol, choice)
         else:
-            result["selection"] = no_search(protocol, str(go.note if check is None else why_not))
+            result["selection"] = no_search(protocol, str(why_not if check is not None else go.note))
         if by_source is not None:
             result["selection"] = by_source.selection(protocol)
             result["source_validation"] = by_source.to_json()
@@ -236,7 +236,6 @@ def _retrain(target: Task, win: Winner, plan: PriorPlan | None, params: dict[str
              b: Budget, notes: list[str], *, seed: int, device: str, progress: bool) -> tuple[Any, FinalFit]:
     """Retrain the winner on every label at the length :mod:`warmstart.auto.final_fit` plans (appending to
     ``notes`` what happened to its schedule); the run's result and the plan."""
-    path, source_task = recipe_source(win.source.source)
     end = clock.retrain_deadline()
     gain = None if plan is None else plan.prior.raw_length_gain(win.strategy, int(target.shots or 0), target.modality)
     n_labelled = n_items(target.x_train)
@@ -244,8 +243,7 @@ def _retrain(target: Task, win: Winner, plan: PriorPlan | None, params: dict[str
                                   None if end is None else clock.left(), gain, win.train_seconds),
                         win.strategy, n_labelled, end is not None)
     notes.append(final_plan.note)
-    recipe = Recipe(win.strategy, final_plan.params, source=path, source_task=source_task,
-                    source_spec=win.source.source.spec, seed=seed, architecture=win.architecture)
+    recipe = win.recipe(final_plan.params, seed)
     # the final fit trains up to the deadline (no epoch is left unstarted: a stop at the step keeps the last
     # weights unless the strategy selects an epoch by a score), its schedule shortened to the steps that fit
     stop = DeadlineStop(end, f"the {b} budget", whole_epochs=False) if end is not None else None

@@ -124,16 +124,22 @@ class SourceChoice:
 
 
 def held_out(source: RankedSource, target: Task) -> tuple[Any, torch.Tensor] | None:
-    """The source task's validation and test examples, labels as indices into ``target``'s classes; None when the
-    source brings no task data, a class of the target is missing from it, or it has no held-out split."""
-    from warmstart.strategies._adaptation_data import match_inputs
-
+    """The held-out split (:func:`source_split`) of a ranked source's task; None when the source brings no task data
+    or :func:`source_split` has none."""
     if source.source.task_name is None:
         return None
     try:
         src = source.source.task()
     except WarmstartError:
         return None
+    return source_split(src, target)
+
+
+def source_split(src: Task, target: Task) -> tuple[Any, torch.Tensor] | None:
+    """A source task's validation and test examples (in ``target``'s input format), labels as indices into
+    ``target``'s classes; None when its classes are not the target's or it has no held-out split."""
+    from warmstart.strategies._adaptation_data import match_inputs
+
     if sorted(src.classes) != sorted(target.classes):
         return None
     parts = [(x, y) for x, y in ((src.x_val, src.y_val), (src.x_test, src.y_test)) if x is not None and y is not None]
@@ -186,8 +192,7 @@ def source_check(target: Task, plan: PriorPlan | None, sources: list[RankedSourc
     """
     if plan is None or not plan.picks or clock.end is None or target.modality != MODALITY:
         return None, None
-    data = next((d for d in (held_out(s, target) for s in sources if s.source.task_name is not None)
-                 if d is not None), None)
+    data = next((d for d in (held_out(s, target) for s in sources) if d is not None), None)
     if data is None:
         return None, None
     test = shift_test(data[0], _target_inputs(target), seed=seed)
@@ -267,14 +272,11 @@ def _fit(target: Task, w: Winner, params: dict[str, Any], length: str, data: tup
          clock: Clock, *, seed: int, device: str, progress: bool) -> SourceFit | None:
     """One fit on every label, scored on the held-out examples; None when the recipe cannot run on the task.
     A fit the budget's deadline stopped is returned with ``stopped`` set (the caller drops it)."""
-    from warmstart.auto.search import recipe_source
     from warmstart.engine.callbacks import extra_callbacks
-    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.recipe import run_recipe
     from warmstart.search.budget import DeadlineStop
 
-    path, source_task = recipe_source(w.source.source)
-    recipe = Recipe(w.strategy, params, source=path, source_task=source_task, source_spec=w.source.source.spec,
-                    seed=seed, architecture=w.architecture)
+    recipe = w.recipe(params, seed)
     end = clock.retrain_deadline()
     stop = DeadlineStop(end, "the budget", whole_epochs=False) if end is not None else None
     t0 = time.perf_counter()

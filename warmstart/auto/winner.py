@@ -18,6 +18,7 @@ from warmstart.auto.choice import trial_fit_args, trial_source
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params
 from warmstart.auto.sources import RankedSource
+from warmstart.recipe import Recipe
 from warmstart.strategies import strategy_class
 
 
@@ -44,6 +45,14 @@ class Winner:
     train_seconds: float | None = None
     validation: float | None = None
     number: int | None = None
+
+    def recipe(self, params: dict[str, Any], seed: int) -> Recipe:
+        """The recipe of a fit of this winner with ``params`` (its source as a Recipe names it)."""
+        from warmstart.auto.search import recipe_source
+
+        path, source_task = recipe_source(self.source.source)
+        return Recipe(self.strategy, params, source=path, source_task=source_task,
+                      source_spec=self.source.source.spec, seed=seed, architecture=self.architecture)
 
 
 def from_trial(trial: FrozenTrial, sources: list[RankedSource], overrides: dict[str, Any] | None) -> Winner:
