@@ -68,19 +68,11 @@ def fit(task: Any, seed: int, name: str, source: Any, quick: bool) -> tuple[Any,
 
 
 def soup(models: list[Any]) -> Any | None:
-    """The uniform weight average of models with one architecture (None when their state dicts differ)."""
-    import copy
+    """The uniform weight average of models with one architecture (None when their state dicts differ):
+    :func:`warmstart.auto.soup.average_weights`."""
+    from warmstart.auto.soup import average_weights
 
-    import torch
-
-    states = [m.state_dict() for m in models]
-    if any(s.keys() != states[0].keys() or any(s[k].shape != states[0][k].shape for k in s) for s in states):
-        return None
-    out = copy.deepcopy(models[0])
-    avg = {k: (torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
-               if states[0][k].is_floating_point() else states[0][k]) for k in states[0]}
-    out.load_state_dict(avg)
-    return out
+    return average_weights(models)
 
 
 def probe_cell(task_name: str, shots: int, seed: int, strategies: tuple[str, ...], quick: bool,

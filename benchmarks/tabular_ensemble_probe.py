@@ -25,7 +25,13 @@ Usage:
     python -m benchmarks.tabular_ensemble_probe --cells crabs-b@5 pima-b@1 --seeds 0 1 2
     WARMSTART_THREADS=1 taskset -c 0 python -m benchmarks.tabular_ensemble_probe --shard 0/2 --threads 1 &
     python -m benchmarks.tabular_ensemble_probe --report-only
+    python -m benchmarks.tabular_ensemble_probe --situations-check --seeds 0 1 2 3 4
     python -m benchmarks.tabular_ensemble_probe --quick
+
+``--situations-check`` runs the auto benchmark's tabular situations instead (``breast_cancer-b`` and ``spam7-b``
+at 5 labels per class, from that benchmark's source checkpoints and with its priors: fitted without the
+situation's own family only), into ``situations-check/``: a check of policies chosen on the other cells, never
+a place to choose them.
 """
 
 from __future__ import annotations
@@ -48,23 +54,25 @@ HELD_OUT = "breast_cancer"
 QUICK_CELLS = ("iris-b@5",)
 QUICK_STRATEGIES = ("finetune", "l2sp", "source_only")
 META_WORK = Path(__file__).resolve().parent / "results" / "meta_dataset" / "work"
+#: the auto benchmark's work folder (its source checkpoints), read by ``--situations-check``
+AUTO_WORK = Path(__file__).resolve().parent / "results" / "auto" / "work"
 
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def cell_priors(cells: list[Any], folder: Path, quick: bool) -> dict[str, Any]:
-    """Family → the prior fitted without that family and without :data:`HELD_OUT` (target test accuracy, length
+def cell_priors(cells: list[Any], folder: Path, quick: bool, held_out: str | None = HELD_OUT) -> dict[str, Any]:
+    """Family → the prior fitted without that family and without ``held_out`` (target test accuracy, length
     gains from the same families' runs), as the auto benchmark fits its priors."""
     from benchmarks._auto_arms import family_prior, file_hash
     from benchmarks._auto_situations import row_family
     from benchmarks._length_gain_runs import GAIN_RUNS, read_gain_rows
     from benchmarks._prior_rows import TABLE, read_rows
 
-    rows = [r for r in read_rows(TABLE) if row_family(r) != HELD_OUT]
-    gains = [r for r in read_gain_rows(GAIN_RUNS) if r.get("family") != HELD_OUT]
-    tag = f"no-{HELD_OUT}-{file_hash(TABLE)}-g{file_hash(GAIN_RUNS)}"
+    rows = [r for r in read_rows(TABLE) if held_out is None or row_family(r) != held_out]
+    gains = [r for r in read_gain_rows(GAIN_RUNS) if held_out is None or r.get("family") != held_out]
+    tag = f"no-{held_out or 'other'}-{file_hash(TABLE)}-g{file_hash(GAIN_RUNS)}"
     out: dict[str, Any] = {}
     for c in cells:
         if c.target.family not in out:
@@ -107,7 +115,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     from benchmarks._probe import cut_row
     from benchmarks._tabular_policies import TOPS, returned
     from benchmarks.ensemble_probe import soup
-    from warmstart.auto.source_validation import source_split
+    from warmstart.auto.source_validation import _target_inputs, source_split
     from warmstart.auto.sources import rank_sources
     from warmstart.engine.evaluate import predict_proba
     from warmstart.recipe import Recipe, run_recipe
@@ -130,6 +138,8 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     seconds: dict[str, float] = {}
     models: dict[str, Any] = {}
     source_probs: dict[str, list[list[float]]] = {}
+    domain: dict[str, dict[str, float]] = {}
+    target_x = _target_inputs(cut)
     for m in runnable:
         for fidelity, params in fidelities(m, len(cut.y_train), quick):
             name = f"{m.strategy}/{fidelity}"
@@ -142,14 +152,84 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
             probs[name] = _rounded(res.strategy.predict_proba(cut.x_test))
             acc[name] = float(res.test["accuracy"])
             source_probs[name] = _rounded(res.strategy.predict_proba(held_x))
+            domain[name] = domain_accuracy(res.strategy.model_, held_x, target_x, seed)
     soups = {}
     for k in TOPS:
         fits = [returned(order, probs, s["strategy"]) for s in order if f"{s['strategy']}/trial" in probs][:k]
         averaged = soup([models[f] for f in fits]) if len(fits) == k else None
         if averaged is not None:
             soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, cut.x_test))
+    soups.update(source_soups(models, held_x, held_y, cut.x_test))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
-                   probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs)
+                   probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs,
+                   domain=domain)
+
+
+def source_soups(models: dict[str, Any], held_x: Any, held_y: list[int], test_x: Any) -> dict[str, Any]:
+    """Weight averages of the fits chosen on the source's held-out examples (Wortsman et al., "Model soups",
+    ICML 2022), as test probabilities: ``soup NLL top-K``, the uniform soup of the K fits with the lowest held-out
+    log-loss (those sharing the first one's architecture), and the paper's greedy soups, ingredients taken in
+    order of held-out accuracy (ties: log-loss) and kept while the soup's held-out accuracy does not drop
+    (``greedy soup, accuracy``) or its log-loss does not rise (``greedy soup, NLL``)."""
+    import numpy as np
+
+    from warmstart.auto.soup import average_weights, nll_soup
+    from warmstart.engine.evaluate import predict_proba
+
+    y = np.asarray(held_y)
+
+    def scores(model: Any) -> tuple[float, float]:
+        p = np.clip(predict_proba(model, held_x).numpy(), 1e-7, 1.0)
+        return float((p.argmax(1) == y).mean()), float(-np.log(p[np.arange(len(y)), y]).mean())
+
+    names = list(models)
+    held = {f: scores(m) for f, m in models.items()}
+    by_acc = sorted(models, key=lambda f: (-held[f][0], held[f][1]))
+    out: dict[str, Any] = {}
+    for k in (3, 5):  # what auto returns (warmstart.auto.soup), but for the tie order: here the fits' run order
+        kept, averaged = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=k)
+        if len(kept) == k:
+            out[f"soup NLL top-{k}"] = _rounded(predict_proba(averaged, test_x))
+    for rule, better in (("accuracy", lambda new, old: new[0] >= old[0]), ("NLL", lambda new, old: new[1] <= old[1])):
+        chosen, best = [by_acc[0]], held[by_acc[0]]
+        for f in by_acc[1:]:
+            trial = average_weights([models[g] for g in (*chosen, f)])
+            if trial is not None and better(s := scores(trial), best):
+                chosen, best = [*chosen, f], s
+        whole = average_weights([models[g] for g in chosen])
+        assert whole is not None  # every kept fit averaged with the ones before it
+        out[f"greedy soup, {rule}"] = _rounded(predict_proba(whole, test_x))
+    return out
+
+
+def domain_accuracy(model: Any, source_x: Any, target_x: Any, seed: int) -> dict[str, float]:
+    """How well a domain classifier tells the source's held-out inputs from the target's (pool and support) in a
+    fit's own features (the pooled features its head reads): the cross-validated accuracy of a logistic regression
+    (:func:`warmstart.auto.shift_test.shift_test`'s) and of 10 nearest neighbours (0.5: the fit's features do not
+    tell the domains apart) — the divergence term of the domain-adaptation bound (Ben-David et al., "A theory of
+    learning from different domains", Machine Learning 2010), probed as a model-selection signal."""
+    import numpy as np
+    import torch
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from warmstart.auto.shift_test import shift_test
+
+    model.eval()
+    with torch.no_grad():
+        fs, ft = model.features(source_x).float(), model.features(target_x).float()
+    linear = shift_test(fs, ft, seed=seed)
+    n = min(len(fs), len(ft), 500)
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([fs[rng.choice(len(fs), n, replace=False)].numpy(),
+                        ft[rng.choice(len(ft), n, replace=False)].numpy()])
+    y = np.repeat([0, 1], n)
+    knn = cross_val_score(make_pipeline(StandardScaler(), KNeighborsClassifier(10)), x, y,
+                          cv=StratifiedKFold(5, shuffle=True, random_state=seed)).mean()
+    return {"linear": round(linear.accuracy, 4) if linear is not None else float("nan"), "knn": round(float(knn), 4),
+            "n": 2 * n}
 
 
 def _rounded(p: Any) -> list[list[float]]:
@@ -172,14 +252,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--note", default="")
+    p.add_argument("--situations-check", action="store_true",
+                   help="run the auto benchmark's tabular situations (a check, into situations-check/)")
     a = p.parse_args(argv)
+    check = a.situations_check
+    if check and (a.cells or a.quick):
+        p.error("--situations-check runs the auto benchmark's tabular situations: give no --cells or --quick")
     try:
         folder = output_folder("tabular_ensemble_probe", a.quick, a.out)
-        cells = parse_cells(list(a.cells or (QUICK_CELLS if a.quick else CELLS)))
+        if check and a.out is None:
+            folder = folder / "situations-check"
+        cells = situation_cells() if check else parse_cells(list(a.cells or (QUICK_CELLS if a.quick else CELLS)))
         shard = parse_shard(a.shard) if a.shard else (0, 1)
     except ValueError as exc:
         p.error(str(exc))
-    if any(c.target.family == HELD_OUT for c in cells):
+    if not check and any(c.target.family == HELD_OUT for c in cells):
         p.error(f"--cells: the {HELD_OUT} family is the auto benchmark's situation; the probe leaves it out")
     if a.threads:
         import torch
@@ -188,11 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "cells.jsonl"
     done = {(r["task"], r["shots"], r["seed"]) for r in _rows(log)}
-    work = a.work or (folder / "work" if a.quick else META_WORK)
+    work = a.work or (folder / "work" if a.quick else AUTO_WORK if check else META_WORK)
     todo = [(c, s) for c in cells for s in a.seeds if (c.target.name, c.shots, s) not in done]
     todo = [(c, s) for c, s in todo if in_shard(f"{c.name}/{s}", shard)]
     if todo and not a.report_only:
-        priors = cell_priors([c for c, _ in todo], folder / "work" / "priors", a.quick)
+        priors = cell_priors([c for c, _ in todo], folder / "work" / "priors", a.quick, None if check else HELD_OUT)
         strategies = list(QUICK_STRATEGIES) if a.quick and not a.strategies else a.strategies
         for cell, seed in todo:
             _log(f"{cell.name} seed {seed}")
@@ -204,6 +291,17 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks.tabular_ensemble_probe", *(argv if argv is not None else sys.argv[1:])])
     print(f"wrote {write_report(log, command, a.note)}")
     return 0
+
+
+def situation_cells() -> list[Any]:
+    """The auto benchmark's tabular situations as cells, each from its main source."""
+    from benchmarks._auto_situations import SITUATIONS
+    from benchmarks._length_gain_runs import Cell
+    from benchmarks._meta_tasks import Target
+    from warmstart.tasks._builtin import builtin_modality
+
+    return [Cell(Target(s.task, s.family, s.baseline_source, s.baseline_source), s.shots)
+            for s in SITUATIONS if builtin_modality(s.task) == "tabular"]
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import torch
 from warmstart.auto.clock import Clock
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.search import fixed_params
+from warmstart.auto.soup import SOUP_SIZE, average_weights
 from warmstart.auto.source_validation import candidates, choose_by_source, held_out, source_check
 from warmstart.auto.sources import RankedSource
 from warmstart.auto.winner import Winner
@@ -70,27 +71,43 @@ def test_candidates_are_the_winner_then_one_recipe_per_other_strategy(breast_sou
 def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(breast_source) -> None:
     target = get_task("breast_cancer-b").few_shot(5, seed=0)
     ranked = _ranked(breast_source)
-    plan = _plan(["finetune", "l2sp", "linear_probe", "source_only"])
-    check, why = source_check(target, plan, ranked, Clock(60.0), seed=0)
+    plan = _plan(["finetune", "l2sp", "linear_probe", "source_only", "lora"])
+    check, why = source_check(target, plan, ranked, Clock(90.0), seed=0)
     assert why is None and check is not None and not check.test.shifted and len(check.y) == 86
-    choice, why = choose_by_source(target, plan, check, _winner(ranked), ranked, None, Clock(60.0), seed=0,
+    choice, why = choose_by_source(target, plan, check, _winner(ranked), ranked, None, Clock(90.0), seed=0,
                                    device="cpu", progress=False)
     assert why is None and choice is not None
     lengths = {(f.winner.strategy, f.length) for f in choice.fits}
     assert {("finetune", "trial"), ("finetune", "full"), ("source_only", "full"), ("linear_probe", "trial")} <= lengths
     assert ("linear_probe", "full") not in lengths  # its trial already runs at its full length
     assert all(f.work_ratio > 1 for f in choice.fits if f.length == "full")
-    best = max(f.accuracy for f in choice.fits)
-    order = list(dict.fromkeys(id(f.winner) for f in choice.fits))  # ties: the earlier candidate, full length first
-    assert choice.chosen == min((i for i, f in enumerate(choice.fits) if f.accuracy == best),
-                                key=lambda i: (order.index(id(choice.fits[i].winner)), choice.fits[i].length != "full"))
-    pred = choice.fit.result.strategy.predict(check.x)
-    assert float((pred == check.y).float().mean()) == pytest.approx(choice.fit.accuracy)  # the score is what it says
+    # the soup: the fits of the lowest held-out log-loss that share the best one's architecture, at most
+    # SOUP_SIZE, the lowest first
+    nll = [f.nll for f in choice.fits]
+    assert choice.chosen == min(range(len(nll)), key=lambda i: nll[i]) and 1 < len(choice.soup) <= SOUP_SIZE
+    assert [nll[i] for i in choice.soup] == sorted(nll[i] for i in choice.soup)
+    best = choice.fits[choice.chosen].result.strategy.model_
+    shared = [i for i, f in enumerate(choice.fits) if average_weights([best, f.result.strategy.model_]) is not None]
+    assert len(choice.soup) == min(SOUP_SIZE, len(shared))
+    assert max(nll[i] for i in choice.soup) <= sorted(nll[i] for i in shared)[len(choice.soup) - 1]
+    model = choice.result.strategy.model_  # its weights are the mean of the soup's fits'
+    for name, w in model.state_dict().items():
+        if w.is_floating_point():
+            fits = [choice.fits[i].result.strategy.model_.state_dict()[name] for i in choice.soup]
+            assert torch.allclose(w, torch.stack(fits).mean(0), atol=1e-6), name
+    assert model is not choice.fit.result.strategy.model_ and choice.result.test is None
+    for f in choice.fits:  # each score is what it says
+        p = f.result.strategy.predict_proba(check.x).clamp_min(1e-7)
+        assert float((p.argmax(1) == check.y).float().mean()) == pytest.approx(f.accuracy)
+        assert float(-p[torch.arange(len(check.y)), check.y].log().mean()) == pytest.approx(f.nll, rel=1e-5)
+    p = choice.result.strategy.predict_proba(check.x)
+    assert float((p.argmax(1) == check.y).float().mean()) == pytest.approx(choice.accuracy)
     sel = choice.selection("3-fold CV")
     assert sel["by"] == "source" and "86 held-out" in sel["text"] and "no shift" in sel["text"]
-    assert sel["text"].endswith("no search ran") and sel["protocol"] == "3-fold CV"
-    assert choice.to_json()["held_out"] == 86 and len(choice.to_json()["fits"]) == len(choice.fits)
-    assert choice.notes[0].startswith("no search: the source's 86 held-out labelled examples chose the model")
+    assert "weight average" in sel["text"] and sel["text"].endswith("no search ran") and sel["protocol"] == "3-fold CV"
+    js = choice.to_json()
+    assert js["held_out"] == 86 and len(js["fits"]) == len(choice.fits) and js["soup"]["fits"] == choice.soup
+    assert choice.notes[0].startswith("no search: the source's held-out labelled examples chose the model")
 
 
 def test_a_shifted_target_keeps_the_search_and_says_why(breast_source) -> None:
@@ -143,11 +160,18 @@ def test_auto_returns_the_fit_the_source_labels_chose_and_says_so(breast_source,
     sv = r["source_validation"]
     assert r["selection"]["by"] == "source" and sv["held_out"] == 86 and not sv["test"]["shifted"]
     chosen = sv["fits"][sv["chosen"]]
-    assert chosen["source_accuracy"] == max(f["source_accuracy"] for f in sv["fits"])
+    assert chosen["source_nll"] == min(f["source_nll"] for f in sv["fits"]) and sv["soup"]["fits"][0] == sv["chosen"]
     assert r["winner"]["strategy"] == chosen["strategy"] and r["winner"]["final_fit"]["length"] == chosen["length"]
-    assert r["winner"]["test"]["accuracy"] == pytest.approx(chosen["test_accuracy"])  # the saved model is that fit
     assert any(f["length"] == "full" and f["work_ratio"] > 1 for f in sv["fits"])
     assert any("held-out labelled examples chose the model" in n for n in r["notes"]) and not r["trials"]
     saved = json.loads((tmp_path / "run" / "run.json").read_text())
     assert saved["source_validation"]["chosen"] == sv["chosen"]
     assert "held-out labelled" in (tmp_path / "run" / "report.html").read_text()
+    # the saved model is the soup: loaded back, it scores what the run reported on the test split
+    from warmstart.backbones.checkpoint import load_checkpoint
+    from warmstart.engine.evaluate import predict_proba
+
+    ck = load_checkpoint(tmp_path / "run" / "model")
+    test = get_task("breast_cancer-b")
+    acc = float((predict_proba(ck.model, test.x_test).argmax(1) == test.y_test).float().mean())
+    assert acc == pytest.approx(r["winner"]["test"]["accuracy"]) and "weight average" in ck.meta["extra"]["soup"]

@@ -92,9 +92,12 @@ def test_an_auto_run_chosen_by_the_sources_held_out_labels_shows_its_fits() -> N
            "time": {"search": 1.0, "source validation": 12.5, "total": 14.0},
            "winner": {"strategy": "l2sp", "test": {"accuracy": 0.9}},
            "source_validation": {"held_out": 86, "chosen": 1, "test": {"shifted": False}, "fits": [
-               {"strategy": "finetune", "length": "trial", "source_accuracy": 0.95, "seconds": 0.1},
-               {"strategy": "l2sp", "length": "full", "source_accuracy": 0.98, "seconds": 3.2}]}}
+               {"strategy": "finetune", "length": "trial", "source_accuracy": 0.95, "source_nll": 0.2, "seconds": 0.1},
+               {"strategy": "l2sp", "length": "full", "source_accuracy": 0.98, "source_nll": 0.1, "seconds": 3.2},
+               {"strategy": "lora", "length": "full", "source_accuracy": 0.9, "source_nll": 0.3, "seconds": 1.0}],
+               "soup": {"fits": [1, 0], "source_accuracy": 0.9767, "source_nll": 0.09}}}
     page = render(run)
     assert "86 held-out labelled examples" in page and "12.5 s" in page
-    assert page.count("<td>yes</td>") == 1 and "0.98" in page
+    assert page.count("<td>yes</td>") == 3 and "0.98" in page  # two fits in the soup, and the soup
+    assert "weight average of fits 1, 0" in page and "0.9767" in page and "0.0900" in page
     assert "no trial ran: by source" in page

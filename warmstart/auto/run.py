@@ -183,7 +183,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
     if by_source is not None:
         notes += by_source.notes
         fit = by_source.fit
-        win, retrained = fit.winner, fit.result
+        win, retrained = fit.winner, by_source.result
         trial_params, win_params = win.params, fit.params
         final_plan = FinalFit(fit.params, fit.length, fit.work_ratio, None, by_source.notes[0])
     else:
@@ -200,7 +200,8 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         if hasattr(final.model_, "backbone"):
             save_checkpoint(final.model_, model_dir, classes=target.classes, source_task=target.name,
                             metrics={"test": test}, extra={"strategy": win.strategy, "params": win_params,
-                                                           "source": win.source.name, "auto": True})
+                                                           "source": win.source.name, "auto": True,
+                                                           **({"soup": by_source.describe()} if by_source else {})})
             saved = str(model_dir)
         record_sources(st, ranked)
         result = _result(target, b, seed, shots, ranked, sit, study, pre_notes + notes, win, win_params,

@@ -1,0 +1,60 @@
+"""A model soup of auto's fits: the uniform average of the weights of the fits that score best on held-out labels.
+
+Fits of several recipes from one pretrained source, each on every label, often lie in one basin of the loss, and
+the average of their weights is then one model that is better than most of them (Wortsman et al., "Model soups:
+averaging weights of multiple fine-tuned models improves accuracy without increasing inference time", ICML 2022).
+:func:`nll_soup` takes the :data:`SOUP_SIZE` fits with the lowest log-loss on held-out labelled examples (a proper
+scoring rule separates fits that their accuracy on a few dozen examples ties) among those sharing the best one's
+architecture, and averages their weights: one model of the source's architecture, saved, exported and served like
+any other.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+#: the fits averaged
+SOUP_SIZE = 5
+
+
+def average_weights(models: Sequence[nn.Module]) -> nn.Module | None:
+    """The uniform average of ``models``' weights (floating-point tensors; the others are the first model's), as a
+    copy of the first model; None when their state dicts differ in names or shapes."""
+    states = [m.state_dict() for m in models]
+    first = states[0]
+    if any(s.keys() != first.keys() or any(s[k].shape != first[k].shape for k in first) for s in states[1:]):
+        return None
+    out = copy.deepcopy(models[0])
+    out.load_state_dict({k: (torch.stack([s[k].float() for s in states]).mean(0).to(first[k].dtype)
+                             if first[k].is_floating_point() else first[k]) for k in first})
+    return out
+
+
+def nll_soup(models: Sequence[nn.Module], nlls: Sequence[float],
+             size: int = SOUP_SIZE) -> tuple[list[int], nn.Module]:
+    """The soup of the ``size`` models with the lowest held-out log-loss ``nlls`` (ties: the earlier model) among
+    those whose weights average with the best one's.
+
+    Returns:
+        (the indices of the averaged models, best first; the soup). One index and a copy of that model where no
+        other model shares its architecture.
+
+    Raises:
+        ValueError: no models, or ``nlls`` of another length.
+    """
+    if not models or len(models) != len(nlls):
+        raise ValueError(f"nll_soup needs one log-loss per model ({len(models)} models, {len(nlls)} log-losses)")
+    order = sorted(range(len(models)), key=lambda i: (round(float(nlls[i]), 9), i))
+    kept = [order[0]]
+    for i in order[1:]:
+        if len(kept) == size:
+            break
+        if average_weights([models[order[0]], models[i]]) is not None:
+            kept.append(i)
+    soup = average_weights([models[i] for i in kept])
+    assert soup is not None  # every kept model averages with the first
+    return kept, soup
