@@ -20,6 +20,11 @@ A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into th
 * ``source NLL top-K``: the average of the class probabilities of the K fits (every strategy, both lengths) with
   the lowest log-loss on the source's held-out examples — a proper scoring rule resolves more than accuracy on
   20–700 labels, and an average of near-ties does not bet on one (Caruana et al.'s sorted initialization);
+* ``soup NLL top-K``: the uniform weight average (a model soup, Wortsman et al., ICML 2022) of the K fits with the
+  lowest source held-out log-loss among those sharing the best one's architecture — one model; what ``auto``
+  returns there since its revision 37, with K = 5 (:mod:`warmstart.auto.soup`);
+* ``greedy soup, accuracy`` / ``, NLL``: the paper's greedy soup, fits taken in order of source held-out accuracy
+  (ties: log-loss) and kept while the soup's held-out accuracy does not drop (or its log-loss does not rise);
 * ``source + divergence (linear)`` / ``(kNN)``: one fit, the lowest source held-out error plus half the proxy
   A-distance between the source's held-out inputs and the target's in the fit's own features (``2·acc − 1`` of a
   domain classifier, logistic regression or 10 nearest neighbours, counted only where it tells the domains apart
