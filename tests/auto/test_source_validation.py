@@ -162,6 +162,9 @@ def test_auto_returns_the_fit_the_source_labels_chose_and_says_so(breast_source,
     chosen = sv["fits"][sv["chosen"]]
     assert chosen["source_nll"] == min(f["source_nll"] for f in sv["fits"]) and sv["soup"]["fits"][0] == sv["chosen"]
     assert r["winner"]["strategy"] == chosen["strategy"] and r["winner"]["final_fit"]["length"] == chosen["length"]
+    if len(sv["soup"]["fits"]) > 1:  # the winner's label names every fit of the soup
+        assert r["winner"]["label"].startswith(f"soup of {chosen['strategy']} ({chosen['length']})")
+        assert r["winner"]["label"].count("(") == len(sv["soup"]["fits"]) and "weight average" in r["winner"]["soup"]
     assert any(f["length"] == "full" and f["work_ratio"] > 1 for f in sv["fits"])
     assert any("held-out labelled examples chose the model" in n for n in r["notes"]) and not r["trials"]
     saved = json.loads((tmp_path / "run" / "run.json").read_text())
