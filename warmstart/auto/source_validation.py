@@ -112,8 +112,8 @@ class SourceChoice:
     fits: list[SourceFit]
     soup: list[int]
     result: Any = field(repr=False)
-    accuracy: float = 0.0
-    nll: float = 0.0
+    accuracy: float
+    nll: float
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -136,9 +136,10 @@ class SourceChoice:
     def describe(self) -> str:
         """The soup in words: its fits and its held-out scores."""
         names = ", ".join(f"{self.fits[i].winner.strategy} ({self.fits[i].length})" for i in self.soup)
-        return (f"the weight average of the {len(self.soup)} fit(s) with the lowest log-loss on the source's "
-                f"{self.n_held_out} held-out labelled examples, {names}: accuracy {self.accuracy:.4f}, log-loss "
-                f"{self.nll:.4f} on them")
+        what = (f"the weight average of the {len(self.soup)} fits" if len(self.soup) > 1 else
+                "the fit (no other shares its architecture)")
+        return (f"{what} with the lowest log-loss on the source's {self.n_held_out} held-out labelled examples, "
+                f"{names}: accuracy {self.accuracy:.4f}, log-loss {self.nll:.4f} on them")
 
     def selection(self, protocol: str) -> dict[str, Any]:
         """``result["selection"]`` of a run whose model this phase chose (``protocol``: the validation a search's
