@@ -91,20 +91,43 @@ def _first_trial(storage: Path) -> Any:
     return trials[0] if trials and isinstance(trials[0].user_attrs.get("recipe"), dict) else None
 
 
-def own_first_trial(prior_run: dict[str, Any]) -> dict[str, Any] | None:
-    """The first-trial row of an auto (prior) run that ran no search (``selection == "prior"``), else None.
+def own_first_trial(prior_run: dict[str, Any], run_json: Path | None = None,
+                    gain_of: Callable[[str], float] | None = None) -> dict[str, Any] | None:
+    """The first-trial row of an auto (prior) run that ran no search, else None.
 
-    Such a run's final fit is the prior's first pick with the whole budget: exactly what the first-trial arm
-    would fit again, so its row (accuracy, seconds, label) is the arm's, with no second run."""
+    A run chosen by the prior alone (``selection == "prior"``) fitted the prior's first pick with the whole budget:
+    exactly what the first-trial arm would fit again, so its row (accuracy, seconds, label) is the arm's. A run whose
+    source-validation phase replaced the search (``selection == "source"``) fitted the prior's first pick first, at
+    its trials' length and at its full length (``run_json``'s ``source_validation.fits``): the arm's row is that fit
+    at the length auto's final fit would give it alone (the trials' where ``gain_of(strategy)``, the prior's raw
+    length gain, is negative), read from the run with no second run."""
     from benchmarks._meta_portfolio import REVISION
     from benchmarks._revision import current_revision
 
-    if prior_run.get("selection") != "prior" or prior_run.get("accuracy") is None:
+    if prior_run.get("accuracy") is None:
         return None
-    strategy = str(prior_run.get("label") or "").split(" ", 1)[0]
-    row = {k: v for k, v in prior_run.items() if k not in ("first_trial", "trials", "selection", "prior", "budget")}
-    row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT,
-               final_fit="the auto run's own final fit (it ran no search)")
+    drop = ("first_trial", "trials", "selection", "prior", "budget")
+    if prior_run.get("selection") == "source" and run_json is not None and run_json.is_file():
+        fits = (json.loads(run_json.read_text()).get("source_validation") or {}).get("fits") or []
+        if not fits or fits[0].get("test_accuracy") is None:
+            return None
+        first = fits[0]
+        strategy = str(first["strategy"])
+        full = fits[1] if len(fits) > 1 and fits[1]["strategy"] == strategy and fits[1]["length"] == "full" else None
+        fit = first if full is None or (gain_of is not None and gain_of(strategy) < 0) else full
+        row = {k: v for k, v in prior_run.items() if k not in drop}
+        row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT,
+                   accuracy=fit["test_accuracy"], seconds=fit["seconds"],
+                   label=f"{strategy} ({fit['length']}) from {first.get('source')}",
+                   final_fit="the source-validation phase's fit of the prior's first pick at the length auto's final "
+                             "fit would give it (no search ran)")
+    elif prior_run.get("selection") != "prior":
+        return None
+    else:
+        strategy = str(prior_run.get("label") or "").split(" ", 1)[0]
+        row = {k: v for k, v in prior_run.items() if k not in drop}
+        row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT,
+                   final_fit="the auto run's own final fit (it ran no search)")
     if strategy in REVISION:
         row["revision"] = current_revision(strategy)
     return row

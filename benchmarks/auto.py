@@ -267,16 +267,16 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
             _log(f"{sit.name} seed {seed} {arm}: {r.get('accuracy')} ({r.get('label') or r.get('error')})")
     prior_run = log.get(sit.name, seed, "auto_prior") or {}
     needs_first = "first_trial" in autos and log.get(sit.name, seed, "first_trial") is None
-    own = own_first_trial(prior_run) if needs_first else None
+    name = f"{sit.name}-{seed}-auto_prior"
+    modality = get_task(sit.task).modality
+    gain_of = None if prior is None else (
+        lambda strategy: float(prior.raw_length_gain(strategy, sit.shots, modality)))
+    own = own_first_trial(prior_run, work / "runs" / name / "run.json", gain_of) if needs_first else None
     if own is not None:
         log.add(own)
         _log(f"{sit.name} seed {seed} first trial {own['label']}: {own.get('accuracy')} (auto's own, no search)")
     elif needs_first and prior_run.get("first_trial"):
-        name = f"{sit.name}-{seed}-auto_prior"
         n_labelled = n_items(get_task(sit.task).few_shot(sit.shots, seed=seed).x_train) if sit.shots else 0
-        modality = get_task(sit.task).modality
-        gain_of = None if prior is None else (
-            lambda strategy: float(prior.raw_length_gain(strategy, sit.shots, modality)))
         planned = first_trial_fit(work / "kb" / f"{name}.db", work / "runs" / name / "run.json",
                                   str(prior_run.get("budget") or budget), n_labelled, (quick or {}).get("params"),
                                   gain_of)

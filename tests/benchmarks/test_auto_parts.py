@@ -177,6 +177,28 @@ def test_an_auto_run_without_a_search_is_its_own_first_trial(tmp_path) -> None:
     assert own_first_trial({**run, "accuracy": None}) is None  # it failed: nothing to read
 
 
+def test_a_run_chosen_by_the_source_reads_its_first_pick_from_the_phase(tmp_path) -> None:
+    """Where the source-validation phase replaced the search, the first-trial arm is the phase's fit of the prior's
+    first pick at the length auto's final fit would give it alone: full, or the trials' where its length gain is
+    negative; a run without the phase's record has none."""
+    import json
+
+    run = {"situation": "t", "seed": 1, "arm": "auto_prior", "auto_revision": AUTO_REVISION, "accuracy": 0.85,
+           "seconds": 30.0, "label": "soup of ...", "selection": "source", "trials": 0, "budget": "2m",
+           "first_trial": None}
+    fits = [{"strategy": "source_only", "source": "src", "length": "trial", "seconds": 0.1, "test_accuracy": 0.83},
+            {"strategy": "source_only", "source": "src", "length": "full", "seconds": 4.0, "test_accuracy": 0.84},
+            {"strategy": "dann", "source": "src", "length": "trial", "seconds": 0.2, "test_accuracy": 0.86}]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"source_validation": {"fits": fits}}))
+    own = own_first_trial(run, path)
+    assert own is not None and (own["accuracy"], own["seconds"]) == (0.84, 4.0)
+    assert own["label"] == "source_only (full) from src" and own["arm"] == "first_trial"
+    kept = own_first_trial(run, path, gain_of=lambda s: -0.1)  # a negative gain keeps the trials' length
+    assert kept is not None and kept["accuracy"] == 0.83 and "(trial)" in kept["label"]
+    assert own_first_trial(run, tmp_path / "missing.json") is None
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_first_trial_recipe_is_the_lowest_numbered_trial(tmp_path) -> None:
     from warmstart.knowledge.storage import open_storage
