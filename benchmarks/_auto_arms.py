@@ -106,8 +106,12 @@ def own_first_trial(prior_run: dict[str, Any], run_json: Path | None = None,
 
     if prior_run.get("accuracy") is None:
         return None
-    drop = ("first_trial", "trials", "selection", "prior", "budget")
-    if prior_run.get("selection") == "source" and run_json is not None and run_json.is_file():
+    row = {k: v for k, v in prior_run.items() if k not in ("first_trial", "trials", "selection", "prior", "budget")}
+    row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT)
+    if prior_run.get("selection") == "prior":
+        strategy = str(prior_run.get("label") or "").split(" ", 1)[0]
+        row["final_fit"] = "the auto run's own final fit (it ran no search)"
+    elif prior_run.get("selection") == "source" and run_json is not None and run_json.is_file():
         fits = (json.loads(run_json.read_text()).get("source_validation") or {}).get("fits") or []
         if not fits or fits[0].get("test_accuracy") is None:
             return None
@@ -115,19 +119,12 @@ def own_first_trial(prior_run: dict[str, Any], run_json: Path | None = None,
         strategy = str(first["strategy"])
         full = fits[1] if len(fits) > 1 and fits[1]["strategy"] == strategy and fits[1]["length"] == "full" else None
         fit = first if full is None or (gain_of is not None and gain_of(strategy) < 0) else full
-        row = {k: v for k, v in prior_run.items() if k not in drop}
-        row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT,
-                   accuracy=fit["test_accuracy"], seconds=fit["seconds"],
+        row.update(accuracy=fit["test_accuracy"], seconds=fit["seconds"],
                    label=f"{strategy} ({fit['length']}) from {first.get('source')}",
                    final_fit="the source-validation phase's fit of the prior's first pick at the length auto's final "
                              "fit would give it (no search ran)")
-    elif prior_run.get("selection") != "prior":
-        return None
     else:
-        strategy = str(prior_run.get("label") or "").split(" ", 1)[0]
-        row = {k: v for k, v in prior_run.items() if k not in drop}
-        row.update(arm="first_trial", auto_revision=ARM_REVISION["first_trial"], first_fit=FIRST_FIT,
-                   final_fit="the auto run's own final fit (it ran no search)")
+        return None
     if strategy in REVISION:
         row["revision"] = current_revision(strategy)
     return row

@@ -268,7 +268,7 @@ def _run_seed(sit: Situation, seed: int, log: RunLog, prior: Any, ckpts: dict[st
     prior_run = log.get(sit.name, seed, "auto_prior") or {}
     needs_first = "first_trial" in autos and log.get(sit.name, seed, "first_trial") is None
     name = f"{sit.name}-{seed}-auto_prior"
-    modality = get_task(sit.task).modality
+    modality = get_task(sit.task).modality if needs_first else ""  # the task is built only where it is read
     gain_of = None if prior is None else (
         lambda strategy: float(prior.raw_length_gain(strategy, sit.shots, modality)))
     own = own_first_trial(prior_run, work / "runs" / name / "run.json", gain_of) if needs_first else None

@@ -171,16 +171,15 @@ def source_soups(models: dict[str, Any], held_x: Any, held_y: list[int], test_x:
     log-loss (those sharing the first one's architecture), and the paper's greedy soups, ingredients taken in
     order of held-out accuracy (ties: log-loss) and kept while the soup's held-out accuracy does not drop
     (``greedy soup, accuracy``) or its log-loss does not rise (``greedy soup, NLL``)."""
-    import numpy as np
+    import torch
 
-    from warmstart.auto.soup import average_weights, nll_soup
+    from warmstart.auto.soup import average_weights, held_out_scores, nll_soup
     from warmstart.engine.evaluate import predict_proba
 
-    y = np.asarray(held_y)
+    y = torch.as_tensor(held_y)
 
     def scores(model: Any) -> tuple[float, float]:
-        p = np.clip(predict_proba(model, held_x).numpy(), 1e-7, 1.0)
-        return float((p.argmax(1) == y).mean()), float(-np.log(p[np.arange(len(y)), y]).mean())
+        return held_out_scores(predict_proba(model, held_x), y)
 
     names = list(models)
     held = {f: scores(m) for f, m in models.items()}

@@ -216,9 +216,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             result["selection"] = by_source.selection(protocol)
             result["source_validation"] = by_source.to_json()
             if len(by_source.soup) > 1:  # the model is no single fit: say so wherever the winner is named
-                names = ", ".join(f"{by_source.fits[i].winner.strategy} ({by_source.fits[i].length})"
-                                  for i in by_source.soup)
-                result["winner"]["label"] = f"soup of {names} from {win.source.name}"
+                result["winner"]["label"] = f"soup of {by_source.names()} from {win.source.name}"
                 result["winner"]["soup"] = by_source.describe()
         result["prior"] = plan.to_json() if plan is not None else None
         result["winner"].update({k: v for r in result["trials"] if r["number"] == win.number

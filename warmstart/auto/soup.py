@@ -34,6 +34,14 @@ def average_weights(models: Sequence[nn.Module]) -> nn.Module | None:
     return out
 
 
+def held_out_scores(proba: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, mean log-loss) of class probabilities ``proba`` (N×K) on labels ``y`` (probabilities floored at
+    1e-7)."""
+    p = proba.cpu().clamp_min(1e-7)
+    y = y.cpu()
+    return float((p.argmax(1) == y).float().mean()), float(-p[torch.arange(len(y)), y].log().mean())
+
+
 def nll_soup(models: Sequence[nn.Module], nlls: Sequence[float],
              size: int = SOUP_SIZE) -> tuple[list[int], nn.Module]:
     """The soup of the ``size`` models with the lowest held-out log-loss ``nlls`` (ties: the earlier model) among

@@ -42,7 +42,7 @@ from warmstart.auto.clock import Clock
 from warmstart.auto.final_fit import final_fit, trial_fit_seconds
 from warmstart.auto.prior_plan import PriorPlan
 from warmstart.auto.shift_test import ShiftTest, shift_test
-from warmstart.auto.soup import nll_soup
+from warmstart.auto.soup import held_out_scores, nll_soup
 from warmstart.auto.sources import RankedSource
 from warmstart.auto.winner import Winner, from_config
 from warmstart.errors import WarmstartError
@@ -133,9 +133,13 @@ class SourceChoice:
                          "source_nll": round(self.nll, 4)},
                 "fits": [f.to_json() for f in self.fits]}
 
+    def names(self) -> str:
+        """The soup's fits, ``strategy (length)``, the lowest held-out log-loss first."""
+        return ", ".join(f"{self.fits[i].winner.strategy} ({self.fits[i].length})" for i in self.soup)
+
     def describe(self) -> str:
         """The soup in words: its fits and its held-out scores."""
-        names = ", ".join(f"{self.fits[i].winner.strategy} ({self.fits[i].length})" for i in self.soup)
+        names = self.names()
         what = (f"the weight average of the {len(self.soup)} fits" if len(self.soup) > 1 else
                 "the fit (no other shares its architecture)")
         return (f"{what} with the lowest log-loss on the source's {self.n_held_out} held-out labelled examples, "
@@ -267,21 +271,19 @@ def _rank(fits: list[SourceFit], i: int) -> tuple[int, int]:
 
 def _with_model(result: Any, model: torch.nn.Module) -> Any:
     """A copy of a run ``result`` whose strategy predicts with ``model`` (its test metrics unset: they were the
-    fit's). The strategy is a shallow copy, its feature cache (linear probing's) dropped: the weights changed."""
+    fit's). The strategy is a shallow copy; a feature cache it keeps (linear probing's) is not read for ``model``,
+    whose tensors are not the ones it was computed with (``FrozenBackbone.unchanged``)."""
     import copy
     import dataclasses
 
     strategy = copy.copy(result.strategy)
     strategy.model_ = model
-    if hasattr(strategy, "_frozen"):
-        strategy._frozen = None
     return dataclasses.replace(result, strategy=strategy, test=None)
 
 
 def _scores(strategy: Any, x: Any, y: torch.Tensor) -> tuple[float, float]:
     """(accuracy, mean log-loss) of a fitted strategy on labelled examples."""
-    p = strategy.predict_proba(x).cpu().clamp_min(1e-7)
-    return float((p.argmax(1) == y).float().mean()), float(-p[torch.arange(len(y)), y].log().mean())
+    return held_out_scores(strategy.predict_proba(x), y)
 
 
 def _fit_all(target: Task, cands: list[Winner], data: tuple[Any, torch.Tensor], clock: Clock,

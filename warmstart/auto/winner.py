@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 from warmstart.auto.arch import split_params
 from warmstart.auto.choice import trial_fit_args, trial_source
 from warmstart.auto.prior_plan import PriorPlan
-from warmstart.auto.search import fixed_params
+from warmstart.auto.search import fixed_params, recipe_source
 from warmstart.auto.sources import RankedSource
 from warmstart.recipe import Recipe
 from warmstart.strategies import strategy_class
@@ -48,8 +48,6 @@ class Winner:
 
     def recipe(self, params: dict[str, Any], seed: int) -> Recipe:
         """The recipe of a fit of this winner with ``params`` (its source as a Recipe names it)."""
-        from warmstart.auto.search import recipe_source
-
         path, source_task = recipe_source(self.source.source)
         return Recipe(self.strategy, params, source=path, source_task=source_task,
                       source_spec=self.source.source.spec, seed=seed, architecture=self.architecture)
