@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._auto_report import HERE
-from benchmarks._auto_revisions import ARM_REVISION, AUTO_ARMS, AUTO_REVISION, FIRST_FIT
+from benchmarks._auto_revisions import ARM_REVISION, AUTO_ARMS, AUTO_REVISION, FIRST_FIT, situation_task
 from benchmarks._auto_situations import Situation, lofo_rows, row_family
 from benchmarks._report import cpu_name
+from benchmarks._revision import input_revision
 
 #: rows of the few task keys a ``--quick`` prior is fitted on (seconds, not minutes)
 QUICK_PRIOR_TASKS = 8
@@ -127,6 +128,9 @@ def own_first_trial(prior_run: dict[str, Any], run_json: Path | None = None,
         return None
     if strategy in REVISION:
         row["revision"] = current_revision(strategy)
+    task = situation_task(str(row["situation"]))
+    if input_revision(task) != 1:
+        row["input_revision"] = input_revision(task)
     return row
 
 
@@ -259,6 +263,8 @@ def run_recipe_row(sit: Situation, seed: int, arm: str, recipe: Any, source: Any
         row["strategy"] = recipe.strategy
     if recipe.strategy in REVISION:  # rows of a never-revised strategy carry none (revision 1)
         row["revision"] = current_revision(recipe.strategy)
+    if input_revision(sit.task) != 1:
+        row["input_revision"] = input_revision(sit.task)
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         res = run_recipe(sit.task, recipe, validation="none", source=source, keep_model=False)

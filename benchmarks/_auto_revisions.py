@@ -99,8 +99,11 @@ from benchmarks._auto_situations import SITUATIONS
 #: first fit's training steps, not from the fit's whole wall time (timed whole, source_only's 1.3 s fit on breast,
 #: 0.08 s of it in steps, predicted 78 s for its full length and stopped the phase on seed 0): the tabular situation;
 #: 37 since the phase returns the weight average (a model soup, ``auto.soup``) of the five fits with the lowest
-#: log-loss on the source's held-out labels, not the fit with the best accuracy there: the tabular situations
-AUTO_REVISION = 37
+#: log-loss on the source's held-out labels, not the fit with the best accuracy there: the tabular situations; 38
+#: since a tabular target's rows are standardized as the source's table was (``Task.in_scale``, the source model's
+#: feature scaler), not by the target's own train split: the tabular situations (their recipe runs too:
+#: ``benchmarks._revision.input_revision``)
+AUTO_REVISION = 38
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
@@ -122,7 +125,8 @@ SCOPED_SITUATIONS: dict[int, tuple[str, ...]] = {
     34: (),
     35: ("breast_cancer-b-5shot",),
     36: ("breast_cancer-b-5shot",),
-    37: ("breast_cancer-b-5shot", "spam7-b-5shot")}
+    37: ("breast_cancer-b-5shot", "spam7-b-5shot"),
+    38: ("breast_cancer-b-5shot", "spam7-b-5shot")}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick
@@ -173,6 +177,11 @@ def unchanged_since(revision: int, situation: str, upto: int | None = None) -> b
         or (r in SCOPED_SITUATIONS and situation not in SCOPED_SITUATIONS[r]) for r in range(revision + 1, last + 1))
 
 
+def situation_task(name: str) -> str | None:
+    """The target task of situation ``name`` (None: no such situation)."""
+    return next((s.task for s in SITUATIONS if s.name == name), None)
+
+
 class RunLog:
     """The finished runs of ``runs.jsonl``, keyed by (situation, seed, arm, strategy)."""
 
@@ -202,9 +211,10 @@ class RunLog:
             return False
         if row.get("arm") == "auto_none" and not row.get("quick") and int(row.get("code_revision", rev)) != rev:
             return False  # today's prior="none" code recorded under the baseline's revision (:func:`may_run`)
-        strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0]) \
-            if row.get("arm") in ("single", "first_trial", HERE) else ""
-        return is_current({**row, "strategy": strategy})
+        if row.get("arm") not in ("single", "first_trial", HERE):
+            return is_current({**row, "strategy": ""})
+        strategy = str(row.get("strategy") or (row.get("label") or "").split(" ", 1)[0])
+        return is_current({**row, "strategy": strategy}, situation_task(str(row.get("situation"))))
 
     @staticmethod
     def key(row: dict[str, Any]) -> tuple[str, int, str, str]:

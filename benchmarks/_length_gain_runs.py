@@ -17,7 +17,7 @@ from typing import Any
 from benchmarks._auto_revisions import RunLog
 from benchmarks._meta_portfolio import Member
 from benchmarks._meta_tasks import TARGETS, Target
-from benchmarks._revision import current_revision, is_current
+from benchmarks._revision import current_revision, input_revision, is_current
 
 #: the committed runs of the full benchmark (read by ship_prior and the auto benchmark)
 GAIN_RUNS = Path(__file__).resolve().parent / "results" / "length_gain" / "runs.jsonl"
@@ -134,7 +134,7 @@ def run_one(cell: Cell, seed: int, cut: Any, source: Any, strategy: str, fidelit
         "shots": cell.shots, "seed": seed,
         "source_task": t.source_task, "strategy": strategy, "fidelity": fidelity, "params": params,
         "steps": training_steps(strategy, params, n_labelled), "test_accuracy": None, "seconds": 0.0,
-        "revision": current_revision(strategy)}
+        "revision": current_revision(strategy), "input_revision": input_revision(t.name)}
     recipe = Recipe(strategy, params, source=str(source.path), source_spec=source.spec, source_task=t.source_task,
                     shots=cell.shots, seed=seed)
     t0 = time.perf_counter()

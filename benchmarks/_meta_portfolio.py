@@ -191,9 +191,20 @@ REVISION: dict[str, tuple[int, str]] = {
 }
 
 
+#: every run from a tabular source: (revision, what changed); part of those runs' unit keys, as :data:`REVISION`
+TABULAR_REVISION = (2, "2026-12-05: the target's rows are standardized as the source's table was (the source "
+                       "model's feature scaler), not by the target's own train split")
+
+
+def _tabular(recipe: Recipe) -> bool:
+    from warmstart.tasks._builtin import builtin_modality
+
+    return recipe.source_task is not None and builtin_modality(recipe.source_task) == "tabular"
+
+
 def unit_key(recipe: Recipe, *, current: bool = True) -> str:
     """What identifies a run within its (task, shots) study: the recipe without where the checkpoint lies,
-    and its strategy's :data:`REVISION` when it has one.
+    its strategy's :data:`REVISION` when it has one, and :data:`TABULAR_REVISION` for a tabular source.
 
     The checkpoint folder is left out so a moved work folder still resumes; ``source_task`` names the source.
     ``current=False`` gives the key at revision 1 (no revision field), what runs recorded before a strategy's
@@ -204,6 +215,8 @@ def unit_key(recipe: Recipe, *, current: bool = True) -> str:
         data.pop(k, None)
     if current and recipe.strategy in REVISION:
         data["revision"] = REVISION[recipe.strategy][0]
+    if current and _tabular(recipe):
+        data["tabular_revision"] = TABULAR_REVISION[0]
     return json.dumps(data, sort_keys=True)
 
 
@@ -216,4 +229,9 @@ def is_current(unit: Any) -> bool:
     except ValueError:
         return True
     rev = REVISION.get(str(data.get("strategy")))
-    return int(data.get("revision", 1)) == (rev[0] if rev else 1)
+    if int(data.get("revision", 1)) != (rev[0] if rev else 1):
+        return False
+    source_task = data.get("source_task")
+    if isinstance(source_task, str) and _tabular(Recipe("scratch", source_task=source_task)):
+        return int(data.get("tabular_revision", 1)) == TABULAR_REVISION[0]
+    return True

@@ -210,7 +210,14 @@ def sanity_checks(rows: list[dict[str, Any]], storage: Any, quick: bool, complet
 
 def header(args: argparse.Namespace, argv: list[str]) -> str:
     """The README's head: what the table is, provenance, portfolio and per-run budgets."""
-    from benchmarks._meta_portfolio import BUDGET, QUICK_BUDGET, REVISION, UNLABELLED, labelled_strategies
+    from benchmarks._meta_portfolio import (
+        BUDGET,
+        QUICK_BUDGET,
+        REVISION,
+        TABULAR_REVISION,
+        UNLABELLED,
+        labelled_strategies,
+    )
 
     cmd = "python -m benchmarks.meta_dataset " + " ".join(argv)
     return "\n".join([
@@ -235,5 +242,7 @@ def header(args: argparse.Namespace, argv: list[str]) -> str:
         "- `curve` is empty for strategies that log no per-epoch validation accuracy (linear_probe, the",
         "  domain-adaptation loop, fixmatch) and without labels; `mf_*` describe the labelled support set",
         *(f"- {name}: revision {rev} ({why}); the earlier revision's runs are left out of the table and redone"
-          for name, (rev, why) in sorted(REVISION.items())), "",
+          for name, (rev, why) in sorted(REVISION.items())),
+        f"- every run from a tabular source: revision {TABULAR_REVISION[0]} ({TABULAR_REVISION[1]}); the earlier "
+        "revision's runs are left out of the table and redone", "",
     ])

@@ -149,23 +149,31 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
             res = run_recipe(cut, recipe, validation="none", source=source, keep_model=True)
             seconds[name] = round(time.perf_counter() - t0, 3)
             models[name] = res.strategy.model_
-            probs[name] = _rounded(res.strategy.predict_proba(cut.x_test))
+            inputs = res.strategy.task_inputs  # rows as the model takes them (a table's: the source's scale)
+            probs[name] = _rounded(res.strategy.predict_proba(inputs(cut, cut.x_test)))
             acc[name] = float(res.test["accuracy"])
-            source_probs[name] = _rounded(res.strategy.predict_proba(held_x))
-            domain[name] = domain_accuracy(res.strategy.model_, held_x, target_x, seed)
+            source_probs[name] = _rounded(res.strategy.predict_proba(inputs(cut, held_x)))
+            domain[name] = domain_accuracy(res.strategy.model_, inputs(cut, held_x), inputs(cut, target_x), seed)
     soups = {}
     for k in TOPS:
         fits = [returned(order, probs, s["strategy"]) for s in order if f"{s['strategy']}/trial" in probs][:k]
         averaged = soup([models[f] for f in fits]) if len(fits) == k else None
         if averaged is not None:
-            soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, cut.x_test))
-    soups.update(source_soups(models, held_x, held_y, cut.x_test))
+            soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, in_model_scale(averaged, cut, cut.x_test)))
+    soups.update(source_soups(models, cut, held_x, held_y))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs,
                    domain=domain)
 
 
-def source_soups(models: dict[str, Any], held_x: Any, held_y: list[int], test_x: Any) -> dict[str, Any]:
+def in_model_scale(model: Any, task: Any, x: Any) -> Any:
+    """``task``'s inputs ``x`` as ``model`` takes them (:meth:`warmstart.strategies._base.Strategy.task_inputs`)."""
+    from warmstart.tasks._scaler import convert
+
+    return convert(x, task.scaler, model.input_spec.scaler)
+
+
+def source_soups(models: dict[str, Any], cut: Any, held_x: Any, held_y: list[int]) -> dict[str, Any]:
     """Weight averages of the fits chosen on the source's held-out examples (Wortsman et al., "Model soups",
     ICML 2022), as test probabilities: ``soup NLL top-K``, the uniform soup of the K fits with the lowest held-out
     log-loss (those sharing the first one's architecture), and the paper's greedy soups, ingredients taken in
@@ -179,7 +187,10 @@ def source_soups(models: dict[str, Any], held_x: Any, held_y: list[int], test_x:
     y = torch.as_tensor(held_y)
 
     def scores(model: Any) -> tuple[float, float]:
-        return held_out_scores(predict_proba(model, held_x), y)
+        return held_out_scores(predict_proba(model, in_model_scale(model, cut, held_x)), y)
+
+    def test_probs(model: Any) -> list[list[float]]:
+        return _rounded(predict_proba(model, in_model_scale(model, cut, cut.x_test)))
 
     names = list(models)
     held = {f: scores(m) for f, m in models.items()}
@@ -188,7 +199,7 @@ def source_soups(models: dict[str, Any], held_x: Any, held_y: list[int], test_x:
     for k in (3, 5):  # what auto returns (warmstart.auto.soup), but for the tie order: here the fits' run order
         kept, averaged = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=k)
         if len(kept) == k:
-            out[f"soup NLL top-{k}"] = _rounded(predict_proba(averaged, test_x))
+            out[f"soup NLL top-{k}"] = test_probs(averaged)
     for rule, better in (("accuracy", lambda new, old: new[0] >= old[0]), ("NLL", lambda new, old: new[1] <= old[1])):
         chosen, best = [by_acc[0]], held[by_acc[0]]
         for f in by_acc[1:]:
@@ -197,7 +208,7 @@ def source_soups(models: dict[str, Any], held_x: Any, held_y: list[int], test_x:
                 chosen, best = [*chosen, f], s
         whole = average_weights([models[g] for g in chosen])
         assert whole is not None  # every kept fit averaged with the ones before it
-        out[f"greedy soup, {rule}"] = _rounded(predict_proba(whole, test_x))
+        out[f"greedy soup, {rule}"] = test_probs(whole)
     return out
 
 

@@ -316,7 +316,7 @@ def label_free_score(strategy: Any, task: Any, max_items: int = 2000) -> float:
     if n > max_items:
         idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_items]
         pool = take(pool, idx)
-    return infomax_score(strategy.predict_proba(pool))
+    return infomax_score(strategy.predict_proba(strategy.task_inputs(task, pool)))
 
 
 def make_source(recipe: Recipe, *, device: str = "auto", progress: bool = False) -> Any:

@@ -29,6 +29,7 @@ from warmstart._paths import cache_dir
 from warmstart.backbones.checkpoint import Checkpoint, load_checkpoint
 from warmstart.errors import ConfigError
 from warmstart.tasks._registry import load_task
+from warmstart.tasks._scaler import FeatureScaler
 from warmstart.tasks._task import Task
 
 
@@ -145,6 +146,18 @@ class Source:
                 self._ckpt = self._pretrain(progress, deadline=deadline)
         return self._ckpt
 
+    def input_scaler(self, progress: bool = True) -> FeatureScaler | None:
+        """The standardization the source model takes tabular rows in, or None (not tabular, or unknown).
+
+        A checkpoint's is in its metadata; a source given only as a task has its task's (the model
+        pretrained on it records it), so nothing is pretrained to answer.
+        """
+        if self.zoo is not None:
+            return None
+        if self.has_checkpoint:
+            return self.checkpoint(progress).model.input_spec.scaler
+        return self.task().scaler
+
     def fresh_checkpoint(self, progress: bool = True) -> Checkpoint:
         """A newly loaded copy (strategies modify their model in place)."""
         ckpt = self.checkpoint(progress)
@@ -181,6 +194,8 @@ class Source:
         # and a folder whose files change gets a new one
         data = f"{data_fingerprint(task.x_train)}|{data_fingerprint(task.y_train)}|{task.classes}"
         key = f"{task.name}|{data}|{self.backbone}|{self.pretrain_epochs}|{self.seed}"
+        if task.scaler is not None:  # a tabular model records its table's standardization since 2026-12-05
+            key += "|feature-scaler"
         out = cache_dir() / "sources" / hashlib.sha256(key.encode()).hexdigest()[:16]
         if (out / "meta.json").exists():
             try:

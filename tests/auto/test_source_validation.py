@@ -20,6 +20,7 @@ from warmstart.auto.sources import RankedSource
 from warmstart.auto.winner import Winner
 from warmstart.source import Source
 from warmstart.tasks import get_task, register_task
+from warmstart.tasks._scaler import convert
 
 register_task("moved-breast-b", lambda: (lambda t: t.replace(
     name="moved-breast-b", x_train=t.x_train + 2 * t.x_train.std(0), x_test=t.x_test + 2 * t.x_train.std(0),
@@ -56,7 +57,9 @@ def test_held_out_is_the_source_tasks_validation_and_test_split_in_the_targets_c
     x, y = held_out(_ranked(breast_source)[0], target)
     src = get_task("breast_cancer-a")
     assert len(y) == len(src.y_val) + len(src.y_test) == len(x)
-    assert torch.equal(x[: len(src.y_val)], src.x_val) and set(y.tolist()) == {0, 1}
+    # in the target's standardization: the same raw rows as the source's validation split
+    assert torch.allclose(convert(x[: len(src.y_val)], target.scaler, src.scaler), src.x_val, atol=1e-4)
+    assert not torch.allclose(x[: len(src.y_val)], src.x_val, atol=1e-3) and set(y.tolist()) == {0, 1}
     assert held_out(_ranked(breast_source, task_name=None)[0], target) is None  # no source data
     assert held_out(_ranked(breast_source)[0], get_task("wine-b").few_shot(5, seed=0)) is None  # other classes
 
@@ -96,11 +99,11 @@ def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(bre
             fits = [choice.fits[i].result.strategy.model_.state_dict()[name] for i in choice.soup]
             assert torch.allclose(w, torch.stack(fits).mean(0), atol=1e-6), name
     assert model is not choice.fit.result.strategy.model_ and choice.result.test is None
-    for f in choice.fits:  # each score is what it says
-        p = f.result.strategy.predict_proba(check.x).clamp_min(1e-7)
+    for f in choice.fits:  # each score is what it says (check.x is in the target's standardization)
+        p = f.result.strategy.predict_proba(f.result.strategy.task_inputs(target, check.x)).clamp_min(1e-7)
         assert float((p.argmax(1) == check.y).float().mean()) == pytest.approx(f.accuracy)
         assert float(-p[torch.arange(len(check.y)), check.y].log().mean()) == pytest.approx(f.nll, rel=1e-5)
-    p = choice.result.strategy.predict_proba(check.x)
+    p = choice.result.strategy.predict_proba(choice.result.strategy.task_inputs(target, check.x))
     assert float((p.argmax(1) == check.y).float().mean()) == pytest.approx(choice.accuracy)
     sel = choice.selection("3-fold CV")
     assert sel["by"] == "source" and "86 held-out" in sel["text"] and "no shift" in sel["text"]
@@ -176,5 +179,7 @@ def test_auto_returns_the_fit_the_source_labels_chose_and_says_so(breast_source,
 
     ck = load_checkpoint(tmp_path / "run" / "model")
     test = get_task("breast_cancer-b")
-    acc = float((predict_proba(ck.model, test.x_test).argmax(1) == test.y_test).float().mean())
+    assert ck.model.input_spec.scaler == get_task("breast_cancer-a").scaler  # the source table's standardization
+    x = convert(test.x_test, test.scaler, ck.model.input_spec.scaler)
+    acc = float((predict_proba(ck.model, x).argmax(1) == test.y_test).float().mean())
     assert acc == pytest.approx(r["winner"]["test"]["accuracy"]) and "weight average" in ck.meta["extra"]["soup"]

@@ -23,10 +23,14 @@ SOUP_SIZE = 5
 
 def average_weights(models: Sequence[nn.Module]) -> nn.Module | None:
     """The uniform average of ``models``' weights (floating-point tensors; the others are the first model's), as a
-    copy of the first model; None when their state dicts differ in names or shapes."""
+    copy of the first model; None when their state dicts differ in names or shapes, or their inputs differ (an
+    ``input_spec``: a table's model fitted from scratch takes its own standardization, one from the source the
+    source's)."""
     states = [m.state_dict() for m in models]
     first = states[0]
     if any(s.keys() != first.keys() or any(s[k].shape != first[k].shape for k in first) for s in states[1:]):
+        return None
+    if any(getattr(m, "input_spec", None) != getattr(models[0], "input_spec", None) for m in models[1:]):
         return None
     out = copy.deepcopy(models[0])
     out.load_state_dict({k: (torch.stack([s[k].float() for s in states]).mean(0).to(first[k].dtype)

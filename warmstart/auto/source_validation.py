@@ -46,6 +46,7 @@ from warmstart.auto.soup import held_out_scores, nll_soup
 from warmstart.auto.sources import RankedSource
 from warmstart.auto.winner import Winner, from_config
 from warmstart.errors import WarmstartError
+from warmstart.tasks._scaler import convert
 from warmstart.tasks._task import Task, concat, n_items
 
 #: the fewest candidates the phase must fit (at both lengths) to choose; the first one's seconds time the others
@@ -167,8 +168,8 @@ def held_out(source: RankedSource, target: Task) -> tuple[Any, torch.Tensor] | N
 
 
 def source_split(src: Task, target: Task) -> tuple[Any, torch.Tensor] | None:
-    """A source task's validation and test examples (in ``target``'s input format), labels as indices into
-    ``target``'s classes; None when its classes are not the target's or it has no held-out split."""
+    """A source task's validation and test examples (in ``target``'s input format and standardization), labels as
+    indices into ``target``'s classes; None when its classes are not the target's or it has no held-out split."""
     from warmstart.strategies._adaptation_data import match_inputs
 
     if sorted(src.classes) != sorted(target.classes):
@@ -178,7 +179,7 @@ def source_split(src: Task, target: Task) -> tuple[Any, torch.Tensor] | None:
         return None
     remap = torch.tensor([target.classes.index(c) for c in src.classes])
     x = parts[0][0] if len(parts) == 1 else concat(parts[0][0], parts[1][0])
-    x, _ = match_inputs(x, target)
+    x, _ = match_inputs(convert(x, src.scaler, target.scaler), target)
     return x, remap[torch.cat([y for _, y in parts])]
 
 
@@ -253,7 +254,7 @@ def choose_by_source(target: Task, plan: PriorPlan, check: SourceCheck, win: Win
     kept, model = nll_soup([fits[i].result.strategy.model_ for i in ranked], [fits[i].nll for i in ranked])
     soup = [ranked[i] for i in kept]
     result = _with_model(fits[soup[0]].result, model) if len(soup) > 1 else fits[soup[0]].result
-    acc, nll = _scores(result.strategy, check.x, check.y) if len(soup) > 1 else (fits[soup[0]].accuracy,
+    acc, nll = _scores(result.strategy, target, check.x, check.y) if len(soup) > 1 else (fits[soup[0]].accuracy,
                                                                                   fits[soup[0]].nll)
     choice = SourceChoice(check.test, int(check.y.numel()), fits, soup, result, acc, nll)
     choice.notes.append(f"no search: the source's held-out labelled examples chose the model "
@@ -281,9 +282,9 @@ def _with_model(result: Any, model: torch.nn.Module) -> Any:
     return dataclasses.replace(result, strategy=strategy, test=None)
 
 
-def _scores(strategy: Any, x: Any, y: torch.Tensor) -> tuple[float, float]:
-    """(accuracy, mean log-loss) of a fitted strategy on labelled examples."""
-    return held_out_scores(strategy.predict_proba(x), y)
+def _scores(strategy: Any, target: Task, x: Any, y: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, mean log-loss) of a fitted strategy on labelled examples in ``target``'s input format."""
+    return held_out_scores(strategy.predict_proba(strategy.task_inputs(target, x)), y)
 
 
 def _fit_all(target: Task, cands: list[Winner], data: tuple[Any, torch.Tensor], clock: Clock,
@@ -341,6 +342,6 @@ def _fit(target: Task, w: Winner, params: dict[str, Any], length: str, data: tup
     seconds = time.perf_counter() - t0
     if stop is not None and stop.stopped_after is not None:
         return SourceFit(w, length, dict(params), 0.0, float("inf"), seconds, None, None, stopped=True)
-    acc, nll = _scores(res.strategy, data[0], data[1])
+    acc, nll = _scores(res.strategy, target, data[0], data[1])
     test = (res.test or {}).get("accuracy")
     return SourceFit(w, length, dict(params), acc, nll, seconds, None if test is None else float(test), res)

@@ -84,14 +84,15 @@ def rank_sources(task: Task, candidates: list[tuple[str, Source]]) -> list[Ranke
         try:
             ck = src.fresh_checkpoint(progress=False)
             head = ck.model.head
-            model, _ = adapt_to_task(ck.model, task, ck.classes, "auto")
+            scaled = task.in_scale(ck.model.input_spec.scaler, name)  # rows as the source model takes them
+            model, _ = adapt_to_task(ck.model, scaled, ck.classes, "auto")
             model.head = head if head is not None else model.head  # LEEP needs the source's own head
-            gap = domain_gap(model, task) if head is not None else None
+            gap = domain_gap(model, scaled) if head is not None else None
             if labelled:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    s = score_source(model, ck.classes if head is not None else None, task.x_train, task.y_train,
-                                     task.n_classes, name)
+                    s = score_source(model, ck.classes if head is not None else None, scaled.x_train,
+                                     scaled.y_train, task.n_classes, name)
                 ranked.append(RankedSource(name, src, s.logme, s.leep, gap))
             else:
                 ranked.append(RankedSource(name, src, None, None, gap, "no labels: ranked by domain gap"))

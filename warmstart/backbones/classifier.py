@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from warmstart.backbones._base import Backbone
+from warmstart.tasks._scaler import FeatureScaler
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
@@ -96,6 +97,10 @@ class InputSpec:
         repeat_grey: The model takes grey (1-channel) images and repeats them to the backbone's
             channels before the per-channel normalization: exactly what the source computes on a
             grey picture stored as RGB (a grey target on an RGB source).
+        feature_mean, feature_std: Tabular: the per-feature standardization (raw units) of the table
+            the model was trained on. The model takes standardized rows; raw rows are standardized
+            with these (``predict``, exports) and another table's rows are moved into them
+            (:meth:`warmstart.tasks.Task.in_scale`). Empty: unknown, rows are taken as they are.
     """
 
     modality: str = "image"
@@ -103,6 +108,13 @@ class InputSpec:
     std: list[float] = field(default_factory=list)
     input_size: tuple[int, int] | None = None
     repeat_grey: bool = False
+    feature_mean: list[float] = field(default_factory=list)
+    feature_std: list[float] = field(default_factory=list)
+
+    @property
+    def scaler(self) -> FeatureScaler | None:
+        """The tabular standardization as a :class:`~warmstart.tasks.FeatureScaler`, or None."""
+        return FeatureScaler.from_json({"mean": self.feature_mean, "std": self.feature_std})
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for JSON metadata."""
@@ -115,7 +127,8 @@ class InputSpec:
         """Inverse of :meth:`to_json`."""
         size = d.get("input_size")
         return cls(str(d.get("modality", "image")), list(d.get("mean", [])), list(d.get("std", [])),
-                   tuple(size) if size else None, bool(d.get("repeat_grey", False)))  # type: ignore[arg-type]
+                   tuple(size) if size else None, bool(d.get("repeat_grey", False)),  # type: ignore[arg-type]
+                   list(d.get("feature_mean", [])), list(d.get("feature_std", [])))
 
 
 class Classifier(nn.Module):

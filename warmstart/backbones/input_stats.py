@@ -9,11 +9,14 @@ from warmstart.tasks._task import Task
 
 
 def input_spec_for(task: Task) -> InputSpec:
-    """Per-channel mean/std of the training images (image tasks); no-op spec otherwise.
+    """Per-channel mean/std of the training images (image tasks); the task's standardization (tabular).
 
-    Tabular tasks are already standardized by their loaders; text is tokenized by
-    its backbone.
+    Tabular tasks are already standardized by their loaders: the spec records how
+    (:attr:`InputSpec.feature_mean`), so raw rows and other tables can be put in that scale.
+    Text is tokenized by its backbone.
     """
+    if task.modality == "tabular" and task.scaler is not None:
+        return InputSpec("tabular", feature_mean=list(task.scaler.mean), feature_std=list(task.scaler.std))
     if task.modality != "image" or not isinstance(task.x_train, torch.Tensor):
         return InputSpec(modality=task.modality)
     x = task.x_train

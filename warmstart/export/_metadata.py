@@ -38,6 +38,9 @@ def contract(model: Classifier, classes: list[str] | None, source_task: str | No
                "scale": "x / 255", "resize": "Pillow BILINEAR (antialiased when shrinking)"}
     else:
         inp = {"name": "input", "dtype": "float32", "layout": "NF", "features": chans}
+        if spec.scaler is not None:
+            inp["scale"] = "raw feature values: (x - feature_mean) / feature_std inside the graph"
+            inp["feature_mean"], inp["feature_std"] = list(spec.feature_mean), list(spec.feature_std)
     return {
         "format": "warmstart-export", "version": CONTRACT_VERSION, "warmstart_version": __version__,
         "modality": spec.modality, "classes": list(classes or []), "source_task": source_task,

@@ -3,7 +3,9 @@
 Image models take uint8 images N×H×W×C of any size with C = 1, 2, 3 or 4 (grey,
 grey + alpha, RGB, RGBA) and convert them to the model's channels, scale them to
 [0, 1], resize them to the model's resolution (see ``_image_prep``) and normalize
-them (the classifier's own ``prepare``); tabular and other models take float rows.
+them (the classifier's own ``prepare``); tabular models take raw float rows and standardize them
+with the table's mean and std the model records (``InputSpec.feature_mean``; rows are taken as
+they are where it records none); other models take float rows.
 The output is class probabilities. This is the graph that ONNX and TorchScript
 exports contain, and the computation ``predict`` runs on image files.
 """
@@ -28,12 +30,20 @@ class RawInputModel(nn.Module):
         self.channels = model.input_channels
         size = spec.input_size
         self.size: tuple[int, int] | None = (int(size[0]), int(size[1])) if size else None
+        scaler = spec.scaler if spec.modality == "tabular" else None
+        self.standardizes = scaler is not None
+        if scaler is not None:  # raw rows → the standardization the model was trained in
+            self.register_buffer("feature_mean", torch.tensor(scaler.mean, dtype=torch.float32))
+            self.register_buffer("feature_std", torch.tensor(scaler.std, dtype=torch.float32))
 
     def forward(self, x: Tensor) -> Tensor:
         if self.is_image:
             x = prepare_images(x, self.channels, self.size)
         else:
             x = x.to(torch.float32)
+            if self.standardizes:
+                mean, std = self.get_buffer("feature_mean"), self.get_buffer("feature_std")
+                x = (x - mean) / std
         return torch.softmax(self.model(x), dim=1)
 
 

@@ -154,7 +154,8 @@ def predict_files(model_dir: str | Path, inputs: str | Path, *, text_column: str
             with onnxruntime; its class names and input contract come from the file's metadata).
         inputs: An image folder, one image, an ``.npz`` (array ``X``) or a CSV; for a text model,
             a CSV with a text column or a ``.txt`` file (one text per line; the input name of a
-            row is the text itself).
+            row is the text itself). A tabular model's rows are raw feature values (the label
+            column, if any, dropped), standardized as the model's table was.
         text_column: The text column of a CSV for a text model (default ``text``).
 
     Raises:
@@ -173,6 +174,8 @@ def predict_files(model_dir: str | Path, inputs: str | Path, *, text_column: str
         texts = load_texts(Path(inputs), text_column)
         return _rows_of(texts, predict_proba(model, texts, batch_size=64), ckpt.classes)
     x, names = load_inputs(Path(inputs), spec.modality, model.input_channels, spec.input_size)
+    if spec.modality == "tabular" and spec.scaler is not None:  # raw rows, as the exported graph takes them
+        x = spec.scaler.standardize(x)
     probs = torch.cat([predict_proba(model, im) for im in x]) if isinstance(x, list) else predict_proba(model, x)
     conf, pred = probs.max(1)
     return [{"input": n, "class": ckpt.classes[int(p)], "probability": float(c)}

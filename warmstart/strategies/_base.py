@@ -22,6 +22,7 @@ from warmstart.engine.evaluate import classification_metrics, predict_proba
 from warmstart.engine.trainer import History
 from warmstart.errors import ConfigError
 from warmstart.strategies._params import COMMON_PARAMS, Param
+from warmstart.tasks._scaler import convert
 from warmstart.tasks._task import Task
 
 
@@ -43,6 +44,8 @@ class Strategy(abc.ABC):
     needs_source_task: ClassVar[bool] = False  # source data
     needs_unlabeled: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = True  # labelled target examples (False: trains on source labels only)
+    #: starts from the source's model (False: only borrows its architecture, as ``scratch`` does)
+    starts_from_source: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         table = self.param_table()
@@ -96,6 +99,13 @@ class Strategy(abc.ABC):
     def fit(self, task: Task, source: Any = None) -> Strategy:
         """Train on ``task`` (its labelled train split and, if any, unlabelled pool).
 
+        A tabular task is first moved into the standardization of the source's model
+        (:meth:`~warmstart.tasks.Task.in_scale`, :meth:`~warmstart.source.Source.input_scaler`)
+        when the strategy starts from it: the model keeps taking rows as its table's train split
+        standardized them, as an image model keeps its pretrained normalization. The fitted model
+        records that standardization (``model_.input_spec.scaler``); :meth:`evaluate` and
+        :meth:`task_inputs` move a task's rows into it.
+
         Args:
             task: The target task. Under the few-shot protocol it carries only the
                 support labels; its test labels are never read here.
@@ -109,6 +119,8 @@ class Strategy(abc.ABC):
                 training split has none (``--shots 0``); checked before any work.
         """
         self._check_labels(task)
+        if self.starts_from_source and task.scaler is not None and hasattr(source, "input_scaler"):
+            task = task.in_scale(source.input_scaler(self.progress), "the source's table")
         self.info_: dict[str, Any] = {"strategy": self.name}
         self.history_: History = History()  # one shape for every strategy: per-epoch logs
         self.task_classes_ = list(task.classes)
@@ -132,7 +144,8 @@ class Strategy(abc.ABC):
         """Do the training; set ``self.model_``."""
 
     def predict_proba(self, x: Any) -> Tensor:
-        """Class probabilities (N×K) for inputs ``x``."""
+        """Class probabilities (N×K) for inputs ``x`` (tabular rows in the model's standardization: see
+        :meth:`task_inputs`)."""
         self._check_fitted()
         return predict_proba(self.model_, x, device=self._device())
 
@@ -144,12 +157,18 @@ class Strategy(abc.ABC):
         """Accuracy on (x, y)."""
         return float((self.predict(x) == y.cpu()).float().mean())
 
+    def task_inputs(self, task: Task, x: Any) -> Any:
+        """``x``, inputs of ``task`` (in its standardization), as the fitted model takes them."""
+        self._check_fitted()
+        spec = getattr(self.model_, "input_spec", None)
+        return convert(x, task.scaler, spec.scaler if spec is not None else None)
+
     def evaluate(self, task: Task, split: str = "test") -> dict[str, float]:
         """Metrics on one of the task's labelled splits (``test`` by default; reporting only)."""
         x, y = getattr(task, f"x_{split}"), getattr(task, f"y_{split}")
         if x is None or y is None:
             raise ConfigError(f"task {task.name!r} has no labelled {split} split")
-        return classification_metrics(self.predict_proba(x), y)
+        return classification_metrics(self.predict_proba(self.task_inputs(task, x)), y)
 
     def _device(self) -> torch.device:
         try:

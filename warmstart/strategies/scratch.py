@@ -20,6 +20,7 @@ class Scratch(Strategy):
     name = "scratch"
     paper = "baseline (no transfer)"
     summary = "same architecture, random initialization"
+    starts_from_source = False
     params: ClassVar[dict[str, Param]] = {
         "lr": Param(3e-3, 1e-7, 10.0, log=True, search=(1e-4, 3e-2), help="learning rate"),
         "min_steps": Param(200, 0, 10_000_000, help="at least this many optimizer steps"),

@@ -6,9 +6,11 @@ tabular sets, shifted variants and halves); user data loads from image folders,
 """
 
 from warmstart.tasks._registry import get_task, list_tasks, load_task, register_task
+from warmstart.tasks._scaler import FeatureScaler
 from warmstart.tasks._task import Modality, Task, concat, n_items, take
 
 __all__ = [
+    "FeatureScaler",
     "Modality",
     "Task",
     "concat",

@@ -24,6 +24,7 @@ from warmstart._atomic import write_bytes_atomic
 from warmstart._paths import cache_dir
 from warmstart.errors import DataError
 from warmstart.tasks._rdatasets import R_TABLES, r_loader
+from warmstart.tasks._scaler import FeatureScaler
 from warmstart.tasks._shifts import SHIFTS
 from warmstart.tasks._splits import stratified_halves, stratified_three_way
 from warmstart.tasks._task import Task
@@ -188,10 +189,10 @@ def build_builtin(name: str) -> Task:
     xt = torch.from_numpy(np.ascontiguousarray(x))
     yt = torch.from_numpy(y)
     prov: dict[str, object] = {"source": BASE_DESCRIPTIONS[base], "base": base, "split": "70/10/20"}
+    scaler = None
     if modality == "tabular":
-        mean = xt[tr].mean(0)
-        std = xt[tr].std(0).clamp_min(1e-8)
-        xt = (xt - mean) / std
+        scaler = FeatureScaler.of_train(xt[tr])
+        xt = scaler.standardize(xt)
         prov["standardized"] = "train-split mean and std"
     if half:
         prov["half"] = half
@@ -202,6 +203,6 @@ def build_builtin(name: str) -> Task:
         name=name,
         x_train=xt[tr], y_train=yt[tr], x_val=xt[va], y_val=yt[va], x_test=xt[te], y_test=yt[te],
         classes=list(classes), modality=modality,  # type: ignore[arg-type]
-        input_shape=tuple(xt.shape[1:]), provenance=prov,
+        input_shape=tuple(xt.shape[1:]), provenance=prov, scaler=scaler,
     )
     return task

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from warmstart.errors import ConfigError, DataError
+from warmstart.tasks._scaler import FeatureScaler, convert
 
 Modality = Literal["image", "tabular", "text"]
 Inputs = Any  # Tensor, list[str] (text) or a torch Dataset yielding (x, y) (streaming images)
@@ -62,6 +63,8 @@ class Task:
         x_unlabeled: Unlabelled pool, or None.
         provenance: Where the data came from and what was done to it.
         shots: Labelled examples per class when the few-shot protocol applies, else None.
+        scaler: The standardization tabular inputs are in (the loaders': the training split's mean
+            and std per feature), or None when unknown (inputs are then taken as they are).
     """
 
     name: str
@@ -77,6 +80,7 @@ class Task:
     x_unlabeled: Inputs | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     shots: int | None = None
+    scaler: FeatureScaler | None = None
 
     @property
     def n_classes(self) -> int:
@@ -91,6 +95,29 @@ class Task:
     def replace(self, **changes: Any) -> Task:
         """Return a copy with some fields replaced (tensors are shared, not copied)."""
         return dataclasses.replace(self, **changes)
+
+    def in_scale(self, scaler: FeatureScaler | None, why: str = "") -> Task:
+        """This task with its tabular inputs standardized by ``scaler`` instead (through the raw values).
+
+        A pretrained tabular model takes rows in the standardization of the table it was trained on,
+        as an image model takes the normalization it was trained with; a target standardized on its
+        own data is moved into it here. Returns ``self`` where there is nothing to do: ``scaler`` or
+        the task's own unknown, the two equal, or inputs that are not rows of ``scaler``'s features.
+
+        Args:
+            scaler: The standardization wanted.
+            why: Recorded in the provenance (``standardized``), e.g. the source's name.
+        """
+        if (self.modality != "tabular" or scaler is None or self.scaler is None or scaler == self.scaler
+                or convert(self.x_train, self.scaler, scaler) is self.x_train):
+            return self
+
+        def move(x: Inputs | None) -> Inputs | None:
+            return None if x is None else convert(x, self.scaler, scaler)
+
+        prov = {**self.provenance, "standardized": f"train-split mean and std of {why or 'another table'}"}
+        return self.replace(x_train=move(self.x_train), x_val=move(self.x_val), x_test=move(self.x_test),
+                            x_unlabeled=move(self.x_unlabeled), scaler=scaler, provenance=prov)
 
     def few_shot(self, shots: int, seed: int = 0) -> Task:
         """Apply the few-shot protocol: keep ``shots`` labels per class in total.

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from warmstart.errors import DataError
+from warmstart.tasks._scaler import FeatureScaler
 from warmstart.tasks._splits import FRACTIONS, stratified_three_way
 from warmstart.tasks._task import Modality, Task
 
@@ -202,16 +203,15 @@ def build_task(data: ArrayData, seed: int = 0) -> Task:
         parts = [(data.x[tr], data.y[tr]), (data.x[va], data.y[va]), (data.x_test, data.y_test)]
     prov["split"] = how
     unl = data.x_unlabeled
+    scaler = None
     if data.modality == "image":
         xs = [images_to_float(x) for x, _ in parts]
         xu = None if unl is None else images_to_float(unl)
     else:
         xs = [torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) for x, _ in parts]
-        mean = xs[0].mean(0)
-        std = xs[0].std(0) if len(xs[0]) > 1 else torch.ones_like(mean)
-        std = torch.where(std > 1e-8, std, torch.ones_like(std))
-        xs = [(x - mean) / std for x in xs]
-        xu = None if unl is None else (torch.from_numpy(unl.astype(np.float32)) - mean) / std
+        scaler = FeatureScaler.of_train(xs[0])
+        xs = [scaler.standardize(x) for x in xs]
+        xu = None if unl is None else scaler.standardize(torch.from_numpy(unl.astype(np.float32)))
         prov["standardized"] = "train-split mean and std"
     ys = [torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)) for _, y in parts]
     return Task(
@@ -219,5 +219,5 @@ def build_task(data: ArrayData, seed: int = 0) -> Task:
         x_train=xs[0], y_train=ys[0], x_val=xs[1], y_val=ys[1], x_test=xs[2], y_test=ys[2],
         classes=list(data.classes), modality=data.modality,
         input_shape=tuple(int(s) for s in data.x.shape[1:]),
-        x_unlabeled=xu, provenance=prov,
+        x_unlabeled=xu, provenance=prov, scaler=scaler,
     )
