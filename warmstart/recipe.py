@@ -208,7 +208,7 @@ def _train_seconds(history: Any) -> float | None:
 
 
 def _adaptations(info: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("adapted", "head", "architecture", "source", "source_sha256", "bn_adapted_on")
+    keys = ("adapted", "head", "architecture", "source", "source_sha256", "bn_adapted_on", "standardized")
     return {k: info[k] for k in keys if k in info}
 
 

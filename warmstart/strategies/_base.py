@@ -119,9 +119,12 @@ class Strategy(abc.ABC):
                 training split has none (``--shots 0``); checked before any work.
         """
         self._check_labels(task)
-        if self.starts_from_source and task.scaler is not None and hasattr(source, "input_scaler"):
-            task = task.in_scale(source.input_scaler(self.progress), "the source's table")
         self.info_: dict[str, Any] = {"strategy": self.name}
+        if self.starts_from_source and task.scaler is not None and hasattr(source, "input_scaler"):
+            moved = task.in_scale(source.input_scaler(self.progress), "the source's table")
+            if moved is not task:
+                self.info_["standardized"] = "the target's rows as the source's table standardized them"
+            task = moved
         self.history_: History = History()  # one shape for every strategy: per-epoch logs
         self.task_classes_ = list(task.classes)
         t0 = time.perf_counter()
