@@ -142,4 +142,8 @@ def run() -> None:
     except KeyboardInterrupt:  # e.g. between main()'s handlers
         sys.stderr.write("interrupted\n")
         code = INTERRUPT_EXIT
+    if code == INTERRUPT_EXIT:  # a Ctrl-C can leave a heartbeat thread that would keep the process alive
+        from warmstart.search.liveness import stop_orphaned_heartbeats
+
+        stop_orphaned_heartbeats()
     sys.exit(code)
