@@ -23,6 +23,9 @@ A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into th
 * ``soup NLL top-K``: the uniform weight average (a model soup, Wortsman et al., ICML 2022) of the K fits with the
   lowest source held-out log-loss among those sharing the best one's architecture — one model; what ``auto``
   returns there since its revision 37, with K = 5 (:mod:`warmstart.auto.soup`);
+* ``seed soup NLL top-K xN``: the fits of ``soup NLL top-K`` (K = 1, 5), each also fitted at N − 1 more training
+  seeds on the same support set, all K·N weight-averaged: a soup that also lowers the variance of each fit
+  (:func:`benchmarks.tabular_ensemble_probe.seed_soups`);
 * ``greedy soup, accuracy`` / ``, NLL``: the paper's greedy soup, fits taken in order of source held-out accuracy
   (ties: log-loss) and kept while the soup's held-out accuracy does not drop (or its log-loss does not rise);
 * ``source + divergence (linear)`` / ``(kNN)``: one fit, the lowest source held-out error plus half the proxy

@@ -140,6 +140,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     source_probs: dict[str, list[list[float]]] = {}
     domain: dict[str, dict[str, float]] = {}
     target_x = _target_inputs(cut)
+    recipes: dict[str, Any] = {}
     for m in runnable:
         for fidelity, params in fidelities(m, len(cut.y_train), quick):
             name = f"{m.strategy}/{fidelity}"
@@ -147,6 +148,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
                             shots=cell.shots, seed=seed)
             t0 = time.perf_counter()
             res = run_recipe(cut, recipe, validation="none", source=source, keep_model=True)
+            recipes[name] = recipe
             seconds[name] = round(time.perf_counter() - t0, 3)
             models[name] = res.strategy.model_
             inputs = res.strategy.task_inputs  # rows as the model takes them (a table's: the source's scale)
@@ -161,6 +163,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
         if averaged is not None:
             soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, in_model_scale(averaged, cut, cut.x_test)))
     soups.update(source_soups(models, cut, held_x, held_y))
+    soups.update(seed_soups(models, recipes, cut, source, held_x, held_y))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs,
                    domain=domain)
@@ -209,6 +212,47 @@ def source_soups(models: dict[str, Any], cut: Any, held_x: Any, held_y: list[int
         whole = average_weights([models[g] for g in chosen])
         assert whole is not None  # every kept fit averaged with the ones before it
         out[f"greedy soup, {rule}"] = test_probs(whole)
+    return out
+
+
+#: the extra training seeds of a seed soup's ingredients (the cut, its support set, stays the seed's own)
+SEED_OFFSETS = (1000, 2000)
+
+
+def seed_soups(models: dict[str, Any], recipes: dict[str, Any], cut: Any, source: Any, held_x: Any,
+               held_y: list[int]) -> dict[str, Any]:
+    """Soups over training seeds, as test probabilities: the fits of ``soup NLL top-K`` (K = 1, 5) each fitted again
+    on the same support set with the training seeds of :data:`SEED_OFFSETS` (the recipe's seed moved; the cut is
+    the seed's own), and the uniform weight average of all of them (``seed soup NLL top-K xN``, N fits per
+    ingredient). Averaging fits that differ only in their training randomness lowers the variance a single fit
+    carries (Wortsman et al., ICML 2022, average fine-tunings of one pretrained model that differ in seed too)."""
+    import dataclasses
+
+    import torch
+
+    from warmstart.auto.soup import average_weights, held_out_scores, nll_soup
+    from warmstart.engine.evaluate import predict_proba
+    from warmstart.recipe import run_recipe
+
+    y = torch.as_tensor(held_y)
+    names = list(models)
+    nlls = [held_out_scores(predict_proba(m, in_model_scale(m, cut, held_x)), y)[1] for m in models.values()]
+    kept, _ = nll_soup([models[f] for f in names], nlls, size=5)
+    chosen = [names[i] for i in kept]
+    extra: dict[str, list[Any]] = {f: [] for f in chosen}
+    for f in chosen:
+        for offset in SEED_OFFSETS:
+            recipe = dataclasses.replace(recipes[f], seed=recipes[f].seed + offset)
+            extra[f].append(run_recipe(cut, recipe, validation="none", source=source, keep_model=True).strategy.model_)
+    out: dict[str, Any] = {}
+    for k in (1, 5):
+        if len(chosen) < k:
+            continue
+        for n in (2, 3):
+            whole = average_weights([m for f in chosen[:k] for m in (models[f], *extra[f][: n - 1])])
+            if whole is not None:
+                out[f"seed soup NLL top-{k} x{n}"] = _rounded(
+                    predict_proba(whole, in_model_scale(whole, cut, cut.x_test)))
     return out
 
 
