@@ -60,7 +60,7 @@ SOURCE_TOPS = (1, 3, None)
 #: the target's tolerance on the lower CI bound of a cell's mean paired difference
 TOLERANCE = 0.01
 #: K of the ``source NLL top-K`` averages
-NLL_TOPS = (3, 5)
+NLL_TOPS = (3, 4, 5, 7, 10)
 #: a domain classifier's accuracy counts as divergence only where it beats chance at this level
 DIVERGENCE_ALPHA = 0.05
 

@@ -199,7 +199,7 @@ def source_soups(models: dict[str, Any], cut: Any, held_x: Any, held_y: list[int
     held = {f: scores(m) for f, m in models.items()}
     by_acc = sorted(models, key=lambda f: (-held[f][0], held[f][1]))
     out: dict[str, Any] = {}
-    for k in (3, 5):  # what auto returns (warmstart.auto.soup), but for the tie order: here the fits' run order
+    for k in (3, 4, 5, 7, 10):  # auto's K is 5 (warmstart.auto.soup); the tie order here: the fits' run order
         kept, averaged = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=k)
         if len(kept) == k:
             out[f"soup NLL top-{k}"] = test_probs(averaged)
