@@ -76,10 +76,14 @@ def convert(x: Any, source: FeatureScaler | None, target: FeatureScaler | None) 
     equal, ``x`` not a 2-D float tensor, or a feature count that is not the scalers' (the model
     then reports the mismatch itself).
     """
-    if source is None or target is None or source == target:
+    if not converts(x, source, target):
         return x
-    if not (isinstance(x, Tensor) and x.ndim == 2 and x.is_floating_point()):
-        return x
-    if x.shape[1] != len(source.mean) or len(source.mean) != len(target.mean):
-        return x
+    assert source is not None and target is not None
     return target.standardize(source.unstandardize(x)).to(x.dtype)
+
+
+def converts(x: Any, source: FeatureScaler | None, target: FeatureScaler | None) -> bool:
+    """Whether :func:`convert` changes ``x`` (both scalers known and different, ``x`` 2-D float rows of their
+    features)."""
+    return (source is not None and target is not None and source != target and isinstance(x, Tensor)
+            and x.ndim == 2 and x.is_floating_point() and x.shape[1] == len(source.mean) == len(target.mean))

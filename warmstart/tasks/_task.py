@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from warmstart.errors import ConfigError, DataError
-from warmstart.tasks._scaler import FeatureScaler, convert
+from warmstart.tasks._scaler import FeatureScaler, convert, converts
 
 Modality = Literal["image", "tabular", "text"]
 Inputs = Any  # Tensor, list[str] (text) or a torch Dataset yielding (x, y) (streaming images)
@@ -108,8 +108,7 @@ class Task:
             scaler: The standardization wanted.
             why: Recorded in the provenance (``standardized``), e.g. the source's name.
         """
-        if (self.modality != "tabular" or scaler is None or self.scaler is None or scaler == self.scaler
-                or convert(self.x_train, self.scaler, scaler) is self.x_train):
+        if self.modality != "tabular" or not converts(self.x_train, self.scaler, scaler):
             return self
 
         def move(x: Inputs | None) -> Inputs | None:
