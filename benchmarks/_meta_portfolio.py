@@ -196,10 +196,11 @@ TABULAR_REVISION = (2, "2026-12-05: the target's rows are standardized as the so
                        "model's feature scaler), not by the target's own train split")
 
 
-def _tabular(recipe: Recipe) -> bool:
+def is_table(task: str | None) -> bool:
+    """Whether ``task`` names a built-in table (a half, a class subset): its runs carry :data:`TABULAR_REVISION`."""
     from warmstart.tasks._builtin import builtin_modality
 
-    return recipe.source_task is not None and builtin_modality(recipe.source_task) == "tabular"
+    return task is not None and builtin_modality(task) == "tabular"
 
 
 def unit_key(recipe: Recipe, *, current: bool = True) -> str:
@@ -215,7 +216,7 @@ def unit_key(recipe: Recipe, *, current: bool = True) -> str:
         data.pop(k, None)
     if current and recipe.strategy in REVISION:
         data["revision"] = REVISION[recipe.strategy][0]
-    if current and _tabular(recipe):
+    if current and is_table(recipe.source_task):
         data["tabular_revision"] = TABULAR_REVISION[0]
     return json.dumps(data, sort_keys=True)
 
@@ -232,6 +233,6 @@ def is_current(unit: Any) -> bool:
     if int(data.get("revision", 1)) != (rev[0] if rev else 1):
         return False
     source_task = data.get("source_task")
-    if isinstance(source_task, str) and _tabular(Recipe("scratch", source_task=source_task)):
+    if isinstance(source_task, str) and is_table(source_task):
         return int(data.get("tabular_revision", 1)) == TABULAR_REVISION[0]
     return True

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks._meta_portfolio import REVISION, TABULAR_REVISION
+from benchmarks._meta_portfolio import REVISION, TABULAR_REVISION, is_table
 
 
 def current_revision(strategy: str) -> int:
@@ -23,9 +23,7 @@ def current_revision(strategy: str) -> int:
 
 def input_revision(task: str | None) -> int:
     """How a run on ``task`` (a built-in name) gets its inputs: :data:`TABULAR_REVISION`'s for a table, else 1."""
-    from warmstart.tasks._builtin import builtin_modality
-
-    return TABULAR_REVISION[0] if task is not None and builtin_modality(task) == "tabular" else 1
+    return TABULAR_REVISION[0] if is_table(task) else 1
 
 
 def is_current(row: dict[str, Any], task: str | None = None) -> bool:

@@ -117,7 +117,6 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     from benchmarks.ensemble_probe import soup
     from warmstart.auto.source_validation import _target_inputs, source_split
     from warmstart.auto.sources import rank_sources
-    from warmstart.engine.evaluate import predict_proba
     from warmstart.recipe import Recipe, run_recipe
     from warmstart.source import Source
     from warmstart.tasks import get_task
@@ -161,57 +160,65 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
         fits = [returned(order, probs, s["strategy"]) for s in order if f"{s['strategy']}/trial" in probs][:k]
         averaged = soup([models[f] for f in fits]) if len(fits) == k else None
         if averaged is not None:
-            soups[f"soup top-{k}"] = _rounded(predict_proba(averaged, in_model_scale(averaged, cut, cut.x_test)))
-    soups.update(source_soups(models, cut, held_x, held_y))
-    soups.update(seed_soups(models, recipes, cut, source, held_x, held_y))
+            soups[f"soup top-{k}"] = test_probs(averaged, cut)
+    held = {f: held_score(m, cut, held_x, held_y) for f, m in models.items()}
+    soups.update(source_soups(models, held, cut, held_x, held_y))
+    soups.update(seed_soups(models, held, recipes, cut, source))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs,
                    domain=domain)
 
 
 def in_model_scale(model: Any, task: Any, x: Any) -> Any:
-    """``task``'s inputs ``x`` as ``model`` takes them (:meth:`warmstart.strategies._base.Strategy.task_inputs`)."""
-    from warmstart.tasks._scaler import convert
+    """``task``'s inputs ``x`` as ``model`` takes them (:func:`warmstart.backbones.input_stats.model_inputs`)."""
+    from warmstart.backbones.input_stats import model_inputs
 
-    return convert(x, task.scaler, model.input_spec.scaler)
+    return model_inputs(model, task, x)
 
 
-def source_soups(models: dict[str, Any], cut: Any, held_x: Any, held_y: list[int]) -> dict[str, Any]:
+def test_probs(model: Any, cut: Any) -> list[list[float]]:
+    """``model``'s class probabilities on ``cut``'s test split, rounded as the probe stores them."""
+    from warmstart.engine.evaluate import predict_proba
+
+    return _rounded(predict_proba(model, in_model_scale(model, cut, cut.x_test)))
+
+
+def held_score(model: Any, cut: Any, held_x: Any, held_y: list[int]) -> tuple[float, float]:
+    """(accuracy, log-loss) of ``model`` on the source's held-out examples (in ``cut``'s standardization)."""
+    import torch
+
+    from warmstart.auto.soup import held_out_scores
+    from warmstart.engine.evaluate import predict_proba
+
+    return held_out_scores(predict_proba(model, in_model_scale(model, cut, held_x)), torch.as_tensor(held_y))
+
+
+def source_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], cut: Any, held_x: Any,
+                 held_y: list[int]) -> dict[str, Any]:
     """Weight averages of the fits chosen on the source's held-out examples (Wortsman et al., "Model soups",
     ICML 2022), as test probabilities: ``soup NLL top-K``, the uniform soup of the K fits with the lowest held-out
     log-loss (those sharing the first one's architecture), and the paper's greedy soups, ingredients taken in
     order of held-out accuracy (ties: log-loss) and kept while the soup's held-out accuracy does not drop
-    (``greedy soup, accuracy``) or its log-loss does not rise (``greedy soup, NLL``)."""
-    import torch
-
-    from warmstart.auto.soup import average_weights, held_out_scores, nll_soup
-    from warmstart.engine.evaluate import predict_proba
-
-    y = torch.as_tensor(held_y)
-
-    def scores(model: Any) -> tuple[float, float]:
-        return held_out_scores(predict_proba(model, in_model_scale(model, cut, held_x)), y)
-
-    def test_probs(model: Any) -> list[list[float]]:
-        return _rounded(predict_proba(model, in_model_scale(model, cut, cut.x_test)))
+    (``greedy soup, accuracy``) or its log-loss does not rise (``greedy soup, NLL``). ``held``: each fit's
+    :func:`held_score`."""
+    from warmstart.auto.soup import average_weights, nll_soup
 
     names = list(models)
-    held = {f: scores(m) for f, m in models.items()}
     by_acc = sorted(models, key=lambda f: (-held[f][0], held[f][1]))
     out: dict[str, Any] = {}
     for k in (3, 4, 5, 7, 10):  # auto's K is 5 (warmstart.auto.soup); the tie order here: the fits' run order
         kept, averaged = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=k)
         if len(kept) == k:
-            out[f"soup NLL top-{k}"] = test_probs(averaged)
+            out[f"soup NLL top-{k}"] = test_probs(averaged, cut)
     for rule, better in (("accuracy", lambda new, old: new[0] >= old[0]), ("NLL", lambda new, old: new[1] <= old[1])):
         chosen, best = [by_acc[0]], held[by_acc[0]]
         for f in by_acc[1:]:
             trial = average_weights([models[g] for g in (*chosen, f)])
-            if trial is not None and better(s := scores(trial), best):
+            if trial is not None and better(s := held_score(trial, cut, held_x, held_y), best):
                 chosen, best = [*chosen, f], s
         whole = average_weights([models[g] for g in chosen])
         assert whole is not None  # every kept fit averaged with the ones before it
-        out[f"greedy soup, {rule}"] = test_probs(whole)
+        out[f"greedy soup, {rule}"] = test_probs(whole, cut)
     return out
 
 
@@ -219,25 +226,21 @@ def source_soups(models: dict[str, Any], cut: Any, held_x: Any, held_y: list[int
 SEED_OFFSETS = (1000, 2000)
 
 
-def seed_soups(models: dict[str, Any], recipes: dict[str, Any], cut: Any, source: Any, held_x: Any,
-               held_y: list[int]) -> dict[str, Any]:
+def seed_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], recipes: dict[str, Any], cut: Any,
+               source: Any) -> dict[str, Any]:
     """Soups over training seeds, as test probabilities: the fits of ``soup NLL top-K`` (K = 1, 5) each fitted again
     on the same support set with the training seeds of :data:`SEED_OFFSETS` (the recipe's seed moved; the cut is
     the seed's own), and the uniform weight average of all of them (``seed soup NLL top-K xN``, N fits per
     ingredient). Averaging fits that differ only in their training randomness lowers the variance a single fit
-    carries (Wortsman et al., ICML 2022, average fine-tunings of one pretrained model that differ in seed too)."""
+    carries (Wortsman et al., ICML 2022, average fine-tunings of one pretrained model that differ in seed too).
+    ``held``: each fit's :func:`held_score`."""
     import dataclasses
 
-    import torch
-
-    from warmstart.auto.soup import average_weights, held_out_scores, nll_soup
-    from warmstart.engine.evaluate import predict_proba
+    from warmstart.auto.soup import average_weights, nll_soup
     from warmstart.recipe import run_recipe
 
-    y = torch.as_tensor(held_y)
     names = list(models)
-    nlls = [held_out_scores(predict_proba(m, in_model_scale(m, cut, held_x)), y)[1] for m in models.values()]
-    kept, _ = nll_soup([models[f] for f in names], nlls, size=5)
+    kept, _ = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=5)
     chosen = [names[i] for i in kept]
     extra: dict[str, list[Any]] = {f: [] for f in chosen}
     for f in chosen:
@@ -251,8 +254,7 @@ def seed_soups(models: dict[str, Any], recipes: dict[str, Any], cut: Any, source
         for n in (2, 3):
             whole = average_weights([m for f in chosen[:k] for m in (models[f], *extra[f][: n - 1])])
             if whole is not None:
-                out[f"seed soup NLL top-{k} x{n}"] = _rounded(
-                    predict_proba(whole, in_model_scale(whole, cut, cut.x_test)))
+                out[f"seed soup NLL top-{k} x{n}"] = test_probs(whole, cut)
     return out
 
 

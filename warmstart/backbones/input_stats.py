@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from warmstart.backbones.classifier import InputSpec
+from warmstart.tasks._scaler import convert
 from warmstart.tasks._task import Task
 
 
@@ -24,3 +25,10 @@ def input_spec_for(task: Task) -> InputSpec:
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
     return InputSpec("image", [float(v) for v in mean], [float(v) for v in std],
                      (int(x.shape[2]), int(x.shape[3])))
+
+
+def model_inputs(model: torch.nn.Module, task: Task, x: object) -> object:
+    """``x``, inputs of ``task`` (in its standardization), as ``model`` takes them: a table's rows moved into the
+    standardization the model records (``input_spec.scaler``); anything else unchanged."""
+    spec = getattr(model, "input_spec", None)
+    return convert(x, task.scaler, spec.scaler if spec is not None else None)

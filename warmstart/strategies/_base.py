@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from warmstart.backbones.input_stats import model_inputs
 from warmstart.engine.config import TrainConfig
 from warmstart.engine.evaluate import classification_metrics, predict_proba
 from warmstart.engine.trainer import History
 from warmstart.errors import ConfigError
 from warmstart.strategies._params import COMMON_PARAMS, Param
-from warmstart.tasks._scaler import convert
 from warmstart.tasks._task import Task
 
 
@@ -163,8 +163,7 @@ class Strategy(abc.ABC):
     def task_inputs(self, task: Task, x: Any) -> Any:
         """``x``, inputs of ``task`` (in its standardization), as the fitted model takes them."""
         self._check_fitted()
-        spec = getattr(self.model_, "input_spec", None)
-        return convert(x, task.scaler, spec.scaler if spec is not None else None)
+        return model_inputs(self.model_, task, x)
 
     def evaluate(self, task: Task, split: str = "test") -> dict[str, float]:
         """Metrics on one of the task's labelled splits (``test`` by default; reporting only)."""
