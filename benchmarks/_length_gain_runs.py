@@ -43,14 +43,15 @@ class Cell:
         return f"{self.target.name}@{self.shots}"
 
 
-def parse_cells(specs: list[str]) -> list[Cell]:
-    """``NAME@SHOTS`` strings as cells (duplicates dropped, order kept).
+def parse_cells(specs: list[str], targets: list[Target] | None = None) -> list[Cell]:
+    """``NAME@SHOTS`` strings as cells (duplicates dropped, order kept); ``targets``: the names allowed (default
+    :data:`benchmarks._meta_tasks.TARGETS`).
 
     Raises:
-        ValueError: a spec whose name is not a target of :data:`benchmarks._meta_tasks.TARGETS` or whose
-            shots are not a non-negative integer (the message names it).
+        ValueError: a spec whose name is not one of ``targets`` or whose shots are not a non-negative integer (the
+            message names it).
     """
-    by_name = {t.name: t for t in TARGETS}
+    by_name = {t.name: t for t in (TARGETS if targets is None else targets)}
     out: list[Cell] = []
     for spec in specs:
         name, _, shots = spec.rpartition("@")

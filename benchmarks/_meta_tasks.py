@@ -71,6 +71,11 @@ TARGETS: list[Target] = [
     Target("pima-b", "pima", "pima-a", "pima-a"),
 ]
 
+#: tables that are design cells of the tabular probe only (:mod:`benchmarks.tabular_ensemble_probe`), not tasks of
+#: the meta-dataset: spam7-like tables (hundreds of test examples; :mod:`warmstart.tasks._rdatasets`) that the
+#: probe's choices need, kept out of the priors so that adding them changes no situation's prior
+PROBE_TARGETS: list[Target] = [Target(f"{n}-b", n, f"{n}-a", f"{n}-a") for n in ("hmda", "cells", "churn")]
+
 #: the two tasks of ``--quick``: one image (2-way subset), one tabular
 QUICK_TARGETS = ("digits[3,8]", "iris-b")
 

@@ -26,6 +26,10 @@ A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into th
 * ``seed soup NLL top-K xN``: the fits of ``soup NLL top-K`` (K = 1, 5), each also fitted at N − 1 more training
   seeds on the same support set, all K·N weight-averaged: a soup that also lowers the variance of each fit
   (:func:`benchmarks.tabular_ensemble_probe.seed_soups`);
+* ``refit soup NLL top-K``: the fits of ``soup NLL top-K`` (K = 1, 5), each fitted again with the source's held-out
+  examples added to the support set as labelled target examples, weight-averaged: the held-out labels choose, then
+  train (AutoGluon's ``refit_full``); what ``auto`` returns there since its revision 39, with K = 5
+  (:mod:`warmstart.auto.refit`, :func:`benchmarks.tabular_ensemble_probe.refit_soups`);
 * ``greedy soup, accuracy`` / ``, NLL``: the paper's greedy soup, fits taken in order of source held-out accuracy
   (ties: log-loss) and kept while the soup's held-out accuracy does not drop (or its log-loss does not rise);
 * ``source + divergence (linear)`` / ``(kNN)``: one fit, the lowest source held-out error plus half the proxy
@@ -38,6 +42,7 @@ A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into th
 The baseline is the auto benchmark's: the best single strategy at its defaults (its full length), picked in
 hindsight per cell by mean test accuracy over the seeds. Per cell a policy's difference to it is paired by seed;
 it *matches* when the mean difference is ≥ 0 and its 95% CI's lower bound ≥ −0.01 (Student t over the seeds).
+The last table pairs every policy with :data:`REFERENCE`, cut by cut: whether a change of auto's policy is a gain.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ import numpy as np
 
 from benchmarks._report import paired_ci
 
+#: the policy the report pairs every other with: auto's at its revisions 37 and 38
+REFERENCE = "soup NLL top-5"
 #: policy name → K for the ``top-K`` ensembles
 TOPS = (2, 3, 5)
 #: K of the ``source top-K`` choices (None: every strategy)
@@ -194,6 +201,27 @@ def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
     return summary, per_cell
 
 
+def versus(rows: list[dict[str, Any]], reference: str = REFERENCE) -> list[dict[str, Any]]:
+    """Each policy paired with ``reference`` on the same cuts: the cuts and cells (mean over its seeds) where it is
+    higher and lower, its mean difference over the cells and that mean's 95% CI lower bound (Student t over cells)."""
+    pol = [policies(r) for r in rows]
+    out = []
+    for k in dict.fromkeys(k for p in pol for k in p):
+        if k == reference:
+            continue
+        by_cell: dict[str, list[float]] = defaultdict(list)
+        for r, p in zip(rows, pol, strict=True):
+            if k in p and reference in p:
+                by_cell[f"{r['task']}@{r['shots']}"].append(round(p[k] - p[reference], 9))
+        cuts = [d for v in by_cell.values() for d in v]
+        means = [statistics.fmean(v) for v in by_cell.values()]
+        m, lo, _ = paired_ci(means, [0.0] * len(means))
+        out.append({"policy": k, "cuts higher": sum(d > 0 for d in cuts), "cuts lower": sum(d < 0 for d in cuts),
+                    "cells higher": sum(d > 1e-9 for d in means), "cells lower": sum(d < -1e-9 for d in means),
+                    "mean over cells": f"{m + 0.0:+.4f}", "CI lower bound": f"{lo:+.4f}"})
+    return out
+
+
 def write_report(cells: Path, command: str, note: str = "") -> Path:
     """README.md beside ``cells``: the probe's question, the policies' summary, every cell, the provenance."""
     import benchmarks.tabular_ensemble_probe as probe
@@ -210,6 +238,8 @@ def write_report(cells: Path, command: str, note: str = "") -> Path:
         "## Summary over the cells (difference to the hindsight-best single strategy)", "",
         markdown_table(summary), "",
         "## Per cell (mean paired difference; NOT: does not match)", "", markdown_table(per_cell), "",
+        f"## Every policy paired with `{REFERENCE}` (auto's policy at its revisions 37 and 38), cut by cut", "",
+        markdown_table(versus(rows)), "",
         "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
                                        notes="; ".join(x for x in (f"processor {rows[0]['cpu']}", note) if x)), ""])
     path = cells.parent / "README.md"

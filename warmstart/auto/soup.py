@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,3 +71,14 @@ def nll_soup(models: Sequence[nn.Module], nlls: Sequence[float],
     soup = average_weights([models[i] for i in kept])
     assert soup is not None  # every kept model averages with the first
     return kept, soup
+
+
+def with_model(result: Any, model: torch.nn.Module) -> Any:
+    """A copy of a run ``result`` whose strategy predicts with ``model`` (its test metrics unset: they were the
+    fit's). The strategy is a shallow copy; a feature cache it keeps (linear probing's) is not read for ``model``,
+    whose tensors are not the ones it was computed with (``FrozenBackbone.unchanged``)."""
+    import dataclasses
+
+    strategy = copy.copy(result.strategy)
+    strategy.model_ = model
+    return dataclasses.replace(result, strategy=strategy, test=None)
