@@ -274,14 +274,16 @@ def refit_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], re
     1–5 per class. No held-out example is left to check the refit, so this probe is where it is judged.
     ``held``: each fit's :func:`held_score`; ``held_x``/``held_y``: the held-out examples in ``cut``'s
     standardization, labels as indices into its classes."""
-    from warmstart.auto.refit import with_held_out
+    import torch
+
     from warmstart.auto.soup import average_weights, nll_soup
     from warmstart.recipe import run_recipe
+    from warmstart.tasks._task import concat
 
     names = list(models)
     kept, _ = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=5)
     chosen = [names[i] for i in kept]
-    grown = with_held_out(cut, held_x, held_y)  # what auto refits on (warmstart.auto.refit)
+    grown = cut.replace(x_train=concat(cut.x_train, held_x), y_train=torch.cat([cut.y_train, held_y.long()]))
     refit = [run_recipe(grown, recipes[f], validation="none", source=source, keep_model=True).strategy.model_
              for f in chosen]
     out: dict[str, Any] = {}

@@ -61,7 +61,7 @@ def test_quick_probe_writes_its_report(tmp_path: Path) -> None:
     assert tabular_ensemble_probe.main(["--quick", "--seeds", "0", "--out", str(tmp_path)]) == 0
     row = json.loads((tmp_path / "cells.jsonl").read_text().splitlines()[0])
     assert row["order"] and set(row["probs"]) >= {"source_only/trial", "source_only/full"}
-    assert "refit soup NLL top-1" in row["soups"]  # auto's refit, measured
+    assert "refit soup NLL top-1" in row["soups"]  # auto's revision-39 refit, measured
     assert "one pick" in (tmp_path / "README.md").read_text()
 
 

@@ -137,8 +137,6 @@ def chooser(run: dict[str, Any]) -> str:
         out += (f"<h3>fits on every label scored on the source's {by_source.get('held_out')} held-out labelled "
                 "examples (no shift between source and target inputs); auto's model averages the weights of those "
                 "with the lowest log-loss</h3>") + _table(rows)
-        if by_source.get("refit"):
-            out += f"<p>{html.escape(str(by_source['refit']))}</p>"
     stopped = [{"trial": t["number"], "strategy": t.get("strategy"), "why": t["pruned_by"]}
                for t in run.get("trials") or [] if t.get("pruned_by")]
     if stopped:
