@@ -104,8 +104,10 @@ from benchmarks._auto_situations import SITUATIONS
 #: feature scaler), not by the target's own train split: the tabular situations (their recipe runs too:
 #: ``benchmarks._revision.input_revision``); 39 since the soup's recipes are fitted again on the target's labels and the
 #: source's held-out examples together (``auto.refit``) where the time left allows: the tabular situations; 40 since
-#: the soup is returned without that refit again (revision 38's choice; both tabular situations fell at 39)
-AUTO_REVISION = 40
+#: the soup is returned without that refit again (revision 38's choice; both tabular situations fell at 39); 41 since
+#: the phase returns the average of the same fits' class probabilities (an ensemble, ``backbones.ensemble``), not of
+#: their weights: the tabular situations
+AUTO_REVISION = 41
 AUTO_ARMS = ("auto_prior", "auto_none", "first_trial")
 #: the auto revisions that changed only the situations of some shots: revision → those shots. An auto (prior) run
 #: of an earlier revision stays current in a situation that every later revision left as it was (the same code
@@ -130,7 +132,8 @@ SCOPED_SITUATIONS: dict[int, tuple[str, ...]] = {
     37: ("breast_cancer-b-5shot", "spam7-b-5shot"),
     38: ("breast_cancer-b-5shot", "spam7-b-5shot"),
     39: ("breast_cancer-b-5shot", "spam7-b-5shot"),
-    40: ("breast_cancer-b-5shot", "spam7-b-5shot")}
+    40: ("breast_cancer-b-5shot", "spam7-b-5shot"),
+    41: ("breast_cancer-b-5shot", "spam7-b-5shot")}
 #: each auto arm's revision: auto without the prior has not changed its choices since revision 2 (its runs of
 #: revision 2 stay the baseline, today's auto before the prior; revision 12's final-fit stop is not in them); the
 #: first trial's fit has not changed since revision 11 (revisions 12 and 13 changed neither the prior's first pick

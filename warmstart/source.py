@@ -139,7 +139,7 @@ class Source:
         """
         if self._ckpt is None:
             if self.path is not None:
-                self._ckpt = load_checkpoint(self.path)
+                self._ckpt = load_checkpoint(self.path, first_member=True)  # an ensemble's first member
             elif self.zoo is not None:
                 self._ckpt = self._import_zoo()
             else:
@@ -161,7 +161,7 @@ class Source:
     def fresh_checkpoint(self, progress: bool = True) -> Checkpoint:
         """A newly loaded copy (strategies modify their model in place)."""
         ckpt = self.checkpoint(progress)
-        return load_checkpoint(ckpt.path)
+        return load_checkpoint(ckpt.path, first_member=True)
 
     def _import_zoo(self) -> Checkpoint:
         """The zoo model as a checkpoint, imported once into the cache (keyed by name and file bytes)."""

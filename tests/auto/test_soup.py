@@ -1,4 +1,5 @@
-"""The model soup of auto's fits: a uniform weight average of the fits with the lowest held-out log-loss."""
+"""Combining auto's fits: the weight average (a soup) or the probability average (an ensemble) of the lowest
+log-losses."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from warmstart.auto.soup import average_weights, nll_soup
+from warmstart.auto.soup import average_weights, lowest_nll, nll_ensemble, nll_soup
 
 
 def _mlp(seed: int, width: int = 4) -> nn.Module:
@@ -50,3 +51,26 @@ def test_one_log_loss_per_model_is_required() -> None:
         nll_soup([_mlp(0)], [0.1, 0.2])
     with pytest.raises(ValueError):
         nll_soup([], [])
+
+
+def test_the_ensemble_takes_the_same_fits_and_averages_their_probabilities() -> None:
+    from warmstart.backbones.ensemble import Ensemble
+    from warmstart.backbones.new_model import new_model
+    from warmstart.engine.evaluate import predict_proba
+    from warmstart.tasks import get_task
+
+    task = get_task("iris-b")
+    models = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        models.append(new_model(task).eval())
+    models.insert(1, new_model(get_task("wine-b")).eval())  # another architecture: never a member
+    nlls = [0.5, 0.05, 0.3, 0.2, 0.3]
+    kept, ens = nll_ensemble(models, nlls, size=3)
+    assert kept == [1] and ens is models[1]  # the best has no partner: it is the model
+    nlls[1] = 0.9
+    kept, ens = nll_ensemble(models, nlls, size=3)
+    assert kept == lowest_nll(models, nlls, size=3) == [3, 2, 4] and isinstance(ens, Ensemble)
+    x = task.x_test
+    assert torch.allclose(predict_proba(ens, x), torch.stack([predict_proba(models[i], x) for i in kept]).mean(0),
+                          atol=1e-6)

@@ -18,6 +18,7 @@ from warmstart.auto.soup import SOUP_SIZE, average_weights
 from warmstart.auto.source_validation import candidates, choose_by_source, held_out, source_check
 from warmstart.auto.sources import RankedSource
 from warmstart.auto.winner import Winner
+from warmstart.backbones.ensemble import Ensemble
 from warmstart.engine.evaluate import predict_proba
 from warmstart.source import Source
 from warmstart.tasks import get_task, register_task
@@ -85,20 +86,20 @@ def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(bre
     assert {("finetune", "trial"), ("finetune", "full"), ("source_only", "full"), ("linear_probe", "trial")} <= lengths
     assert ("linear_probe", "full") not in lengths  # its trial already runs at its full length
     assert all(f.work_ratio > 1 for f in choice.fits if f.length == "full")
-    # the soup: the fits of the lowest held-out log-loss that share the best one's architecture, at most
+    # the ensemble: the fits of the lowest held-out log-loss that share the best one's architecture, at most
     # SOUP_SIZE, the lowest first
     nll = [f.nll for f in choice.fits]
-    assert choice.chosen == min(range(len(nll)), key=lambda i: nll[i]) and 1 < len(choice.soup) <= SOUP_SIZE
-    assert [nll[i] for i in choice.soup] == sorted(nll[i] for i in choice.soup)
+    assert choice.chosen == min(range(len(nll)), key=lambda i: nll[i]) and 1 < len(choice.members) <= SOUP_SIZE
+    assert [nll[i] for i in choice.members] == sorted(nll[i] for i in choice.members)
     best = choice.fits[choice.chosen].result.strategy.model_
     shared = [i for i, f in enumerate(choice.fits) if average_weights([best, f.result.strategy.model_]) is not None]
-    assert len(choice.soup) == min(SOUP_SIZE, len(shared))
-    assert max(nll[i] for i in choice.soup) <= sorted(nll[i] for i in shared)[len(choice.soup) - 1]
-    model = choice.result.strategy.model_  # its weights are the mean of the soup's fits'
-    for name, w in model.state_dict().items():
-        if w.is_floating_point():
-            fits = [choice.fits[i].result.strategy.model_.state_dict()[name] for i in choice.soup]
-            assert torch.allclose(w, torch.stack(fits).mean(0), atol=1e-6), name
+    assert len(choice.members) == min(SOUP_SIZE, len(shared))
+    assert max(nll[i] for i in choice.members) <= sorted(nll[i] for i in shared)[len(choice.members) - 1]
+    model = choice.result.strategy.model_  # its probabilities are the mean of the members'
+    x = choice.result.strategy.task_inputs(target, target.x_test)
+    members = [predict_proba(choice.fits[i].result.strategy.model_, x) for i in choice.members]
+    assert isinstance(model, Ensemble) and model.size == len(choice.members)
+    assert torch.allclose(predict_proba(model, x), torch.stack(members).mean(0), atol=1e-6)
     assert model is not choice.fit.result.strategy.model_ and choice.result.test is None
     for f in choice.fits:  # each score is what it says (check.x is in the target's standardization)
         p = f.result.strategy.predict_proba(f.result.strategy.task_inputs(target, check.x)).clamp_min(1e-7)
@@ -108,9 +109,10 @@ def test_without_a_shift_the_source_labels_choose_among_fits_at_both_lengths(bre
     assert float((p.argmax(1) == check.y).float().mean()) == pytest.approx(choice.accuracy)
     sel = choice.selection("3-fold CV")
     assert sel["by"] == "source" and "86 held-out" in sel["text"] and "no shift" in sel["text"]
-    assert "weight average" in sel["text"] and sel["text"].endswith("no search ran") and sel["protocol"] == "3-fold CV"
+    assert "average of the class probabilities" in sel["text"] and sel["text"].endswith("no search ran")
+    assert sel["protocol"] == "3-fold CV"
     js = choice.to_json()
-    assert js["held_out"] == 86 and len(js["fits"]) == len(choice.fits) and js["soup"]["fits"] == choice.soup
+    assert js["held_out"] == 86 and len(js["fits"]) == len(choice.fits) and js["ensemble"]["fits"] == choice.members
     assert choice.notes[0].startswith("no search: the source's held-out labelled examples chose the model")
 
 
@@ -164,17 +166,19 @@ def test_auto_returns_the_fit_the_source_labels_chose_and_says_so(breast_source,
     sv = r["source_validation"]
     assert r["selection"]["by"] == "source" and sv["held_out"] == 86 and not sv["test"]["shifted"]
     chosen = sv["fits"][sv["chosen"]]
-    assert chosen["source_nll"] == min(f["source_nll"] for f in sv["fits"]) and sv["soup"]["fits"][0] == sv["chosen"]
+    assert chosen["source_nll"] == min(f["source_nll"] for f in sv["fits"])
+    assert sv["ensemble"]["fits"][0] == sv["chosen"]
     assert r["winner"]["strategy"] == chosen["strategy"] and r["winner"]["final_fit"]["length"] == chosen["length"]
-    if len(sv["soup"]["fits"]) > 1:  # the winner's label names every fit of the soup
-        assert r["winner"]["label"].startswith(f"soup of {chosen['strategy']} ({chosen['length']})")
-        assert r["winner"]["label"].count("(") == len(sv["soup"]["fits"]) and "weight average" in r["winner"]["soup"]
+    if len(sv["ensemble"]["fits"]) > 1:  # the winner's label names every member of the ensemble
+        assert r["winner"]["label"].startswith(f"ensemble of {chosen['strategy']} ({chosen['length']})")
+        assert r["winner"]["label"].count("(") == len(sv["ensemble"]["fits"])
+        assert "average of the class probabilities" in r["winner"]["ensemble"]
     assert any(f["length"] == "full" and f["work_ratio"] > 1 for f in sv["fits"])
     assert any("held-out labelled examples chose the model" in n for n in r["notes"]) and not r["trials"]
     saved = json.loads((tmp_path / "run" / "run.json").read_text())
     assert saved["source_validation"]["chosen"] == sv["chosen"]
     assert "held-out labelled" in (tmp_path / "run" / "report.html").read_text()
-    # the saved model is the soup: loaded back, it scores what the run reported on the test split
+    # the saved model is the ensemble: loaded back, it scores what the run reported on the test split
     from warmstart.backbones.checkpoint import load_checkpoint
     from warmstart.engine.evaluate import predict_proba
 
@@ -183,4 +187,5 @@ def test_auto_returns_the_fit_the_source_labels_chose_and_says_so(breast_source,
     assert ck.model.input_spec.scaler == get_task("breast_cancer-a").scaler  # the source table's standardization
     x = convert(test.x_test, test.scaler, ck.model.input_spec.scaler)
     acc = float((predict_proba(ck.model, x).argmax(1) == test.y_test).float().mean())
-    assert acc == pytest.approx(r["winner"]["test"]["accuracy"]) and "weight average" in ck.meta["extra"]["soup"]
+    assert acc == pytest.approx(r["winner"]["test"]["accuracy"])
+    assert "average of the class probabilities" in ck.meta["extra"]["ensemble"]

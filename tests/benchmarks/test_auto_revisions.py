@@ -202,16 +202,16 @@ def test_a_revision_scoped_to_some_situations_leaves_the_others_current(tmp_path
     """Revision 31 (three more tabular families in the priors' rows) changed only breast_cancer-b-5shot's plan,
     revision 32 (channels-last convolutions on CPU) only the image situations, revision 33 (the source's held-out
     labels choose) only the tabular one again, revision 34 none, 35 and 36 the tabular one, 37 (the soup), 38 (the
-    source's standardization), 39 (the soup's refit) and 40 (no refit) both tabular ones (SCOPED_SITUATIONS): a
-    revision-32 run of an image situation stays current, the tabular situations' are run again, and a run of revision
-    30 is stale everywhere; the first trial's arm (revision 32) stays current on images, and on a table while its
-    input revision is today's."""
+    source's standardization), 39 (the soup's refit), 40 (no refit) and 41 (the ensemble) both tabular ones
+    (SCOPED_SITUATIONS): a revision-32 run of an image situation stays current, the tabular situations' are run again,
+    and a run of revision 30 is stale everywhere; the first trial's arm (revision 32) stays current on images, and on a
+    table while its input revision is today's."""
     from benchmarks._auto_revisions import SCOPED_SITUATIONS
     from benchmarks._revision import current_revision, input_revision
 
-    assert SCOPED_SITUATIONS[31] == SCOPED_SITUATIONS[33] == ("breast_cancer-b-5shot",) and AUTO_REVISION == 40
+    assert SCOPED_SITUATIONS[31] == SCOPED_SITUATIONS[33] == ("breast_cancer-b-5shot",) and AUTO_REVISION == 41
     assert SCOPED_SITUATIONS[34] == () and SCOPED_SITUATIONS[35] == SCOPED_SITUATIONS[36] == SCOPED_SITUATIONS[33]
-    assert SCOPED_SITUATIONS[37] == SCOPED_SITUATIONS[39] == SCOPED_SITUATIONS[40] == ("breast_cancer-b-5shot",
+    assert SCOPED_SITUATIONS[37] == SCOPED_SITUATIONS[40] == SCOPED_SITUATIONS[41] == ("breast_cancer-b-5shot",
                                                                                       "spam7-b-5shot")
     assert unchanged_since(32, "mnist5k-b-inverted-10shot") and not unchanged_since(36, "spam7-b-5shot")
     assert "breast_cancer-b-5shot" not in SCOPED_SITUATIONS[32] and "digits-5shot" in SCOPED_SITUATIONS[32]

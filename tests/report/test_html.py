@@ -101,3 +101,6 @@ def test_an_auto_run_chosen_by_the_sources_held_out_labels_shows_its_fits() -> N
     assert page.count("<td>yes</td>") == 3 and "0.98" in page  # two fits in the soup, and the soup
     assert "weight average of fits 1, 0" in page and "0.9767" in page and "0.0900" in page
     assert "no trial ran: by source" in page
+    run["source_validation"]["ensemble"] = run["source_validation"].pop("soup")  # since auto's revision 41
+    page = render(run)
+    assert page.count("<td>yes</td>") == 3 and "probability average of fits 1, 0" in page and "0.9767" in page

@@ -201,7 +201,7 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
             save_checkpoint(final.model_, model_dir, classes=target.classes, source_task=target.name,
                             metrics={"test": test}, extra={"strategy": win.strategy, "params": win_params,
                                                            "source": win.source.name, "auto": True,
-                                                           **({"soup": by_source.describe()} if by_source else {})})
+                                                           **({"ensemble": by_source.describe()} if by_source else {})})
             saved = str(model_dir)
         record_sources(st, ranked)
         result = _result(target, b, seed, shots, ranked, sit, study, pre_notes + notes, win, win_params,
@@ -215,9 +215,9 @@ def auto(task: str | Task, *, budget: str | int | Budget = "10m", sources: list[
         if by_source is not None:
             result["selection"] = by_source.selection(protocol)
             result["source_validation"] = by_source.to_json()
-            if len(by_source.soup) > 1:  # the model is no single fit: say so wherever the winner is named
-                result["winner"]["label"] = f"soup of {by_source.names()} from {win.source.name}"
-                result["winner"]["soup"] = by_source.describe()
+            if len(by_source.members) > 1:  # the model is no single fit: say so wherever the winner is named
+                result["winner"]["label"] = f"ensemble of {by_source.names()} from {win.source.name}"
+                result["winner"]["ensemble"] = by_source.describe()
         result["prior"] = plan.to_json() if plan is not None else None
         result["winner"].update({k: v for r in result["trials"] if r["number"] == win.number
                                  for k, v in r.items() if k in ("predicted", "posterior")})

@@ -1,11 +1,13 @@
-"""A model soup of auto's fits: the uniform average of the weights of the fits that score best on held-out labels.
+"""Combining auto's fits that score best on held-out labels: a model soup or an ensemble.
 
 Fits of several recipes from one pretrained source, each on every label, often lie in one basin of the loss, and
 the average of their weights is then one model that is better than most of them (Wortsman et al., "Model soups:
-averaging weights of multiple fine-tuned models improves accuracy without increasing inference time", ICML 2022).
-:func:`nll_soup` takes the :data:`SOUP_SIZE` fits with the lowest log-loss on held-out labelled examples (a proper
-scoring rule separates fits that their accuracy on a few dozen examples ties) among those sharing the best one's
-architecture, and averages their weights: one model of the source's architecture, saved, exported and served like
+averaging weights of multiple fine-tuned models improves accuracy without increasing inference time", ICML 2022):
+:func:`nll_soup`. The average of their class probabilities (:func:`nll_ensemble`, an
+:class:`~warmstart.backbones.ensemble.Ensemble`; Caruana et al., ICML 2004) needs no shared basin and is what auto
+returns since its revision 41. Both take the :data:`SOUP_SIZE` fits with the lowest log-loss on held-out labelled
+examples (a proper scoring rule separates fits that their accuracy on a few dozen examples ties) among those sharing
+the best one's architecture and inputs (:func:`lowest_nll`); either is one model, saved, exported and served like
 any other.
 """
 
@@ -18,7 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-#: the fits averaged
+from warmstart.backbones.classifier import Classifier
+from warmstart.backbones.ensemble import Ensemble
+
+#: the fits combined: weight-averaged in a soup, probability-averaged in an ensemble (auto's, since its revision 41)
 SOUP_SIZE = 5
 
 
@@ -47,10 +52,28 @@ def held_out_scores(proba: torch.Tensor, y: torch.Tensor) -> tuple[float, float]
     return float((p.argmax(1) == y).float().mean()), float(-p[torch.arange(len(y)), y].log().mean())
 
 
+def lowest_nll(models: Sequence[nn.Module], nlls: Sequence[float], size: int = SOUP_SIZE) -> list[int]:
+    """The indices of the ``size`` models with the lowest held-out log-loss ``nlls`` (ties: the earlier model) among
+    those sharing the best one's architecture and inputs (those whose weights average with its), best first.
+
+    Raises:
+        ValueError: no models, or ``nlls`` of another length.
+    """
+    if not models or len(models) != len(nlls):
+        raise ValueError(f"one log-loss per model is needed ({len(models)} models, {len(nlls)} log-losses)")
+    order = sorted(range(len(models)), key=lambda i: (round(float(nlls[i]), 9), i))
+    kept = [order[0]]
+    for i in order[1:]:
+        if len(kept) == size:
+            break
+        if average_weights([models[order[0]], models[i]]) is not None:
+            kept.append(i)
+    return kept
+
+
 def nll_soup(models: Sequence[nn.Module], nlls: Sequence[float],
              size: int = SOUP_SIZE) -> tuple[list[int], nn.Module]:
-    """The soup of the ``size`` models with the lowest held-out log-loss ``nlls`` (ties: the earlier model) among
-    those whose weights average with the best one's.
+    """The soup (weight average) of the models :func:`lowest_nll` keeps.
 
     Returns:
         (the indices of the averaged models, best first; the soup). One index and a copy of that model where no
@@ -59,18 +82,26 @@ def nll_soup(models: Sequence[nn.Module], nlls: Sequence[float],
     Raises:
         ValueError: no models, or ``nlls`` of another length.
     """
-    if not models or len(models) != len(nlls):
-        raise ValueError(f"nll_soup needs one log-loss per model ({len(models)} models, {len(nlls)} log-losses)")
-    order = sorted(range(len(models)), key=lambda i: (round(float(nlls[i]), 9), i))
-    kept = [order[0]]
-    for i in order[1:]:
-        if len(kept) == size:
-            break
-        if average_weights([models[order[0]], models[i]]) is not None:
-            kept.append(i)
+    kept = lowest_nll(models, nlls, size)
     soup = average_weights([models[i] for i in kept])
     assert soup is not None  # every kept model averages with the first
     return kept, soup
+
+
+def nll_ensemble(models: Sequence[Classifier], nlls: Sequence[float],
+                 size: int = SOUP_SIZE) -> tuple[list[int], Classifier]:
+    """The ensemble (average of the class probabilities, :class:`~warmstart.backbones.ensemble.Ensemble`) of the
+    models :func:`lowest_nll` keeps.
+
+    Returns:
+        (the indices of the ensemble's members, best first; the ensemble). One index and that model itself where no
+        other model shares its architecture.
+
+    Raises:
+        ValueError: no models, or ``nlls`` of another length.
+    """
+    kept = lowest_nll(models, nlls, size)
+    return kept, (Ensemble([models[i] for i in kept]) if len(kept) > 1 else models[kept[0]])
 
 
 def with_model(result: Any, model: torch.nn.Module) -> Any:

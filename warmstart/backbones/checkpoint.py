@@ -27,7 +27,9 @@ from warmstart.errors import CheckpointError, WarmstartError
 WEIGHTS = "model.safetensors"
 META = "meta.json"
 FORMAT = "warmstart-checkpoint"
-FORMAT_VERSION = 1
+#: the newest format this version reads; a plain model is written as version 1, an ensemble
+#: (:class:`~warmstart.backbones.ensemble.Ensemble`, its member count in ``ensemble``) as version 2
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -59,8 +61,11 @@ def sha256_file(path: Path) -> str:
 
 
 def model_meta(model: Classifier) -> dict[str, Any]:
-    """The architecture part of the metadata: enough to rebuild ``model``."""
+    """The architecture part of the metadata: enough to rebuild ``model`` (an ensemble: its member count too)."""
+    from warmstart.backbones.ensemble import Ensemble
+
     return {
+        **({"ensemble": model.size} if isinstance(model, Ensemble) else {}),
         "backbone": model.backbone.spec.to_json(),
         "depth": model.depth,
         "head": model.head_spec.to_json() if model.head is not None else None,
@@ -94,7 +99,7 @@ def save_checkpoint(model: Classifier, path: str | Path, *, classes: list[str] |
         save_file(state, str(tmp / WEIGHTS))
         meta = {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": 2 if "ensemble" in model_meta(model) else 1,
             "warmstart_version": __version__,
             "torch_version": torch.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -137,7 +142,20 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def build_model(meta: dict[str, Any]) -> Classifier:
-    """Rebuild an untrained model from checkpoint metadata."""
+    """Rebuild an untrained model from checkpoint metadata (an :class:`~warmstart.backbones.ensemble.Ensemble` of
+    that many members where it names ``ensemble``)."""
+    from warmstart.backbones.ensemble import Ensemble
+
+    size = meta.get("ensemble")
+    if size is None:
+        return _build_one(meta)
+    if not isinstance(size, int) or size < 2:
+        raise CheckpointError(f"checkpoint metadata names an ensemble of {size!r} members (two or more)")
+    return Ensemble([_build_one(meta) for _ in range(size)])
+
+
+def _build_one(meta: dict[str, Any]) -> Classifier:
+    """One plain classifier of the metadata's architecture."""
     from warmstart.backbones._registry import create_from_spec
 
     try:
@@ -157,13 +175,18 @@ def build_model(meta: dict[str, Any]) -> Classifier:
         raise CheckpointError(f"checkpoint metadata does not describe a model: {exc}") from None
 
 
-def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", first_member: bool = False) -> Checkpoint:
     """Load a checkpoint folder, verifying its hash and architecture.
+
+    ``first_member``: of an ensemble's checkpoint, return its first member alone, a plain classifier (what a transfer
+    source fine-tunes); the metadata is the file's either way.
 
     Raises:
         CheckpointError: missing/truncated/tampered files (hash mismatch), or weights whose
             names or shapes do not fit the backbone the metadata names.
     """
+    from warmstart.backbones.ensemble import Ensemble
+
     path = Path(path)
     meta = read_meta(path)
     weights = path / WEIGHTS
@@ -192,4 +215,6 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
                 f"{meta['backbone']['name']!r} needs {tuple(v.shape)}"
             )
     model.load_state_dict(state)
+    if first_member and isinstance(model, Ensemble):
+        model = model.first_member()
     return Checkpoint(model.to(device), meta, path)

@@ -124,19 +124,21 @@ def chooser(run: dict[str, Any]) -> str:
                 "length is expected to add</h3>") + _table(rows)
     by_source = run.get("source_validation")
     if by_source:
-        soup = by_source.get("soup") or {}
-        kept = soup.get("fits") or [by_source.get("chosen")]
+        combined = by_source.get("ensemble") or by_source.get("soup") or {}  # "soup": run.json of revisions 37-40
+        kept = combined.get("fits") or [by_source.get("chosen")]
         rows = [{"fit": i, "strategy": f.get("strategy"), "length": f.get("length"),
                  "source held-out accuracy": f.get("source_accuracy"), "source held-out log-loss": f.get("source_nll"),
                  "seconds": f.get("seconds"), "in auto's model": "yes" if i in kept else ""}
                 for i, f in enumerate(by_source.get("fits") or [])]
-        if soup:
-            rows.append({"fit": "soup", "strategy": f"weight average of fits {', '.join(map(str, kept))}",
-                         "source held-out accuracy": soup.get("source_accuracy"),
-                         "source held-out log-loss": soup.get("source_nll"), "in auto's model": "yes"})
+        if combined:
+            how = "probability average" if "ensemble" in by_source else "weight average"
+            rows.append({"fit": "ensemble" if "ensemble" in by_source else "soup",
+                         "strategy": f"{how} of fits {', '.join(map(str, kept))}",
+                         "source held-out accuracy": combined.get("source_accuracy"),
+                         "source held-out log-loss": combined.get("source_nll"), "in auto's model": "yes"})
         out += (f"<h3>fits on every label scored on the source's {by_source.get('held_out')} held-out labelled "
-                "examples (no shift between source and target inputs); auto's model averages the weights of those "
-                "with the lowest log-loss</h3>") + _table(rows)
+                "examples (no shift between source and target inputs); auto's model combines those with the lowest "
+                "log-loss</h3>") + _table(rows)
     stopped = [{"trial": t["number"], "strategy": t.get("strategy"), "why": t["pruned_by"]}
                for t in run.get("trials") or [] if t.get("pruned_by")]
     if stopped:
