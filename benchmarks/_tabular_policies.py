@@ -19,10 +19,13 @@ A policy turns one cut's fits (:mod:`benchmarks.tabular_ensemble_probe`) into th
   tabular pair here is two halves of one table);
 * ``source NLL top-K``: the average of the class probabilities of the K fits (every strategy, both lengths) with
   the lowest log-loss on the source's held-out examples — a proper scoring rule resolves more than accuracy on
-  20–700 labels, and an average of near-ties does not bet on one (Caruana et al.'s sorted initialization);
+  20–700 labels, and an average of near-ties does not bet on one (Caruana et al.'s sorted initialization); with
+  K = 5 what ``auto`` returns there since its revision 41 (:func:`warmstart.auto.soup.nll_ensemble`, whose members
+  also share the best fit's architecture and inputs: of the 270 members of this policy's K = 5 averages here, one,
+  a scratch fit in its own table's standardization, is not);
 * ``soup NLL top-K``: the uniform weight average (a model soup, Wortsman et al., ICML 2022) of the K fits with the
   lowest source held-out log-loss among those sharing the best one's architecture — one model; what ``auto``
-  returns there since its revision 37, with K = 5 (:mod:`warmstart.auto.soup`);
+  returned there at its revisions 37, 38 and 40, with K = 5 (:mod:`warmstart.auto.soup`);
 * ``seed soup NLL top-K xN``: the fits of ``soup NLL top-K`` (K = 1, 5), each also fitted at N − 1 more training
   seeds on the same support set, all K·N weight-averaged: a soup that also lowers the variance of each fit
   (:func:`benchmarks.tabular_ensemble_probe.seed_soups`);
@@ -59,7 +62,7 @@ import numpy as np
 
 from benchmarks._report import paired_ci
 
-#: the policy the report pairs every other with: auto's at its revisions 37, 38 and 40
+#: the policy the report pairs every other with: auto's at its revisions 37, 38 and 40 (41 returns ``source NLL top-5``)
 REFERENCE = "soup NLL top-5"
 #: policy name → K for the ``top-K`` ensembles
 TOPS = (2, 3, 5)
@@ -239,7 +242,7 @@ def write_report(cells: Path, command: str, note: str = "") -> Path:
         "## Summary over the cells (difference to the hindsight-best single strategy)", "",
         markdown_table(summary), "",
         "## Per cell (mean paired difference; NOT: does not match)", "", markdown_table(per_cell), "",
-        f"## Every policy paired with `{REFERENCE}` (auto's policy), cut by cut", "",
+        f"## Every policy paired with `{REFERENCE}` (auto's policy at its revisions 37, 38 and 40), cut by cut", "",
         markdown_table(versus(rows)), "",
         "## Provenance", "", provenance(command, sorted({int(r["seed"]) for r in rows}),
                                        notes="; ".join(x for x in (f"processor {rows[0]['cpu']}", note) if x)), ""])
