@@ -82,3 +82,25 @@ def test_the_exported_graph_averages_the_members(tmp_path: Path) -> None:
     rows = predict_files(Path(report["path"]), tmp_path / "rows.npz")
     probs = predict_proba(ens, task.x_test[:8])
     assert [r["probability"] for r in rows] == pytest.approx(probs.max(1).values.tolist(), abs=1e-4)
+
+
+def test_predict_on_the_checkpoint_and_transfer_from_it(tmp_path: Path) -> None:
+    """``warmstart predict`` reads an ensemble's checkpoint; a transfer from it fine-tunes its first member."""
+    from warmstart.export import predict_files
+    from warmstart.recipe import Recipe, run_recipe
+    from warmstart.source import Source
+
+    task = get_task("breast_cancer-b")
+    ens = Ensemble(_members(2)).eval()
+    save_checkpoint(ens, tmp_path / "m", classes=list(task.classes), source_task=task.name)
+    assert task.scaler is not None
+    raw = task.scaler.unstandardize(task.x_test[:8]).float()
+    np.savez(tmp_path / "rows.npz", X=raw.numpy())
+    rows = predict_files(tmp_path / "m", tmp_path / "rows.npz")
+    assert [r["probability"] for r in rows] == pytest.approx(
+        predict_proba(ens, task.x_test[:8]).max(1).values.tolist(), abs=1e-4)
+    source = Source(path=tmp_path / "m")
+    assert type(source.checkpoint(progress=False).model) is Classifier
+    res = run_recipe(task.few_shot(5, seed=0), Recipe("finetune", {"epochs": 1}, source=str(tmp_path / "m")),
+                     validation="none", source=source)
+    assert type(res.strategy.model_) is Classifier and res.test is not None
