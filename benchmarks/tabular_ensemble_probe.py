@@ -120,6 +120,7 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
     from benchmarks._probe import cut_row
     from benchmarks._tabular_policies import TOPS, returned
     from benchmarks.ensemble_probe import soup
+    from warmstart.auto.soup import lowest_nll
     from warmstart.auto.source_validation import _target_inputs, source_split
     from warmstart.auto.sources import rank_sources
     from warmstart.recipe import Recipe, run_recipe
@@ -168,8 +169,10 @@ def probe_cell(cell: Any, seed: int, prior: Any, work: Path, quick: bool,
             soups[f"soup top-{k}"] = test_probs(averaged, cut)
     held = {f: held_score(m, cut, held_x, held_y) for f, m in models.items()}
     soups.update(source_soups(models, held, cut, held_x, held_y))
-    soups.update(seed_soups(models, held, recipes, cut, source))
-    soups.update(refit_soups(models, held, recipes, cut, source, split[0], split[1]))
+    names = list(models)  # the fits of ``soup NLL top-5``, refitted at other seeds and with the held-out labels
+    chosen = [names[i] for i in lowest_nll([models[f] for f in names], [held[f][1] for f in names], size=5)]
+    soups.update(seed_soups(models, chosen, recipes, cut, source))
+    soups.update(refit_soups(chosen, recipes, cut, source, split[0], split[1]))
     return cut_row(t.name, cell.shots, seed, family=t.family, y=cut.y_test.tolist(), order=order, accuracy=acc,
                    probs=probs, soups=soups, seconds=seconds, source_y=held_y, source_probs=source_probs,
                    domain=domain)
@@ -232,22 +235,19 @@ def source_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], c
 SEED_OFFSETS = (1000, 2000)
 
 
-def seed_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], recipes: dict[str, Any], cut: Any,
+def seed_soups(models: dict[str, Any], chosen: list[str], recipes: dict[str, Any], cut: Any,
                source: Any) -> dict[str, Any]:
     """Soups over training seeds, as test probabilities: the fits of ``soup NLL top-K`` (K = 1, 5) each fitted again
     on the same support set with the training seeds of :data:`SEED_OFFSETS` (the recipe's seed moved; the cut is
     the seed's own), and the uniform weight average of all of them (``seed soup NLL top-K xN``, N fits per
     ingredient). Averaging fits that differ only in their training randomness lowers the variance a single fit
     carries (Wortsman et al., ICML 2022, average fine-tunings of one pretrained model that differ in seed too).
-    ``held``: each fit's :func:`held_score`."""
+    ``chosen``: the names of the fits of ``soup NLL top-5``, the lowest held-out log-loss first."""
     import dataclasses
 
-    from warmstart.auto.soup import average_weights, nll_soup
+    from warmstart.auto.soup import average_weights
     from warmstart.recipe import run_recipe
 
-    names = list(models)
-    kept, _ = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=5)
-    chosen = [names[i] for i in kept]
     extra: dict[str, list[Any]] = {f: [] for f in chosen}
     for f in chosen:
         for offset in SEED_OFFSETS:
@@ -264,25 +264,22 @@ def seed_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], rec
     return out
 
 
-def refit_soups(models: dict[str, Any], held: dict[str, tuple[float, float]], recipes: dict[str, Any], cut: Any,
-                source: Any, held_x: Any, held_y: Any) -> dict[str, Any]:
+def refit_soups(chosen: list[str], recipes: dict[str, Any], cut: Any, source: Any, held_x: Any,
+                held_y: Any) -> dict[str, Any]:
     """The fits of ``soup NLL top-K`` (K = 1, 5) fitted again with the source's held-out examples added to the
     support set as labelled target examples, as test probabilities (``refit soup NLL top-K``). The held-out labels
     chose the fits; once chosen, refitting them on every label there is (support and held-out) is the "refit on
     train and validation" of AutoML systems (AutoGluon's ``refit_full``, Erickson et al., 2020): on two halves of one
     table those labels are a sample of the target's distribution, tens to hundreds of them where the support set has
     1–5 per class. No held-out example is left to check the refit, so this probe is where it is judged.
-    ``held``: each fit's :func:`held_score`; ``held_x``/``held_y``: the held-out examples in ``cut``'s
-    standardization, labels as indices into its classes."""
+    ``chosen``: as for :func:`seed_soups`; ``held_x``/``held_y``: the held-out examples in ``cut``'s standardization,
+    labels as indices into its classes."""
     import torch
 
-    from warmstart.auto.soup import average_weights, nll_soup
+    from warmstart.auto.soup import average_weights
     from warmstart.recipe import run_recipe
     from warmstart.tasks._task import concat
 
-    names = list(models)
-    kept, _ = nll_soup([models[f] for f in names], [held[f][1] for f in names], size=5)
-    chosen = [names[i] for i in kept]
     grown = cut.replace(x_train=concat(cut.x_train, held_x), y_train=torch.cat([cut.y_train, held_y.long()]))
     refit = [run_recipe(grown, recipes[f], validation="none", source=source, keep_model=True).strategy.model_
              for f in chosen]

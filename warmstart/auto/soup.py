@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from warmstart.backbones.classifier import Classifier
-from warmstart.backbones.ensemble import Ensemble
+from warmstart.backbones.ensemble import Ensemble, combinable
 
 #: the fits combined: weight-averaged in a soup, probability-averaged in an ensemble (auto's, since its revision 41)
 SOUP_SIZE = 5
@@ -32,12 +32,10 @@ def average_weights(models: Sequence[nn.Module]) -> nn.Module | None:
     copy of the first model; None when their state dicts differ in names or shapes, or their inputs differ (an
     ``input_spec``: a table's model fitted from scratch takes its own standardization, one from the source the
     source's)."""
+    if not combinable(models):
+        return None
     states = [m.state_dict() for m in models]
     first = states[0]
-    if any(s.keys() != first.keys() or any(s[k].shape != first[k].shape for k in first) for s in states[1:]):
-        return None
-    if any(getattr(m, "input_spec", None) != getattr(models[0], "input_spec", None) for m in models[1:]):
-        return None
     out = copy.deepcopy(models[0])
     out.load_state_dict({k: (torch.stack([s[k].float() for s in states]).mean(0).to(first[k].dtype)
                              if first[k].is_floating_point() else first[k]) for k in first})
@@ -66,7 +64,7 @@ def lowest_nll(models: Sequence[nn.Module], nlls: Sequence[float], size: int = S
     for i in order[1:]:
         if len(kept) == size:
             break
-        if average_weights([models[order[0]], models[i]]) is not None:
+        if combinable([models[order[0]], models[i]]):
             kept.append(i)
     return kept
 

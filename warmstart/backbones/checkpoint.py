@@ -93,17 +93,18 @@ def save_checkpoint(model: Classifier, path: str | Path, *, classes: list[str] |
         The checkpoint folder.
     """
     path = Path(path)
+    architecture = model_meta(model)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         tmp.mkdir()
         save_file(state, str(tmp / WEIGHTS))
         meta = {
             "format": FORMAT,
-            "format_version": 2 if "ensemble" in model_meta(model) else 1,
+            "format_version": 2 if "ensemble" in architecture else 1,
             "warmstart_version": __version__,
             "torch_version": torch.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **model_meta(model),
+            **architecture,
             "classes": list(classes) if classes is not None else None,
             "source_task": source_task,
             "metrics": metrics or {},

@@ -23,6 +23,21 @@ from torch import Tensor, nn
 from warmstart.backbones.classifier import Classifier
 
 
+def combinable(models: Sequence[nn.Module]) -> bool:
+    """Whether ``models`` share one architecture (state-dict names and shapes) and one input preparation
+    (``input_spec``, where they have one: a table's model fitted from scratch takes its own standardization, one from
+    the source the source's) — what averaging their weights or their probabilities needs."""
+    first = models[0].state_dict()
+    spec = getattr(models[0], "input_spec", None)
+    for m in models[1:]:
+        state = m.state_dict()
+        if state.keys() != first.keys() or any(state[k].shape != first[k].shape for k in first):
+            return False
+        if getattr(m, "input_spec", None) != spec:
+            return False
+    return True
+
+
 class Ensemble(Classifier):
     """The average of ``members``' class probabilities (log-averaged as logits).
 
@@ -38,12 +53,9 @@ class Ensemble(Classifier):
     def __init__(self, members: Sequence[Classifier]) -> None:
         if len(members) < 2:
             raise ValueError(f"an ensemble needs two or more members, got {len(members)}")
+        if not combinable(members):  # the class count is the head's shape
+            raise ValueError("ensemble members must share one architecture, input preparation and class count")
         first = members[0]
-        names = {k: tuple(v.shape) for k, v in first.state_dict().items()}
-        for m in members[1:]:
-            if ({k: tuple(v.shape) for k, v in m.state_dict().items()} != names or m.input_spec != first.input_spec
-                    or m.n_classes != first.n_classes):
-                raise ValueError("ensemble members must share one architecture, input preparation and class count")
         super().__init__(first.backbone, first.n_classes, first.head_spec, depth=first.depth,
                          input_spec=first.input_spec, neck=first.neck, neck_spec=first.neck_spec,
                          neck_dim=first.feature_dim if first.neck_spec else None)
