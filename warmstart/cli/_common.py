@@ -117,28 +117,38 @@ def load_target(spec: str, skip_bad: bool, text_column: str | None = None) -> An
 
 
 class _DropInterruptLogs(logging.Filter):
-    """Drops Optuna's report of the trial that Ctrl-C stopped (a traceback, then "failed with value None")."""
+    """Drops the logs Ctrl-C causes: a record whose exception is, or was raised while handling, a KeyboardInterrupt
+    (Optuna's report of the trial it stopped; SQLAlchemy's "Error closing cursor" when it lands inside a storage
+    query), and Optuna's "failed with value None" after one."""
 
     def __init__(self) -> None:
         super().__init__()
         self.interrupted = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None and not isinstance(exc, KeyboardInterrupt):
+            exc = exc.__cause__ or exc.__context__
+        if exc is not None:
             self.interrupted = True
             return False
         return not (self.interrupted and "failed with value None" in record.getMessage())
 
 
 def quiet_optuna() -> None:
-    """Optuna logs warnings only, and not the traceback of a trial that Ctrl-C stopped.
+    """Optuna logs warnings only, and neither it nor its storage's SQLAlchemy logs a traceback that Ctrl-C caused.
 
-    The interrupt itself is reported by :func:`cli_errors` as one line.
+    The interrupt itself is reported by :func:`cli_errors` as one line. SQLAlchemy's own errors still reach stderr
+    (through a handler of its own, where Python's last-resort handler printed them).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for handler in logging.getLogger("optuna").handlers:
+    handlers = list(logging.getLogger("optuna").handlers)
+    sql = logging.getLogger("sqlalchemy")
+    if not sql.handlers:
+        sql.addHandler(logging.StreamHandler())  # stderr, as the last-resort handler wrote
+    for handler in [*handlers, *sql.handlers]:
         if not any(isinstance(f, _DropInterruptLogs) for f in handler.filters):
             handler.addFilter(_DropInterruptLogs())
 
